@@ -1,0 +1,3 @@
+//! # line-audit
+//!
+//! The LINE Login guideline logs.

@@ -1,0 +1,3 @@
+//! # line-emulator
+//!
+//! A local LINE Platform emulator.

@@ -1,0 +1,24 @@
+//! Command-line arguments (clap derive). Each subcommand's arguments live next to its code
+//! in `commands/`.
+
+use clap::{Parser, Subcommand};
+
+use crate::commands;
+
+/// LINE Login done by the guidelines: emulator, guideline logs, login server, load tests.
+#[derive(Debug, Parser)]
+#[command(name = "linelogin", version, about, long_about = None)]
+pub struct Cli {
+    /// The subcommand to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the LINE Platform emulator (the test environment LINE's guidelines ask for).
+    Emulator(commands::emulator::EmulatorArgs),
+    /// Search, trace and prune the guideline logs.
+    Logs(commands::logs::LogsArgs),
+}
