@@ -4,4 +4,8 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod observer;
+pub mod pkce;
 pub mod redact;
+pub mod secret;
+pub mod types;
+pub mod wire;
