@@ -94,11 +94,9 @@ fn redact_value(value: &mut serde_json::Value) {
     match value {
         serde_json::Value::Object(map) => {
             for (k, v) in map.iter_mut() {
-                if is_secret_field(k) {
-                    if let serde_json::Value::String(s) = v {
-                        *v = serde_json::Value::String(short_hash(s));
-                        continue;
-                    }
+                if let (true, serde_json::Value::String(s)) = (is_secret_field(k), &*v) {
+                    *v = serde_json::Value::String(short_hash(s));
+                    continue;
                 }
                 redact_value(v);
             }
