@@ -54,7 +54,10 @@ pub fn sign_assertion(
     let key = EncodingKey::from_rsa_pem(private_key_pem).map_err(|_| AssertionError::BadKey)?;
     let mut header = Header::new(Algorithm::RS256);
     header.kid = Some(kid.to_owned());
-    let now = now.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let now = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let claims = AssertionClaims {
         iss: channel_id.as_str(),
         sub: channel_id.as_str(),

@@ -279,13 +279,21 @@ impl AuthorizationRequest {
         if self.scopes.contains(&Scope::Email) && !self.scopes.contains(&Scope::OpenId) {
             return Err(AuthorizeError::EmailWithoutOpenId);
         }
-        if !matches!(self.redirect_uri.scheme(), "http" | "https") || self.redirect_uri.cannot_be_a_base() {
+        if !matches!(self.redirect_uri.scheme(), "http" | "https")
+            || self.redirect_uri.cannot_be_a_base()
+        {
             return Err(AuthorizeError::BadRedirectUri);
         }
-        let mut url = endpoint_url(&self.base_url, AUTHORIZE_PATH).ok_or(AuthorizeError::BadBaseUrl)?;
+        let mut url =
+            endpoint_url(&self.base_url, AUTHORIZE_PATH).ok_or(AuthorizeError::BadBaseUrl)?;
 
-        let state = self.state.unwrap_or_else(|| State::new(random_alphanumeric(STATE_LEN)));
-        let nonce = match (self.nonce, self.generate_nonce && self.scopes.contains(&Scope::OpenId)) {
+        let state = self
+            .state
+            .unwrap_or_else(|| State::new(random_alphanumeric(STATE_LEN)));
+        let nonce = match (
+            self.nonce,
+            self.generate_nonce && self.scopes.contains(&Scope::OpenId),
+        ) {
             (Some(n), _) => Some(n),
             (None, true) => Some(Nonce::new(random_alphanumeric(NONCE_LEN))),
             (None, false) => None,
@@ -407,7 +415,9 @@ mod tests {
     }
 
     fn params(url: &Url) -> HashMap<String, String> {
-        url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
+        url.query_pairs()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect()
     }
 
     #[test]
@@ -455,7 +465,10 @@ mod tests {
             AuthorizeError::MissingBaseScope
         );
         assert_eq!(
-            req().scopes(Scopes::parse("profile email")).build().unwrap_err(),
+            req()
+                .scopes(Scopes::parse("profile email"))
+                .build()
+                .unwrap_err(),
             AuthorizeError::EmailWithoutOpenId
         );
         let p = req().scopes(Scopes::parse("profile")).build().unwrap();
@@ -468,9 +481,16 @@ mod tests {
             .base_url(Url::parse("http://127.0.0.1:9000/line/").unwrap())
             .build()
             .unwrap();
-        assert!(p.url.as_str().starts_with("http://127.0.0.1:9000/line/oauth2/v2.1/authorize?"));
+        assert!(
+            p.url
+                .as_str()
+                .starts_with("http://127.0.0.1:9000/line/oauth2/v2.1/authorize?")
+        );
         assert_eq!(
-            req().base_url(Url::parse("mailto:x@y").unwrap()).build().unwrap_err(),
+            req()
+                .base_url(Url::parse("mailto:x@y").unwrap())
+                .build()
+                .unwrap_err(),
             AuthorizeError::BadBaseUrl
         );
     }
@@ -483,7 +503,9 @@ mod tests {
             assert_eq!(p.state.as_str().len(), STATE_LEN);
             assert!(p.state.as_str().bytes().all(|b| b.is_ascii_alphanumeric()));
             assert!(p.nonce.as_ref().unwrap().as_str().len() <= 43);
-            assert!(crate::pkce::is_valid_verifier(p.code_verifier.as_ref().unwrap().secret()));
+            assert!(crate::pkce::is_valid_verifier(
+                p.code_verifier.as_ref().unwrap().secret()
+            ));
             assert!(states.insert(p.state.as_str().to_owned()));
         }
     }

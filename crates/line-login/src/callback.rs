@@ -198,8 +198,15 @@ pub fn parse_callback(query: &str) -> Result<CallbackResponse, CallbackError> {
             fields[i] = Some(v.into_owned());
         }
     }
-    let [code, state, error, error_description, friendship, liff_client_id, liff_redirect_uri] =
-        fields;
+    let [
+        code,
+        state,
+        error,
+        error_description,
+        friendship,
+        liff_client_id,
+        liff_redirect_uri,
+    ] = fields;
 
     let state = match state {
         Some(s) => Some(State::new(printable(s, "state")?)),
@@ -244,12 +251,16 @@ impl CallbackResponse {
 
     /// Compares the callback's state with the expected one, in constant time.
     pub fn verify_state(self, expected: &State) -> CallbackOutcome {
-        let matches = self.state().is_some_and(|s| !expected.as_str().is_empty() && s.ct_eq(expected));
+        let matches = self
+            .state()
+            .is_some_and(|s| !expected.as_str().is_empty() && s.ct_eq(expected));
         match (self, matches) {
             (CallbackResponse::Success(s), true) => CallbackOutcome::Authorized(s),
             (CallbackResponse::Error(e), true) => CallbackOutcome::Failed(e),
             (CallbackResponse::Success(_), false) => CallbackOutcome::StateMismatch { error: None },
-            (CallbackResponse::Error(e), false) => CallbackOutcome::StateMismatch { error: Some(e.error) },
+            (CallbackResponse::Error(e), false) => CallbackOutcome::StateMismatch {
+                error: Some(e.error),
+            },
         }
     }
 }
@@ -272,7 +283,11 @@ fn truncate_name(name: &str) -> String {
         .filter(|c| c.is_ascii_graphic())
         .take(40)
         .collect();
-    if safe.is_empty() { "(unprintable)".to_owned() } else { safe }
+    if safe.is_empty() {
+        "(unprintable)".to_owned()
+    } else {
+        safe
+    }
 }
 
 #[cfg(test)]
@@ -310,7 +325,10 @@ mod tests {
         }
         for (raw, code) in [
             ("INVALID_REQUEST", AuthErrorCode::InvalidRequest),
-            ("unsupported_response_type", AuthErrorCode::UnsupportedResponseType),
+            (
+                "unsupported_response_type",
+                AuthErrorCode::UnsupportedResponseType,
+            ),
             ("Invalid_Scope", AuthErrorCode::InvalidScope),
             ("SERVER_ERROR", AuthErrorCode::ServerError),
             ("login_required", AuthErrorCode::LoginRequired),
@@ -331,7 +349,9 @@ mod tests {
         let q = "error=ACCESS_DENIED";
         assert!(matches!(
             verify_callback(q, &st()).unwrap(),
-            CallbackOutcome::StateMismatch { error: Some(AuthErrorCode::AccessDenied) }
+            CallbackOutcome::StateMismatch {
+                error: Some(AuthErrorCode::AccessDenied)
+            }
         ));
         // An empty expected state never matches (the "None == None" fail-open).
         assert!(matches!(
@@ -354,8 +374,14 @@ mod tests {
             parse_callback("code=a&error=ACCESS_DENIED&state=S").unwrap_err(),
             CallbackError::Conflicting
         );
-        assert_eq!(parse_callback("code=a").unwrap_err(), CallbackError::MissingState);
-        assert_eq!(parse_callback("").unwrap_err(), CallbackError::MissingCodeOrError);
+        assert_eq!(
+            parse_callback("code=a").unwrap_err(),
+            CallbackError::MissingState
+        );
+        assert_eq!(
+            parse_callback("").unwrap_err(),
+            CallbackError::MissingCodeOrError
+        );
     }
 
     #[test]
@@ -370,11 +396,26 @@ mod tests {
             CallbackError::QueryTooLarge
         );
         let many: Vec<String> = (0..40).map(|i| format!("p{i}=1")).collect();
-        assert_eq!(parse_callback(&many.join("&")).unwrap_err(), CallbackError::TooManyParameters);
-        assert_eq!(parse_callback("code=&state=S").unwrap_err(), CallbackError::Malformed("code"));
-        assert_eq!(parse_callback("code=a%0d%0a&state=S").unwrap_err(), CallbackError::Malformed("code"));
-        assert_eq!(parse_callback("code=a%00&state=S").unwrap_err(), CallbackError::Malformed("code"));
-        assert_eq!(parse_callback("code=%C3%A9&state=S").unwrap_err(), CallbackError::Malformed("code"));
+        assert_eq!(
+            parse_callback(&many.join("&")).unwrap_err(),
+            CallbackError::TooManyParameters
+        );
+        assert_eq!(
+            parse_callback("code=&state=S").unwrap_err(),
+            CallbackError::Malformed("code")
+        );
+        assert_eq!(
+            parse_callback("code=a%0d%0a&state=S").unwrap_err(),
+            CallbackError::Malformed("code")
+        );
+        assert_eq!(
+            parse_callback("code=a%00&state=S").unwrap_err(),
+            CallbackError::Malformed("code")
+        );
+        assert_eq!(
+            parse_callback("code=%C3%A9&state=S").unwrap_err(),
+            CallbackError::Malformed("code")
+        );
         assert_eq!(
             parse_callback("code=a&state=S&friendship_status_changed=maybe").unwrap_err(),
             CallbackError::Malformed("friendship_status_changed")

@@ -41,7 +41,9 @@ pub struct SystemClock {
 impl SystemClock {
     /// A system clock.
     pub fn new() -> Self {
-        Self { origin: Instant::now() }
+        Self {
+            origin: Instant::now(),
+        }
     }
 }
 

@@ -107,7 +107,11 @@ const KNOWN_TEXTS: &[&str] = &[
 ];
 
 fn shown(text: &str) -> &str {
-    if KNOWN_TEXTS.contains(&text) { text } else { "(text withheld)" }
+    if KNOWN_TEXTS.contains(&text) {
+        text
+    } else {
+        "(text withheld)"
+    }
 }
 
 impl fmt::Display for LineErrorBody {
@@ -145,7 +149,13 @@ pub struct ApiError {
 
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "LINE answered {} to {}: {}", self.status.as_u16(), self.endpoint, self.body)?;
+        write!(
+            f,
+            "LINE answered {} to {}: {}",
+            self.status.as_u16(),
+            self.endpoint,
+            self.body
+        )?;
         if let Some(id) = &self.request_id {
             write!(f, " (x-line-request-id {id})")?;
         }
@@ -269,7 +279,9 @@ impl Error {
     /// `503` and [`retry_after`](Self::retry_after).
     pub fn is_unavailable(&self) -> bool {
         match self {
-            Error::Api(e) => e.status == StatusCode::TOO_MANY_REQUESTS || e.status.is_server_error(),
+            Error::Api(e) => {
+                e.status == StatusCode::TOO_MANY_REQUESTS || e.status.is_server_error()
+            }
             Error::RateLimited { .. }
             | Error::CircuitOpen { .. }
             | Error::Timeout { .. }
@@ -319,17 +331,27 @@ mod tests {
     #[test]
     fn both_shapes_and_non_json() {
         assert_eq!(
-            LineErrorBody::parse(br#"{"error":"invalid_grant","error_description":"invalid refresh token"}"#)
-                .error_code(),
+            LineErrorBody::parse(
+                br#"{"error":"invalid_grant","error_description":"invalid refresh token"}"#
+            )
+            .error_code(),
             Some("invalid_grant")
         );
-        assert_eq!(LineErrorBody::parse(br#"{"error":"invalid_request"}"#).description(), None);
         assert_eq!(
-            LineErrorBody::parse(br#"{"message":"invalid token","details":[{"message":"m","property":"p"}]}"#)
-                .description(),
+            LineErrorBody::parse(br#"{"error":"invalid_request"}"#).description(),
+            None
+        );
+        assert_eq!(
+            LineErrorBody::parse(
+                br#"{"message":"invalid token","details":[{"message":"m","property":"p"}]}"#
+            )
+            .description(),
             Some("invalid token")
         );
-        assert_eq!(LineErrorBody::parse(b"<html>502</html>"), LineErrorBody::NotJson { len: 16 });
+        assert_eq!(
+            LineErrorBody::parse(b"<html>502</html>"),
+            LineErrorBody::NotJson { len: 16 }
+        );
         assert_eq!(LineErrorBody::parse(b""), LineErrorBody::Empty);
         assert_eq!(LineErrorBody::parse(b"[1]"), LineErrorBody::OtherJson);
     }

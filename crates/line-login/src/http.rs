@@ -31,7 +31,14 @@ impl fmt::Debug for HttpRequest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HttpRequest")
             .field("method", &self.method)
-            .field("endpoint", &format_args!("{}{}", self.url.origin().ascii_serialization(), self.url.path()))
+            .field(
+                "endpoint",
+                &format_args!(
+                    "{}{}",
+                    self.url.origin().ascii_serialization(),
+                    self.url.path()
+                ),
+            )
             .field("body_len", &self.body.len())
             .finish_non_exhaustive()
     }
@@ -151,7 +158,10 @@ mod reqwest_transport {
                 .map_err(classify)?;
             let status = response.status();
             let headers = response.headers().clone();
-            if response.content_length().is_some_and(|len| len > max_body as u64) {
+            if response
+                .content_length()
+                .is_some_and(|len| len > max_body as u64)
+            {
                 return Err(TransportError::BodyTooLarge(max_body));
             }
             let mut body = Vec::new();
@@ -161,7 +171,11 @@ mod reqwest_transport {
                 }
                 body.extend_from_slice(&chunk);
             }
-            Ok(HttpResponse { status, headers, body: Bytes::from(body) })
+            Ok(HttpResponse {
+                status,
+                headers,
+                body: Bytes::from(body),
+            })
         }
     }
 

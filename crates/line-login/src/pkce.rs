@@ -73,7 +73,10 @@ impl PkcePair {
     pub fn generate() -> Self {
         let verifier = random_verifier(64);
         let challenge = CodeChallenge::s256(&verifier);
-        Self { verifier, challenge }
+        Self {
+            verifier,
+            challenge,
+        }
     }
 }
 

@@ -63,7 +63,9 @@ impl UserId {
         let b = self.0.as_bytes();
         b.len() == 33
             && b[0] == b'U'
-            && b[1..].iter().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(c))
+            && b[1..]
+                .iter()
+                .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(c))
     }
 }
 
@@ -101,7 +103,11 @@ macro_rules! ct_value {
 
         impl fmt::Debug for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, concat!(stringify!($name), "({})"), crate::redact::short_hash(&self.0))
+                write!(
+                    f,
+                    concat!(stringify!($name), "({})"),
+                    crate::redact::short_hash(&self.0)
+                )
             }
         }
     };

@@ -260,8 +260,7 @@ mod tests {
 
     #[test]
     fn profile_camel_case() {
-        let p: Profile =
-            serde_json::from_str(r#"{"userId":"U1","displayName":"Brown"}"#).unwrap();
+        let p: Profile = serde_json::from_str(r#"{"userId":"U1","displayName":"Brown"}"#).unwrap();
         assert_eq!(p.display_name, "Brown");
         assert!(p.picture_url.is_none());
     }

@@ -9,7 +9,10 @@ use crate::callback::AuthorizationResponse;
 use crate::endpoint::Endpoint;
 use crate::error::{Error, LineErrorBody};
 use crate::id_token::Expectations;
-use crate::secret::{AccessToken, AuthorizationCode, ChannelAccessToken, ClientAssertion, CodeVerifier, IdToken, RefreshToken};
+use crate::secret::{
+    AccessToken, AuthorizationCode, ChannelAccessToken, ClientAssertion, CodeVerifier, IdToken,
+    RefreshToken,
+};
 use crate::types::{Nonce, Scope, UserId};
 use crate::wire::{
     AccessTokenInfo, ChannelAccessTokenResponse, ChannelTokenKeyIds, DeauthorizeRequest,
@@ -58,7 +61,9 @@ impl LineClient {
         if let Some(v) = code_verifier {
             form.push(("code_verifier", v.secret()));
         }
-        let resp = self.execute(Call::new(endpoint, self.endpoint_url(endpoint)?).form(&form)).await?;
+        let resp = self
+            .execute(Call::new(endpoint, self.endpoint_url(endpoint)?).form(&form))
+            .await?;
         let tokens: TokenResponse = decode(endpoint, &resp)?;
         check_bearer(endpoint, &tokens.token_type, resp.status.as_u16())?;
         Ok(tokens)
@@ -73,7 +78,11 @@ impl LineClient {
         response: &AuthorizationResponse,
     ) -> Result<LoginResult, Error> {
         let tokens = self
-            .exchange_code(&response.code, &pending.redirect_uri, pending.code_verifier.as_ref())
+            .exchange_code(
+                &response.code,
+                &pending.redirect_uri,
+                pending.code_verifier.as_ref(),
+            )
             .await?;
         let claims = match (&tokens.id_token, pending.scopes.contains(&Scope::OpenId)) {
             (Some(id_token), _) => {
@@ -107,7 +116,9 @@ impl LineClient {
             ("client_id", self.inner.channel_id.as_str()),
             ("client_secret", self.inner.channel_secret.secret()),
         ];
-        let resp = self.execute(Call::new(endpoint, self.endpoint_url(endpoint)?).form(&form)).await?;
+        let resp = self
+            .execute(Call::new(endpoint, self.endpoint_url(endpoint)?).form(&form))
+            .await?;
         let tokens: TokenResponse = decode(endpoint, &resp)?;
         check_bearer(endpoint, &tokens.token_type, resp.status.as_u16())?;
         Ok(tokens)
@@ -119,7 +130,8 @@ impl LineClient {
     pub async fn verify_access_token(&self, token: &AccessToken) -> Result<AccessTokenInfo, Error> {
         let endpoint = Endpoint::VerifyAccessToken;
         let mut url = self.endpoint_url(endpoint)?;
-        url.query_pairs_mut().append_pair("access_token", token.secret());
+        url.query_pairs_mut()
+            .append_pair("access_token", token.secret());
         let resp = self.execute(Call::new(endpoint, url)).await?;
         decode(endpoint, &resp)
     }
@@ -143,31 +155,42 @@ impl LineClient {
         user_id: Option<&UserId>,
     ) -> Result<IdTokenClaims, Error> {
         let endpoint = Endpoint::VerifyIdToken;
-        let mut form = vec![("id_token", id_token.secret()), ("client_id", self.inner.channel_id.as_str())];
+        let mut form = vec![
+            ("id_token", id_token.secret()),
+            ("client_id", self.inner.channel_id.as_str()),
+        ];
         if let Some(n) = nonce {
             form.push(("nonce", n.as_str()));
         }
         if let Some(u) = user_id {
             form.push(("user_id", u.as_str()));
         }
-        let resp = self.execute(Call::new(endpoint, self.endpoint_url(endpoint)?).form(&form)).await?;
+        let resp = self
+            .execute(Call::new(endpoint, self.endpoint_url(endpoint)?).form(&form))
+            .await?;
         decode(endpoint, &resp)
     }
 
     /// `POST /oauth2/v2.1/revoke` for a user access token. 200 with an empty body (or `{}`).
     pub async fn revoke(&self, token: &AccessToken) -> Result<(), Error> {
-        self.revoke_form(Endpoint::Revoke, ("access_token", token.secret())).await
+        self.revoke_form(Endpoint::Revoke, ("access_token", token.secret()))
+            .await
     }
 
     /// `POST /oauth2/v2.1/revoke` with `refresh_token` (as LINE's SDKs do): revokes the refresh
     /// token and the access tokens derived from it. Not in the v2.1 reference.
     pub async fn revoke_refresh_token(&self, token: &RefreshToken) -> Result<(), Error> {
-        self.revoke_form(Endpoint::Revoke, ("refresh_token", token.secret())).await
+        self.revoke_form(Endpoint::Revoke, ("refresh_token", token.secret()))
+            .await
     }
 
     /// `POST /oauth2/v2.1/revoke` for a channel access token v2.1.
     pub async fn revoke_channel_token_v21(&self, token: &ChannelAccessToken) -> Result<(), Error> {
-        self.revoke_form(Endpoint::RevokeChannelTokenV21, ("access_token", token.secret())).await
+        self.revoke_form(
+            Endpoint::RevokeChannelTokenV21,
+            ("access_token", token.secret()),
+        )
+        .await
     }
 
     async fn revoke_form(&self, endpoint: Endpoint, token: (&str, &str)) -> Result<(), Error> {
@@ -176,7 +199,9 @@ impl LineClient {
             ("client_id", self.inner.channel_id.as_str()),
             ("client_secret", self.inner.channel_secret.secret()),
         ];
-        let resp = self.execute(Call::new(endpoint, self.endpoint_url(endpoint)?).form(&form)).await?;
+        let resp = self
+            .execute(Call::new(endpoint, self.endpoint_url(endpoint)?).form(&form))
+            .await?;
         expect_empty(endpoint, &resp)
     }
 
@@ -192,7 +217,8 @@ impl LineClient {
 
     /// `GET /friendship/v1/status` (needs `profile`).
     pub async fn friendship_status(&self, token: &AccessToken) -> Result<FriendshipStatus, Error> {
-        self.bearer_get(Endpoint::FriendshipStatus, token.secret()).await
+        self.bearer_get(Endpoint::FriendshipStatus, token.secret())
+            .await
     }
 
     async fn bearer_get<T: serde::de::DeserializeOwned>(
@@ -213,7 +239,8 @@ impl LineClient {
             ("client_id", self.inner.channel_id.as_str()),
             ("client_secret", self.inner.channel_secret.secret()),
         ];
-        self.channel_token(Endpoint::StatelessChannelToken, &form).await
+        self.channel_token(Endpoint::StatelessChannelToken, &form)
+            .await
     }
 
     /// `POST /oauth2/v3/token` with a JWT assertion instead of the secret.
@@ -226,7 +253,8 @@ impl LineClient {
             ("client_assertion_type", JWT_BEARER),
             ("client_assertion", assertion.secret()),
         ];
-        self.channel_token(Endpoint::StatelessChannelToken, &form).await
+        self.channel_token(Endpoint::StatelessChannelToken, &form)
+            .await
     }
 
     /// `POST /oauth2/v2.1/token` with `client_credentials` and a JWT assertion: a channel
@@ -241,18 +269,22 @@ impl LineClient {
             ("client_assertion_type", JWT_BEARER),
             ("client_assertion", assertion.secret()),
         ];
-        self.channel_token(Endpoint::IssueChannelTokenV21, &form).await
+        self.channel_token(Endpoint::IssueChannelTokenV21, &form)
+            .await
     }
 
     /// `POST /v2/oauth/accessToken`: a short-lived channel access token (30 days; issuing a
     /// 31st revokes the oldest; never retried).
-    pub async fn issue_short_lived_channel_token(&self) -> Result<ChannelAccessTokenResponse, Error> {
+    pub async fn issue_short_lived_channel_token(
+        &self,
+    ) -> Result<ChannelAccessTokenResponse, Error> {
         let form = [
             ("grant_type", "client_credentials"),
             ("client_id", self.inner.channel_id.as_str()),
             ("client_secret", self.inner.channel_secret.secret()),
         ];
-        self.channel_token(Endpoint::IssueShortLivedChannelToken, &form).await
+        self.channel_token(Endpoint::IssueShortLivedChannelToken, &form)
+            .await
     }
 
     /// `POST /v2/oauth/verify` for a short-lived channel access token.
@@ -262,15 +294,22 @@ impl LineClient {
     ) -> Result<AccessTokenInfo, Error> {
         let endpoint = Endpoint::VerifyShortLivedChannelToken;
         let form = [("access_token", token.secret())];
-        let resp = self.execute(Call::new(endpoint, self.endpoint_url(endpoint)?).form(&form)).await?;
+        let resp = self
+            .execute(Call::new(endpoint, self.endpoint_url(endpoint)?).form(&form))
+            .await?;
         decode(endpoint, &resp)
     }
 
     /// `POST /v2/oauth/revoke` for a short-lived channel access token.
-    pub async fn revoke_short_lived_channel_token(&self, token: &ChannelAccessToken) -> Result<(), Error> {
+    pub async fn revoke_short_lived_channel_token(
+        &self,
+        token: &ChannelAccessToken,
+    ) -> Result<(), Error> {
         let endpoint = Endpoint::RevokeShortLivedChannelToken;
         let form = [("access_token", token.secret())];
-        let resp = self.execute(Call::new(endpoint, self.endpoint_url(endpoint)?).form(&form)).await?;
+        let resp = self
+            .execute(Call::new(endpoint, self.endpoint_url(endpoint)?).form(&form))
+            .await?;
         expect_empty(endpoint, &resp)
     }
 
@@ -279,14 +318,19 @@ impl LineClient {
         endpoint: Endpoint,
         form: &[(&str, &str)],
     ) -> Result<ChannelAccessTokenResponse, Error> {
-        let resp = self.execute(Call::new(endpoint, self.endpoint_url(endpoint)?).form(form)).await?;
+        let resp = self
+            .execute(Call::new(endpoint, self.endpoint_url(endpoint)?).form(form))
+            .await?;
         let token: ChannelAccessTokenResponse = decode(endpoint, &resp)?;
         check_bearer(endpoint, &token.token_type, resp.status.as_u16())?;
         Ok(token)
     }
 
     /// `GET /oauth2/v2.1/tokens/kid`: the key IDs of the valid channel access tokens v2.1.
-    pub async fn channel_token_key_ids(&self, assertion: &ClientAssertion) -> Result<ChannelTokenKeyIds, Error> {
+    pub async fn channel_token_key_ids(
+        &self,
+        assertion: &ClientAssertion,
+    ) -> Result<ChannelTokenKeyIds, Error> {
         let endpoint = Endpoint::ChannelTokenKeyIds;
         let mut url = self.endpoint_url(endpoint)?;
         url.query_pairs_mut()
@@ -308,8 +352,15 @@ impl LineClient {
         user_access_token: &AccessToken,
     ) -> Result<DeauthorizeOutcome, Error> {
         let endpoint = Endpoint::Deauthorize;
-        let body = serde_json::to_vec(&DeauthorizeRequest { user_access_token: user_access_token.clone() })
-            .map_err(|e| Error::Config(format!("cannot encode deauthorize body: {}", e.classify() as u8)))?;
+        let body = serde_json::to_vec(&DeauthorizeRequest {
+            user_access_token: user_access_token.clone(),
+        })
+        .map_err(|e| {
+            Error::Config(format!(
+                "cannot encode deauthorize body: {}",
+                e.classify() as u8
+            ))
+        })?;
         let call = Call::new(endpoint, self.endpoint_url(endpoint)?)
             .json(body)
             .bearer(channel_token.secret())?;
@@ -328,14 +379,18 @@ impl LineClient {
     /// `GET /oauth2/v2.1/certs`: the ES256 ID token keys.
     pub async fn jwks(&self) -> Result<JwkSet, Error> {
         let endpoint = Endpoint::Jwks;
-        let resp = self.execute(Call::new(endpoint, self.endpoint_url(endpoint)?)).await?;
+        let resp = self
+            .execute(Call::new(endpoint, self.endpoint_url(endpoint)?))
+            .await?;
         decode(endpoint, &resp)
     }
 
     /// `GET /.well-known/openid-configuration` on the authorization host.
     pub async fn discovery(&self) -> Result<DiscoveryDocument, Error> {
         let endpoint = Endpoint::Discovery;
-        let resp = self.execute(Call::new(endpoint, self.endpoint_url(endpoint)?)).await?;
+        let resp = self
+            .execute(Call::new(endpoint, self.endpoint_url(endpoint)?))
+            .await?;
         decode(endpoint, &resp)
     }
 }

@@ -37,7 +37,13 @@ pub(crate) struct Call {
 
 impl Call {
     pub fn new(endpoint: Endpoint, url: Url) -> Self {
-        Self { endpoint, url, headers: HeaderMap::new(), body: Bytes::new(), body_kind: BodyKind::None }
+        Self {
+            endpoint,
+            url,
+            headers: HeaderMap::new(),
+            body: Bytes::new(),
+            body_kind: BodyKind::None,
+        }
     }
 
     pub fn form(mut self, pairs: &[(&str, &str)]) -> Self {
@@ -54,18 +60,22 @@ impl Call {
     }
 
     pub fn json(mut self, body: Vec<u8>) -> Self {
-        self.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        self.headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         self.body = Bytes::from(body);
         self.body_kind = BodyKind::Json;
         self
     }
 
     pub fn bearer(mut self, token: &str) -> Result<Self, Error> {
-        let mut value = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| Error::Transport {
-            endpoint: self.endpoint,
-            kind: TransportErrorKind::Request,
-            message: "the token holds characters not allowed in a header".into(),
-        })?;
+        let mut value =
+            HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| Error::Transport {
+                endpoint: self.endpoint,
+                kind: TransportErrorKind::Request,
+                message: "the token holds characters not allowed in a header".into(),
+            })?;
         value.set_sensitive(true);
         self.headers.insert(header::AUTHORIZATION, value);
         Ok(self)
@@ -74,7 +84,11 @@ impl Call {
 
 enum Attempt {
     Done(Result<HttpResponse, Error>),
-    Retry { error: Error, retry_after: Option<Duration>, sent_maybe: bool },
+    Retry {
+        error: Error,
+        retry_after: Option<Duration>,
+        sent_maybe: bool,
+    },
 }
 
 impl LineClient {
@@ -91,26 +105,36 @@ impl LineClient {
             headers: call.headers,
             body: call.body,
         };
-        let request_body_for_log = (self.inner.wants_bodies && !request.body.is_empty()).then(|| {
-            match call.body_kind {
+        let request_body_for_log =
+            (self.inner.wants_bodies && !request.body.is_empty()).then(|| match call.body_kind {
                 BodyKind::Form => redact::form_body(&String::from_utf8_lossy(&request.body)),
                 BodyKind::Json | BodyKind::None => redact::json_body(&request.body),
-            }
-        });
+            });
         let endpoint_for_log = strip_query(&request.url);
 
         policy.budget().deposit();
         let mut attempt: u32 = 1;
         loop {
             let elapsed = clock.monotonic().saturating_sub(started);
-            let Some(remaining) = config.call_deadline.checked_sub(elapsed).filter(|d| !d.is_zero()) else {
+            let Some(remaining) = config
+                .call_deadline
+                .checked_sub(elapsed)
+                .filter(|d| !d.is_zero())
+            else {
                 return Err(Error::Timeout { endpoint });
             };
             let admission = policy
                 .breaker()
                 .admit()
-                .map_err(|retry_after| Error::CircuitOpen { endpoint, retry_after })?;
-            if let Err(wait) = policy.limiter().acquire(config.max_wait.min(remaining)).await {
+                .map_err(|retry_after| Error::CircuitOpen {
+                    endpoint,
+                    retry_after,
+                })?;
+            if let Err(wait) = policy
+                .limiter()
+                .acquire(config.max_wait.min(remaining))
+                .await
+            {
                 if admission == crate::policy::Admission::Probe {
                     policy.breaker().release_probe();
                 }
@@ -149,7 +173,11 @@ impl LineClient {
             let step = self.classify(endpoint, result, sent_at);
             let (error, retry_after, sent_maybe) = match step {
                 Attempt::Done(r) => return r,
-                Attempt::Retry { error, retry_after, sent_maybe } => (error, retry_after, sent_maybe),
+                Attempt::Retry {
+                    error,
+                    retry_after,
+                    sent_maybe,
+                } => (error, retry_after, sent_maybe),
             };
             let may_repeat = endpoint.retry_class() == RetryClass::Idempotent || !sent_maybe;
             if !may_repeat || attempt >= config.max_attempts {
@@ -172,7 +200,12 @@ impl LineClient {
             if !policy.budget().try_withdraw() {
                 return Err(error);
             }
-            tracing::debug!(endpoint = endpoint.name(), attempt, ?delay, "retrying LINE call");
+            tracing::debug!(
+                endpoint = endpoint.name(),
+                attempt,
+                ?delay,
+                "retrying LINE call"
+            );
             clock.sleep(delay).await;
             attempt += 1;
         }
@@ -201,7 +234,11 @@ impl LineClient {
                 });
                 if resp.status == StatusCode::TOO_MANY_REQUESTS || resp.status.is_server_error() {
                     breaker.record_failure(retry_after);
-                    Attempt::Retry { error, retry_after, sent_maybe: true }
+                    Attempt::Retry {
+                        error,
+                        retry_after,
+                        sent_maybe: true,
+                    }
                 } else {
                     breaker.record_success();
                     Attempt::Done(Err(error))
@@ -209,12 +246,20 @@ impl LineClient {
             }
             Err(TransportError::Timeout) => {
                 breaker.record_failure(None);
-                Attempt::Retry { error: Error::Timeout { endpoint }, retry_after: None, sent_maybe: true }
+                Attempt::Retry {
+                    error: Error::Timeout { endpoint },
+                    retry_after: None,
+                    sent_maybe: true,
+                }
             }
             Err(TransportError::Connect(message)) => {
                 breaker.record_failure(None);
                 Attempt::Retry {
-                    error: Error::Transport { endpoint, kind: TransportErrorKind::Connect, message },
+                    error: Error::Transport {
+                        endpoint,
+                        kind: TransportErrorKind::Connect,
+                        message,
+                    },
                     retry_after: None,
                     sent_maybe: false,
                 }
@@ -222,7 +267,11 @@ impl LineClient {
             Err(TransportError::Io(message)) => {
                 breaker.record_failure(None);
                 Attempt::Retry {
-                    error: Error::Transport { endpoint, kind: TransportErrorKind::Io, message },
+                    error: Error::Transport {
+                        endpoint,
+                        kind: TransportErrorKind::Io,
+                        message,
+                    },
                     retry_after: None,
                     sent_maybe: true,
                 }
@@ -266,7 +315,10 @@ fn strip_query(url: &Url) -> String {
 }
 
 /// `Retry-After` as delta-seconds or an HTTP date (relative to `now`).
-pub(crate) fn parse_retry_after(headers: &HeaderMap, now: std::time::SystemTime) -> Option<Duration> {
+pub(crate) fn parse_retry_after(
+    headers: &HeaderMap,
+    now: std::time::SystemTime,
+) -> Option<Duration> {
     let value = headers.get(header::RETRY_AFTER)?.to_str().ok()?.trim();
     if let Ok(secs) = value.parse::<u64>() {
         return Some(Duration::from_secs(secs.min(24 * 3600)));
@@ -276,19 +328,32 @@ pub(crate) fn parse_retry_after(headers: &HeaderMap, now: std::time::SystemTime)
 }
 
 /// Decodes a 2xx JSON body.
-pub(crate) fn decode<T: DeserializeOwned>(endpoint: Endpoint, resp: &HttpResponse) -> Result<T, Error> {
+pub(crate) fn decode<T: DeserializeOwned>(
+    endpoint: Endpoint,
+    resp: &HttpResponse,
+) -> Result<T, Error> {
     serde_json::from_slice(&resp.body).map_err(|e| Error::Decode {
         endpoint,
         status: resp.status.as_u16(),
         request_id: request_id(resp),
         // The category and position only: serde messages can quote input values.
-        reason: format!("{:?} error at line {} column {}", e.classify(), e.line(), e.column()),
+        reason: format!(
+            "{:?} error at line {} column {}",
+            e.classify(),
+            e.line(),
+            e.column()
+        ),
     })
 }
 
 /// Checks that a body LINE documents as empty is empty or `{}` (some mocks send `{}`).
 pub(crate) fn expect_empty(endpoint: Endpoint, resp: &HttpResponse) -> Result<(), Error> {
-    let trimmed: Vec<u8> = resp.body.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
+    let trimmed: Vec<u8> = resp
+        .body
+        .iter()
+        .copied()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
     if trimmed.is_empty() || trimmed == b"{}" {
         Ok(())
     } else {

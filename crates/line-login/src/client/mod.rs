@@ -86,7 +86,9 @@ pub struct LineClientBuilder {
 
 impl fmt::Debug for LineClientBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LineClientBuilder").field("channel_id", &self.channel_id).finish_non_exhaustive()
+        f.debug_struct("LineClientBuilder")
+            .field("channel_id", &self.channel_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -144,7 +146,9 @@ impl LineClientBuilder {
         };
         for (name, url) in [("auth", &auth_base), ("api", &api_base)] {
             if endpoint_url(url, "/").is_none() {
-                return Err(Error::Config(format!("the {name} base URL must be an http(s) URL")));
+                return Err(Error::Config(format!(
+                    "the {name} base URL must be an http(s) URL"
+                )));
             }
         }
         let transport = match self.transport {
@@ -182,7 +186,9 @@ fn default_transport() -> Result<Arc<dyn HttpTransport>, Error> {
 
 #[cfg(not(feature = "reqwest"))]
 fn default_transport() -> Result<Arc<dyn HttpTransport>, Error> {
-    Err(Error::Config("no HTTP transport: enable the `reqwest` feature or call `transport`".into()))
+    Err(Error::Config(
+        "no HTTP transport: enable the `reqwest` feature or call `transport`".into(),
+    ))
 }
 
 impl LineClient {
@@ -270,7 +276,10 @@ struct JwksViaClient(std::sync::Weak<Inner>);
 impl crate::id_token::JwksFetcher for JwksViaClient {
     fn fetch_jwks(&self) -> futures::future::BoxFuture<'_, Result<crate::wire::JwkSet, Error>> {
         Box::pin(async move {
-            let inner = self.0.upgrade().ok_or_else(|| Error::Config("client dropped".into()))?;
+            let inner = self
+                .0
+                .upgrade()
+                .ok_or_else(|| Error::Config("client dropped".into()))?;
             LineClient { inner }.jwks().await
         })
     }

@@ -65,7 +65,10 @@ impl JwksCache {
                 clock,
                 min_refetch_interval: DEFAULT_MIN_REFETCH_INTERVAL,
                 max_age: DEFAULT_MAX_AGE,
-                keys: RwLock::new(Keys { map: HashMap::new(), fetched_at: None }),
+                keys: RwLock::new(Keys {
+                    map: HashMap::new(),
+                    fetched_at: None,
+                }),
                 fetch_lock: tokio::sync::Mutex::new(()),
                 fetches: AtomicU64::new(0),
             }),
@@ -88,12 +91,17 @@ impl JwksCache {
             clock: self.inner.clock.clone(),
             min_refetch_interval: self.inner.min_refetch_interval,
             max_age: self.inner.max_age,
-            keys: RwLock::new(Keys { map: HashMap::new(), fetched_at: None }),
+            keys: RwLock::new(Keys {
+                map: HashMap::new(),
+                fetched_at: None,
+            }),
             fetch_lock: tokio::sync::Mutex::new(()),
             fetches: AtomicU64::new(0),
         };
         f(&mut inner);
-        Self { inner: Arc::new(inner) }
+        Self {
+            inner: Arc::new(inner),
+        }
     }
 
     /// How many times the key set was fetched.
@@ -108,8 +116,14 @@ impl JwksCache {
             Ok(k) => k,
             Err(p) => p.into_inner(),
         };
-        let fresh = keys.fetched_at.is_some_and(|t| now.saturating_sub(t) < self.inner.max_age);
-        if fresh { keys.map.get(kid).cloned() } else { None }
+        let fresh = keys
+            .fetched_at
+            .is_some_and(|t| now.saturating_sub(t) < self.inner.max_age);
+        if fresh {
+            keys.map.get(kid).cloned()
+        } else {
+            None
+        }
     }
 
     /// The key for `kid`, fetching the set if the `kid` is unknown or the set is stale and the

@@ -146,7 +146,10 @@ pub struct Expectations<'a> {
 impl<'a> Expectations<'a> {
     /// Expect this nonce.
     pub fn nonce(nonce: &'a Nonce) -> Self {
-        Self { nonce: Some(nonce), ..Self::default() }
+        Self {
+            nonce: Some(nonce),
+            ..Self::default()
+        }
     }
 }
 
@@ -216,7 +219,10 @@ struct StrictClaims {
 impl IdTokenVerifier {
     /// A verifier for web-login tokens: HS256 with the channel secret's UTF-8 bytes.
     pub fn hs256(channel_id: ChannelId, secret: &ChannelSecret) -> Self {
-        Self::build(channel_id, KeySource::Hs256(DecodingKey::from_secret(secret.secret().as_bytes())))
+        Self::build(
+            channel_id,
+            KeySource::Hs256(DecodingKey::from_secret(secret.secret().as_bytes())),
+        )
     }
 
     /// A verifier for SDK/LIFF tokens: ES256 with keys from a JWKS cache.
@@ -251,7 +257,9 @@ impl IdTokenVerifier {
             },
         };
         f(&mut inner);
-        Self { inner: Arc::new(inner) }
+        Self {
+            inner: Arc::new(inner),
+        }
     }
 
     /// Uses another clock (tests).
@@ -405,11 +413,15 @@ fn split(token: &str) -> Result<Parts<'_>, IdTokenError> {
     if token.len() > MAX_ID_TOKEN_LEN {
         return Err(IdTokenError::TooLarge);
     }
-    if !token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.') {
+    if !token
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+    {
         return Err(IdTokenError::Malformed("characters outside base64url"));
     }
     let mut it = token.split('.');
-    let (Some(header), Some(payload), Some(signature), None) = (it.next(), it.next(), it.next(), it.next())
+    let (Some(header), Some(payload), Some(signature), None) =
+        (it.next(), it.next(), it.next(), it.next())
     else {
         return Err(IdTokenError::Malformed("not three segments"));
     };
@@ -417,19 +429,29 @@ fn split(token: &str) -> Result<Parts<'_>, IdTokenError> {
         return Err(IdTokenError::Malformed("empty segment"));
     }
     let message = &token[..header.len() + 1 + payload.len()];
-    Ok(Parts { header, payload, signature, message })
+    Ok(Parts {
+        header,
+        payload,
+        signature,
+        message,
+    })
 }
 
 fn parse_header(segment: &str, pinned: IdTokenAlgorithm) -> Result<Header, IdTokenError> {
     let bytes = URL_SAFE_NO_PAD
         .decode(segment)
         .map_err(|_| IdTokenError::Malformed("header is not base64url"))?;
-    let header: Header =
-        serde_json::from_slice(&bytes).map_err(|_| IdTokenError::Malformed("header is not a JOSE header"))?;
+    let header: Header = serde_json::from_slice(&bytes)
+        .map_err(|_| IdTokenError::Malformed("header is not a JOSE header"))?;
     if header.alg != pinned.as_str() {
         return Err(IdTokenError::AlgorithmMismatch {
             expected: pinned.as_str(),
-            found: header.alg.chars().filter(char::is_ascii_graphic).take(16).collect(),
+            found: header
+                .alg
+                .chars()
+                .filter(char::is_ascii_graphic)
+                .take(16)
+                .collect(),
         });
     }
     if header.crit.is_some() {

@@ -96,7 +96,11 @@ impl CircuitBreaker {
             BreakerState::Closed { failures } if failures + 1 >= threshold => {
                 *s = BreakerState::Open { until: now + open };
             }
-            BreakerState::Closed { failures } => *s = BreakerState::Closed { failures: failures + 1 },
+            BreakerState::Closed { failures } => {
+                *s = BreakerState::Closed {
+                    failures: failures + 1,
+                }
+            }
             BreakerState::HalfOpen | BreakerState::Open { .. } => {
                 *s = BreakerState::Open { until: now + open };
             }

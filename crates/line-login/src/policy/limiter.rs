@@ -21,7 +21,8 @@ impl GovernorClock for MonotonicClock {
     }
 }
 
-type Gcra = governor::RateLimiter<NotKeyed, InMemoryState, MonotonicClock, NoOpMiddleware<Duration>>;
+type Gcra =
+    governor::RateLimiter<NotKeyed, InMemoryState, MonotonicClock, NoOpMiddleware<Duration>>;
 
 /// A GCRA rate limiter with bounded waiting.
 pub struct RateLimiter {

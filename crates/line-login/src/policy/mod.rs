@@ -124,8 +124,20 @@ impl OutboundPolicy {
     pub fn with_clock(config: PolicyConfig, clock: SharedClock) -> Self {
         let limiter = RateLimiter::new(config.rate_per_second, config.burst, clock.clone());
         let budget = RetryBudget::new(config.retry_budget_ratio, config.retry_budget_reserve);
-        let breaker = CircuitBreaker::new(config.breaker_threshold, config.breaker_open_for, clock.clone());
-        Self { inner: Arc::new(PolicyInner { config, clock, limiter, budget, breaker }) }
+        let breaker = CircuitBreaker::new(
+            config.breaker_threshold,
+            config.breaker_open_for,
+            clock.clone(),
+        );
+        Self {
+            inner: Arc::new(PolicyInner {
+                config,
+                clock,
+                limiter,
+                budget,
+                breaker,
+            }),
+        }
     }
 
     /// The settings.

@@ -31,22 +31,31 @@ pub fn backoff_delay(
 /// A process-wide retry budget: every first attempt deposits `ratio` tokens (up to
 /// `reserve`), every retry withdraws one. With the defaults, retries add at most about 10%
 /// to the traffic once the reserve of 10 is spent, however many calls fail.
+///
+/// Kept in thousandths of a token, so deposits add up exactly.
 #[derive(Debug)]
 pub struct RetryBudget {
-    ratio: f64,
-    reserve: f64,
-    balance: Mutex<f64>,
+    deposit_milli: u64,
+    cap_milli: u64,
+    balance_milli: Mutex<u64>,
 }
+
+const MILLI: u64 = 1000;
 
 impl RetryBudget {
     /// A full budget.
     pub fn new(ratio: f64, reserve: f64) -> Self {
-        let reserve = reserve.max(0.0);
-        Self { ratio: ratio.max(0.0), reserve, balance: Mutex::new(reserve) }
+        let to_milli = |x: f64| (x.max(0.0) * MILLI as f64).round() as u64;
+        let cap_milli = to_milli(reserve);
+        Self {
+            deposit_milli: to_milli(ratio),
+            cap_milli,
+            balance_milli: Mutex::new(cap_milli),
+        }
     }
 
-    fn with<R>(&self, f: impl FnOnce(&mut f64) -> R) -> R {
-        let mut g = match self.balance.lock() {
+    fn with<R>(&self, f: impl FnOnce(&mut u64) -> R) -> R {
+        let mut g = match self.balance_milli.lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         };
@@ -55,15 +64,15 @@ impl RetryBudget {
 
     /// Records a first attempt.
     pub fn deposit(&self) {
-        let (ratio, cap) = (self.ratio, self.reserve);
-        self.with(|b| *b = (*b + ratio).min(cap));
+        let (d, cap) = (self.deposit_milli, self.cap_milli);
+        self.with(|b| *b = (*b + d).min(cap));
     }
 
     /// Takes one retry token, if there is one.
     pub fn try_withdraw(&self) -> bool {
         self.with(|b| {
-            if *b >= 1.0 {
-                *b -= 1.0;
+            if *b >= MILLI {
+                *b -= MILLI;
                 true
             } else {
                 false
@@ -73,7 +82,7 @@ impl RetryBudget {
 
     /// Tokens left.
     pub fn balance(&self) -> f64 {
-        self.with(|b| *b)
+        self.with(|b| *b as f64 / MILLI as f64)
     }
 }
 
@@ -85,9 +94,16 @@ mod tests {
     fn backoff_grows_and_is_capped() {
         let mut rng = rand::rng();
         for retry in 1..10 {
-            let ceiling = Duration::from_millis(100 * (1 << (retry - 1))).min(Duration::from_secs(1));
+            let ceiling =
+                Duration::from_millis(100 * (1 << (retry - 1))).min(Duration::from_secs(1));
             for _ in 0..200 {
-                let d = backoff_delay(retry, Duration::from_millis(100), Duration::from_secs(1), None, &mut rng);
+                let d = backoff_delay(
+                    retry,
+                    Duration::from_millis(100),
+                    Duration::from_secs(1),
+                    None,
+                    &mut rng,
+                );
                 assert!(d <= ceiling, "retry {retry}: {d:?} > {ceiling:?}");
             }
         }
@@ -96,7 +112,13 @@ mod tests {
     #[test]
     fn backoff_honours_retry_after() {
         let mut rng = rand::rng();
-        let d = backoff_delay(1, Duration::from_millis(100), Duration::from_secs(1), Some(Duration::from_secs(3)), &mut rng);
+        let d = backoff_delay(
+            1,
+            Duration::from_millis(100),
+            Duration::from_secs(1),
+            Some(Duration::from_secs(3)),
+            &mut rng,
+        );
         assert!(d >= Duration::from_secs(3));
     }
 

@@ -1,0 +1,9 @@
+//! Integration tests for line-login: every endpoint against a local HTTP stub, ID token
+//! verification (security catalogue group A), and the outbound policy on a mock clock.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod endpoints;
+mod id_token;
+mod policy;
+mod stub;
+mod tokens;
