@@ -234,11 +234,7 @@ impl LineClient {
     /// `POST /oauth2/v3/token`: a stateless channel access token (15 minutes, no issue limit),
     /// from the channel ID and secret.
     pub async fn issue_stateless_channel_token(&self) -> Result<ChannelAccessTokenResponse, Error> {
-        let form = [
-            ("grant_type", "client_credentials"),
-            ("client_id", self.inner.channel_id.as_str()),
-            ("client_secret", self.inner.channel_secret.secret()),
-        ];
+        let form = self.client_credentials();
         self.channel_token(Endpoint::StatelessChannelToken, &form)
             .await
     }
@@ -248,11 +244,7 @@ impl LineClient {
         &self,
         assertion: &ClientAssertion,
     ) -> Result<ChannelAccessTokenResponse, Error> {
-        let form = [
-            ("grant_type", "client_credentials"),
-            ("client_assertion_type", JWT_BEARER),
-            ("client_assertion", assertion.secret()),
-        ];
+        let form = assertion_form(assertion);
         self.channel_token(Endpoint::StatelessChannelToken, &form)
             .await
     }
@@ -264,11 +256,7 @@ impl LineClient {
         &self,
         assertion: &ClientAssertion,
     ) -> Result<ChannelAccessTokenResponse, Error> {
-        let form = [
-            ("grant_type", "client_credentials"),
-            ("client_assertion_type", JWT_BEARER),
-            ("client_assertion", assertion.secret()),
-        ];
+        let form = assertion_form(assertion);
         self.channel_token(Endpoint::IssueChannelTokenV21, &form)
             .await
     }
@@ -278,11 +266,7 @@ impl LineClient {
     pub async fn issue_short_lived_channel_token(
         &self,
     ) -> Result<ChannelAccessTokenResponse, Error> {
-        let form = [
-            ("grant_type", "client_credentials"),
-            ("client_id", self.inner.channel_id.as_str()),
-            ("client_secret", self.inner.channel_secret.secret()),
-        ];
+        let form = self.client_credentials();
         self.channel_token(Endpoint::IssueShortLivedChannelToken, &form)
             .await
     }
@@ -311,6 +295,14 @@ impl LineClient {
             .execute(Call::new(endpoint, self.endpoint_url(endpoint)?).form(&form))
             .await?;
         expect_empty(endpoint, &resp)
+    }
+
+    fn client_credentials(&self) -> [(&str, &str); 3] {
+        [
+            ("grant_type", "client_credentials"),
+            ("client_id", self.inner.channel_id.as_str()),
+            ("client_secret", self.inner.channel_secret.secret()),
+        ]
     }
 
     async fn channel_token(
@@ -393,6 +385,14 @@ impl LineClient {
             .await?;
         decode(endpoint, &resp)
     }
+}
+
+fn assertion_form(assertion: &ClientAssertion) -> [(&str, &str); 3] {
+    [
+        ("grant_type", "client_credentials"),
+        ("client_assertion_type", JWT_BEARER),
+        ("client_assertion", assertion.secret()),
+    ]
 }
 
 fn check_bearer(endpoint: Endpoint, token_type: &str, status: u16) -> Result<(), Error> {

@@ -2,7 +2,7 @@
 //!
 //! [`LineClient`] holds the channel credentials, the base URLs, the HTTP transport, the shared
 //! [`OutboundPolicy`] and the observers. Its methods (in `api.rs`) cover every v2.1 call; each
-//! goes through [`LineClient::execute`], which applies the policy, emits one
+//! goes through one private `execute` step, which applies the policy, emits one
 //! [`ApiCall`](crate::observer::ApiCall) per attempt and classifies the answer.
 
 mod api;
@@ -116,7 +116,8 @@ impl LineClientBuilder {
         self
     }
 
-    /// The HTTP transport (default: a [`ReqwestTransport`](crate::http::ReqwestTransport)).
+    /// The HTTP transport (default: one [`ReqwestTransport`](crate::http::ReqwestTransport)
+    /// shared by every client in the process).
     pub fn transport(mut self, transport: Arc<dyn HttpTransport>) -> Self {
         self.transport = Some(transport);
         self
@@ -177,11 +178,18 @@ fn parse_const(s: &str) -> Result<Url, Error> {
     Url::parse(s).map_err(|e| Error::Config(e.to_string()))
 }
 
+/// The process-wide default transport: every client built without an explicit transport
+/// shares one `reqwest` connection pool.
 #[cfg(feature = "reqwest")]
 fn default_transport() -> Result<Arc<dyn HttpTransport>, Error> {
-    crate::http::ReqwestTransport::new()
-        .map(|t| Arc::new(t) as Arc<dyn HttpTransport>)
-        .map_err(|e| Error::Config(e.to_string()))
+    static SHARED: std::sync::OnceLock<Arc<crate::http::ReqwestTransport>> =
+        std::sync::OnceLock::new();
+    if let Some(t) = SHARED.get() {
+        return Ok(t.clone());
+    }
+    let t =
+        Arc::new(crate::http::ReqwestTransport::new().map_err(|e| Error::Config(e.to_string()))?);
+    Ok(SHARED.get_or_init(|| t).clone())
 }
 
 #[cfg(not(feature = "reqwest"))]

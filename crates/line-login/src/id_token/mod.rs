@@ -13,7 +13,7 @@
 //! `aud` exactly the channel ID as a string, `exp` not passed and `iat` not in the future
 //! (5 minutes of skew by default), `nbf` if present, `nonce` present exactly when one was
 //! sent and equal to it, `auth_time` present and recent enough when `max_age` was sent, and
-//! optionally an expected `sub`. Time comes from an injectable [`Clock`].
+//! optionally an expected `sub`. Time comes from an injectable [`Clock`](crate::clock::Clock).
 
 mod jwks;
 
@@ -292,12 +292,10 @@ impl IdTokenVerifier {
         token: &IdToken,
         expected: &Expectations<'_>,
     ) -> Result<IdTokenClaims, IdTokenError> {
-        let parts = split(token.secret())?;
-        let header = parse_header(parts.header, self.algorithm())?;
         match &self.inner.keys {
-            KeySource::Hs256(key) => self.finish(&parts, key, Algorithm::HS256, expected),
+            KeySource::Hs256(_) => self.verify_now(token, expected),
             KeySource::Es256(cache) => {
-                let kid = header.kid.ok_or(IdTokenError::MissingKeyId)?;
+                let (parts, kid) = self.es256_parts(token)?;
                 let key = cache.key(&kid).await?;
                 self.finish(&parts, &key, Algorithm::ES256, expected)
             }
@@ -311,16 +309,25 @@ impl IdTokenVerifier {
         token: &IdToken,
         expected: &Expectations<'_>,
     ) -> Result<IdTokenClaims, IdTokenError> {
-        let parts = split(token.secret())?;
-        let header = parse_header(parts.header, self.algorithm())?;
         match &self.inner.keys {
-            KeySource::Hs256(key) => self.finish(&parts, key, Algorithm::HS256, expected),
+            KeySource::Hs256(key) => {
+                let parts = split(token.secret())?;
+                parse_header(parts.header, IdTokenAlgorithm::Hs256)?;
+                self.finish(&parts, key, Algorithm::HS256, expected)
+            }
             KeySource::Es256(cache) => {
-                let kid = header.kid.ok_or(IdTokenError::MissingKeyId)?;
+                let (parts, kid) = self.es256_parts(token)?;
                 let key = cache.cached_key(&kid).ok_or(IdTokenError::UnknownKey)?;
                 self.finish(&parts, &key, Algorithm::ES256, expected)
             }
         }
+    }
+
+    fn es256_parts<'t>(&self, token: &'t IdToken) -> Result<(Parts<'t>, String), IdTokenError> {
+        let parts = split(token.secret())?;
+        let header = parse_header(parts.header, IdTokenAlgorithm::Es256)?;
+        let kid = header.kid.ok_or(IdTokenError::MissingKeyId)?;
+        Ok((parts, kid))
     }
 
     fn finish(

@@ -2,6 +2,7 @@
 //! verification (security catalogue group A), and the outbound policy on a mock clock.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod assertion;
 mod endpoints;
 mod id_token;
 mod policy;
