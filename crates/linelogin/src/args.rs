@@ -21,4 +21,6 @@ pub enum Command {
     Emulator(commands::emulator::EmulatorArgs),
     /// Search, trace and prune the guideline logs.
     Logs(commands::logs::LogsArgs),
+    /// Drive full login flows against a relying party on the emulator (never the real LINE).
+    Loadtest(Box<commands::loadtest::LoadtestArgs>),
 }

@@ -1,6 +1,7 @@
 //! The subcommands. Each takes its parsed arguments and a writer for its normal output.
 
 pub mod emulator;
+pub mod loadtest;
 pub mod logs;
 
 use std::fmt;
@@ -68,5 +69,6 @@ pub fn run(cli: Cli, out: &mut impl Write) -> Result<(), CliError> {
     match cli.command {
         Command::Emulator(args) => emulator::run(args, out),
         Command::Logs(args) => logs::run(args, out),
+        Command::Loadtest(args) => loadtest::run(*args, out),
     }
 }
