@@ -5,6 +5,9 @@
 //! hands exactly that (plus the duration, the attempt number and, on request, redacted bodies)
 //! to every [`ApiObserver`] registered on it, after each attempt and before the call returns.
 //! The guideline log writer (`line-audit`) and metrics both plug in here.
+//!
+//! A call that the outbound policy refuses locally (rate limit exceeded, circuit open) is never
+//! sent to LINE and produces no record; it comes back to the caller as an error.
 
 use std::fmt;
 use std::sync::Arc;

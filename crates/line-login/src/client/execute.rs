@@ -277,13 +277,19 @@ impl LineClient {
                 }
             }
             Err(TransportError::BodyTooLarge(limit)) => {
+                // LINE answered: it is up, whatever the body.
+                breaker.record_success();
                 Attempt::Done(Err(Error::BodyTooLarge { endpoint, limit }))
             }
-            Err(TransportError::Request(message)) => Attempt::Done(Err(Error::Transport {
-                endpoint,
-                kind: TransportErrorKind::Request,
-                message,
-            })),
+            Err(TransportError::Request(message)) => {
+                // Nothing was sent: says nothing about LINE (frees a half-open probe slot).
+                breaker.release_probe();
+                Attempt::Done(Err(Error::Transport {
+                    endpoint,
+                    kind: TransportErrorKind::Request,
+                    message,
+                }))
+            }
         }
     }
 }
