@@ -4,6 +4,7 @@
 
 mod assertion;
 mod endpoints;
+mod fuzz;
 mod id_token;
 mod policy;
 mod stub;
