@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Load-test comparison, side by side in one run: linelogin's server (SQLite, guideline logs on)
+# and a small Express app using passport-line-auth, both logging in against the same linelogin
+# emulator (auto-consent), driven by the same `linelogin loadtest` runner. Everything binds to
+# 127.0.0.1; the runner's guard refuses anything else.
+#
+#   bench/compare.sh                 # 3 runs of 10 s each per app, 64 virtual users
+#   RUNS=5 DURATION=20 VUS=64 bench/compare.sh
+#
+# Prints each run's flows/s and p99, then the medians and the ratio.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${RUNS:-3}
+DURATION=${DURATION:-10}
+VUS=${VUS:-64}
+EMU_PORT=${EMU_PORT:-9300}
+SRV_PORT=${SRV_PORT:-8380}
+EXP_PORT=${EXP_PORT:-8390}
+
+cargo build --release -q -p linelogin
+BIN=target/release/linelogin
+(cd bench/express-passport-line && npm ci --no-audit --no-fund --silent)
+
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+cat > "$WORK/emulator.toml" <<TOML
+listen = "127.0.0.1:$EMU_PORT"
+auto_consent = true
+[[channels]]
+id = "1234567890"
+secret = "0123456789abcdef0123456789abcdef"
+callback_urls = ["http://127.0.0.1:$SRV_PORT/callback", "http://127.0.0.1:$EXP_PORT/callback"]
+TOML
+KEY=$(python3 -c 'import base64,os;print(base64.b64encode(os.urandom(32)).decode())')
+cat > "$WORK/server.toml" <<TOML
+listen = "127.0.0.1:$SRV_PORT"
+public_url = "http://127.0.0.1:$SRV_PORT"
+database_url = "sqlite://$WORK/linelogin.db"
+token_encryption_key = "$KEY"
+[line]
+channel_id = "1234567890"
+channel_secret = "0123456789abcdef0123456789abcdef"
+auth_url = "http://127.0.0.1:$EMU_PORT"
+api_url = "http://127.0.0.1:$EMU_PORT"
+[outbound]
+rate_limit_per_second = 100000
+burst = 10000
+[logs]
+dir = "$WORK/logs"
+retention_days = 90
+TOML
+
+"$BIN" emulator --config "$WORK/emulator.toml" > "$WORK/emulator.out" 2>&1 & PIDS+=($!)
+LINELOGIN_LOAD_TEST=1 "$BIN" serve --config "$WORK/server.toml" > "$WORK/server.out" 2>&1 & PIDS+=($!)
+(cd bench/express-passport-line && PORT=$EXP_PORT LINE_BASE="http://127.0.0.1:$EMU_PORT" exec node app.js) > "$WORK/express.out" 2>&1 & PIDS+=($!)
+for url in "http://127.0.0.1:$EMU_PORT/_emulator/stats" "http://127.0.0.1:$SRV_PORT/healthz" "http://127.0.0.1:$EXP_PORT/api/me"; do
+  for _ in $(seq 1 100); do curl -s -o /dev/null "$url" && break; sleep 0.1; done
+done
+
+run() { # name port run
+  "$BIN" loadtest --target "http://127.0.0.1:$2" --duration "$DURATION" --concurrency "$VUS" --quiet \
+    --json "$WORK/$1-$3.json" > "$WORK/$1-$3.txt"
+  python3 - "$WORK/$1-$3.json" "$1" "$3" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+print(f"{sys.argv[2]:<10} run {sys.argv[3]}: {r['flows_per_s']:8.1f} flows/s  p99 {r['latency_ms']['p99']:7.2f} ms  ok {r['ok']}  failed {r['failed']}")
+PY
+}
+for i in $(seq 1 "$RUNS"); do
+  run linelogin "$SRV_PORT" "$i"
+  run express "$EXP_PORT" "$i"
+done
+python3 - "$WORK" "$RUNS" <<'PY'
+import json, statistics, sys
+work, runs = sys.argv[1], int(sys.argv[2])
+def med(name, key):
+    vals = [json.load(open(f"{work}/{name}-{i}.json")) for i in range(1, runs + 1)]
+    return statistics.median(key(v) for v in vals)
+ours, peer = med("linelogin", lambda r: r["flows_per_s"]), med("express", lambda r: r["flows_per_s"])
+print(f"median flows/s: linelogin {ours:.1f}, express+passport-line-auth {peer:.1f}, ratio {ours / peer:.2f}x")
+print(f"median p99 ms:  linelogin {med('linelogin', lambda r: r['latency_ms']['p99']):.2f}, express {med('express', lambda r: r['latency_ms']['p99']):.2f}")
+PY
