@@ -23,4 +23,10 @@ pub enum Command {
     Logs(commands::logs::LogsArgs),
     /// Drive full login flows against a relying party on the emulator (never the real LINE).
     Loadtest(Box<commands::loadtest::LoadtestArgs>),
+    /// Run the login server (`--config FILE`; every key also from LINELOGIN_* variables).
+    Serve(commands::serve::ServeArgs),
+    /// Run the emulator and the login server together, with zero configuration.
+    Demo(commands::demo::DemoArgs),
+    /// Compliance self-check of a login server configuration and its outbox.
+    Check(commands::check::CheckArgs),
 }

@@ -1,14 +1,208 @@
-//! `linelogin emulator`.
+//! `linelogin emulator`: the local LINE Platform emulator (the test environment LINE's
+//! development guidelines ask for, instead of sending test or load traffic to LINE).
 
 use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use line_emulator::{ChannelConfig, Config, Emulator, UserConfig};
 
 use super::CliError;
 
 /// Arguments of `linelogin emulator`.
 #[derive(Debug, clap::Args)]
-pub struct EmulatorArgs {}
+pub struct EmulatorArgs {
+    /// Address to listen on [default: 127.0.0.1:9000, or `listen` from the configuration].
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// A TOML configuration file (channels, test users, switches).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Skip the consent page: authorize answers at once, test users taken in turn (for load tests).
+    #[arg(long)]
+    pub auto_consent: bool,
+    /// Emit callback error codes in lowercase instead of LINE's documented UPPER_CASE.
+    #[arg(long)]
+    pub lowercase_errors: bool,
+    /// The externally visible base URL (default: derived from the bound address).
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<String>,
+    /// A channel, instead of the configured ones (repeatable):
+    /// `ID,SECRET,CALLBACK_URL[,CALLBACK_URL…]`.
+    #[arg(long = "channel", value_name = "ID,SECRET,CALLBACK")]
+    pub channels: Vec<String>,
+    /// A test user, instead of the configured ones (repeatable): `USER_ID[,DISPLAY NAME]`.
+    #[arg(long = "user", value_name = "ID[,NAME]")]
+    pub users: Vec<String>,
+}
 
-/// Runs the emulator.
-pub fn run(_args: EmulatorArgs, _out: &mut impl Write) -> Result<(), CliError> {
-    Err(CliError::failure("the emulator is not built yet"))
+fn channel_flag(value: &str) -> Result<ChannelConfig, CliError> {
+    let mut parts = value.split(',').map(str::trim);
+    let (Some(id), Some(secret)) = (parts.next(), parts.next()) else {
+        return Err(CliError::usage(format!(
+            "--channel {value:?} must be ID,SECRET,CALLBACK_URL[,CALLBACK_URL...]"
+        )));
+    };
+    let callbacks: Vec<String> = parts.filter(|p| !p.is_empty()).map(str::to_owned).collect();
+    if callbacks.is_empty() {
+        return Err(CliError::usage(format!(
+            "--channel {value:?} needs at least one callback URL"
+        )));
+    }
+    Ok(ChannelConfig::new(id, secret, callbacks))
+}
+
+fn user_flag(value: &str, n: usize) -> UserConfig {
+    match value.split_once(',') {
+        Some((id, name)) if !name.trim().is_empty() => UserConfig::new(id.trim(), name.trim()),
+        Some((id, _)) => UserConfig::new(id.trim(), format!("Test User {n}")),
+        None => UserConfig::new(value.trim(), format!("Test User {n}")),
+    }
+}
+
+/// Builds the effective configuration from the file and the flags.
+pub fn effective_config(args: &EmulatorArgs) -> Result<Config, CliError> {
+    let mut config = match &args.config {
+        Some(path) => Config::from_file(path).map_err(|e| CliError::failure(e.to_string()))?,
+        None => Config::default_demo(),
+    };
+    if let Some(listen) = &args.listen {
+        if listen.parse::<SocketAddr>().is_err() {
+            return Err(CliError::usage(format!(
+                "--listen {listen:?} is not an address like 127.0.0.1:9000"
+            )));
+        }
+        config.listen = listen.clone();
+    }
+    if let Some(url) = &args.public_url {
+        config.public_url = Some(url.clone());
+    }
+    if args.auto_consent {
+        config.auto_consent = true;
+    }
+    if args.lowercase_errors {
+        config.lowercase_errors = true;
+    }
+    if !args.channels.is_empty() {
+        config.channels = args
+            .channels
+            .iter()
+            .map(|c| channel_flag(c))
+            .collect::<Result<_, _>>()?;
+    }
+    if !args.users.is_empty() {
+        config.users = args
+            .users
+            .iter()
+            .enumerate()
+            .map(|(i, u)| user_flag(u, i + 1))
+            .collect();
+    }
+    config
+        .validate()
+        .map_err(|e| CliError::usage(e.to_string()))?;
+    Ok(config)
+}
+
+/// Runs the emulator until Ctrl-C.
+pub fn run(args: EmulatorArgs, out: &mut impl Write) -> Result<(), CliError> {
+    let config = effective_config(&args)?;
+    let emulator = Emulator::new(config).map_err(|e| CliError::failure(e.to_string()))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::failure(format!("cannot start the runtime: {e}")))?;
+    runtime.block_on(async {
+        let listen = emulator.config().listen.clone();
+        let listener = tokio::net::TcpListener::bind(&listen)
+            .await
+            .map_err(|e| CliError::failure(format!("cannot listen on {listen}: {e}")))?;
+        let running = emulator
+            .serve(listener)
+            .await
+            .map_err(|e| CliError::failure(format!("cannot serve on {listen}: {e}")))?;
+        out.write_all(emulator.summary(running.base_url()).as_bytes())?;
+        writeln!(out, "Press Ctrl-C to stop.")?;
+        out.flush()?;
+        running
+            .run_until(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await
+            .map_err(|e| CliError::failure(format!("the emulator stopped: {e}")))?;
+        writeln!(out, "Emulator stopped.")?;
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    fn args() -> EmulatorArgs {
+        EmulatorArgs {
+            listen: None,
+            config: None,
+            auto_consent: false,
+            lowercase_errors: false,
+            public_url: None,
+            channels: Vec::new(),
+            users: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn channels_and_users_from_flags() {
+        let mut a = args();
+        a.channels = vec![
+            "1111111111,abcdefabcdefabcdefabcdefabcdefab,http://127.0.0.1:3000/cb,http://localhost:3000/cb".into(),
+        ];
+        a.users = vec![
+            "U00000000000000000000000000000001,Alice".into(),
+            "U00000000000000000000000000000002".into(),
+        ];
+        let c = effective_config(&a).unwrap();
+        assert_eq!(c.channels.len(), 1);
+        assert_eq!(c.channels[0].id, "1111111111");
+        assert_eq!(c.channels[0].callback_urls.len(), 2);
+        assert_eq!(c.users[0].display_name, "Alice");
+        assert_eq!(c.users[1].display_name, "Test User 2");
+
+        let mut bad = args();
+        bad.channels = vec!["1111111111,secret".into()];
+        assert_eq!(effective_config(&bad).unwrap_err().exit_code(), 2);
+        let mut bad = args();
+        bad.users = vec!["nope,Bob".into()];
+        let e = effective_config(&bad).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("user id"), "{e}");
+    }
+
+    #[test]
+    fn flags_override_the_default() {
+        let mut a = args();
+        a.listen = Some("127.0.0.1:0".into());
+        a.auto_consent = true;
+        let c = effective_config(&a).unwrap();
+        assert_eq!(c.listen, "127.0.0.1:0");
+        assert!(c.auto_consent);
+        assert_eq!(c.channels[0].id, "1234567890");
+    }
+
+    #[test]
+    fn bad_listen_is_usage_error() {
+        let mut a = args();
+        a.listen = Some("nowhere".into());
+        assert_eq!(effective_config(&a).unwrap_err().exit_code(), 2);
+    }
+
+    #[test]
+    fn missing_config_file_is_failure() {
+        let mut a = args();
+        a.config = Some("/nonexistent/emulator.toml".into());
+        let e = effective_config(&a).unwrap_err();
+        assert_eq!(e.exit_code(), 1);
+        assert!(e.to_string().contains("cannot read"), "{e}");
+    }
 }

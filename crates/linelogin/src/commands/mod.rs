@@ -1,8 +1,11 @@
 //! The subcommands. Each takes its parsed arguments and a writer for its normal output.
 
+pub mod check;
+pub mod demo;
 pub mod emulator;
 pub mod loadtest;
 pub mod logs;
+pub mod serve;
 
 use std::fmt;
 use std::io::Write;
@@ -70,5 +73,8 @@ pub fn run(cli: Cli, out: &mut impl Write) -> Result<(), CliError> {
         Command::Emulator(args) => emulator::run(args, out),
         Command::Logs(args) => logs::run(args, out),
         Command::Loadtest(args) => loadtest::run(*args, out),
+        Command::Serve(args) => serve::run(args, out),
+        Command::Demo(args) => demo::run(args, out),
+        Command::Check(args) => check::run(args, out),
     }
 }

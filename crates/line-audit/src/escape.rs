@@ -1,0 +1,176 @@
+//! Reversible escaping of field values, so that one record is always one line.
+//!
+//! The escaped form of a value never contains a tab, a carriage return, a line feed, any
+//! other control character, or a Unicode line or paragraph separator. It is produced by
+//! [`escape`] and reversed exactly by [`unescape`]:
+//!
+//! | in the value                                   | written as   |
+//! |------------------------------------------------|--------------|
+//! | `\` (backslash)                                | `\\`         |
+//! | tab, line feed, carriage return                | `\t` `\n` `\r` |
+//! | other C0 controls and DEL (`U+0000`–`U+001F`, `U+007F`) | `\xNN` (two hex digits) |
+//! | C1 controls (`U+0080`–`U+009F`), `U+2028`, `U+2029` | `\u{XXXX}`  |
+//!
+//! Everything else is copied unchanged, so ordinary URLs and paths (the guideline's example
+//! rows) are written byte for byte.
+//!
+//! Optional columns (the request id, the bodies) use `-` for "absent"; a value that *is* a
+//! single `-` is written as `\x2d` by [`escape_opt`] so the two stay distinguishable.
+
+use std::fmt::Write as _;
+
+use crate::AuditError;
+
+/// Whether `c` must be escaped.
+fn needs_escape(c: char) -> bool {
+    c == '\\' || c.is_control() || c == '\u{2028}' || c == '\u{2029}'
+}
+
+/// Whether a byte may start something to escape: a C0 control, DEL, a backslash, or the
+/// first byte of a C1 control (`0xC2`) or of `U+2028`/`U+2029` (`0xE2`). A cheap
+/// over-approximation; the slow path decides per character.
+#[inline]
+fn suspicious(b: u8) -> bool {
+    b < 0x20 || b == 0x7f || b == b'\\' || b == 0xc2 || b == 0xe2
+}
+
+/// Appends the escaped form of `value` to `out`.
+pub fn escape_into(value: &str, out: &mut String) {
+    // Fast path: most values (URLs, methods, ids) need no escaping at all.
+    if !value.bytes().any(suspicious) || !value.chars().any(needs_escape) {
+        out.push_str(value);
+        return;
+    }
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            c if needs_escape(c) => {
+                let _ = write!(out, "\\u{{{:04x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+}
+
+/// The escaped form of `value` (see the [module docs](self)).
+pub fn escape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    escape_into(value, &mut out);
+    out
+}
+
+/// Appends an optional value: `-` when absent, `\x2d` for a value that is exactly `-`.
+pub fn escape_opt_into(value: Option<&str>, out: &mut String) {
+    match value {
+        None => out.push('-'),
+        Some("-") => out.push_str("\\x2d"),
+        Some(v) => escape_into(v, out),
+    }
+}
+
+/// The escaped form of an optional value (see [`escape_opt_into`]).
+pub fn escape_opt(value: Option<&str>) -> String {
+    let mut out = String::new();
+    escape_opt_into(value, &mut out);
+    out
+}
+
+/// Reverses [`escape`]. Fails on an unknown or truncated escape sequence.
+pub fn unescape(escaped: &str) -> Result<String, AuditError> {
+    if !escaped.contains('\\') {
+        return Ok(escaped.to_owned());
+    }
+    let bad = |why: &str| AuditError::Escape {
+        value: escaped.chars().take(80).collect(),
+        reason: why.to_owned(),
+    };
+    let mut out = String::with_capacity(escaped.len());
+    let mut chars = escaped.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('\\') => out.push('\\'),
+            Some('t') => out.push('\t'),
+            Some('n') => out.push('\n'),
+            Some('r') => out.push('\r'),
+            Some('x') => {
+                let hex: String = chars.by_ref().take(2).collect();
+                if hex.len() != 2 {
+                    return Err(bad("truncated \\x escape"));
+                }
+                let code = u32::from_str_radix(&hex, 16).map_err(|_| bad("bad \\x escape"))?;
+                out.push(char::from_u32(code).ok_or_else(|| bad("bad \\x escape"))?);
+            }
+            Some('u') => {
+                if chars.next() != Some('{') {
+                    return Err(bad("bad \\u escape"));
+                }
+                let mut hex = String::new();
+                loop {
+                    match chars.next() {
+                        Some('}') => break,
+                        Some(h) if h.is_ascii_hexdigit() && hex.len() < 6 => hex.push(h),
+                        _ => return Err(bad("bad \\u escape")),
+                    }
+                }
+                let code = u32::from_str_radix(&hex, 16).map_err(|_| bad("bad \\u escape"))?;
+                out.push(char::from_u32(code).ok_or_else(|| bad("bad \\u escape"))?);
+            }
+            Some(_) => return Err(bad("unknown escape")),
+            None => return Err(bad("trailing backslash")),
+        }
+    }
+    Ok(out)
+}
+
+/// Reverses [`escape_opt`]: `-` is `None`.
+pub fn unescape_opt(escaped: &str) -> Result<Option<String>, AuditError> {
+    if escaped == "-" {
+        Ok(None)
+    } else {
+        unescape(escaped).map(Some)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_values_are_unchanged() {
+        let url = "https://access.line.me/oauth2/v2.1/authorize?response_type=code&client_id=1";
+        assert_eq!(escape(url), url);
+    }
+
+    #[test]
+    fn controls_are_escaped_and_reversed() {
+        let v = "a\tb\nc\rd\\e\u{0}f\u{7f}g\u{85}h\u{2028}";
+        let e = escape(v);
+        assert_eq!(e, "a\\tb\\nc\\rd\\\\e\\x00f\\x7fg\\u{0085}h\\u{2028}");
+        assert_eq!(unescape(&e).unwrap(), v);
+    }
+
+    #[test]
+    fn optional_dash_is_distinct() {
+        assert_eq!(escape_opt(None), "-");
+        assert_eq!(escape_opt(Some("-")), "\\x2d");
+        assert_eq!(unescape_opt("-").unwrap(), None);
+        assert_eq!(unescape_opt("\\x2d").unwrap().as_deref(), Some("-"));
+    }
+
+    #[test]
+    fn bad_escapes_fail() {
+        for bad in ["\\", "\\q", "\\x1", "\\u{zz}", "\\u{110000}", "\\u0041"] {
+            assert!(unescape(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,379 @@
+//! The admin API under `/_emulator/` (JSON, same origin as the emulator).
+
+use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use serde::Deserialize;
+
+use crate::Shared;
+use crate::error::{ApiError, json_response};
+use crate::observe::FaultSpec;
+use crate::params::{Params, body_bytes};
+use crate::state::{Inner, User, scope_names};
+
+fn not_found(what: &str) -> Response {
+    ApiError::message(StatusCode::NOT_FOUND, format!("{what} not found")).into_response()
+}
+
+fn user_json(st: &Inner, u: &User) -> serde_json::Value {
+    let ids: serde_json::Map<String, serde_json::Value> = st
+        .channels
+        .iter()
+        .map(|c| (c.cfg.id.clone(), u.ids[c.idx as usize].clone().into()))
+        .collect();
+    serde_json::json!({
+        "id": u.cfg.id,
+        "display_name": u.cfg.display_name,
+        "picture_url": u.cfg.picture_url,
+        "status_message": u.cfg.status_message,
+        "email": u.cfg.email,
+        "ids_by_channel": ids,
+    })
+}
+
+/// `GET /_emulator/users`.
+pub(crate) async fn users(State(st): State<Shared>) -> Response {
+    let list: Vec<_> = st.users.iter().map(|u| user_json(&st, u)).collect();
+    json_response(StatusCode::OK, &serde_json::json!({ "users": list }))
+}
+
+/// `GET /_emulator/channels`.
+pub(crate) async fn channels(State(st): State<Shared>) -> Response {
+    let list: Vec<_> = st
+        .channels
+        .iter()
+        .map(|c| {
+            serde_json::json!({
+                "id": c.cfg.id,
+                "secret": c.cfg.secret,
+                "name": c.display_name,
+                "provider": c.cfg.provider,
+                "callback_urls": c.cfg.callback_urls,
+                "app_types": c.cfg.app_types,
+                "email_permission": c.cfg.email_permission,
+                "bot_linked": c.cfg.bot_linked,
+                "rate_limit_per_second": c.cfg.rate_limit_per_second,
+                "lowercase_errors": c.lowercase,
+                "assertion_key_ids": c.assertion_keys.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    json_response(StatusCode::OK, &serde_json::json!({ "channels": list }))
+}
+
+/// `GET /_emulator/users/{userId}/authorized-apps`.
+pub(crate) async fn authorized_apps(
+    State(st): State<Shared>,
+    path: Result<Path<String>, PathRejection>,
+) -> Response {
+    let Ok(Path(user_id)) = path else {
+        return not_found("user");
+    };
+    let Some(user) = st.user_by_id(&user_id) else {
+        return not_found("user");
+    };
+    let apps: Vec<_> = st
+        .channels
+        .iter()
+        .filter_map(|c| {
+            st.active_grant(user.idx, c.idx).map(|g| {
+                serde_json::json!({
+                    "channel_id": c.cfg.id,
+                    "channel_name": c.display_name,
+                    "user_id": user.ids[c.idx as usize],
+                    "scopes": scope_names(g.scopes),
+                    "consented_at": g.consented_at,
+                    "friend": st.is_friend(user.idx, c.idx),
+                })
+            })
+        })
+        .collect();
+    json_response(
+        StatusCode::OK,
+        &serde_json::json!({ "user_id": user.cfg.id, "authorized_apps": apps }),
+    )
+}
+
+/// `POST /_emulator/users/{userId}/authorized-apps/{channelId}/unlink`.
+pub(crate) async fn unlink(
+    State(st): State<Shared>,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Response {
+    let Ok(Path((user_id, channel_id))) = path else {
+        return not_found("user");
+    };
+    let Some(user) = st.user_by_id(&user_id) else {
+        return not_found("user");
+    };
+    let Some(ch) = st.channel(&channel_id) else {
+        return not_found("channel");
+    };
+    if st.unlink(user.idx, ch.idx) {
+        tracing::info!(user = %user.cfg.id, channel = %ch.cfg.id, "emulator: unlinked");
+        json_response(
+            StatusCode::OK,
+            &serde_json::json!({ "unlinked": true, "user_id": user.cfg.id, "channel_id": ch.cfg.id }),
+        )
+    } else {
+        not_found("authorized app")
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FriendshipBody {
+    friend: bool,
+}
+
+/// `PUT /_emulator/users/{userId}/friendship/{channelId}` with `{"friend": true|false}`: the
+/// user adds (or blocks) the channel's linked LINE Official Account.
+pub(crate) async fn put_friendship(
+    State(st): State<Shared>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let Ok(Path((user_id, channel_id))) = path else {
+        return not_found("user");
+    };
+    let Some(user) = st.user_by_id(&user_id) else {
+        return not_found("user");
+    };
+    let Some(ch) = st.channel(&channel_id) else {
+        return not_found("channel");
+    };
+    let parsed = body_bytes(body, || {
+        ApiError::message(
+            StatusCode::BAD_REQUEST,
+            "The request body could not be read",
+        )
+    })
+    .and_then(|b| {
+        serde_json::from_slice::<FriendshipBody>(&b).map_err(|_| {
+            ApiError::message(StatusCode::BAD_REQUEST, "expected {\"friend\": true|false}")
+        })
+    });
+    match parsed {
+        Ok(b) => {
+            st.friendships.insert((user.idx, ch.idx), b.friend);
+            json_response(
+                StatusCode::OK,
+                &serde_json::json!({
+                    "user_id": user.cfg.id,
+                    "channel_id": ch.cfg.id,
+                    "friend": st.is_friend(user.idx, ch.idx),
+                    "bot_linked": ch.cfg.bot_linked,
+                }),
+            )
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `GET /_emulator/journal?limit=N&endpoint=NAME&status=CODE` (default limit 100; the
+/// newest matching entries, oldest first).
+pub(crate) async fn journal(State(st): State<Shared>, RawQuery(q): RawQuery) -> Response {
+    let p = Params::parse(q.as_deref().unwrap_or("").as_bytes());
+    let limit = match p.get("limit").map(str::parse::<usize>) {
+        None => 100,
+        Some(Ok(n)) => n,
+        Some(Err(_)) => {
+            return ApiError::message(StatusCode::BAD_REQUEST, "limit must be a number")
+                .into_response();
+        }
+    };
+    let status = match p.get("status").map(str::parse::<u16>) {
+        None => None,
+        Some(Ok(s)) => Some(s),
+        Some(Err(_)) => {
+            return ApiError::message(StatusCode::BAD_REQUEST, "status must be a number")
+                .into_response();
+        }
+    };
+    let endpoint = p.get("endpoint");
+    let entries = st.observer.journal(limit, |e| {
+        endpoint.is_none_or(|want| e.endpoint == want || e.path == want)
+            && status.is_none_or(|s| e.status == s)
+    });
+    json_response(
+        StatusCode::OK,
+        &serde_json::json!({
+            "capacity": st.observer.capacity(),
+            "entries": entries,
+        }),
+    )
+}
+
+/// `GET /_emulator/stats`.
+pub(crate) async fn stats(State(st): State<Shared>) -> Response {
+    let mut v = st.observer.stats();
+    if let Some(o) = v.as_object_mut() {
+        o.insert("clock_offset_secs".into(), st.clock.offset().into());
+        o.insert("auto_consent".into(), st.config.auto_consent.into());
+        o.insert("codes_outstanding".into(), st.codes.len().into());
+        o.insert("refresh_tokens".into(), st.refresh.len().into());
+        o.insert(
+            "active_grants".into(),
+            st.grants.iter().filter(|g| g.active).count().into(),
+        );
+    }
+    json_response(StatusCode::OK, &v)
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum FaultsBody {
+    List(Vec<FaultSpec>),
+    Wrapped { faults: Vec<FaultSpec> },
+    One(FaultSpec),
+}
+
+/// `PUT /_emulator/faults`: replaces the fault rules.
+pub(crate) async fn put_faults(
+    State(st): State<Shared>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let r = (|| {
+        let bytes = body_bytes(body, || {
+            ApiError::message(
+                StatusCode::BAD_REQUEST,
+                "The request body could not be read",
+            )
+        })?;
+        let parsed: FaultsBody = serde_json::from_slice(&bytes).map_err(|e| {
+            ApiError::message(
+                StatusCode::BAD_REQUEST,
+                format!("faults must be a JSON list of fault rules: {e}"),
+            )
+        })?;
+        let specs = match parsed {
+            FaultsBody::List(v) | FaultsBody::Wrapped { faults: v } => v,
+            FaultsBody::One(f) => vec![f],
+        };
+        for f in &specs {
+            if !(0.0..=1.0).contains(&f.probability) {
+                return Err(ApiError::message(
+                    StatusCode::BAD_REQUEST,
+                    "probability must be between 0 and 1",
+                ));
+            }
+            if f.status.is_some_and(|s| !(100..=599).contains(&s)) {
+                return Err(ApiError::message(
+                    StatusCode::BAD_REQUEST,
+                    "status must be between 100 and 599",
+                ));
+            }
+            if let Some(code) = &f.callback_error {
+                let known = [
+                    "INVALID_REQUEST",
+                    "ACCESS_DENIED",
+                    "UNSUPPORTED_RESPONSE_TYPE",
+                    "INVALID_SCOPE",
+                    "SERVER_ERROR",
+                    "LOGIN_REQUIRED",
+                    "INTERACTION_REQUIRED",
+                ];
+                if !known.contains(&code.to_ascii_uppercase().as_str()) {
+                    return Err(ApiError::message(
+                        StatusCode::BAD_REQUEST,
+                        format!("callback_error must be one of {}", known.join(", ")),
+                    ));
+                }
+            }
+            if f.latency_ms > 600_000 {
+                return Err(ApiError::message(
+                    StatusCode::BAD_REQUEST,
+                    "latency_ms must be at most 600000",
+                ));
+            }
+        }
+        tracing::info!(rules = specs.len(), "emulator: fault rules set");
+        st.observer.set_faults(specs);
+        Ok(json_response(
+            StatusCode::OK,
+            &serde_json::json!({ "faults": st.observer.faults() }),
+        ))
+    })();
+    r.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `GET /_emulator/faults`.
+pub(crate) async fn get_faults(State(st): State<Shared>) -> Response {
+    json_response(
+        StatusCode::OK,
+        &serde_json::json!({ "faults": st.observer.faults() }),
+    )
+}
+
+/// `DELETE /_emulator/faults`.
+pub(crate) async fn delete_faults(State(st): State<Shared>) -> Response {
+    st.observer.clear_faults();
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// `POST /_emulator/reset`.
+pub(crate) async fn reset(State(st): State<Shared>) -> Response {
+    tracing::info!("emulator: reset");
+    st.reset();
+    StatusCode::NO_CONTENT.into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClockBody {
+    #[serde(default)]
+    advance_secs: Option<i64>,
+    #[serde(default)]
+    offset_secs: Option<i64>,
+}
+
+fn clock_json(st: &Inner) -> Response {
+    json_response(
+        StatusCode::OK,
+        &serde_json::json!({ "offset_secs": st.clock.offset(), "now": st.clock.now() }),
+    )
+}
+
+/// `GET /_emulator/clock`.
+pub(crate) async fn get_clock(State(st): State<Shared>) -> Response {
+    clock_json(&st)
+}
+
+/// `POST /_emulator/clock` with `{"advance_secs": N}` or `{"offset_secs": N}`.
+pub(crate) async fn post_clock(
+    State(st): State<Shared>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let r = (|| {
+        let bytes = body_bytes(body, || {
+            ApiError::message(
+                StatusCode::BAD_REQUEST,
+                "The request body could not be read",
+            )
+        })?;
+        let b: ClockBody = serde_json::from_slice(&bytes).map_err(|e| {
+            ApiError::message(
+                StatusCode::BAD_REQUEST,
+                format!("expected {{\"advance_secs\": N}} or {{\"offset_secs\": N}}: {e}"),
+            )
+        })?;
+        match (b.advance_secs, b.offset_secs) {
+            (Some(a), None) => {
+                st.clock.advance(a);
+            }
+            (None, Some(o)) => {
+                st.clock.set_offset(o);
+            }
+            _ => {
+                return Err(ApiError::message(
+                    StatusCode::BAD_REQUEST,
+                    "give exactly one of advance_secs or offset_secs",
+                ));
+            }
+        }
+        tracing::info!(offset_secs = st.clock.offset(), "emulator: clock moved");
+        Ok(clock_json(&st))
+    })();
+    r.unwrap_or_else(IntoResponse::into_response)
+}

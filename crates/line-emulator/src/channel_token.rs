@@ -1,0 +1,328 @@
+//! Channel access tokens: stateless (`/oauth2/v3/token`), v2.1 (client_credentials with an
+//! RS256 JWT assertion, `/oauth2/v2.1/tokens/kid`), and short-lived (`/v2/oauth/*`).
+
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use jsonwebtoken::{Algorithm, Validation};
+use line_login::wire::ChannelTokenKeyIds;
+
+use crate::Shared;
+use crate::crypto;
+use crate::error::{ApiError, json_response};
+use crate::oauth::{JWT_BEARER, channel_token_response};
+use crate::observe::tag_channel;
+use crate::params::{Params, form};
+use crate::state::{
+    CHANNEL_TOKEN_QUOTA, ChannelTokenRecord, Inner, SHORT_LIVED_TTL, STATELESS_TTL,
+    ShortLivedRecord,
+};
+
+/// The audience LINE requires in assertions.
+const ASSERTION_AUDIENCE: &str = "https://api.line.me/";
+/// The longest an assertion may live (30 minutes).
+const ASSERTION_MAX_LIFETIME: i64 = 1800;
+/// The longest a v2.1 token may live (30 days).
+const V21_MAX_TTL: i64 = 30 * 24 * 3600;
+
+fn key_not_found() -> ApiError {
+    ApiError::message(
+        StatusCode::NOT_FOUND,
+        "Cannot find channel key that satisfies the conditions",
+    )
+}
+
+/// A verified assertion: the channel and the requested token lifetime.
+struct Assertion {
+    channel: u32,
+    token_exp: Option<i64>,
+}
+
+fn verify_assertion(st: &Inner, p: &Params) -> Result<Assertion, ApiError> {
+    match p.get("client_assertion_type") {
+        Some(JWT_BEARER) => {}
+        Some(_) => {
+            return Err(ApiError::invalid_request("Invalid client_assertion_type"));
+        }
+        None => {
+            return Err(ApiError::invalid_request(
+                "'client_assertion_type' is not specified.",
+            ));
+        }
+    }
+    let Some(jwt) = p.get("client_assertion") else {
+        return Err(ApiError::invalid_request(
+            "'client_assertion' is not specified.",
+        ));
+    };
+    let header = jsonwebtoken::decode_header(jwt)
+        .map_err(|_| ApiError::invalid_request("Invalid client_assertion"))?;
+    if header.alg != Algorithm::RS256 {
+        return Err(ApiError::invalid_request(
+            "Invalid alg. Only RS256 is supported.",
+        ));
+    }
+    let kid = header.kid.ok_or_else(key_not_found)?;
+    let (channel, key) = st
+        .channels
+        .iter()
+        .find_map(|c| {
+            c.assertion_keys
+                .iter()
+                .find(|(k, _)| *k == kid)
+                .map(|(_, d)| (c, d))
+        })
+        .ok_or_else(key_not_found)?;
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    validation.validate_aud = false;
+    validation.required_spec_claims.clear();
+    let claims = jsonwebtoken::decode::<serde_json::Value>(jwt, key, &validation)
+        .map_err(|_| ApiError::invalid_request("Invalid signature"))?
+        .claims;
+    let s = |k: &str| claims.get(k).and_then(|v| v.as_str());
+    if s("iss") != Some(channel.cfg.id.as_str()) || s("sub") != Some(channel.cfg.id.as_str()) {
+        return Err(ApiError::invalid_client(
+            "iss and clientId of key do not match",
+        ));
+    }
+    tag_channel(channel.idx);
+    st.rate_check(channel.idx)?;
+    let aud_ok = match claims.get("aud") {
+        Some(serde_json::Value::String(a)) => a == ASSERTION_AUDIENCE,
+        Some(serde_json::Value::Array(a)) => {
+            a.iter().any(|v| v.as_str() == Some(ASSERTION_AUDIENCE))
+        }
+        _ => false,
+    };
+    if !aud_ok {
+        return Err(ApiError::invalid_request("Invalid aud"));
+    }
+    let now = st.clock.now();
+    match claims.get("exp").and_then(|v| v.as_i64()) {
+        Some(exp) if exp > now && exp <= now + ASSERTION_MAX_LIFETIME + 60 => {}
+        _ => return Err(ApiError::invalid_request("Invalid exp")),
+    }
+    let token_exp = match claims.get("token_exp") {
+        None => None,
+        Some(v) => match v.as_i64() {
+            Some(t) if t > 0 && t <= V21_MAX_TTL => Some(t),
+            _ => return Err(ApiError::invalid_request("Invalid token_exp")),
+        },
+    };
+    Ok(Assertion {
+        channel: channel.idx,
+        token_exp,
+    })
+}
+
+/// `POST /oauth2/v2.1/token` with `grant_type=client_credentials`: a channel access token v2.1.
+pub(crate) fn issue_v21(st: &Inner, p: &Params) -> Result<Response, ApiError> {
+    let a = verify_assertion(st, p)?;
+    let ttl = a.token_exp.unwrap_or(V21_MAX_TTL);
+    let now = st.clock.now();
+    let valid = st
+        .channel_tokens
+        .iter()
+        .filter(|t| t.channel == a.channel && t.exp > now)
+        .count();
+    if valid >= CHANNEL_TOKEN_QUOTA {
+        return Err(ApiError::message(
+            StatusCode::BAD_REQUEST,
+            "The maximum number of access tokens has already been issued",
+        ));
+    }
+    let key_id = crypto::b64(&crypto::random_bytes::<16>());
+    let exp = now + ttl;
+    let token = st.mint_channel_token(a.channel, "v2.1", exp, &key_id);
+    st.channel_tokens.insert(
+        token.clone(),
+        ChannelTokenRecord {
+            channel: a.channel,
+            key_id: key_id.clone(),
+            exp,
+        },
+    );
+    Ok(channel_token_response(token, ttl, Some(key_id)))
+}
+
+/// `GET /oauth2/v2.1/tokens/kid`: the key IDs of the channel's valid v2.1 tokens.
+pub(crate) async fn tokens_kid(State(st): State<Shared>, RawQuery(q): RawQuery) -> Response {
+    let p = Params::parse(q.as_deref().unwrap_or("").as_bytes());
+    match verify_assertion(&st, &p) {
+        Ok(a) => {
+            let now = st.clock.now();
+            let kids = st
+                .channel_tokens
+                .iter()
+                .filter(|t| t.channel == a.channel && t.exp > now)
+                .map(|t| t.key_id.clone())
+                .collect();
+            json_response(StatusCode::OK, &ChannelTokenKeyIds { kids })
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `POST /oauth2/v3/token`: a stateless channel access token (15 minutes).
+pub(crate) async fn stateless(
+    State(st): State<Shared>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let r = (|| {
+        let p = form(&headers, body)?;
+        match p.get("grant_type") {
+            Some("client_credentials") => {}
+            None => return Err(ApiError::invalid_request("'grant_type' is not specified.")),
+            Some(_) => {
+                return Err(ApiError::oauth(
+                    "unsupported_grant_type",
+                    "unsupported grant_type",
+                ));
+            }
+        }
+        let channel = if p.get("client_assertion").is_some() {
+            verify_assertion(&st, &p)?.channel
+        } else {
+            let bad = || ApiError::invalid_request("Invalid 'client_credentials'.");
+            let ch = p
+                .get("client_id")
+                .and_then(|id| st.channel(id))
+                .ok_or_else(bad)?;
+            tag_channel(ch.idx);
+            st.rate_check(ch.idx)?;
+            if !p.get("client_secret").is_some_and(|s| ch.secret_ok(s)) {
+                return Err(bad());
+            }
+            ch.idx
+        };
+        let exp = st.clock.now() + STATELESS_TTL;
+        let token = st.mint_channel_token(channel, "stateless", exp, "");
+        Ok(channel_token_response(token, STATELESS_TTL, None))
+    })();
+    r.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `POST /v2/oauth/accessToken`: a short-lived channel access token (30 days, 30 per channel,
+/// the oldest revoked beyond that).
+pub(crate) async fn short_lived(
+    State(st): State<Shared>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let r = (|| {
+        let p = form(&headers, body)?;
+        match p.get("grant_type") {
+            Some("client_credentials") => {}
+            None => return Err(ApiError::invalid_request("'grant_type' is not specified.")),
+            Some(_) => {
+                return Err(ApiError::oauth(
+                    "unsupported_grant_type",
+                    "unsupported grant_type",
+                ));
+            }
+        }
+        let ch = p
+            .get("client_id")
+            .and_then(|id| st.channel(id))
+            .ok_or_else(|| ApiError::invalid_client("invalid client_id"))?;
+        tag_channel(ch.idx);
+        st.rate_check(ch.idx)?;
+        if !p.get("client_secret").is_some_and(|s| ch.secret_ok(s)) {
+            return Err(ApiError::invalid_client("invalid client_secret"));
+        }
+        let token = crypto::random_alnum(64);
+        let exp = st.clock.now() + SHORT_LIVED_TTL;
+        st.short_lived.insert(
+            token.clone(),
+            ShortLivedRecord {
+                channel: ch.idx,
+                exp,
+            },
+        );
+        let mut issued = ch.short_lived.lock();
+        issued.push_back(token.clone());
+        issued.retain(|t| st.short_lived.contains_key(t));
+        while issued.len() > CHANNEL_TOKEN_QUOTA {
+            if let Some(old) = issued.pop_front() {
+                st.short_lived.remove(&old);
+            }
+        }
+        drop(issued);
+        Ok(channel_token_response(token, SHORT_LIVED_TTL, None))
+    })();
+    r.unwrap_or_else(IntoResponse::into_response)
+}
+
+fn short_lived_shape_ok(token: &str) -> bool {
+    !token.is_empty()
+        && token.len() <= 512
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+/=-_.".contains(&b))
+}
+
+/// `POST /v2/oauth/verify`: checks a short-lived channel access token.
+pub(crate) async fn short_lived_verify(
+    State(st): State<Shared>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let r = (|| {
+        let p = form(&headers, body)?;
+        let token = p
+            .get("access_token")
+            .ok_or_else(|| ApiError::invalid_request("'access_token' is not specified."))?;
+        if !short_lived_shape_ok(token) {
+            return Err(ApiError::invalid_request("access_token in invalid format"));
+        }
+        let now = st.clock.now();
+        let rec = st
+            .short_lived
+            .get(token)
+            .map(|r| r.clone())
+            .filter(|r| r.exp > now)
+            .ok_or_else(|| ApiError::invalid_request("access_token invalid"))?;
+        tag_channel(rec.channel);
+        st.rate_check(rec.channel)?;
+        let id = st
+            .channel_at(rec.channel)
+            .map(|c| c.cfg.id.clone())
+            .unwrap_or_default();
+        Ok(json_response(
+            StatusCode::OK,
+            &serde_json::json!({"client_id": id, "expires_in": rec.exp - now}),
+        ))
+    })();
+    r.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `POST /v2/oauth/revoke`: revokes a short-lived channel access token.
+pub(crate) async fn short_lived_revoke(
+    State(st): State<Shared>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let r = (|| {
+        let p = form(&headers, body)?;
+        let token = match p.get("access_token") {
+            Some(t) if short_lived_shape_ok(t) => t,
+            _ => {
+                return Err(ApiError::OAuth {
+                    status: StatusCode::BAD_REQUEST,
+                    error: "invalid_request",
+                    description: None,
+                });
+            }
+        };
+        if let Some((_, rec)) = st.short_lived.remove(token) {
+            tag_channel(rec.channel);
+        }
+        Ok(StatusCode::OK.into_response())
+    })();
+    r.unwrap_or_else(IntoResponse::into_response)
+}

@@ -1,0 +1,484 @@
+//! The emulator's configuration: channels, test users and behaviour switches, read from TOML.
+//!
+//! Unknown keys are an error, so a typo never silently changes behaviour.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// The LINE issuer used in ID tokens unless configured otherwise.
+pub const DEFAULT_ISSUER: &str = "https://access.line.me";
+/// The default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9000";
+/// The default provider name of channels that do not name one.
+pub const DEFAULT_PROVIDER: &str = "default";
+
+/// A configuration error: one clear line.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The TOML is malformed or has unknown keys.
+    #[error("invalid configuration: {0}")]
+    Parse(String),
+    /// The values are inconsistent.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// The whole configuration (`--config FILE`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on (`127.0.0.1:9000`).
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// The externally visible base URL (e.g. behind a proxy). Default: derived from the bound
+    /// address.
+    #[serde(default)]
+    pub public_url: Option<String>,
+    /// The ID token issuer (`https://access.line.me`).
+    #[serde(default = "default_issuer")]
+    pub issuer: String,
+    /// Skip the consent page: authorize answers at once with a code, test users taken in turn.
+    #[serde(default)]
+    pub auto_consent: bool,
+    /// Emit callback error codes in lowercase (`access_denied`) instead of LINE's documented
+    /// UPPER_CASE. A channel may override it.
+    #[serde(default)]
+    pub lowercase_errors: bool,
+    /// How long a request body may stall before the request fails (seconds).
+    #[serde(default = "default_body_timeout")]
+    pub body_timeout_secs: u64,
+    /// How many requests the journal keeps (a ring buffer).
+    #[serde(default = "default_journal_capacity")]
+    pub journal_capacity: usize,
+    /// Return a new refresh token on refresh (LINE's docs say the same one comes back).
+    #[serde(default)]
+    pub rotate_refresh_tokens: bool,
+    /// Invalidate the previous access token when a refresh issues a new one.
+    #[serde(default)]
+    pub refresh_revokes_old_access_token: bool,
+    /// Revoking an access token also kills the refresh token of its grant.
+    #[serde(default = "yes")]
+    pub revoke_access_token_revokes_refresh_token: bool,
+    /// The LINE Login channels.
+    #[serde(default)]
+    pub channels: Vec<ChannelConfig>,
+    /// The test users; when empty, three users are generated.
+    #[serde(default)]
+    pub users: Vec<UserConfig>,
+}
+
+/// One LINE Login channel.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelConfig {
+    /// The channel ID (`client_id`), a numeric string.
+    pub id: String,
+    /// The channel secret.
+    pub secret: String,
+    /// Registered callback URLs. A `redirect_uri` matches when it equals one, or equals one
+    /// with extra query parameters.
+    #[serde(default)]
+    pub callback_urls: Vec<String>,
+    /// Name shown on the consent page.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The provider; user IDs differ between providers.
+    #[serde(default = "default_provider")]
+    pub provider: String,
+    /// App types: `web`, `mobile`. The refresh and revoke endpoints require the secret only
+    /// when the channel is web-only.
+    #[serde(default = "default_app_types")]
+    pub app_types: Vec<String>,
+    /// Whether the channel holds the email address permission.
+    #[serde(default = "yes")]
+    pub email_permission: bool,
+    /// Whether a LINE Official Account is linked (for `bot_prompt` and friendship status).
+    #[serde(default = "yes")]
+    pub bot_linked: bool,
+    /// Requests per second per channel before 429 (none: unlimited).
+    #[serde(default)]
+    pub rate_limit_per_second: Option<u32>,
+    /// Overrides the global `lowercase_errors` for this channel.
+    #[serde(default)]
+    pub lowercase_errors: Option<bool>,
+    /// Registered public keys for channel access token v2.1 JWT assertions.
+    #[serde(default)]
+    pub assertion_keys: Vec<AssertionKeyConfig>,
+}
+
+/// A registered RS256 assertion key: the `kid` LINE's console would issue, and the public JWK.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssertionKeyConfig {
+    /// The key ID.
+    pub kid: String,
+    /// The public key as a JWK (`kty = "RSA"`, `n`, `e`; other members ignored).
+    pub jwk: RsaJwk,
+}
+
+/// The public RSA JWK of an assertion key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RsaJwk {
+    /// `RSA`.
+    pub kty: String,
+    /// Modulus, base64url.
+    pub n: String,
+    /// Exponent, base64url.
+    pub e: String,
+    /// `RS256` (optional).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alg: Option<String>,
+    /// `sig` (optional).
+    #[serde(rename = "use", default, skip_serializing_if = "Option::is_none")]
+    pub use_: Option<String>,
+    /// `["verify"]` (optional).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_ops: Option<Vec<String>>,
+}
+
+/// One test user.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    /// The user ID under the `default` provider (`U` + 32 lowercase hex). Other providers see
+    /// an ID derived from it.
+    pub id: String,
+    /// Display name.
+    pub display_name: String,
+    /// Profile picture URL.
+    #[serde(default)]
+    pub picture_url: Option<String>,
+    /// Status message.
+    #[serde(default)]
+    pub status_message: Option<String>,
+    /// Email address (in the ID token with the `email` scope).
+    #[serde(default)]
+    pub email: Option<String>,
+    /// Whether the user is already a friend of every linked Official Account.
+    #[serde(default)]
+    pub friend: bool,
+}
+
+fn default_listen() -> String {
+    DEFAULT_LISTEN.to_owned()
+}
+fn default_issuer() -> String {
+    DEFAULT_ISSUER.to_owned()
+}
+fn default_body_timeout() -> u64 {
+    30
+}
+fn default_journal_capacity() -> usize {
+    1000
+}
+fn default_provider() -> String {
+    DEFAULT_PROVIDER.to_owned()
+}
+fn default_app_types() -> Vec<String> {
+    vec!["web".to_owned()]
+}
+fn yes() -> bool {
+    true
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self::default_demo()
+    }
+}
+
+impl Config {
+    /// The configuration used when none is given: one channel (`1234567890`, secret
+    /// `0123456789abcdef0123456789abcdef`, callback `http://127.0.0.1:8080/callback`) and
+    /// three generated test users.
+    pub fn default_demo() -> Self {
+        Self {
+            listen: default_listen(),
+            public_url: None,
+            issuer: default_issuer(),
+            auto_consent: false,
+            lowercase_errors: false,
+            journal_capacity: default_journal_capacity(),
+            body_timeout_secs: default_body_timeout(),
+            rotate_refresh_tokens: false,
+            refresh_revokes_old_access_token: false,
+            revoke_access_token_revokes_refresh_token: true,
+            channels: vec![ChannelConfig {
+                name: Some("Demo web app".to_owned()),
+                ..ChannelConfig::new(
+                    "1234567890",
+                    "0123456789abcdef0123456789abcdef",
+                    vec![
+                        "http://127.0.0.1:8080/callback".to_owned(),
+                        "http://localhost:8080/callback".to_owned(),
+                    ],
+                )
+            }],
+            users: generated_users(3),
+        }
+    }
+
+    /// Parses TOML text.
+    pub fn from_toml_str(text: &str) -> Result<Self, ConfigError> {
+        let mut config: Config =
+            toml::from_str(text).map_err(|e| ConfigError::Parse(one_line(&e.to_string())))?;
+        if config.channels.is_empty() {
+            config.channels = Self::default_demo().channels;
+        }
+        if config.users.is_empty() {
+            config.users = generated_users(3);
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Reads and parses a TOML file.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_toml_str(&text)
+    }
+
+    /// Checks the values: IDs well formed and unique, URLs parse, keys usable.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        if self.listen.parse::<SocketAddr>().is_err() {
+            return bad(format!(
+                "listen = {:?} is not an address like 127.0.0.1:9000",
+                self.listen
+            ));
+        }
+        if let Some(u) = &self.public_url
+            && url::Url::parse(u).is_err()
+        {
+            return bad(format!("public_url = {u:?} is not a URL"));
+        }
+        if self.body_timeout_secs == 0 {
+            return bad("body_timeout_secs must be at least 1".into());
+        }
+        if self.journal_capacity == 0 {
+            return bad("journal_capacity must be at least 1".into());
+        }
+        if self.channels.is_empty() {
+            return bad("at least one channel is needed".into());
+        }
+        let mut seen = HashSet::new();
+        for c in &self.channels {
+            if c.id.is_empty() || !c.id.bytes().all(|b| b.is_ascii_digit()) {
+                return bad(format!("channel id {:?} must be a numeric string", c.id));
+            }
+            if !seen.insert(c.id.clone()) {
+                return bad(format!("channel id {} appears twice", c.id));
+            }
+            if c.secret.is_empty() {
+                return bad(format!("channel {} has an empty secret", c.id));
+            }
+            for u in &c.callback_urls {
+                if url::Url::parse(u).is_err() {
+                    return bad(format!("channel {}: callback URL {u:?} is not a URL", c.id));
+                }
+            }
+            for t in &c.app_types {
+                if t != "web" && t != "mobile" {
+                    return bad(format!(
+                        "channel {}: app type {t:?} is not \"web\" or \"mobile\"",
+                        c.id
+                    ));
+                }
+            }
+            if c.rate_limit_per_second == Some(0) {
+                return bad(format!(
+                    "channel {}: rate_limit_per_second must be at least 1",
+                    c.id
+                ));
+            }
+            for k in &c.assertion_keys {
+                if k.jwk.kty != "RSA" {
+                    return bad(format!(
+                        "channel {}: assertion key {} must be an RSA JWK",
+                        c.id, k.kid
+                    ));
+                }
+                if jsonwebtoken::DecodingKey::from_rsa_components(&k.jwk.n, &k.jwk.e).is_err() {
+                    return bad(format!(
+                        "channel {}: assertion key {} has an unreadable n or e",
+                        c.id, k.kid
+                    ));
+                }
+            }
+        }
+        let mut kids = HashSet::new();
+        for k in self.channels.iter().flat_map(|c| &c.assertion_keys) {
+            if !kids.insert(k.kid.clone()) {
+                return bad(format!("assertion key id {} appears twice", k.kid));
+            }
+        }
+        if self.users.is_empty() {
+            return bad("at least one user is needed".into());
+        }
+        let mut seen = HashSet::new();
+        for u in &self.users {
+            if !line_login::types::UserId::new(u.id.clone()).is_well_formed() {
+                return bad(format!(
+                    "user id {:?} must be U followed by 32 lowercase hex digits",
+                    u.id
+                ));
+            }
+            if !seen.insert(u.id.clone()) {
+                return bad(format!("user id {} appears twice", u.id));
+            }
+        }
+        Ok(())
+    }
+
+    /// The configuration as TOML (for printing the effective configuration).
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_default()
+    }
+}
+
+impl ChannelConfig {
+    /// A web channel with defaults for everything else.
+    pub fn new(
+        id: impl Into<String>,
+        secret: impl Into<String>,
+        callback_urls: Vec<String>,
+    ) -> Self {
+        Self {
+            id: id.into(),
+            secret: secret.into(),
+            callback_urls,
+            name: None,
+            provider: default_provider(),
+            app_types: default_app_types(),
+            email_permission: true,
+            bot_linked: true,
+            rate_limit_per_second: None,
+            lowercase_errors: None,
+            assertion_keys: Vec::new(),
+        }
+    }
+}
+
+impl UserConfig {
+    /// A user with only an ID and a display name.
+    pub fn new(id: impl Into<String>, display_name: impl Into<String>) -> Self {
+        Self {
+            id: id.into(),
+            display_name: display_name.into(),
+            picture_url: None,
+            status_message: None,
+            email: None,
+            friend: false,
+        }
+    }
+}
+
+/// `n` generated test users with stable IDs (`Test User 1`…).
+pub fn generated_users(n: usize) -> Vec<UserConfig> {
+    (1..=n)
+        .map(|i| {
+            let mut u = UserConfig::new(
+                derive_user_id(&format!("line-emulator test user {i}")),
+                format!("Test User {i}"),
+            );
+            u.email = Some(format!("test.user{i}@example.com"));
+            u.status_message = Some(format!("Hello from test user {i}"));
+            u
+        })
+        .collect()
+}
+
+/// `U` + 32 lowercase hex digits derived from a seed.
+pub(crate) fn derive_user_id(seed: &str) -> String {
+    let digest = Sha256::digest(seed.as_bytes());
+    let mut s = String::with_capacity(33);
+    s.push('U');
+    for b in &digest[..16] {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn demo_is_valid() {
+        Config::default_demo().validate().unwrap();
+    }
+
+    #[test]
+    fn design_example_parses() {
+        let c = Config::from_toml_str(
+            r#"
+listen = "127.0.0.1:9000"
+auto_consent = false
+[[channels]]
+id = "1234567890"
+secret = "0123456789abcdef0123456789abcdef"
+callback_urls = ["http://127.0.0.1:8080/callback"]
+[[users]]
+id = "U0123456789abcdef0123456789abcdef"
+display_name = "Test User 1"
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.users.len(), 1);
+        assert_eq!(c.channels[0].app_types, vec!["web"]);
+    }
+
+    #[test]
+    fn example_file_parses() {
+        let c = Config::from_toml_str(include_str!("../emulator.example.toml")).unwrap();
+        assert_eq!(c.users.len(), 2);
+        assert_eq!(c.channels[0].name.as_deref(), Some("My web app"));
+        assert_eq!(c.users[0].email.as_deref(), Some("user1@example.com"));
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        let e = Config::from_toml_str("listen = \"127.0.0.1:1\"\nbogus = 1\n").unwrap_err();
+        assert!(e.to_string().contains("bogus"), "{e}");
+        let e =
+            Config::from_toml_str("[[channels]]\nid = \"1\"\nsecret = \"s\"\ncolor = \"red\"\n")
+                .unwrap_err();
+        assert!(e.to_string().contains("color"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_are_errors() {
+        assert!(Config::from_toml_str("[[channels]]\nid = \"abc\"\nsecret = \"s\"\n").is_err());
+        assert!(Config::from_toml_str("[[users]]\nid = \"U1\"\ndisplay_name = \"x\"\n").is_err());
+        assert!(Config::from_toml_str("listen = \"nope\"\n").is_err());
+    }
+
+    #[test]
+    fn generated_ids_are_stable_and_well_formed() {
+        let a = generated_users(3);
+        let b = generated_users(3);
+        assert_eq!(a[0].id, b[0].id);
+        assert!(line_login::types::UserId::new(a[2].id.clone()).is_well_formed());
+    }
+}

@@ -1,0 +1,187 @@
+//! Errors and the LINE-shaped responses they turn into.
+
+use std::borrow::Cow;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use line_login::wire::{ErrorDetail, MessageErrorBody, OAuthErrorBody};
+
+use crate::html;
+
+/// The body LINE's rate limiter answers with (Messaging API wording).
+pub const RATE_LIMIT_MESSAGE: &str = "The API rate limit has been exceeded. Try again later.";
+
+/// An error answered by an API endpoint, in one of LINE's documented shapes.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ApiError {
+    /// `{"error","error_description"}`, used by the OAuth endpoints.
+    #[error("{status} {error}: {}", description.as_deref().unwrap_or(""))]
+    OAuth {
+        /// HTTP status (400 unless stated).
+        status: StatusCode,
+        /// The error code, e.g. `invalid_grant`.
+        error: &'static str,
+        /// The description, if any.
+        description: Option<Cow<'static, str>>,
+    },
+    /// `{"message"}`, used by the resource and platform endpoints.
+    #[error("{status} {message}")]
+    Message {
+        /// HTTP status.
+        status: StatusCode,
+        /// The message.
+        message: Cow<'static, str>,
+        /// Optional details.
+        details: Option<Vec<ErrorDetail>>,
+    },
+    /// 429 with LINE's rate-limit message and `Retry-After`.
+    #[error("rate limited")]
+    RateLimited {
+        /// Seconds until the next window.
+        retry_after: u64,
+    },
+    /// 413: the body is larger than 2 MB.
+    #[error("request body too large")]
+    PayloadTooLarge,
+    /// An HTML error page (authorize with a bad `client_id` or `redirect_uri`, consent errors).
+    #[error("{status} {title}")]
+    Page {
+        /// HTTP status.
+        status: StatusCode,
+        /// Short title.
+        title: Cow<'static, str>,
+        /// Explanation.
+        detail: Cow<'static, str>,
+    },
+}
+
+impl ApiError {
+    /// 400 `{"error": error, "error_description": description}`.
+    pub fn oauth(error: &'static str, description: impl Into<Cow<'static, str>>) -> Self {
+        ApiError::OAuth {
+            status: StatusCode::BAD_REQUEST,
+            error,
+            description: Some(description.into()),
+        }
+    }
+
+    /// 400 `{"error":"invalid_request","error_description": ...}`.
+    pub fn invalid_request(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::oauth("invalid_request", description)
+    }
+
+    /// 400 `{"error":"invalid_grant","error_description": ...}`.
+    pub fn invalid_grant(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::oauth("invalid_grant", description)
+    }
+
+    /// 400 `{"error":"invalid_client","error_description": ...}`.
+    pub fn invalid_client(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::oauth("invalid_client", description)
+    }
+
+    /// `{"message": ...}` with a status.
+    pub fn message(status: StatusCode, message: impl Into<Cow<'static, str>>) -> Self {
+        ApiError::Message {
+            status,
+            message: message.into(),
+            details: None,
+        }
+    }
+
+    /// 401 `{"message": ...}`.
+    pub fn unauthorized(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::message(StatusCode::UNAUTHORIZED, message)
+    }
+
+    /// An HTML error page.
+    pub fn page(
+        status: StatusCode,
+        title: impl Into<Cow<'static, str>>,
+        detail: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        ApiError::Page {
+            status,
+            title: title.into(),
+            detail: detail.into(),
+        }
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::OAuth { status, .. }
+            | ApiError::Message { status, .. }
+            | ApiError::Page { status, .. } => *status,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        }
+    }
+}
+
+/// A JSON response with `Cache-Control: no-store`.
+pub(crate) fn json_response(status: StatusCode, body: &impl serde::Serialize) -> Response {
+    let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
+    let mut resp = (status, bytes).into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    resp
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match self {
+            ApiError::OAuth {
+                status,
+                error,
+                description,
+            } => json_response(
+                status,
+                &OAuthErrorBody {
+                    error: error.to_owned(),
+                    error_description: description.map(Cow::into_owned),
+                },
+            ),
+            ApiError::Message {
+                status,
+                message,
+                details,
+            } => json_response(
+                status,
+                &MessageErrorBody {
+                    message: message.into_owned(),
+                    details,
+                },
+            ),
+            ApiError::RateLimited { retry_after } => {
+                let mut resp = json_response(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    &MessageErrorBody {
+                        message: RATE_LIMIT_MESSAGE.to_owned(),
+                        details: None,
+                    },
+                );
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+                resp
+            }
+            ApiError::PayloadTooLarge => json_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &MessageErrorBody {
+                    message: "Request Entity Too Large".to_owned(),
+                    details: None,
+                },
+            ),
+            ApiError::Page {
+                status,
+                title,
+                detail,
+            } => html::error_page(status, &title, &detail),
+        }
+    }
+}

@@ -1,0 +1,437 @@
+//! The OAuth endpoints: token (three grants), verify (both forms), revoke.
+
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use line_login::secret::{AccessToken, ChannelAccessToken, IdToken, RefreshToken};
+use line_login::types::{ChannelId, Scopes};
+use line_login::wire::{AccessTokenInfo, ChannelAccessTokenResponse, TokenResponse};
+
+use crate::Shared;
+use crate::channel_token;
+use crate::crypto::{self, TokenShape};
+use crate::error::{ApiError, json_response};
+use crate::observe::tag_channel;
+use crate::params::{Params, form};
+use crate::state::{
+    ACCESS_TTL, AccessCheck, Channel, ChannelTokenError, Inner, REFRESH_TTL, RefreshRecord,
+    SCOPE_OPENID, scope_wire,
+};
+
+/// The `client_assertion_type` of JWT assertions.
+pub(crate) const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+fn required<'a>(p: &'a Params, name: &str) -> Result<&'a str, ApiError> {
+    p.get(name)
+        .ok_or_else(|| ApiError::invalid_request(format!("'{name}' is not specified.")))
+}
+
+/// The channel named by `client_id`, checking the secret when given or required.
+fn client<'a>(st: &'a Inner, p: &Params, secret_required: bool) -> Result<&'a Channel, ApiError> {
+    let id = required(p, "client_id")?;
+    let ch = st
+        .channel(id)
+        .ok_or_else(|| ApiError::invalid_client("invalid client_id"))?;
+    tag_channel(ch.idx);
+    st.rate_check(ch.idx)?;
+    match p.get("client_secret") {
+        Some(s) if !ch.secret_ok(s) => Err(ApiError::invalid_client("invalid client_secret")),
+        None if secret_required => Err(ApiError::invalid_client(
+            "'client_secret' is not specified.",
+        )),
+        _ => Ok(ch),
+    }
+}
+
+fn ok_or_error(r: Result<Response, ApiError>) -> Response {
+    r.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `POST /oauth2/v2.1/token`.
+pub(crate) async fn token(
+    State(st): State<Shared>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    ok_or_error(token_inner(&st, &headers, body))
+}
+
+fn token_inner(
+    st: &Inner,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let p = form(headers, body)?;
+    match p.get("grant_type") {
+        None => Err(ApiError::invalid_request("'grant_type' is not specified.")),
+        Some("authorization_code") => code_grant(st, &p),
+        Some("refresh_token") => refresh_grant(st, &p),
+        Some("client_credentials") => channel_token::issue_v21(st, &p),
+        Some(_) => Err(ApiError::oauth(
+            "unsupported_grant_type",
+            "unsupported grant_type",
+        )),
+    }
+}
+
+fn code_grant(st: &Inner, p: &Params) -> Result<Response, ApiError> {
+    let code = required(p, "code")?;
+    let redirect_uri = required(p, "redirect_uri")?;
+    let ch = client(st, p, false)?;
+    let Some((_, rec)) = st.codes.remove(code) else {
+        return Err(ApiError::invalid_grant("invalid authorization code"));
+    };
+    let now = st.clock.now();
+    if rec.channel != ch.idx {
+        return Err(ApiError::invalid_grant("invalid authorization code"));
+    }
+    if rec.exp <= now {
+        return Err(ApiError::invalid_grant("authorization code expired"));
+    }
+    if rec.redirect_uri != redirect_uri {
+        return Err(ApiError::invalid_grant("redirect_uri does not match"));
+    }
+    if p.get("client_secret").is_none() && rec.code_challenge.is_none() && ch.web_only {
+        return Err(ApiError::invalid_client(
+            "'client_secret' is not specified.",
+        ));
+    }
+    if let Some(challenge) = &rec.code_challenge {
+        let Some(verifier) = p.get("code_verifier") else {
+            return Err(ApiError::invalid_grant("'code_verifier' is not specified."));
+        };
+        if !line_login::pkce::is_valid_verifier(verifier) {
+            return Err(ApiError::invalid_grant("invalid code_verifier"));
+        }
+        if line_login::pkce::s256_challenge(verifier) != *challenge {
+            return Err(ApiError::invalid_grant("code_verifier does not match"));
+        }
+    }
+    let grant_ok = st
+        .grants
+        .get(&(rec.user, rec.channel))
+        .is_some_and(|g| g.active && g.generation == rec.generation);
+    if !grant_ok {
+        return Err(ApiError::invalid_grant("invalid authorization code"));
+    }
+    let Some(user) = st.user_at(rec.user) else {
+        return Err(ApiError::invalid_grant("invalid authorization code"));
+    };
+    let family = st.next_family();
+    let (access, claims) = st.mint_access(ch.idx, rec.user, rec.scopes, rec.generation, family);
+    let refresh = crypto::random_alnum(20);
+    st.refresh.insert(
+        refresh.clone(),
+        RefreshRecord {
+            channel: ch.idx,
+            user: rec.user,
+            scopes: rec.scopes,
+            exp: now + REFRESH_TTL,
+            generation: rec.generation,
+            family,
+            last_access: claims.id,
+        },
+    );
+    let id_token = (rec.scopes & SCOPE_OPENID != 0).then(|| {
+        let es256 = p.get("id_token_key_type") == Some("JWK");
+        IdToken::new(st.id_token(
+            ch,
+            user,
+            rec.scopes,
+            rec.nonce.clone(),
+            rec.auth_time,
+            rec.amr,
+            es256,
+        ))
+    });
+    Ok(json_response(
+        StatusCode::OK,
+        &TokenResponse {
+            access_token: AccessToken::new(access),
+            expires_in: ACCESS_TTL as u64,
+            id_token,
+            refresh_token: RefreshToken::new(refresh),
+            scope: Scopes::parse(scope_wire(rec.scopes)),
+            token_type: "Bearer".into(),
+        },
+    ))
+}
+
+fn refresh_grant(st: &Inner, p: &Params) -> Result<Response, ApiError> {
+    let token = required(p, "refresh_token")?;
+    let id = required(p, "client_id")?;
+    let web_only = st.channel(id).is_some_and(|c| c.web_only);
+    let ch = client(st, p, web_only)?;
+    let invalid = || ApiError::invalid_grant("invalid refresh token");
+    let rec = st
+        .refresh
+        .get(token)
+        .map(|r| r.clone())
+        .ok_or_else(invalid)?;
+    if rec.channel != ch.idx || !st.refresh_usable(&rec) {
+        return Err(invalid());
+    }
+    let (access, claims) = st.mint_access(ch.idx, rec.user, rec.scopes, rec.generation, rec.family);
+    if st.config.refresh_revokes_old_access_token {
+        st.revoked_access
+            .insert(rec.last_access, st.clock.now() + ACCESS_TTL);
+    }
+    let returned = if st.config.rotate_refresh_tokens {
+        let new = crypto::random_alnum(20);
+        st.refresh.remove(token);
+        st.refresh.insert(
+            new.clone(),
+            RefreshRecord {
+                last_access: claims.id,
+                ..rec.clone()
+            },
+        );
+        new
+    } else {
+        if let Some(mut r) = st.refresh.get_mut(token) {
+            r.last_access = claims.id;
+        }
+        token.to_owned()
+    };
+    Ok(json_response(
+        StatusCode::OK,
+        &TokenResponse {
+            access_token: AccessToken::new(access),
+            expires_in: ACCESS_TTL as u64,
+            id_token: None,
+            refresh_token: RefreshToken::new(returned),
+            scope: Scopes::parse(scope_wire(rec.scopes)),
+            token_type: "Bearer".into(),
+        },
+    ))
+}
+
+/// `GET /oauth2/v2.1/verify?access_token=…`.
+pub(crate) async fn verify_access_token(
+    State(st): State<Shared>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    ok_or_error(verify_access_inner(
+        &st,
+        &Params::parse(query.as_deref().unwrap_or("").as_bytes()),
+    ))
+}
+
+fn verify_access_inner(st: &Inner, q: &Params) -> Result<Response, ApiError> {
+    let token = required(q, "access_token")?;
+    let now = st.clock.now();
+    if crypto::split_jws(token).is_some_and(|(h, _, _)| h == crypto::JWT_HS256_HEADER) {
+        // A channel access token (stateless or v2.1).
+        return match st.check_channel_token(token) {
+            Ok((ch, exp, _)) => {
+                tag_channel(ch);
+                st.rate_check(ch)?;
+                let id = st
+                    .channel_at(ch)
+                    .map(|c| c.cfg.id.clone())
+                    .unwrap_or_default();
+                Ok(json_response(
+                    StatusCode::OK,
+                    &AccessTokenInfo {
+                        scope: None,
+                        client_id: ChannelId::new(id),
+                        expires_in: exp - now,
+                    },
+                ))
+            }
+            Err(ChannelTokenError::Expired) => {
+                Err(ApiError::invalid_request("The access token expired"))
+            }
+            Err(ChannelTokenError::Revoked) => {
+                Err(ApiError::invalid_request("The access token revoked"))
+            }
+            Err(ChannelTokenError::Invalid) => {
+                Err(ApiError::invalid_request("The access token malformed"))
+            }
+        };
+    }
+    match st.check_access(token) {
+        AccessCheck::Valid(c) => {
+            tag_channel(c.channel);
+            st.rate_check(c.channel)?;
+            let id = st
+                .channel_at(c.channel)
+                .map(|ch| ch.cfg.id.clone())
+                .unwrap_or_default();
+            Ok(json_response(
+                StatusCode::OK,
+                &AccessTokenInfo {
+                    scope: Some(Scopes::parse(scope_wire(c.scopes))),
+                    client_id: ChannelId::new(id),
+                    expires_in: c.exp - now,
+                },
+            ))
+        }
+        AccessCheck::Expired => Err(ApiError::invalid_request("The access token expired")),
+        AccessCheck::Revoked => Err(ApiError::invalid_request("The access token revoked")),
+        AccessCheck::Shape(TokenShape::NotJws) => {
+            Err(ApiError::invalid_request("The access token not JWS"))
+        }
+        AccessCheck::Shape(TokenShape::Malformed) => {
+            Err(ApiError::invalid_request("The access token malformed"))
+        }
+    }
+}
+
+/// `POST /oauth2/v2.1/verify` (ID token).
+pub(crate) async fn verify_id_token(
+    State(st): State<Shared>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    ok_or_error(verify_id_inner(&st, &headers, body))
+}
+
+fn verify_id_inner(
+    st: &Inner,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let p = form(headers, body)?;
+    let token = required(&p, "id_token")?;
+    let client_id = required(&p, "client_id")?;
+    if let Some(ch) = st.channel(client_id) {
+        tag_channel(ch.idx);
+        st.rate_check(ch.idx)?;
+    }
+    let invalid = || ApiError::invalid_request("Invalid IdToken.");
+    let (h, payload, _) = crypto::split_jws(token).ok_or_else(invalid)?;
+    let header: serde_json::Value = crypto::b64_decode(h)
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or_else(invalid)?;
+    let claims: serde_json::Value = crypto::b64_decode(payload)
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or_else(invalid)?;
+    let verified = match header.get("alg").and_then(|a| a.as_str()) {
+        Some("HS256") => {
+            // The key is the secret of the channel the token claims to be for.
+            let aud_channel = claims
+                .get("aud")
+                .and_then(|a| a.as_str())
+                .and_then(|a| st.channel(a));
+            aud_channel.and_then(|c| crypto::verify_hs256(token, c.cfg.secret.as_bytes()))
+        }
+        Some("ES256") => st.verify_es256(token),
+        _ => None,
+    };
+    if verified.is_none() {
+        return Err(invalid());
+    }
+    let str_claim = |k: &str| claims.get(k).and_then(|v| v.as_str());
+    if str_claim("iss") != Some(st.config.issuer.as_str()) {
+        return Err(ApiError::invalid_request("Invalid IdToken Issuer."));
+    }
+    let exp = claims
+        .get("exp")
+        .and_then(|v| v.as_i64())
+        .ok_or_else(invalid)?;
+    if exp <= st.clock.now() {
+        return Err(ApiError::invalid_request("IdToken expired."));
+    }
+    if str_claim("aud") != Some(client_id) {
+        return Err(ApiError::invalid_request("Invalid IdToken Audience."));
+    }
+    if let Some(nonce) = p.get("nonce")
+        && str_claim("nonce") != Some(nonce)
+    {
+        return Err(ApiError::invalid_request("Invalid IdToken Nonce."));
+    }
+    if let Some(user_id) = p.get("user_id")
+        && str_claim("sub") != Some(user_id)
+    {
+        return Err(ApiError::invalid_request(
+            "Invalid IdToken Subject Identifier.",
+        ));
+    }
+    Ok(json_response(StatusCode::OK, &claims))
+}
+
+/// `POST /oauth2/v2.1/revoke`.
+pub(crate) async fn revoke(
+    State(st): State<Shared>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    ok_or_error(revoke_inner(&st, &headers, body))
+}
+
+fn empty_ok() -> Response {
+    StatusCode::OK.into_response()
+}
+
+fn revoke_inner(
+    st: &Inner,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let p = form(headers, body)?;
+    let id = required(&p, "client_id")?;
+    let web_only = st.channel(id).is_some_and(|c| c.web_only);
+    // The refresh-token form is used by LINE's SDKs, which send no secret.
+    let ch = client(st, &p, web_only && p.get("refresh_token").is_none())?;
+    if let Some(token) = p.get("access_token") {
+        if crypto::split_jws(token).is_some_and(|(h, _, _)| h == crypto::JWT_HS256_HEADER) {
+            // A channel access token v2.1: an invalid one is no error.
+            if let Some((_, rec)) = st.channel_tokens.remove(token)
+                && rec.channel != ch.idx
+            {
+                st.channel_tokens.insert(token.to_owned(), rec);
+            }
+            return Ok(empty_ok());
+        }
+        return match crypto::parse_access_token(&st.key, token) {
+            Err(TokenShape::NotJws) => Err(ApiError::invalid_request("The access token not JWS")),
+            Err(TokenShape::Malformed) => {
+                Err(ApiError::invalid_request("The access token malformed"))
+            }
+            Ok(c) if c.channel != ch.idx => Err(ApiError::invalid_request(
+                "The access token was not issued to this channel",
+            )),
+            Ok(c) => {
+                st.revoked_access.insert(c.id, c.exp);
+                if st.config.revoke_access_token_revokes_refresh_token {
+                    st.refresh_dead_families
+                        .insert(c.family, st.clock.now() + REFRESH_TTL);
+                }
+                Ok(empty_ok())
+            }
+        };
+    }
+    if let Some(token) = p.get("refresh_token") {
+        if let Some((_, rec)) = st.refresh.remove(token) {
+            if rec.channel == ch.idx {
+                st.revoked_families.insert(rec.family, rec.exp + ACCESS_TTL);
+            } else {
+                st.refresh.insert(token.to_owned(), rec);
+            }
+        }
+        return Ok(empty_ok());
+    }
+    Err(ApiError::invalid_request(
+        "'access_token' is not specified.",
+    ))
+}
+
+/// A channel token response.
+pub(crate) fn channel_token_response(
+    token: String,
+    expires_in: i64,
+    key_id: Option<String>,
+) -> Response {
+    json_response(
+        StatusCode::OK,
+        &ChannelAccessTokenResponse {
+            access_token: ChannelAccessToken::new(token),
+            expires_in: expires_in.max(0) as u64,
+            token_type: "Bearer".into(),
+            key_id,
+        },
+    )
+}

@@ -1,0 +1,154 @@
+//! The resource endpoints (userinfo, profile, friendship status) and deauthorize. Errors use
+//! the `{"message"}` shape: 401 for missing, invalid, expired or revoked tokens, 403 for a
+//! missing scope.
+
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use line_login::types::UserId;
+use line_login::wire::{ErrorDetail, FriendshipStatus, Profile, UserInfo};
+
+use crate::Shared;
+use crate::crypto::AccessClaims;
+use crate::error::{ApiError, json_response};
+use crate::observe::tag_channel;
+use crate::params::{AUTH_HEADER_REQUIRED, bearer, body_bytes};
+use crate::state::{AccessCheck, Inner, SCOPE_OPENID, SCOPE_PROFILE, User};
+
+/// The 403 message for a token without the needed scope.
+pub(crate) const SCOPE_MISSING: &str =
+    "Not allowed to use the API. The access token does not have the required scope.";
+
+fn user_token<'a>(
+    st: &'a Inner,
+    headers: &HeaderMap,
+    scope: u8,
+) -> Result<(AccessClaims, &'a User, String), ApiError> {
+    let token = bearer(headers).ok_or_else(|| ApiError::unauthorized(AUTH_HEADER_REQUIRED))?;
+    let claims = match st.check_access(token) {
+        AccessCheck::Valid(c) => c,
+        AccessCheck::Expired => return Err(ApiError::unauthorized("The access token expired")),
+        AccessCheck::Revoked => return Err(ApiError::unauthorized("The access token revoked")),
+        AccessCheck::Shape(_) => return Err(ApiError::unauthorized("invalid token")),
+    };
+    tag_channel(claims.channel);
+    st.rate_check(claims.channel)?;
+    if claims.scopes & scope == 0 {
+        return Err(ApiError::message(StatusCode::FORBIDDEN, SCOPE_MISSING));
+    }
+    let user = st
+        .user_at(claims.user)
+        .ok_or_else(|| ApiError::unauthorized("invalid token"))?;
+    let id = user
+        .ids
+        .get(claims.channel as usize)
+        .cloned()
+        .unwrap_or_default();
+    Ok((claims, user, id))
+}
+
+/// `GET|POST /oauth2/v2.1/userinfo` (needs `openid`).
+pub(crate) async fn userinfo(State(st): State<Shared>, headers: HeaderMap) -> Response {
+    match user_token(&st, &headers, SCOPE_OPENID) {
+        Ok((claims, user, id)) => {
+            let profile = claims.scopes & SCOPE_PROFILE != 0;
+            json_response(
+                StatusCode::OK,
+                &UserInfo {
+                    sub: UserId::new(id),
+                    name: profile.then(|| user.cfg.display_name.clone()),
+                    picture: if profile {
+                        user.cfg.picture_url.clone()
+                    } else {
+                        None
+                    },
+                },
+            )
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `GET /v2/profile` (needs `profile`).
+pub(crate) async fn profile(State(st): State<Shared>, headers: HeaderMap) -> Response {
+    match user_token(&st, &headers, SCOPE_PROFILE) {
+        Ok((_, user, id)) => json_response(
+            StatusCode::OK,
+            &Profile {
+                user_id: UserId::new(id),
+                display_name: user.cfg.display_name.clone(),
+                picture_url: user.cfg.picture_url.clone(),
+                status_message: user.cfg.status_message.clone(),
+            },
+        ),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `GET /friendship/v1/status` (needs `profile`).
+pub(crate) async fn friendship(State(st): State<Shared>, headers: HeaderMap) -> Response {
+    match user_token(&st, &headers, SCOPE_PROFILE) {
+        Ok((claims, _, _)) => json_response(
+            StatusCode::OK,
+            &FriendshipStatus {
+                friend_flag: st.is_friend(claims.user, claims.channel),
+            },
+        ),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The 401 message for a bad channel access token.
+pub(crate) const CHANNEL_AUTH_FAILED: &str =
+    "Authentication failed. Confirm that the access token in the authorization header is valid.";
+
+/// `POST /user/v1/deauthorize`: Bearer channel access token (stateless or v2.1) of the
+/// user token's channel; JSON `{"userAccessToken"}`; 204 on success.
+pub(crate) async fn deauthorize(
+    State(st): State<Shared>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let r = (|| {
+        let token = bearer(&headers).ok_or_else(|| ApiError::unauthorized(AUTH_HEADER_REQUIRED))?;
+        let (channel, _, _) = st
+            .check_channel_token(token)
+            .map_err(|_| ApiError::unauthorized(CHANNEL_AUTH_FAILED))?;
+        tag_channel(channel);
+        st.rate_check(channel)?;
+        let bytes = body_bytes(body, || {
+            ApiError::message(
+                StatusCode::BAD_REQUEST,
+                "The request body could not be read",
+            )
+        })?;
+        let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| {
+            ApiError::message(
+                StatusCode::BAD_REQUEST,
+                "The request body could not be parsed as JSON",
+            )
+        })?;
+        let Some(user_token) = value.get("userAccessToken").and_then(|v| v.as_str()) else {
+            return Err(ApiError::Message {
+                status: StatusCode::BAD_REQUEST,
+                message: "The request body has 1 error(s)".into(),
+                details: Some(vec![ErrorDetail {
+                    message: Some("must be specified".into()),
+                    property: Some("userAccessToken".into()),
+                }]),
+            });
+        };
+        let invalid = || ApiError::message(StatusCode::BAD_REQUEST, "invalid token");
+        match st.check_access(user_token) {
+            AccessCheck::Valid(c) if c.channel == channel => {
+                st.unlink(c.user, c.channel);
+                tracing::debug!(channel, user = c.user, "emulator: deauthorized");
+                Ok(StatusCode::NO_CONTENT.into_response())
+            }
+            _ => Err(invalid()),
+        }
+    })();
+    r.unwrap_or_else(IntoResponse::into_response)
+}

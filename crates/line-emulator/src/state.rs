@@ -1,0 +1,776 @@
+//! The emulator's in-memory state: configuration-derived channels and users, and the
+//! dynamic grants, codes and tokens, in sharded maps so no request waits on a global lock.
+//!
+//! User access tokens carry their channel, user, scopes, expiry, grant generation and family
+//! inside their (client-opaque) HMAC-protected payload, so issuing one stores nothing; only
+//! revocations are stored. Revoking a grant (unlink, deauthorize) bumps its generation, which
+//! kills every access and refresh token minted under the old generation at once.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use dashmap::DashMap;
+use jsonwebtoken::DecodingKey;
+use line_login::types::{ChannelId, UserId};
+use line_login::wire::{IdTokenClaims, Jwk, JwkSet};
+use p256::ecdsa::signature::Signer;
+use p256::ecdsa::{Signature, SigningKey};
+use parking_lot::{Mutex, RwLock};
+use sha2::{Digest, Sha256};
+
+use crate::clock::Clock;
+use crate::config::{ChannelConfig, Config, DEFAULT_PROVIDER, UserConfig, derive_user_id};
+use crate::crypto::{self, AccessClaims, TokenShape};
+use crate::error::ApiError;
+use crate::observe::Observer;
+
+/// Scope bit: `profile`.
+pub(crate) const SCOPE_PROFILE: u8 = 1;
+/// Scope bit: `openid`.
+pub(crate) const SCOPE_OPENID: u8 = 2;
+/// Scope bit: `email`.
+pub(crate) const SCOPE_EMAIL: u8 = 4;
+
+/// Authorization code lifetime (10 minutes).
+pub(crate) const CODE_TTL: i64 = 600;
+/// User access token lifetime (30 days).
+pub(crate) const ACCESS_TTL: i64 = 30 * 24 * 3600;
+/// Refresh token lifetime, anchored to the grant's first token (90 days).
+pub(crate) const REFRESH_TTL: i64 = 90 * 24 * 3600;
+/// ID token lifetime (1 hour).
+pub(crate) const ID_TOKEN_TTL: i64 = 3600;
+/// Stateless channel token lifetime (15 minutes).
+pub(crate) const STATELESS_TTL: i64 = 900;
+/// Short-lived channel token lifetime (30 days).
+pub(crate) const SHORT_LIVED_TTL: i64 = 30 * 24 * 3600;
+/// Valid v2.1 / short-lived channel tokens per channel.
+pub(crate) const CHANNEL_TOKEN_QUOTA: usize = 30;
+/// How long an unanswered consent page stays usable.
+pub(crate) const PENDING_TTL: i64 = 1800;
+
+/// The wire form of scope bits, without `email` (LINE never lists it).
+pub(crate) fn scope_wire(bits: u8) -> &'static str {
+    match (bits & SCOPE_PROFILE != 0, bits & SCOPE_OPENID != 0) {
+        (true, true) => "profile openid",
+        (true, false) => "profile",
+        (false, true) => "openid",
+        (false, false) => "",
+    }
+}
+
+/// Human-readable scope names, including `email`.
+pub(crate) fn scope_names(bits: u8) -> Vec<&'static str> {
+    let mut v = Vec::new();
+    if bits & SCOPE_PROFILE != 0 {
+        v.push("profile");
+    }
+    if bits & SCOPE_OPENID != 0 {
+        v.push("openid");
+    }
+    if bits & SCOPE_EMAIL != 0 {
+        v.push("email");
+    }
+    v
+}
+
+/// A configured channel with its derived, ready-to-use values.
+pub(crate) struct Channel {
+    pub idx: u32,
+    pub cfg: ChannelConfig,
+    pub web_only: bool,
+    pub lowercase: bool,
+    pub display_name: String,
+    pub rate: Option<(u32, Mutex<(u64, u32)>)>,
+    pub assertion_keys: Vec<(String, DecodingKey)>,
+    pub short_lived: Mutex<VecDeque<String>>,
+}
+
+impl Channel {
+    /// Whether `redirect_uri` is registered: equal to a callback URL, or one with extra query
+    /// parameters appended.
+    pub fn redirect_allowed(&self, redirect_uri: &str) -> bool {
+        self.cfg.callback_urls.iter().any(|cb| {
+            if redirect_uri == cb {
+                return true;
+            }
+            match redirect_uri.strip_prefix(cb.as_str()) {
+                Some(rest) => {
+                    let sep = if cb.contains('?') { '&' } else { '?' };
+                    rest.starts_with(sep) && !rest.contains('#')
+                }
+                None => false,
+            }
+        })
+    }
+
+    /// Whether `secret` is this channel's secret (constant time).
+    pub fn secret_ok(&self, secret: &str) -> bool {
+        line_login::secret::ChannelSecret::new(secret.to_owned()).ct_eq(
+            &line_login::secret::ChannelSecret::new(self.cfg.secret.clone()),
+        )
+    }
+}
+
+/// A configured test user, with its ID under each channel's provider.
+pub(crate) struct User {
+    pub idx: u32,
+    pub cfg: UserConfig,
+    /// The user's ID as seen by each channel (by channel index).
+    pub ids: Vec<String>,
+}
+
+/// A user's consent to a channel.
+#[derive(Debug, Clone)]
+pub(crate) struct Grant {
+    pub generation: u64,
+    pub active: bool,
+    pub scopes: u8,
+    pub consented_at: i64,
+}
+
+/// An issued authorization code and everything it is bound to.
+#[derive(Debug, Clone)]
+pub(crate) struct CodeRecord {
+    pub channel: u32,
+    pub user: u32,
+    pub redirect_uri: String,
+    pub scopes: u8,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub auth_time: Option<i64>,
+    pub amr: &'static str,
+    pub exp: i64,
+    pub generation: u64,
+}
+
+/// A refresh token.
+#[derive(Debug, Clone)]
+pub(crate) struct RefreshRecord {
+    pub channel: u32,
+    pub user: u32,
+    pub scopes: u8,
+    pub exp: i64,
+    pub generation: u64,
+    pub family: u64,
+    pub last_access: [u8; 16],
+}
+
+/// A channel access token v2.1.
+#[derive(Debug, Clone)]
+pub(crate) struct ChannelTokenRecord {
+    pub channel: u32,
+    pub key_id: String,
+    pub exp: i64,
+}
+
+/// A short-lived channel access token.
+#[derive(Debug, Clone)]
+pub(crate) struct ShortLivedRecord {
+    pub channel: u32,
+    pub exp: i64,
+}
+
+/// The validated parameters of an authorization request.
+#[derive(Debug, Clone)]
+pub(crate) struct AuthRequest {
+    pub channel: u32,
+    pub redirect_uri: String,
+    pub state: String,
+    pub scopes: u8,
+    pub email_requested: bool,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub max_age: Option<i64>,
+    pub prompt_login: bool,
+    pub prompt_consent: bool,
+    pub prompt_none: bool,
+    pub bot_prompt: Option<BotPrompt>,
+    pub response_mode: ResponseMode,
+}
+
+/// `bot_prompt`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BotPrompt {
+    Normal,
+    Aggressive,
+}
+
+/// `response_mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ResponseMode {
+    Query,
+    FormPost,
+    QueryJwt,
+    FormPostJwt,
+}
+
+/// A consent page waiting for its answer.
+#[derive(Debug, Clone)]
+pub(crate) struct Pending {
+    pub request: AuthRequest,
+    pub session: String,
+    pub created: i64,
+    /// Set once the user allowed: the aggressive add-friend screen is showing.
+    pub chosen_user: Option<u32>,
+}
+
+/// A browser session on the emulator origin, carried in a signed cookie.
+#[derive(Debug, Clone)]
+pub(crate) struct Session {
+    pub id: String,
+    pub user: Option<u32>,
+    pub auth_time: i64,
+}
+
+/// What a user access token turned out to be.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum AccessCheck {
+    Valid(AccessClaims),
+    Expired,
+    Revoked,
+    Shape(TokenShape),
+}
+
+/// The shared state behind [`crate::Emulator`].
+pub(crate) struct Inner {
+    pub config: Config,
+    pub channels: Vec<Channel>,
+    pub channel_index: HashMap<String, u32>,
+    pub users: Vec<User>,
+    pub user_index: HashMap<String, u32>,
+    pub clock: Clock,
+    pub key: [u8; 32],
+    es256: SigningKey,
+    es256_header: String,
+    pub jwks: JwkSet,
+    pub base_url: RwLock<Option<String>>,
+    pub grants: DashMap<(u32, u32), Grant>,
+    generation: AtomicU64,
+    pub codes: DashMap<String, CodeRecord>,
+    pub refresh: DashMap<String, RefreshRecord>,
+    pub revoked_access: DashMap<[u8; 16], i64>,
+    pub revoked_families: DashMap<u64, i64>,
+    /// Families whose refresh token died with a revoked access token (their other access
+    /// tokens live on).
+    pub refresh_dead_families: DashMap<u64, i64>,
+    family: AtomicU64,
+    pub channel_tokens: DashMap<String, ChannelTokenRecord>,
+    pub short_lived: DashMap<String, ShortLivedRecord>,
+    pub friendships: DashMap<(u32, u32), bool>,
+    pub pending: DashMap<String, Pending>,
+    pub auto_next: AtomicUsize,
+    pub observer: Observer,
+}
+
+fn es256_key() -> SigningKey {
+    loop {
+        let bytes = crypto::random_bytes::<32>();
+        if let Ok(k) = SigningKey::from_slice(&bytes) {
+            return k;
+        }
+    }
+}
+
+impl Inner {
+    pub fn new(config: Config) -> Self {
+        let channels: Vec<Channel> = config
+            .channels
+            .iter()
+            .enumerate()
+            .map(|(i, c)| Channel {
+                idx: i as u32,
+                web_only: !c.app_types.iter().any(|t| t == "mobile"),
+                lowercase: c.lowercase_errors.unwrap_or(config.lowercase_errors),
+                display_name: c
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| format!("LINE Login channel {}", c.id)),
+                rate: c
+                    .rate_limit_per_second
+                    .map(|n| (n, Mutex::new((0u64, 0u32)))),
+                assertion_keys: c
+                    .assertion_keys
+                    .iter()
+                    .filter_map(|k| {
+                        DecodingKey::from_rsa_components(&k.jwk.n, &k.jwk.e)
+                            .ok()
+                            .map(|d| (k.kid.clone(), d))
+                    })
+                    .collect(),
+                short_lived: Mutex::new(VecDeque::new()),
+                cfg: c.clone(),
+            })
+            .collect();
+        let channel_index = channels.iter().map(|c| (c.cfg.id.clone(), c.idx)).collect();
+        let users: Vec<User> = config
+            .users
+            .iter()
+            .enumerate()
+            .map(|(i, u)| User {
+                idx: i as u32,
+                ids: channels
+                    .iter()
+                    .map(|c| {
+                        if c.cfg.provider == DEFAULT_PROVIDER {
+                            u.id.clone()
+                        } else {
+                            derive_user_id(&format!("{}|{}", c.cfg.provider, u.id))
+                        }
+                    })
+                    .collect(),
+                cfg: u.clone(),
+            })
+            .collect();
+        let mut user_index = HashMap::new();
+        for u in &users {
+            user_index.insert(u.cfg.id.clone(), u.idx);
+            for id in &u.ids {
+                user_index.insert(id.clone(), u.idx);
+            }
+        }
+        let es256 = es256_key();
+        let point = es256.verifying_key().to_encoded_point(false);
+        let (x, y) = (
+            point.x().map(|x| x.to_vec()).unwrap_or_default(),
+            point.y().map(|y| y.to_vec()).unwrap_or_default(),
+        );
+        let kid = crypto::hex(&Sha256::digest([x.as_slice(), y.as_slice()].concat()));
+        let es256_header =
+            crypto::b64(format!(r#"{{"alg":"ES256","typ":"JWT","kid":"{kid}"}}"#).as_bytes());
+        let jwks = JwkSet {
+            keys: vec![Jwk {
+                kty: "EC".into(),
+                alg: Some("ES256".into()),
+                use_: Some("sig".into()),
+                kid: Some(kid),
+                crv: Some("P-256".into()),
+                x: Some(crypto::b64(&x)),
+                y: Some(crypto::b64(&y)),
+            }],
+        };
+        let journal_capacity = config.journal_capacity;
+        Self {
+            config,
+            channels,
+            channel_index,
+            users,
+            user_index,
+            clock: Clock::new(),
+            key: crypto::random_bytes::<32>(),
+            es256,
+            es256_header,
+            jwks,
+            base_url: RwLock::new(None),
+            grants: DashMap::new(),
+            generation: AtomicU64::new(1),
+            codes: DashMap::new(),
+            refresh: DashMap::new(),
+            revoked_access: DashMap::new(),
+            revoked_families: DashMap::new(),
+            refresh_dead_families: DashMap::new(),
+            family: AtomicU64::new(1),
+            channel_tokens: DashMap::new(),
+            short_lived: DashMap::new(),
+            friendships: DashMap::new(),
+            pending: DashMap::new(),
+            auto_next: AtomicUsize::new(0),
+            observer: Observer::new(journal_capacity),
+        }
+    }
+
+    /// The channel with this ID.
+    pub fn channel(&self, id: &str) -> Option<&Channel> {
+        self.channel_index
+            .get(id)
+            .and_then(|&i| self.channels.get(i as usize))
+    }
+
+    /// The channel by index.
+    pub fn channel_at(&self, idx: u32) -> Option<&Channel> {
+        self.channels.get(idx as usize)
+    }
+
+    /// The user by index.
+    pub fn user_at(&self, idx: u32) -> Option<&User> {
+        self.users.get(idx as usize)
+    }
+
+    /// The user with this ID (under any provider).
+    pub fn user_by_id(&self, id: &str) -> Option<&User> {
+        self.user_index
+            .get(id)
+            .and_then(|&i| self.users.get(i as usize))
+    }
+
+    /// The next unique grant generation.
+    pub fn next_generation(&self) -> u64 {
+        self.generation.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The active grant generation covering `scopes`, if the user consented to all of them.
+    pub fn active_grant(&self, user: u32, channel: u32) -> Option<Grant> {
+        self.grants
+            .get(&(user, channel))
+            .filter(|g| g.active)
+            .map(|g| g.clone())
+    }
+
+    /// Records consent (union of scopes); returns the grant's generation.
+    pub fn consent(&self, user: u32, channel: u32, scopes: u8) -> u64 {
+        let now = self.clock.now();
+        let mut entry = self.grants.entry((user, channel)).or_insert_with(|| Grant {
+            generation: 0,
+            active: false,
+            scopes: 0,
+            consented_at: now,
+        });
+        if !entry.active {
+            entry.generation = self.next_generation();
+            entry.active = true;
+            entry.scopes = 0;
+        }
+        entry.scopes |= scopes;
+        entry.consented_at = now;
+        entry.generation
+    }
+
+    /// Unlinks: every token of the grant dies, and the next login asks for consent again.
+    /// Returns whether there was an active grant.
+    pub fn unlink(&self, user: u32, channel: u32) -> bool {
+        match self.grants.get_mut(&(user, channel)) {
+            Some(mut g) if g.active => {
+                g.active = false;
+                g.generation = self.next_generation();
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether the user is a friend of the channel's linked Official Account.
+    pub fn is_friend(&self, user: u32, channel: u32) -> bool {
+        let Some(ch) = self.channel_at(channel) else {
+            return false;
+        };
+        if !ch.cfg.bot_linked {
+            return false;
+        }
+        match self.friendships.get(&(user, channel)) {
+            Some(f) => *f,
+            None => self.user_at(user).is_some_and(|u| u.cfg.friend),
+        }
+    }
+
+    /// Issues an authorization code.
+    pub fn issue_code(&self, rec: CodeRecord) -> String {
+        let code = crypto::random_alnum(20);
+        self.codes.insert(code.clone(), rec);
+        code
+    }
+
+    /// Starts a new token family (one per code exchange).
+    pub fn next_family(&self) -> u64 {
+        self.family.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Mints a user access token.
+    pub fn mint_access(
+        &self,
+        channel: u32,
+        user: u32,
+        scopes: u8,
+        generation: u64,
+        family: u64,
+    ) -> (String, AccessClaims) {
+        let claims = AccessClaims {
+            channel,
+            user,
+            scopes,
+            exp: self.clock.now() + ACCESS_TTL,
+            generation,
+            family,
+            id: crypto::random_bytes::<16>(),
+        };
+        (claims.mint(&self.key), claims)
+    }
+
+    /// Checks a user access token: shape, revocation (token, family, grant), expiry.
+    pub fn check_access(&self, token: &str) -> AccessCheck {
+        let claims = match crypto::parse_access_token(&self.key, token) {
+            Ok(c) => c,
+            Err(shape) => return AccessCheck::Shape(shape),
+        };
+        if self.revoked_access.contains_key(&claims.id)
+            || self.revoked_families.contains_key(&claims.family)
+        {
+            return AccessCheck::Revoked;
+        }
+        let grant_ok = self
+            .grants
+            .get(&(claims.user, claims.channel))
+            .is_some_and(|g| g.active && g.generation == claims.generation);
+        if !grant_ok {
+            return AccessCheck::Revoked;
+        }
+        if claims.exp <= self.clock.now() {
+            return AccessCheck::Expired;
+        }
+        AccessCheck::Valid(claims)
+    }
+
+    /// Whether a refresh token record is still usable.
+    pub fn refresh_usable(&self, rec: &RefreshRecord) -> bool {
+        rec.exp > self.clock.now()
+            && !self.revoked_families.contains_key(&rec.family)
+            && !self.refresh_dead_families.contains_key(&rec.family)
+            && self
+                .grants
+                .get(&(rec.user, rec.channel))
+                .is_some_and(|g| g.active && g.generation == rec.generation)
+    }
+
+    /// The ID token for a login.
+    #[allow(clippy::too_many_arguments)]
+    pub fn id_token(
+        &self,
+        channel: &Channel,
+        user: &User,
+        scopes: u8,
+        nonce: Option<String>,
+        auth_time: Option<i64>,
+        amr: &str,
+        es256: bool,
+    ) -> String {
+        let now = self.clock.now();
+        let profile = scopes & SCOPE_PROFILE != 0;
+        let claims = IdTokenClaims {
+            iss: self.config.issuer.clone(),
+            sub: UserId::new(user.ids[channel.idx as usize].clone()),
+            aud: ChannelId::new(channel.cfg.id.clone()),
+            exp: (now + ID_TOKEN_TTL).max(0) as u64,
+            iat: now.max(0) as u64,
+            auth_time: auth_time.map(|t| t.max(0) as u64),
+            nonce,
+            amr: Some(vec![amr.to_owned()]),
+            name: profile.then(|| user.cfg.display_name.clone()),
+            picture: if profile {
+                user.cfg.picture_url.clone()
+            } else {
+                None
+            },
+            email: if scopes & SCOPE_EMAIL != 0 {
+                user.cfg.email.clone()
+            } else {
+                None
+            },
+        };
+        let payload = serde_json::to_vec(&claims).unwrap_or_default();
+        if es256 {
+            let body = format!("{}.{}", self.es256_header, crypto::b64(&payload));
+            let sig: Signature = self.es256.sign(body.as_bytes());
+            format!("{body}.{}", crypto::b64(&sig.to_bytes()))
+        } else {
+            crypto::sign_hs256(
+                crypto::JWT_HS256_HEADER,
+                &payload,
+                channel.cfg.secret.as_bytes(),
+            )
+        }
+    }
+
+    /// Verifies an ES256 token signed by this emulator; returns the payload bytes.
+    pub fn verify_es256(&self, token: &str) -> Option<Vec<u8>> {
+        use p256::ecdsa::signature::Verifier;
+        let (h, p, s) = crypto::split_jws(token)?;
+        let header: serde_json::Value = serde_json::from_slice(&crypto::b64_decode(h)?).ok()?;
+        let kid = header.get("kid")?.as_str()?;
+        if self.jwks.keys.first()?.kid.as_deref() != Some(kid) {
+            return None;
+        }
+        let sig = Signature::from_slice(&crypto::b64_decode(s)?).ok()?;
+        self.es256
+            .verifying_key()
+            .verify(format!("{h}.{p}").as_bytes(), &sig)
+            .ok()?;
+        crypto::b64_decode(p)
+    }
+
+    /// Mints a stateless channel access token (900 s), or a v2.1 one with a key ID.
+    pub fn mint_channel_token(&self, channel: u32, kind: &str, exp: i64, key_id: &str) -> String {
+        let ch = self
+            .channel_at(channel)
+            .map(|c| c.cfg.id.as_str())
+            .unwrap_or("");
+        let payload = serde_json::json!({
+            "iss": "line-emulator",
+            "sub": ch,
+            "typ": kind,
+            "kid": key_id,
+            "iat": self.clock.now(),
+            "exp": exp,
+            "jti": crypto::random_hex(8),
+        });
+        crypto::sign_hs256(
+            crypto::JWT_HS256_HEADER,
+            payload.to_string().as_bytes(),
+            &self.key,
+        )
+    }
+
+    /// Checks a channel access token (stateless or v2.1): `(channel, exp, kind)`.
+    pub fn check_channel_token(&self, token: &str) -> Result<(u32, i64, bool), ChannelTokenError> {
+        let payload = crypto::verify_hs256(token, &self.key).ok_or(ChannelTokenError::Invalid)?;
+        let v: serde_json::Value =
+            serde_json::from_slice(&payload).map_err(|_| ChannelTokenError::Invalid)?;
+        let ch = v
+            .get("sub")
+            .and_then(|s| s.as_str())
+            .and_then(|s| self.channel(s))
+            .ok_or(ChannelTokenError::Invalid)?;
+        let exp = v
+            .get("exp")
+            .and_then(|e| e.as_i64())
+            .ok_or(ChannelTokenError::Invalid)?;
+        let v21 = v.get("typ").and_then(|t| t.as_str()) == Some("v2.1");
+        if v21 && !self.channel_tokens.contains_key(token) {
+            return Err(ChannelTokenError::Revoked);
+        }
+        if exp <= self.clock.now() {
+            return Err(ChannelTokenError::Expired);
+        }
+        Ok((ch.idx, exp, v21))
+    }
+
+    /// Counts and applies the channel's rate limit.
+    pub fn rate_check(&self, channel: u32) -> Result<(), ApiError> {
+        let Some(ch) = self.channel_at(channel) else {
+            return Ok(());
+        };
+        let Some((limit, window)) = &ch.rate else {
+            return Ok(());
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let mut w = window.lock();
+        if w.0 != now {
+            *w = (now, 0);
+        }
+        if w.1 >= *limit {
+            return Err(ApiError::RateLimited { retry_after: 1 });
+        }
+        w.1 += 1;
+        Ok(())
+    }
+
+    /// The session cookie value for a session.
+    pub fn session_cookie_value(&self, s: &Session) -> String {
+        let user = s.user.map(|u| u.to_string()).unwrap_or_else(|| "-".into());
+        let body = format!("{}.{}.{}", s.id, user, s.auth_time);
+        let tag = crypto::hmac(&self.key, &[b"session|", body.as_bytes()]);
+        format!("{body}.{}", crypto::b64(&tag[..16]))
+    }
+
+    /// Reads a session cookie value.
+    pub fn parse_session(&self, value: &str) -> Option<Session> {
+        let (body, tag) = value.rsplit_once('.')?;
+        let tag = crypto::b64_decode(tag)?;
+        let expect = crypto::hmac(&self.key, &[b"session|", body.as_bytes()]);
+        if !subtle_eq(&tag, &expect[..16]) {
+            return None;
+        }
+        let mut it = body.split('.');
+        let id = it.next()?.to_owned();
+        let user = match it.next()? {
+            "-" => None,
+            u => Some(
+                u.parse::<u32>()
+                    .ok()
+                    .filter(|&i| (i as usize) < self.users.len())?,
+            ),
+        };
+        let auth_time = it.next()?.parse().ok()?;
+        Some(Session {
+            id,
+            user,
+            auth_time,
+        })
+    }
+
+    /// The CSRF value bound to a session.
+    pub fn csrf_for(&self, session_id: &str) -> String {
+        crypto::b64(&crypto::hmac(&self.key, &[b"csrf|", session_id.as_bytes()])[..16])
+    }
+
+    /// The base URL other documents point at.
+    pub fn base_url(&self, host: Option<&str>) -> String {
+        if let Some(u) = &self.config.public_url {
+            return u.trim_end_matches('/').to_owned();
+        }
+        if let Some(u) = self.base_url.read().as_ref() {
+            return u.clone();
+        }
+        match host {
+            Some(h) => format!("http://{h}"),
+            None => format!("http://{}", self.config.listen),
+        }
+    }
+
+    /// Forgets every grant, code, token, session answer, journal entry, stat, fault and the
+    /// clock offset. Configuration, keys and user IDs stay.
+    pub fn reset(&self) {
+        self.grants.clear();
+        self.codes.clear();
+        self.refresh.clear();
+        self.revoked_access.clear();
+        self.revoked_families.clear();
+        self.refresh_dead_families.clear();
+        self.channel_tokens.clear();
+        self.short_lived.clear();
+        for c in &self.channels {
+            c.short_lived.lock().clear();
+            if let Some((_, w)) = &c.rate {
+                *w.lock() = (0, 0);
+            }
+        }
+        self.friendships.clear();
+        self.pending.clear();
+        self.auto_next.store(0, Ordering::Relaxed);
+        self.clock.set_offset(0);
+        self.observer.reset();
+    }
+
+    /// Drops expired or dead records so long load tests do not grow memory without bound.
+    pub fn sweep(&self) {
+        let now = self.clock.now();
+        self.codes.retain(|_, c| c.exp > now);
+        self.pending.retain(|_, p| p.created + PENDING_TTL > now);
+        self.revoked_access.retain(|_, exp| *exp > now);
+        self.revoked_families.retain(|_, exp| *exp > now);
+        self.refresh_dead_families.retain(|_, exp| *exp > now);
+        self.channel_tokens.retain(|_, t| t.exp > now);
+        self.short_lived.retain(|_, t| t.exp > now);
+        let dead: Vec<String> = self
+            .refresh
+            .iter()
+            .filter(|r| !self.refresh_usable(r.value()))
+            .map(|r| r.key().clone())
+            .collect();
+        for k in dead {
+            self.refresh.remove(&k);
+        }
+    }
+}
+
+fn subtle_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Why a channel access token was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ChannelTokenError {
+    Invalid,
+    Expired,
+    Revoked,
+}

@@ -1,0 +1,10 @@
+//! Integration tests: the emulator driven over real HTTP on 127.0.0.1:0.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod authorize;
+mod channel_tokens;
+mod client;
+mod common;
+mod cross;
+mod flow;
+mod resources;

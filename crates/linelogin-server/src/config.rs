@@ -1,0 +1,577 @@
+//! Configuration: defaults, then a TOML file, then `LINELOGIN_*` environment variables
+//! (`__` separates nesting: `LINELOGIN_LINE__CHANNEL_SECRET`). Unknown keys are an error.
+//! Secrets never appear in `Debug` output; the database URL's `Debug` masks its password.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use line_login::secret::ChannelSecret;
+use serde::{Deserialize, Deserializer};
+use url::Url;
+
+/// Environment variables with the `LINELOGIN_` prefix that are not configuration keys.
+pub const RESERVED_ENV: &[&str] = &[
+    "LINELOGIN_LOAD_TEST",
+    "LINELOGIN_FAILPOINT",
+    "LINELOGIN_LOG",
+];
+
+/// A configuration problem; the message names the key, never a secret value.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+/// The whole server configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// The public origin of the server; the callback is `public_url + "/callback"`.
+    pub public_url: Url,
+    /// `sqlite://file.db` (default `sqlite://linelogin.db`) or `postgres://…`.
+    #[serde(default = "default_db")]
+    pub database_url: DatabaseUrl,
+    /// The 32-byte token encryption key, base64 (standard or URL-safe). Required.
+    pub token_encryption_key: EncryptionKey,
+    /// The LINE Login channel and platform URLs.
+    pub line: LineConfig,
+    /// Outbound policy towards LINE.
+    #[serde(default)]
+    pub outbound: OutboundConfig,
+    /// Guideline logs.
+    #[serde(default)]
+    pub logs: LogsConfig,
+    /// Sessions.
+    #[serde(default)]
+    pub session: SessionConfig,
+    /// The deauthorization worker.
+    #[serde(default)]
+    pub deauth: DeauthConfig,
+}
+
+/// `[line]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LineConfig {
+    /// The LINE Login channel id.
+    pub channel_id: String,
+    /// The channel secret.
+    pub channel_secret: ChannelSecret,
+    /// Where the authorization page is (`https://access.line.me`).
+    #[serde(default = "default_auth_url")]
+    pub auth_url: Url,
+    /// Where the API is (`https://api.line.me`).
+    #[serde(default = "default_api_url")]
+    pub api_url: Url,
+}
+
+/// `[outbound]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboundConfig {
+    /// Sustained calls per second to LINE.
+    #[serde(default = "default_rate")]
+    pub rate_limit_per_second: u32,
+    /// Burst above the sustained rate.
+    #[serde(default = "default_rate")]
+    pub burst: u32,
+}
+
+impl Default for OutboundConfig {
+    fn default() -> Self {
+        Self {
+            rate_limit_per_second: default_rate(),
+            burst: default_rate(),
+        }
+    }
+}
+
+/// `[logs]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogsConfig {
+    /// Directory of the guideline log files.
+    #[serde(default = "default_log_dir")]
+    pub dir: PathBuf,
+    /// Days to keep rotated files.
+    #[serde(default = "default_retention")]
+    pub retention_days: u32,
+    /// Also log (redacted) API request and response bodies.
+    #[serde(default)]
+    pub bodies: bool,
+}
+
+impl Default for LogsConfig {
+    fn default() -> Self {
+        Self {
+            dir: default_log_dir(),
+            retention_days: default_retention(),
+            bodies: false,
+        }
+    }
+}
+
+/// `[session]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionConfig {
+    /// Absolute session lifetime in seconds (default 7 days).
+    #[serde(default = "default_ttl")]
+    pub ttl_seconds: u64,
+    /// Idle timeout in seconds (default 1 day).
+    #[serde(default = "default_idle")]
+    pub idle_seconds: u64,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            ttl_seconds: default_ttl(),
+            idle_seconds: default_idle(),
+        }
+    }
+}
+
+/// `[deauth]`: the deauthorization worker.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeauthConfig {
+    /// Run the worker in this process (default true).
+    #[serde(default = "default_true")]
+    pub worker: bool,
+    /// First retry delay in milliseconds; doubles per attempt, with jitter.
+    #[serde(default = "default_backoff_base")]
+    pub backoff_base_ms: u64,
+    /// Largest retry delay in milliseconds.
+    #[serde(default = "default_backoff_max")]
+    pub backoff_max_ms: u64,
+    /// Attempts before a job is marked failed.
+    #[serde(default = "default_attempts")]
+    pub max_attempts: u32,
+    /// How often the worker looks for due jobs, in milliseconds.
+    #[serde(default = "default_poll")]
+    pub poll_ms: u64,
+}
+
+impl Default for DeauthConfig {
+    fn default() -> Self {
+        Self {
+            worker: true,
+            backoff_base_ms: default_backoff_base(),
+            backoff_max_ms: default_backoff_max(),
+            max_attempts: default_attempts(),
+            poll_ms: default_poll(),
+        }
+    }
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+fn default_db() -> DatabaseUrl {
+    DatabaseUrl("sqlite://linelogin.db".into())
+}
+fn default_auth_url() -> Url {
+    const_url("https://access.line.me")
+}
+fn default_api_url() -> Url {
+    const_url("https://api.line.me")
+}
+#[allow(clippy::expect_used)] // only ever called with constant, valid URLs
+fn const_url(s: &str) -> Url {
+    Url::parse(s).expect("constant URL")
+}
+fn default_rate() -> u32 {
+    20
+}
+fn default_log_dir() -> PathBuf {
+    PathBuf::from("logs")
+}
+fn default_retention() -> u32 {
+    90
+}
+fn default_ttl() -> u64 {
+    7 * 24 * 3600
+}
+fn default_idle() -> u64 {
+    24 * 3600
+}
+fn default_true() -> bool {
+    true
+}
+fn default_backoff_base() -> u64 {
+    1_000
+}
+fn default_backoff_max() -> u64 {
+    15 * 60 * 1_000
+}
+fn default_attempts() -> u32 {
+    30
+}
+fn default_poll() -> u64 {
+    1_000
+}
+
+/// The database URL. `Debug` masks the password.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    /// Wraps a URL.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self(url.into())
+    }
+
+    /// The raw URL (with any password): pass it to the driver only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The URL with the password replaced by `***`.
+    pub fn masked(&self) -> String {
+        match Url::parse(&self.0) {
+            Ok(mut u) if u.password().is_some() => {
+                let _ = u.set_password(Some("***"));
+                u.to_string()
+            }
+            Ok(_) => self.0.clone(),
+            Err(_) => "[unparsable database URL]".into(),
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DatabaseUrl({})", self.masked())
+    }
+}
+
+/// The 32-byte token encryption key. Prints `[redacted]`.
+#[derive(Clone)]
+pub struct EncryptionKey([u8; 32]);
+
+impl EncryptionKey {
+    /// Wraps raw key bytes.
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    /// Parses base64 (standard or URL-safe, padded or not) of exactly 32 bytes.
+    pub fn from_base64(s: &str) -> Result<Self, ConfigError> {
+        let s = s.trim();
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(s)
+            .or_else(|_| {
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s.trim_end_matches('='))
+            })
+            .map_err(|_| ConfigError("token_encryption_key is not valid base64".into()))?;
+        let arr: [u8; 32] = bytes.try_into().map_err(|_| {
+            ConfigError("token_encryption_key must be 32 bytes (base64 of 32 random bytes)".into())
+        })?;
+        Ok(Self(arr))
+    }
+
+    /// A new random key.
+    pub fn generate() -> Self {
+        Self(rand::random())
+    }
+
+    /// The key as base64 (for the demo's key file).
+    pub fn to_base64(&self) -> String {
+        base64::engine::general_purpose::STANDARD.encode(self.0)
+    }
+
+    /// The raw bytes.
+    pub fn bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for EncryptionKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("EncryptionKey([redacted])")
+    }
+}
+
+impl<'de> Deserialize<'de> for EncryptionKey {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        EncryptionKey::from_base64(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Keys whose environment values are numbers or booleans rather than strings.
+const TYPED_KEYS: &[(&str, Kind)] = &[
+    ("outbound.rate_limit_per_second", Kind::Int),
+    ("outbound.burst", Kind::Int),
+    ("logs.retention_days", Kind::Int),
+    ("logs.bodies", Kind::Bool),
+    ("session.ttl_seconds", Kind::Int),
+    ("session.idle_seconds", Kind::Int),
+    ("deauth.worker", Kind::Bool),
+    ("deauth.backoff_base_ms", Kind::Int),
+    ("deauth.backoff_max_ms", Kind::Int),
+    ("deauth.max_attempts", Kind::Int),
+    ("deauth.poll_ms", Kind::Int),
+];
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Int,
+    Bool,
+}
+
+impl Config {
+    /// Loads the file (if any), then applies `LINELOGIN_*` variables from `env`, then checks
+    /// the result. `env` is usually `std::env::vars()`.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut table = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
+                text.parse::<toml::Table>()
+                    .map_err(|e| ConfigError(format!("{}: {}", path.display(), e.message())))?
+            }
+            None => toml::Table::new(),
+        };
+        let env: BTreeMap<String, String> = env.into_iter().collect();
+        for (name, value) in &env {
+            let Some(rest) = name.strip_prefix("LINELOGIN_") else {
+                continue;
+            };
+            if RESERVED_ENV.contains(&name.as_str()) || rest.is_empty() {
+                continue;
+            }
+            let path: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
+            let dotted = path.join(".");
+            let v = match TYPED_KEYS
+                .iter()
+                .find(|(k, _)| *k == dotted)
+                .map(|(_, kind)| *kind)
+            {
+                Some(Kind::Int) => toml::Value::Integer(
+                    value
+                        .trim()
+                        .parse()
+                        .map_err(|_| ConfigError(format!("{name} must be a whole number")))?,
+                ),
+                Some(Kind::Bool) => toml::Value::Boolean(match value.trim() {
+                    "1" | "true" | "yes" => true,
+                    "0" | "false" | "no" => false,
+                    _ => return Err(ConfigError(format!("{name} must be true or false"))),
+                }),
+                None => toml::Value::String(value.clone()),
+            };
+            insert_path(&mut table, &path, v)
+                .map_err(|()| ConfigError(format!("{name} does not name a key")))?;
+        }
+        let config: Config = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError(format!("configuration: {}", e.message())))?;
+        config.validate(env.get("LINELOGIN_LOAD_TEST").map(String::as_str))?;
+        Ok(config)
+    }
+
+    /// Checks values that serde cannot: URL schemes, the channel, and the load-test guard.
+    pub fn validate(&self, load_test: Option<&str>) -> Result<(), ConfigError> {
+        for (key, url) in [
+            ("public_url", &self.public_url),
+            ("line.auth_url", &self.line.auth_url),
+            ("line.api_url", &self.line.api_url),
+        ] {
+            if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+                return Err(ConfigError(format!("{key} must be an http(s) URL")));
+            }
+        }
+        if self.line.channel_id.is_empty()
+            || !self.line.channel_id.bytes().all(|b| b.is_ascii_digit())
+        {
+            return Err(ConfigError(
+                "line.channel_id must be the numeric channel id".into(),
+            ));
+        }
+        if self.line.channel_secret.secret().is_empty() {
+            return Err(ConfigError("line.channel_secret is empty".into()));
+        }
+        if load_test.is_some_and(|v| !v.is_empty() && v != "0") {
+            for (key, url) in [
+                ("line.auth_url", &self.line.auth_url),
+                ("line.api_url", &self.line.api_url),
+            ] {
+                if is_real_line_host(url) {
+                    return Err(ConfigError(format!(
+                        "LINELOGIN_LOAD_TEST is set but {key} points at the real LINE Platform; \
+                         load tests must use the emulator"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The callback URL: `public_url` + `/callback`.
+    pub fn callback_url(&self) -> Result<Url, ConfigError> {
+        self.public_url
+            .join("/callback")
+            .map_err(|_| ConfigError("public_url cannot take a /callback path".into()))
+    }
+
+    /// Whether cookies must carry `Secure` (the public URL is https).
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.scheme() == "https"
+    }
+}
+
+/// Whether the URL points at LINE's own hosts (`line.me` and its subdomains).
+pub fn is_real_line_host(url: &Url) -> bool {
+    url.host_str().is_some_and(|h| {
+        let h = h.trim_end_matches('.').to_ascii_lowercase();
+        h == "line.me" || h.ends_with(".line.me")
+    })
+}
+
+fn insert_path(table: &mut toml::Table, path: &[String], value: toml::Value) -> Result<(), ()> {
+    match path {
+        [] => Err(()),
+        [last] if !last.is_empty() => {
+            table.insert(last.clone(), value);
+            Ok(())
+        }
+        [first, rest @ ..] if !first.is_empty() => {
+            let entry = table
+                .entry(first.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            match entry {
+                toml::Value::Table(t) => insert_path(t, rest, value),
+                _ => Err(()),
+            }
+        }
+        _ => Err(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn minimal() -> Vec<(String, String)> {
+        env(&[
+            ("LINELOGIN_PUBLIC_URL", "http://127.0.0.1:8080"),
+            ("LINELOGIN_TOKEN_ENCRYPTION_KEY", KEY),
+            ("LINELOGIN_LINE__CHANNEL_ID", "1234567890"),
+            (
+                "LINELOGIN_LINE__CHANNEL_SECRET",
+                "CANARY_SECRET_0123456789abcdef",
+            ),
+        ])
+    }
+
+    #[test]
+    fn env_layers_over_file_and_types_numbers() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(
+            &file,
+            "public_url = \"http://127.0.0.1:1\"\n[outbound]\nrate_limit_per_second = 5\n[logs]\ndir = \"x\"\n",
+        )
+        .unwrap();
+        let mut e = minimal();
+        e.push((
+            "LINELOGIN_OUTBOUND__RATE_LIMIT_PER_SECOND".into(),
+            "7".into(),
+        ));
+        e.push(("LINELOGIN_LOAD_TEST".into(), "0".into()));
+        e.push(("OTHER".into(), "ignored".into()));
+        let c = Config::load(Some(&file), e).unwrap();
+        assert_eq!(c.outbound.rate_limit_per_second, 7);
+        assert_eq!(c.logs.dir, PathBuf::from("x"));
+        assert_eq!(c.line.channel_id, "1234567890");
+        assert_eq!(
+            c.callback_url().unwrap().as_str(),
+            "http://127.0.0.1:8080/callback"
+        );
+        assert_eq!(c.listen, default_listen());
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        let mut e = minimal();
+        e.push(("LINELOGIN_LINE__CHANEL_ID".into(), "1".into()));
+        let err = Config::load(None, e).unwrap_err().to_string();
+        assert!(err.contains("chanel_id"), "{err}");
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "lissen = \"127.0.0.1:1\"\n").unwrap();
+        assert!(Config::load(Some(&file), minimal()).is_err());
+    }
+
+    #[test]
+    fn secrets_never_in_debug() {
+        let mut e = minimal();
+        e.push((
+            "LINELOGIN_DATABASE_URL".into(),
+            "postgres://app:CANARY_PW@db.example/app".into(),
+        ));
+        let c = Config::load(None, e).unwrap();
+        let dbg = format!("{c:?}");
+        assert!(!dbg.contains("CANARY"), "{dbg}");
+        assert!(!dbg.contains("AAECAw"), "{dbg}");
+        assert!(dbg.contains("postgres://app:***@db.example/app"), "{dbg}");
+    }
+
+    #[test]
+    fn load_test_refuses_real_line_hosts() {
+        let mut e = minimal();
+        e.push(("LINELOGIN_LOAD_TEST".into(), "1".into()));
+        let err = Config::load(None, e.clone()).unwrap_err().to_string();
+        assert!(err.contains("LOAD_TEST"), "{err}");
+        e.push((
+            "LINELOGIN_LINE__AUTH_URL".into(),
+            "http://127.0.0.1:9000".into(),
+        ));
+        e.push((
+            "LINELOGIN_LINE__API_URL".into(),
+            "http://127.0.0.1:9000".into(),
+        ));
+        assert!(Config::load(None, e).is_ok());
+    }
+
+    #[test]
+    fn bad_key_and_bad_numbers_are_clear() {
+        let mut e = minimal();
+        e.retain(|(k, _)| k != "LINELOGIN_TOKEN_ENCRYPTION_KEY");
+        e.push(("LINELOGIN_TOKEN_ENCRYPTION_KEY".into(), "c2hvcnQ=".into()));
+        assert!(
+            Config::load(None, e)
+                .unwrap_err()
+                .to_string()
+                .contains("32 bytes")
+        );
+        let mut e = minimal();
+        e.push(("LINELOGIN_SESSION__TTL_SECONDS".into(), "soon".into()));
+        assert!(
+            Config::load(None, e)
+                .unwrap_err()
+                .to_string()
+                .contains("whole number")
+        );
+    }
+}

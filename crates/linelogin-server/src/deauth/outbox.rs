@@ -1,0 +1,47 @@
+//! The outbox side: job states, retry timing and visibility.
+//!
+//! A job is `pending` (due at `next_attempt_at`, or leased to a worker until `lease_until`),
+//! then `done` (tokens wiped), `failed` (gave up; tokens wiped; needs an operator) or
+//! `superseded` (the same LINE user linked again before it was sent: a stale job never revokes
+//! a newer link). [`crate::store::Store::job_stats`] feeds `/healthz` and `linelogin check`.
+
+use crate::state::AppState;
+use crate::store::{JobStats, StoreError};
+
+/// The delay before attempt `attempts + 1`: `base · 2^(attempts−1)`, capped at `max`, with
+/// jitter drawn from `[½, 1]` of that (`jitter` is a uniform sample in `[0, 1)`).
+pub fn backoff_ms(base_ms: u64, max_ms: u64, attempts: i64, jitter: f64) -> i64 {
+    let exp = u32::try_from(attempts.saturating_sub(1).clamp(0, 40)).unwrap_or(40);
+    let ceiling = base_ms
+        .saturating_mul(1u64 << exp.min(40))
+        .min(max_ms.max(1));
+    let factor = 0.5 + 0.5 * jitter.clamp(0.0, 1.0);
+    // Truncating to whole milliseconds is intended.
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_precision_loss,
+        clippy::cast_sign_loss
+    )]
+    let ms = (ceiling as f64 * factor) as u64;
+    i64::try_from(ms.max(1)).unwrap_or(i64::MAX)
+}
+
+/// The outbox counters now.
+pub async fn stats(state: &AppState) -> Result<JobStats, StoreError> {
+    state.store().job_stats(state.now_ms()).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_caps_and_jitters() {
+        assert_eq!(backoff_ms(1000, 60_000, 1, 1.0), 1000);
+        assert_eq!(backoff_ms(1000, 60_000, 2, 1.0), 2000);
+        assert_eq!(backoff_ms(1000, 60_000, 3, 0.0), 2000);
+        assert_eq!(backoff_ms(1000, 60_000, 30, 1.0), 60_000);
+        assert_eq!(backoff_ms(1000, 60_000, 1000, 1.0), 60_000);
+        assert!(backoff_ms(0, 0, 1, 0.0) >= 1);
+    }
+}

@@ -1,0 +1,231 @@
+//! The deauthorization worker: claims due jobs from the outbox and calls LINE.
+//!
+//! For each job: obtain a stateless channel access token (cached until shortly before it
+//! expires), refresh the user's access token if it has expired, then call deauthorize.
+//! `204` and `400 invalid token` finish the job. 429, 5xx, timeouts and network errors put it
+//! back with exponential backoff and jitter (every call also passes the client's outbound
+//! policy: rate limit, budgeted retries, breaker). A crash at any point leaves the job in the
+//! table, and its lease expires, so it runs again after a restart.
+
+use std::time::Duration;
+
+use line_login::DeauthorizeOutcome;
+use line_login::secret::ChannelAccessToken;
+
+use super::outbox::backoff_ms;
+use crate::accounts::{OpenTokens, open_tokens, refresh_tokens};
+use crate::state::AppState;
+use crate::store::{DeauthJob, JobFinal};
+
+/// How long a claimed job is leased to one worker.
+const LEASE_MS: i64 = 60_000;
+/// Channel tokens are dropped from the cache this long before they expire.
+const CHANNEL_TOKEN_MARGIN_MS: i64 = 60_000;
+
+/// What one pass of the worker did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// No job was due.
+    Idle,
+    /// A job finished (deauthorized or already invalid).
+    Finished(String),
+    /// A job was put back for a retry.
+    Retrying(String),
+    /// A job was given up (visible as failed).
+    Failed(String),
+}
+
+/// A running worker; dropping the handle does not stop it, [`WorkerHandle::stop`] does.
+#[derive(Debug)]
+pub struct WorkerHandle {
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl WorkerHandle {
+    /// Stops the worker after its current step and waits for it.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+
+    /// Stops the worker at once (simulates a crash in tests).
+    pub fn abort(self) {
+        self.task.abort();
+    }
+}
+
+/// Starts the worker loop on the runtime.
+pub fn spawn(state: AppState) -> WorkerHandle {
+    let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(async move {
+        let poll = Duration::from_millis(state.settings().deauth.poll_ms.max(10));
+        let mut last_purge = 0i64;
+        loop {
+            if *stopped.borrow() {
+                break;
+            }
+            let step = run_once(&state).await;
+            let now = state.now_ms();
+            if now - last_purge > 60_000 {
+                last_purge = now;
+                if let Err(e) = state.store().purge_expired(now).await {
+                    tracing::warn!(error = %e, "purging expired sessions failed");
+                }
+            }
+            if matches!(step, Step::Idle) {
+                tokio::select! {
+                    _ = state.inner.worker_wake.notified() => {}
+                    _ = tokio::time::sleep(poll) => {}
+                    _ = stopped.changed() => {}
+                }
+            }
+        }
+    });
+    WorkerHandle { stop, task }
+}
+
+/// Claims and processes at most one due job.
+pub async fn run_once(state: &AppState) -> Step {
+    let now = state.now_ms();
+    let job = match state.store().claim_job(now, LEASE_MS).await {
+        Ok(Some(job)) => job,
+        Ok(None) => return Step::Idle,
+        Err(e) => {
+            tracing::warn!(error = %e, "claiming a deauthorization job failed");
+            return Step::Idle;
+        }
+    };
+    let id = job.id.clone();
+    let result = process(state, &job).await;
+    let now = state.now_ms();
+    let cfg = &state.settings().deauth;
+    match result {
+        Ok(outcome) => {
+            tracing::info!(job = %id, outcome = ?outcome, "deauthorization done");
+            state.failpoint("deauth-after-call");
+            if let Err(e) = state.store().finish_job(&id, outcome, now).await {
+                tracing::warn!(job = %id, error = %e, "could not record a finished job; it will be retried");
+            }
+            Step::Finished(id)
+        }
+        Err(Failure::Permanent(reason)) => {
+            tracing::error!(job = %id, reason, "deauthorization job failed for good");
+            let _ = state.store().fail_job(&id, reason, now).await;
+            Step::Failed(id)
+        }
+        Err(Failure::Retry(reason)) if job.attempts >= i64::from(cfg.max_attempts) => {
+            tracing::error!(job = %id, reason = %reason, attempts = job.attempts, "deauthorization gave up after the last attempt");
+            let _ = state
+                .store()
+                .fail_job(&id, &format!("gave up: {reason}"), now)
+                .await;
+            Step::Failed(id)
+        }
+        Err(Failure::Retry(reason)) => {
+            let delay = backoff_ms(
+                cfg.backoff_base_ms,
+                cfg.backoff_max_ms,
+                job.attempts,
+                rand::random::<f64>(),
+            );
+            tracing::warn!(job = %id, reason = %reason, retry_in_ms = delay, "deauthorization will be retried");
+            let _ = state.store().retry_job(&id, now + delay, &reason).await;
+            Step::Retrying(id)
+        }
+    }
+}
+
+enum Failure {
+    Retry(String),
+    Permanent(&'static str),
+}
+
+fn classify(e: &line_login::Error) -> Failure {
+    if e.is_unavailable() {
+        Failure::Retry(format!("LINE unavailable: {e}"))
+    } else {
+        Failure::Retry(format!("LINE error: {e}"))
+    }
+}
+
+async fn channel_token(state: &AppState, fresh: bool) -> Result<ChannelAccessToken, Failure> {
+    let mut cache = state.inner.channel_token.lock().await;
+    let now = state.now_ms();
+    if !fresh
+        && let Some((token, expires_at)) = cache.as_ref()
+        && *expires_at - CHANNEL_TOKEN_MARGIN_MS > now
+    {
+        return Ok(token.clone());
+    }
+    let issued = state
+        .client()
+        .issue_stateless_channel_token()
+        .await
+        .map_err(|e| classify(&e))?;
+    let expires_in = i64::try_from(issued.expires_in).unwrap_or(900);
+    *cache = Some((issued.access_token.clone(), now + expires_in * 1000));
+    Ok(issued.access_token)
+}
+
+async fn process(state: &AppState, job: &DeauthJob) -> Result<JobFinal, Failure> {
+    let stored = job
+        .tokens
+        .as_ref()
+        .ok_or(Failure::Permanent("no user token stored with the job"))?;
+    let mut tokens: OpenTokens = open_tokens(state, &job.issuer, &job.sub, stored)
+        .ok_or(Failure::Permanent("stored user token does not decrypt"))?;
+    let mut refreshed = false;
+    if !tokens.access_valid(state.now_ms()) {
+        tokens = refresh(state, job, &tokens).await?;
+        refreshed = true;
+    }
+    let mut channel = channel_token(state, false).await?;
+    let mut retried_channel = false;
+    loop {
+        match state.client().deauthorize(&channel, &tokens.access).await {
+            Ok(DeauthorizeOutcome::Deauthorized) => return Ok(JobFinal::Deauthorized),
+            Ok(DeauthorizeOutcome::AlreadyInvalid)
+                if !refreshed && tokens.refresh_alive(state.now_ms()) =>
+            {
+                // Our clock may think the access token is still valid when LINE does not:
+                // refresh once and try again before concluding nothing is left to revoke.
+                match refresh(state, job, &tokens).await {
+                    Ok(t) => {
+                        tokens = t;
+                        refreshed = true;
+                    }
+                    Err(Failure::Permanent(_)) => return Ok(JobFinal::AlreadyInvalid),
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(DeauthorizeOutcome::AlreadyInvalid) => return Ok(JobFinal::AlreadyInvalid),
+            Err(e) if e.status() == Some(http::StatusCode::UNAUTHORIZED) && !retried_channel => {
+                // The cached channel token was rejected: get a fresh one, once.
+                channel = channel_token(state, true).await?;
+                retried_channel = true;
+            }
+            Err(e) => return Err(classify(&e)),
+        }
+    }
+}
+
+async fn refresh(
+    state: &AppState,
+    job: &DeauthJob,
+    tokens: &OpenTokens,
+) -> Result<OpenTokens, Failure> {
+    match refresh_tokens(state, &job.issuer, &job.sub, tokens).await {
+        Ok((open, sealed)) => {
+            if let Err(e) = state.store().put_job_tokens(&job.id, &sealed).await {
+                tracing::warn!(job = %job.id, error = %e, "could not store refreshed job tokens");
+            }
+            Ok(open)
+        }
+        // LINE no longer knows the grant (the user unlinked in LINE, or it expired).
+        Err(e) if e.is_invalid_grant() => {
+            Err(Failure::Permanent("refresh token rejected (invalid_grant)"))
+        }
+        Err(e) => Err(classify(&e)),
+    }
+}

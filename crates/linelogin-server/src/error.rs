@@ -1,0 +1,276 @@
+//! [`AppError`]: every failure a handler can answer with, mapped to a status and a user-safe
+//! page once, here. The detail goes to the tracing log (never a secret: the variants carry only
+//! fixed reason codes and library errors whose `Display` is secret-free); the page shows a
+//! fixed, localized message and never echoes input.
+
+use std::time::Duration;
+
+use axum::extract::Request;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, StatusCode, header};
+
+use crate::i18n::Lang;
+use crate::pages;
+use crate::store::StoreError;
+
+/// A request failure.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AppError {
+    /// The callback's state is missing, unknown, expired or not this browser's (SP-01..04).
+    #[error("state mismatch")]
+    StateMismatch,
+    /// The callback query is malformed (duplicates, oversized, conflicting).
+    #[error("bad callback: {0}")]
+    BadCallback(String),
+    /// The user cancelled at LINE (`ACCESS_DENIED`).
+    #[error("login cancelled")]
+    LoginCancelled,
+    /// LINE sent another error callback (code only, allow-listed).
+    #[error("login error callback: {0}")]
+    LoginFailed(&'static str),
+    /// The ID token (or the profile's user id) failed verification.
+    #[error("identity rejected: {0}")]
+    IdentityRejected(String),
+    /// The authorization code was expired or used (`invalid_grant`).
+    #[error("authorization code rejected")]
+    CodeRejected,
+    /// LINE is unavailable: 429, 5xx, timeout, breaker open, local rate limit.
+    #[error("LINE unavailable: {detail}")]
+    LineUnavailable {
+        /// Seconds for `Retry-After`.
+        retry_after: Duration,
+        /// What happened (secret-free).
+        detail: String,
+    },
+    /// LINE answered something unusable.
+    #[error("bad answer from LINE: {0}")]
+    BadUpstream(String),
+    /// A page that needs a session was opened without one.
+    #[error("login required")]
+    LoginRequired,
+    /// A state-changing request failed the CSRF checks.
+    #[error("CSRF check failed: {0}")]
+    Csrf(&'static str),
+    /// The re-authentication was done with another LINE account.
+    #[error("re-authentication with another LINE account")]
+    AccountMismatch,
+    /// An earlier deauthorization of this user is being sent right now.
+    #[error("deauthorization in flight")]
+    Busy,
+    /// No such page.
+    #[error("not found")]
+    NotFound,
+    /// Anything else; the detail is logged, the page says "unexpected error".
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Busy(_) => AppError::Busy,
+            other => AppError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<line_login::Error> for AppError {
+    fn from(e: line_login::Error) -> Self {
+        if e.is_unavailable() {
+            return AppError::LineUnavailable {
+                retry_after: e.retry_after().unwrap_or(Duration::from_secs(5)),
+                detail: e.to_string(),
+            };
+        }
+        if e.is_invalid_grant() {
+            return AppError::CodeRejected;
+        }
+        match e {
+            line_login::Error::IdToken(err) => AppError::IdentityRejected(err.to_string()),
+            other => AppError::BadUpstream(other.to_string()),
+        }
+    }
+}
+
+impl AppError {
+    /// The HTTP status.
+    pub fn status_code(&self) -> StatusCode {
+        match self {
+            AppError::StateMismatch
+            | AppError::BadCallback(_)
+            | AppError::LoginFailed(_)
+            | AppError::CodeRejected => StatusCode::BAD_REQUEST,
+            AppError::LoginCancelled => StatusCode::OK,
+            AppError::IdentityRejected(_) | AppError::LoginRequired => StatusCode::UNAUTHORIZED,
+            AppError::Csrf(_) | AppError::AccountMismatch => StatusCode::FORBIDDEN,
+            AppError::LineUnavailable { .. } | AppError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::BadUpstream(_) => StatusCode::BAD_GATEWAY,
+            AppError::NotFound => StatusCode::NOT_FOUND,
+            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// A short fixed reason code (for logs and the error-page marker).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            AppError::StateMismatch => "state_mismatch",
+            AppError::BadCallback(_) => "bad_callback",
+            AppError::LoginCancelled => "login_cancelled",
+            AppError::LoginFailed(_) => "login_failed",
+            AppError::IdentityRejected(_) => "identity_rejected",
+            AppError::CodeRejected => "code_rejected",
+            AppError::LineUnavailable { .. } => "line_unavailable",
+            AppError::BadUpstream(_) => "bad_upstream",
+            AppError::LoginRequired => "login_required",
+            AppError::Csrf(_) => "csrf",
+            AppError::AccountMismatch => "account_mismatch",
+            AppError::Busy => "busy",
+            AppError::NotFound => "not_found",
+            AppError::Internal(_) => "internal",
+        }
+    }
+}
+
+/// Marker put on error responses; [`render_errors`] turns it into a localized page.
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorPage(pub ErrorKind);
+
+/// What an error page says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub enum ErrorKind {
+    StateMismatch,
+    BadCallback,
+    Cancelled,
+    LineError,
+    IdToken,
+    CodeExpired,
+    Unavailable,
+    BadUpstream,
+    LoginRequired,
+    Csrf,
+    AccountMismatch,
+    Busy,
+    NotFound,
+    Internal,
+    Method,
+    TooLarge,
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = self.status_code();
+        if status.is_server_error()
+            && !matches!(self, AppError::LineUnavailable { .. } | AppError::Busy)
+        {
+            tracing::error!(reason = self.reason(), error = %self, "request failed");
+        } else {
+            tracing::info!(reason = self.reason(), error = %self, "request rejected");
+        }
+        let kind = match &self {
+            AppError::StateMismatch => ErrorKind::StateMismatch,
+            AppError::BadCallback(_) => ErrorKind::BadCallback,
+            AppError::LoginCancelled => ErrorKind::Cancelled,
+            AppError::LoginFailed(_) => ErrorKind::LineError,
+            AppError::IdentityRejected(_) => ErrorKind::IdToken,
+            AppError::CodeRejected => ErrorKind::CodeExpired,
+            AppError::LineUnavailable { .. } => ErrorKind::Unavailable,
+            AppError::BadUpstream(_) => ErrorKind::BadUpstream,
+            AppError::LoginRequired => ErrorKind::LoginRequired,
+            AppError::Csrf(_) => ErrorKind::Csrf,
+            AppError::AccountMismatch => ErrorKind::AccountMismatch,
+            AppError::Busy => ErrorKind::Busy,
+            AppError::NotFound => ErrorKind::NotFound,
+            AppError::Internal(_) => ErrorKind::Internal,
+        };
+        let mut resp = (status, ErrorPage(kind).into_extension()).into_response();
+        let retry_after = match &self {
+            AppError::LineUnavailable { retry_after, .. } => Some(retry_after.as_secs().max(1)),
+            AppError::Busy => Some(2),
+            _ => None,
+        };
+        if let Some(secs) = retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        resp
+    }
+}
+
+impl ErrorPage {
+    fn into_extension(self) -> axum::Extension<ErrorPage> {
+        axum::Extension(self)
+    }
+}
+
+/// Renders error markers (and bare 404/405/413 answers from the router) as localized pages.
+pub async fn render_errors(req: Request, next: Next) -> Response {
+    let lang = Lang::from_accept_language(
+        req.headers()
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok()),
+    );
+    let is_api = req.uri().path().starts_with("/api/");
+    let resp = next.run(req).await;
+    let kind = match resp.extensions().get::<ErrorPage>() {
+        Some(ErrorPage(kind)) => *kind,
+        None => match resp.status() {
+            StatusCode::NOT_FOUND if resp.headers().get(header::CONTENT_TYPE).is_none() => {
+                ErrorKind::NotFound
+            }
+            StatusCode::METHOD_NOT_ALLOWED => ErrorKind::Method,
+            StatusCode::PAYLOAD_TOO_LARGE => ErrorKind::TooLarge,
+            _ => return resp,
+        },
+    };
+    let (mut parts, _) = resp.into_parts();
+    if is_api {
+        let body = serde_json::json!({ "error": error_code(kind) }).to_string();
+        parts.headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        parts.headers.remove(header::CONTENT_LENGTH);
+        return Response::from_parts(parts, axum::body::Body::from(body));
+    }
+    let t = lang.t();
+    let (title, message, retry): (&str, &str, Option<&str>) = match kind {
+        ErrorKind::StateMismatch => (t.error_title, t.err_state_mismatch, Some("/login?retry=1")),
+        ErrorKind::BadCallback => (t.error_title, t.err_bad_callback, Some("/login?retry=1")),
+        ErrorKind::Cancelled => (t.err_cancelled_title, t.err_cancelled, Some("/login")),
+        ErrorKind::LineError => (t.error_title, t.err_line_error, Some("/login")),
+        ErrorKind::IdToken => (t.error_title, t.err_id_token, Some("/login")),
+        ErrorKind::CodeExpired => (t.error_title, t.err_code_expired, Some("/login")),
+        ErrorKind::Unavailable => (t.error_title, t.err_unavailable, Some("/login")),
+        ErrorKind::BadUpstream => (t.error_title, t.err_bad_upstream, Some("/login")),
+        ErrorKind::LoginRequired => (t.error_title, t.err_login_required, Some("/login")),
+        ErrorKind::Csrf => (t.error_title, t.err_csrf, None),
+        ErrorKind::AccountMismatch => (t.error_title, t.err_account_mismatch, None),
+        ErrorKind::Busy => (t.error_title, t.err_busy, Some("/login")),
+        ErrorKind::NotFound => (t.error_title, t.err_not_found, None),
+        ErrorKind::Internal => (t.error_title, t.err_internal, None),
+        ErrorKind::Method => (t.error_title, t.err_method, None),
+        ErrorKind::TooLarge => (t.error_title, t.err_too_large, None),
+    };
+    let html = pages::error(lang, title, message, retry);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(html))
+}
+
+fn error_code(kind: ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::LoginRequired => "login_required",
+        ErrorKind::NotFound => "not_found",
+        ErrorKind::Method => "method_not_allowed",
+        ErrorKind::Csrf => "csrf",
+        ErrorKind::Unavailable => "line_unavailable",
+        ErrorKind::TooLarge => "too_large",
+        _ => "error",
+    }
+}

@@ -1,0 +1,129 @@
+//! `/me`, `/api/me`, `/account/unregister` and `/account/unlink`.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::response::{Html, IntoResponse, Json, Redirect, Response};
+use axum::routing::get;
+use http::{HeaderMap, StatusCode, header};
+
+use super::csrf_field;
+use crate::accounts::{self, DeauthStart};
+use crate::error::AppError;
+use crate::i18n::Lang;
+use crate::pages::{self, Action};
+use crate::session::{
+    CurrentUser, LOGIN_COOKIE, LOGIN_TTL_SECS, SESSION_COOKIE, clear_cookie, set_cookie,
+};
+use crate::state::AppState;
+use crate::store::{AccountStatus, DeauthReason};
+
+/// The routes of this module.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/me", get(me))
+        .route("/api/me", get(api_me))
+        .route("/account/unregister", get(unregister_page).post(unregister))
+        .route("/account/unlink", get(unlink_page).post(unlink))
+}
+
+fn to_login(next: &str) -> Response {
+    Redirect::to(&format!("/login?next={next}")).into_response()
+}
+
+async fn me(lang: Lang, user: Option<CurrentUser>) -> Response {
+    match user {
+        Some(u) => Html(pages::me(lang, &u.account, &u.csrf_token)).into_response(),
+        None => to_login("/me"),
+    }
+}
+
+/// `GET /api/me`: `{userId, displayName, pictureUrl, linked}`; 401 without a session.
+async fn api_me(user: Option<CurrentUser>) -> Result<Response, AppError> {
+    let user = user.ok_or(AppError::LoginRequired)?;
+    let a = &user.account;
+    Ok(Json(serde_json::json!({
+        "userId": a.sub,
+        "displayName": a.display_name,
+        "pictureUrl": a.picture_url,
+        "linked": a.status == AccountStatus::Linked,
+    }))
+    .into_response())
+}
+
+async fn unregister_page(lang: Lang, user: Option<CurrentUser>) -> Response {
+    match user {
+        Some(u) => Html(pages::confirm(lang, Action::Unregister, &u.csrf_token)).into_response(),
+        None => to_login("/account/unregister"),
+    }
+}
+
+async fn unlink_page(lang: Lang, user: Option<CurrentUser>) -> Response {
+    match user {
+        Some(u) => Html(pages::confirm(lang, Action::Unlink, &u.csrf_token)).into_response(),
+        None => to_login("/account/unlink"),
+    }
+}
+
+async fn unregister(
+    State(state): State<AppState>,
+    lang: Lang,
+    user: CurrentUser,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    act(
+        &state,
+        lang,
+        user,
+        &headers,
+        &body,
+        DeauthReason::Unregister,
+    )
+    .await
+}
+
+async fn unlink(
+    State(state): State<AppState>,
+    lang: Lang,
+    user: CurrentUser,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    act(&state, lang, user, &headers, &body, DeauthReason::Unlink).await
+}
+
+async fn act(
+    state: &AppState,
+    lang: Lang,
+    user: CurrentUser,
+    headers: &HeaderMap,
+    body: &[u8],
+    reason: DeauthReason,
+) -> Result<Response, AppError> {
+    user.check_csrf(state, headers, csrf_field(body).as_deref())?;
+    if reason == DeauthReason::Unlink && user.account.status == AccountStatus::Unlinked {
+        return Ok(Redirect::to("/me").into_response());
+    }
+    let action = if reason == DeauthReason::Unlink {
+        Action::Unlink
+    } else {
+        Action::Unregister
+    };
+    match accounts::request_deauthorization(state, &user.account, reason).await? {
+        DeauthStart::Enqueued { .. } => {
+            let mut r = (StatusCode::OK, Html(pages::done(lang, action))).into_response();
+            r.headers_mut()
+                .append(header::SET_COOKIE, clear_cookie(state, SESSION_COOKIE));
+            Ok(r)
+        }
+        DeauthStart::NeedsReauth(started) => {
+            let mut r = Redirect::to(started.url.as_str()).into_response();
+            r.headers_mut().append(
+                header::SET_COOKIE,
+                set_cookie(state, LOGIN_COOKIE, &started.cookie_value, LOGIN_TTL_SECS),
+            );
+            Ok(r)
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! `/login`, `/callback` and `/logout`.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{OriginalUri, RawQuery, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use http::{HeaderMap, StatusCode, header};
+
+use super::csrf_field;
+use crate::accounts::{self, LoginFinish, Purpose};
+use crate::error::AppError;
+use crate::i18n::Lang;
+use crate::pages::{self, Action};
+use crate::session::{
+    CurrentUser, LOGIN_COOKIE, LOGIN_TTL_SECS, SESSION_COOKIE, clear_cookie, cookie_name,
+    read_cookie, set_cookie,
+};
+use crate::state::AppState;
+
+/// The routes of this module.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/login", get(login))
+        .route("/callback", get(callback))
+        .route("/logout", post(logout))
+}
+
+#[derive(serde::Deserialize, Default)]
+struct LoginQuery {
+    next: Option<String>,
+    retry: Option<String>,
+}
+
+/// `GET /login[?next=/path][&retry=1]`: 302 to LINE's authorization page. `retry` adds
+/// `disable_auto_login=true` (offered after a state mismatch).
+async fn login(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, AppError> {
+    let q: LoginQuery = query
+        .as_deref()
+        .and_then(|q| serde_urlencoded::from_str(q).ok())
+        .unwrap_or_default();
+    let retry = q.retry.is_some_and(|r| r == "1" || r == "true");
+    let started = accounts::start_login(&state, q.next.as_deref(), Purpose::Login, retry).await?;
+    let mut resp = (
+        StatusCode::FOUND,
+        [(header::LOCATION, started.url.as_str())],
+    )
+        .into_response();
+    resp.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(&state, LOGIN_COOKIE, &started.cookie_value, LOGIN_TTL_SECS),
+    );
+    Ok(resp)
+}
+
+/// `GET /callback`: the 8 steps of [`accounts::finish_login`]; the pre-login cookie is
+/// cleared whatever the outcome.
+async fn callback(
+    State(state): State<AppState>,
+    lang: Lang,
+    OriginalUri(uri): OriginalUri,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let path_and_query = uri.path_and_query().map_or("/callback", |p| p.as_str());
+    let login_cookie = read_cookie(&headers, &cookie_name(&state, LOGIN_COOKIE));
+    let old_session = read_cookie(&headers, &cookie_name(&state, SESSION_COOKIE));
+    let result = accounts::finish_login(
+        &state,
+        path_and_query,
+        query.as_deref().unwrap_or(""),
+        login_cookie.as_deref(),
+        old_session.as_deref(),
+    )
+    .await;
+    let ttl = i64::try_from(state.settings().session_ttl.as_secs()).unwrap_or(i64::MAX);
+    let mut resp = match result {
+        Ok(LoginFinish::SignedIn {
+            session_id,
+            redirect,
+        }) => {
+            let mut r = Redirect::to(&redirect).into_response();
+            r.headers_mut().append(
+                header::SET_COOKIE,
+                set_cookie(&state, SESSION_COOKIE, &session_id, ttl),
+            );
+            r
+        }
+        Ok(LoginFinish::Deauthorizing { unlink }) => {
+            let action = if unlink {
+                Action::Unlink
+            } else {
+                Action::Unregister
+            };
+            let mut r = axum::response::Html(pages::done(lang, action)).into_response();
+            r.headers_mut()
+                .append(header::SET_COOKIE, clear_cookie(&state, SESSION_COOKIE));
+            r
+        }
+        Err(e) => e.into_response(),
+    };
+    if login_cookie.is_some() {
+        resp.headers_mut()
+            .append(header::SET_COOKIE, clear_cookie(&state, LOGIN_COOKIE));
+    }
+    resp
+}
+
+/// `POST /logout` (CSRF-checked): revokes the access token (best effort), ends the session.
+async fn logout(
+    State(state): State<AppState>,
+    user: Option<CurrentUser>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    if let Some(user) = user {
+        user.check_csrf(&state, &headers, csrf_field(&body).as_deref())?;
+        accounts::logout(&state, &user).await?;
+    }
+    let mut resp = Redirect::to("/").into_response();
+    resp.headers_mut()
+        .append(header::SET_COOKIE, clear_cookie(&state, SESSION_COOKIE));
+    Ok(resp)
+}

@@ -1,0 +1,198 @@
+//! Sessions and cookies, the [`CurrentUser`] extractor, and the CSRF check.
+//!
+//! A session id is 256 random bits in an `HttpOnly; SameSite=Lax; Path=/` cookie (plus
+//! `Secure` and the `__Host-` prefix behind https). The database keeps only its SHA-256, so a
+//! database dump holds no usable session. Sessions live in the store, so several server
+//! instances share them; they have an absolute lifetime and an idle timeout, both enforced
+//! server-side. A new id is issued at every login (fixation defence) and the old one ends.
+
+use axum::extract::{FromRequestParts, OptionalFromRequestParts};
+use http::request::Parts;
+use http::{HeaderMap, HeaderValue, header};
+
+use crate::crypto::{ct_eq, hash_id};
+use crate::error::AppError;
+use crate::state::AppState;
+use crate::store::Account;
+
+/// The session cookie's base name.
+pub const SESSION_COOKIE: &str = "ll_session";
+/// The pre-login cookie's base name (holds the pending-login handle, 10 minutes).
+pub const LOGIN_COOKIE: &str = "ll_login";
+/// How long a pending login lives (≤ LINE's 10-minute code lifetime).
+pub const LOGIN_TTL_SECS: i64 = 600;
+
+/// The cookie name, with the `__Host-` prefix behind https.
+pub fn cookie_name(state: &AppState, base: &str) -> String {
+    if state.settings().secure_cookies {
+        format!("__Host-{base}")
+    } else {
+        base.to_owned()
+    }
+}
+
+/// A `Set-Cookie` value with the fixed attributes.
+pub fn set_cookie(state: &AppState, base: &str, value: &str, max_age_secs: i64) -> HeaderValue {
+    let secure = if state.settings().secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    };
+    let v = format!(
+        "{}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{secure}",
+        cookie_name(state, base)
+    );
+    HeaderValue::from_str(&v).unwrap_or_else(|_| HeaderValue::from_static("invalid=; Max-Age=0"))
+}
+
+/// A `Set-Cookie` value that deletes the cookie.
+pub fn clear_cookie(state: &AppState, base: &str) -> HeaderValue {
+    set_cookie(state, base, "", 0)
+}
+
+/// The first value of a cookie in the request's `Cookie` headers (only the cookie is ever
+/// accepted as a session carrier; never a query parameter or custom header).
+pub fn read_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    for value in headers.get_all(header::COOKIE) {
+        let Ok(s) = value.to_str() else { continue };
+        for pair in s.split(';') {
+            if let Some((k, v)) = pair.trim().split_once('=')
+                && k == name
+            {
+                let v = v.trim();
+                if !v.is_empty() && v.len() <= 128 {
+                    return Some(v.to_owned());
+                }
+            }
+        }
+    }
+    None
+}
+
+/// The logged-in user of a request.
+#[derive(Debug, Clone)]
+pub struct CurrentUser {
+    /// The account.
+    pub account: Account,
+    /// The session's CSRF token (goes into forms as `csrf_token`).
+    pub csrf_token: String,
+    /// SHA-256 of the session id.
+    pub(crate) session_hash: String,
+}
+
+impl CurrentUser {
+    /// Loads the session of the request, if valid (exists, not expired, not idle too long).
+    pub async fn load(
+        state: &AppState,
+        headers: &HeaderMap,
+    ) -> Result<Option<CurrentUser>, AppError> {
+        let Some(id) = read_cookie(headers, &cookie_name(state, SESSION_COOKIE)) else {
+            return Ok(None);
+        };
+        let hash = hash_id(&id);
+        let now = state.now_ms();
+        let Some(rec) = state.store().session(&hash, now).await? else {
+            return Ok(None);
+        };
+        let idle_ms = i64::try_from(state.settings().session_idle.as_millis()).unwrap_or(i64::MAX);
+        if rec.last_seen_at.saturating_add(idle_ms) <= now {
+            state.store().delete_session(&hash).await?;
+            return Ok(None);
+        }
+        if now - rec.last_seen_at > 60_000 {
+            state.store().touch_session(&hash, now).await?;
+        }
+        Ok(Some(CurrentUser {
+            account: rec.account,
+            csrf_token: rec.csrf_token,
+            session_hash: hash,
+        }))
+    }
+
+    /// Checks a state-changing request: the `csrf_token` form field must equal the session's
+    /// token (constant time), and the request must not come from another origin (`Origin`,
+    /// else `Sec-Fetch-Site`).
+    pub fn check_csrf(
+        &self,
+        state: &AppState,
+        headers: &HeaderMap,
+        token: Option<&str>,
+    ) -> Result<(), AppError> {
+        check_origin(state, headers)?;
+        match token {
+            Some(t) if ct_eq(t, &self.csrf_token) => Ok(()),
+            Some(_) => Err(AppError::Csrf("token mismatch")),
+            None => Err(AppError::Csrf("token missing")),
+        }
+    }
+}
+
+/// Rejects requests that come from another origin.
+///
+/// `Origin` must be ours. Under `Referrer-Policy: no-referrer` browsers send `Origin: null`
+/// even for same-origin form posts; then the Fetch Metadata header `Sec-Fetch-Site` must say
+/// `same-origin`. Without `Origin`, a `Sec-Fetch-Site` other than `same-origin`/`none` is
+/// refused. (The CSRF token is required in every case.)
+pub fn check_origin(state: &AppState, headers: &HeaderMap) -> Result<(), AppError> {
+    let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    match headers
+        .get(header::ORIGIN)
+        .map(|o| o.to_str().unwrap_or(""))
+    {
+        Some("null") => match site {
+            Some("same-origin") => Ok(()),
+            _ => Err(AppError::Csrf("opaque origin")),
+        },
+        Some(origin) if origin == state.settings().public_origin => match site {
+            Some("cross-site" | "same-site") => Err(AppError::Csrf("cross-site fetch")),
+            _ => Ok(()),
+        },
+        Some(_) => Err(AppError::Csrf("foreign origin")),
+        None => match site {
+            None | Some("same-origin" | "none") => Ok(()),
+            Some(_) => Err(AppError::Csrf("cross-site fetch")),
+        },
+    }
+}
+
+impl FromRequestParts<AppState> for CurrentUser {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        CurrentUser::load(state, &parts.headers)
+            .await?
+            .ok_or(AppError::LoginRequired)
+    }
+}
+
+impl OptionalFromRequestParts<AppState> for CurrentUser {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        CurrentUser::load(state, &parts.headers).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_only_the_named_cookie() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; ll_session=abc; b=2"),
+        );
+        assert_eq!(read_cookie(&h, "ll_session").as_deref(), Some("abc"));
+        assert_eq!(read_cookie(&h, "ll_login"), None);
+        h.insert(header::COOKIE, HeaderValue::from_static("ll_session="));
+        assert_eq!(read_cookie(&h, "ll_session"), None);
+    }
+}

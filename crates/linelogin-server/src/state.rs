@@ -1,0 +1,237 @@
+//! [`AppState`]: everything the routes, the account operations and the worker share.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use line_login::LineClient;
+use line_login::clock::{SharedClock, SystemClock};
+use line_login::policy::{OutboundPolicy, PolicyConfig};
+use line_login::secret::ChannelAccessToken;
+use line_login::types::ChannelId;
+use tokio::sync::Notify;
+use url::Url;
+
+use crate::audit::{AuditSink, NoAudit};
+use crate::config::{Config, DeauthConfig};
+use crate::crypto::TokenCipher;
+use crate::store::{self, Store};
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// Bad configuration.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// The store could not be opened or migrated.
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    /// The LINE client could not be built.
+    #[error("LINE client: {0}")]
+    Client(String),
+    /// The listener could not be bound.
+    #[error("cannot listen on {addr}: {message}")]
+    Listen {
+        /// The address.
+        addr: String,
+        /// The OS error.
+        message: String,
+    },
+}
+
+/// Settings derived from the configuration, fixed for the life of the process.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The public origin (`scheme://host[:port]`), for the Origin check.
+    pub public_origin: String,
+    /// The callback URL sent to LINE.
+    pub callback_url: Url,
+    /// Cookies carry `Secure` (and the `__Host-` prefix).
+    pub secure_cookies: bool,
+    /// Absolute session lifetime.
+    pub session_ttl: Duration,
+    /// Session idle timeout.
+    pub session_idle: Duration,
+    /// The deauthorization worker's settings.
+    pub deauth: DeauthConfig,
+}
+
+impl Settings {
+    /// Derives the settings from a configuration.
+    pub fn from_config(config: &Config) -> Result<Self, StartError> {
+        Ok(Self {
+            public_origin: config.public_url.origin().ascii_serialization(),
+            callback_url: config.callback_url()?,
+            secure_cookies: config.secure_cookies(),
+            session_ttl: Duration::from_secs(config.session.ttl_seconds),
+            session_idle: Duration::from_secs(config.session.idle_seconds),
+            deauth: config.deauth.clone(),
+        })
+    }
+}
+
+/// The shared state. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) settings: Settings,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) client: LineClient,
+    pub(crate) cipher: TokenCipher,
+    pub(crate) clock: SharedClock,
+    pub(crate) audit: Arc<dyn AuditSink>,
+    pub(crate) worker_wake: Notify,
+    pub(crate) channel_token: tokio::sync::Mutex<Option<(ChannelAccessToken, i64)>>,
+    pub(crate) failpoint: Option<String>,
+}
+
+impl fmt::Debug for AppState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AppState")
+            .field("settings", &self.inner.settings)
+            .field("store", &self.inner.store)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds an [`AppState`] from a configuration, with injectable parts.
+pub struct AppStateBuilder<'a> {
+    config: &'a Config,
+    store: Option<Arc<dyn Store>>,
+    clock: SharedClock,
+    audit: Arc<dyn AuditSink>,
+    failpoint: Option<String>,
+}
+
+impl fmt::Debug for AppStateBuilder<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AppStateBuilder").finish_non_exhaustive()
+    }
+}
+
+impl<'a> AppStateBuilder<'a> {
+    /// Uses this store instead of opening `database_url`.
+    pub fn store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Uses this clock (tests inject a mock clock).
+    pub fn clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Writes the guideline logs to this sink.
+    pub fn audit(mut self, audit: Arc<dyn AuditSink>) -> Self {
+        self.audit = audit;
+        self
+    }
+
+    /// Arms a failpoint (crash tests): `unregister-after-commit` aborts the process right
+    /// after the deauthorization job is committed.
+    pub fn failpoint(mut self, name: Option<String>) -> Self {
+        self.failpoint = name;
+        self
+    }
+
+    /// Opens the store (running migrations) if none was given, and builds the LINE client.
+    pub async fn build(self) -> Result<AppState, StartError> {
+        let config = self.config;
+        let settings = Settings::from_config(config)?;
+        let store = match self.store {
+            Some(s) => s,
+            None => store::connect(&config.database_url).await?,
+        };
+        let policy = OutboundPolicy::with_clock(
+            PolicyConfig {
+                rate_per_second: config.outbound.rate_limit_per_second.max(1),
+                burst: config.outbound.burst.max(1),
+                ..PolicyConfig::default()
+            },
+            self.clock.clone(),
+        );
+        let mut builder = LineClient::builder(
+            ChannelId::new(config.line.channel_id.clone()),
+            config.line.channel_secret.clone(),
+        )
+        .auth_base_url(config.line.auth_url.clone())
+        .api_base_url(config.line.api_url.clone())
+        .policy(policy);
+        if let Some(observer) = self.audit.api_observer() {
+            builder = builder.observer(observer);
+        }
+        let client = builder
+            .build()
+            .map_err(|e| StartError::Client(e.to_string()))?;
+        Ok(AppState {
+            inner: Arc::new(Inner {
+                settings,
+                store,
+                client,
+                cipher: TokenCipher::new(&config.token_encryption_key),
+                clock: self.clock,
+                audit: self.audit,
+                worker_wake: Notify::new(),
+                channel_token: tokio::sync::Mutex::new(None),
+                failpoint: self.failpoint,
+            }),
+        })
+    }
+}
+
+impl AppState {
+    /// Starts building a state from a configuration.
+    pub fn builder(config: &Config) -> AppStateBuilder<'_> {
+        AppStateBuilder {
+            config,
+            store: None,
+            clock: Arc::new(SystemClock::new()),
+            audit: Arc::new(NoAudit),
+            failpoint: std::env::var("LINELOGIN_FAILPOINT")
+                .ok()
+                .filter(|v| !v.is_empty()),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    /// The LINE client.
+    pub fn client(&self) -> &LineClient {
+        &self.inner.client
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+
+    /// Now, Unix milliseconds, from the injected clock.
+    pub fn now_ms(&self) -> i64 {
+        self.inner
+            .clock
+            .now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+            .unwrap_or(0)
+    }
+
+    /// Wakes the deauthorization worker (a job was enqueued).
+    pub fn wake_worker(&self) {
+        self.inner.worker_wake.notify_one();
+    }
+
+    pub(crate) fn failpoint(&self, name: &str) {
+        if self.inner.failpoint.as_deref() == Some(name) {
+            tracing::error!(failpoint = name, "failpoint reached: aborting the process");
+            std::process::abort();
+        }
+    }
+}

@@ -1,0 +1,341 @@
+//! Storage: one small async trait, [`Store`], with a backend-neutral [`StoreError`].
+//!
+//! Two backends implement it from the same SQL (see [`sql`]): [`SqliteStore`] (the embedded
+//! default, WAL mode) and [`PostgresStore`]. Each has its own migrations, run by
+//! [`connect`] at start. Times are Unix milliseconds; token values are stored only as AEAD
+//! ciphertexts (see [`crate::crypto`]); session ids and pending-login ids only as SHA-256 hashes.
+
+mod postgres;
+mod sql;
+mod sqlite;
+
+use async_trait::async_trait;
+
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+use crate::config::DatabaseUrl;
+
+/// A storage failure, the same for every backend.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The row that the operation needs does not exist.
+    #[error("not found")]
+    NotFound,
+    /// A uniqueness constraint was violated (e.g. two first logins of the same user at once).
+    #[error("conflict on {0}")]
+    Conflict(String),
+    /// The operation must wait for something in progress (an earlier deauthorization of the
+    /// same LINE user is being sent right now).
+    #[error("busy: {0}")]
+    Busy(&'static str),
+    /// The database could not be reached or answered with an error.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// Migrations failed.
+    #[error("database migration failed: {0}")]
+    Migration(String),
+}
+
+/// Whether an account is linked to LINE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountStatus {
+    /// Linked: the user logged in with LINE and has not unlinked since.
+    Linked,
+    /// Unlinked: the account stays, the link with LINE ended (deauthorized).
+    Unlinked,
+}
+
+impl AccountStatus {
+    /// The stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountStatus::Linked => "linked",
+            AccountStatus::Unlinked => "unlinked",
+        }
+    }
+
+    /// Parses the stored form (unknown values count as unlinked: fail closed).
+    pub fn parse(s: &str) -> Self {
+        if s == "linked" {
+            AccountStatus::Linked
+        } else {
+            AccountStatus::Unlinked
+        }
+    }
+}
+
+/// An account, keyed by (issuer, LINE user id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// Our own opaque id.
+    pub id: String,
+    /// The ID token issuer (`https://access.line.me`).
+    pub issuer: String,
+    /// The LINE user id (`sub`).
+    pub sub: String,
+    /// The display name at the last login.
+    pub display_name: String,
+    /// The profile picture URL at the last login.
+    pub picture_url: Option<String>,
+    /// Linked or unlinked.
+    pub status: AccountStatus,
+    /// Created, Unix ms.
+    pub created_at: i64,
+}
+
+/// Encrypted tokens as stored (see [`crate::crypto::TokenCipher`]).
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredTokens {
+    /// Ciphertext of the access token.
+    pub access_ct: Vec<u8>,
+    /// Ciphertext of the refresh token.
+    pub refresh_ct: Vec<u8>,
+    /// When the access token expires, Unix ms.
+    pub access_expires_at: i64,
+    /// When the refresh token was first issued (it dies 90 days later), Unix ms.
+    pub refresh_issued_at: i64,
+}
+
+impl std::fmt::Debug for StoredTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredTokens")
+            .field("access_expires_at", &self.access_expires_at)
+            .field("refresh_issued_at", &self.refresh_issued_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A new session, as written at login.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    /// SHA-256 (hex) of the session id in the cookie.
+    pub id_hash: String,
+    /// The CSRF token of the session.
+    pub csrf_token: String,
+    /// Absolute expiry, Unix ms.
+    pub expires_at: i64,
+}
+
+/// Everything a completed login writes, in one transaction.
+#[derive(Debug, Clone)]
+pub struct LoginWrite {
+    /// A fresh id, used only if the account is new.
+    pub new_account_id: String,
+    /// Issuer.
+    pub issuer: String,
+    /// LINE user id.
+    pub sub: String,
+    /// Display name.
+    pub display_name: String,
+    /// Picture URL.
+    pub picture_url: Option<String>,
+    /// The encrypted tokens.
+    pub tokens: StoredTokens,
+    /// The session to start.
+    pub session: NewSession,
+    /// An id hash of the session to end in the same transaction (the one presented with the
+    /// callback, if any): fixation defence.
+    pub replaces_session: Option<String>,
+    /// Now, Unix ms.
+    pub now: i64,
+}
+
+/// A session joined with its account.
+#[derive(Debug, Clone)]
+pub struct SessionRecord {
+    /// The account.
+    pub account: Account,
+    /// The session's CSRF token.
+    pub csrf_token: String,
+    /// Created, Unix ms.
+    pub created_at: i64,
+    /// Last seen, Unix ms.
+    pub last_seen_at: i64,
+    /// Absolute expiry, Unix ms.
+    pub expires_at: i64,
+}
+
+/// Why a deauthorization job exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeauthReason {
+    /// The user unregistered: the account is deleted.
+    Unregister,
+    /// The user unlinked LINE: the account stays, marked unlinked.
+    Unlink,
+}
+
+impl DeauthReason {
+    /// The stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeauthReason::Unregister => "unregister",
+            DeauthReason::Unlink => "unlink",
+        }
+    }
+
+    /// Parses the stored form.
+    pub fn parse(s: &str) -> Self {
+        if s == "unlink" {
+            DeauthReason::Unlink
+        } else {
+            DeauthReason::Unregister
+        }
+    }
+}
+
+/// A deauthorization job claimed by a worker.
+#[derive(Debug, Clone)]
+pub struct DeauthJob {
+    /// Job id.
+    pub id: String,
+    /// The account it came from (may be deleted).
+    pub account_id: String,
+    /// Issuer.
+    pub issuer: String,
+    /// LINE user id.
+    pub sub: String,
+    /// Unregister or unlink.
+    pub reason: DeauthReason,
+    /// The user's tokens (moved here from the account in the enqueuing transaction).
+    pub tokens: Option<StoredTokens>,
+    /// Attempts so far, this one included.
+    pub attempts: i64,
+    /// Created, Unix ms.
+    pub created_at: i64,
+}
+
+/// What happened to a job for good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobFinal {
+    /// LINE answered 204: deauthorized.
+    Deauthorized,
+    /// LINE answered 400 invalid token: nothing was left to revoke.
+    AlreadyInvalid,
+}
+
+/// Counters of the deauthorization outbox, for `/healthz` and `linelogin check`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct JobStats {
+    /// Jobs waiting or in progress.
+    pub pending: i64,
+    /// Jobs that gave up and need an operator.
+    pub failed: i64,
+    /// Age of the oldest pending job in seconds (0 when none).
+    pub oldest_pending_age_secs: i64,
+}
+
+/// The storage interface of the server.
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// Runs the backend's migrations.
+    async fn migrate(&self) -> Result<(), StoreError>;
+
+    /// Stores a pending login (encrypted), keyed by the hash of the pre-login cookie value.
+    async fn put_pending_login(
+        &self,
+        id_hash: &str,
+        data: &[u8],
+        expires_at: i64,
+    ) -> Result<(), StoreError>;
+
+    /// Takes (reads and deletes) a pending login. `None` when unknown or expired.
+    async fn take_pending_login(
+        &self,
+        id_hash: &str,
+        now: i64,
+    ) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Creates or updates the account keyed by (issuer, sub), stores its tokens, ends the
+    /// replaced session and starts the new one — one transaction. A pending deauthorization
+    /// job of the same LINE user that is not in flight is superseded (the user linked again);
+    /// one in flight makes this fail with [`StoreError::Busy`].
+    async fn complete_login(&self, login: &LoginWrite) -> Result<Account, StoreError>;
+
+    /// The session with this id hash, if it exists and has not expired.
+    async fn session(&self, id_hash: &str, now: i64) -> Result<Option<SessionRecord>, StoreError>;
+
+    /// Records activity on a session.
+    async fn touch_session(&self, id_hash: &str, now: i64) -> Result<(), StoreError>;
+
+    /// Ends one session.
+    async fn delete_session(&self, id_hash: &str) -> Result<(), StoreError>;
+
+    /// An account by id.
+    async fn account(&self, account_id: &str) -> Result<Option<Account>, StoreError>;
+
+    /// An account by (issuer, sub).
+    async fn account_by_sub(&self, issuer: &str, sub: &str) -> Result<Option<Account>, StoreError>;
+
+    /// The stored tokens of an account.
+    async fn tokens(&self, account_id: &str) -> Result<Option<StoredTokens>, StoreError>;
+
+    /// Replaces the stored tokens of an account (after a refresh).
+    async fn put_tokens(
+        &self,
+        account_id: &str,
+        tokens: &StoredTokens,
+        now: i64,
+    ) -> Result<(), StoreError>;
+
+    /// Removes the stored tokens of an account (LINE said the grant is gone).
+    async fn delete_tokens(&self, account_id: &str) -> Result<(), StoreError>;
+
+    /// In one transaction: moves the account's tokens into a new deauthorization job, ends
+    /// all of the user's sessions, and deletes the account (unregister) or marks it unlinked
+    /// (unlink). [`StoreError::NotFound`] when the account or its tokens are missing.
+    async fn deauthorize_account(
+        &self,
+        account_id: &str,
+        job_id: &str,
+        reason: DeauthReason,
+        now: i64,
+    ) -> Result<(), StoreError>;
+
+    /// Claims the oldest due job for `lease_ms`, counting an attempt.
+    async fn claim_job(&self, now: i64, lease_ms: i64) -> Result<Option<DeauthJob>, StoreError>;
+
+    /// Stores refreshed tokens on a job.
+    async fn put_job_tokens(&self, job_id: &str, tokens: &StoredTokens) -> Result<(), StoreError>;
+
+    /// Marks a job done and wipes its tokens.
+    async fn finish_job(&self, job_id: &str, outcome: JobFinal, now: i64)
+    -> Result<(), StoreError>;
+
+    /// Puts a job back for a later attempt.
+    async fn retry_job(
+        &self,
+        job_id: &str,
+        next_attempt_at: i64,
+        error: &str,
+    ) -> Result<(), StoreError>;
+
+    /// Gives up on a job (it stays visible as failed) and wipes its tokens.
+    async fn fail_job(&self, job_id: &str, error: &str, now: i64) -> Result<(), StoreError>;
+
+    /// Status of a job: `pending`, `done`, `failed`, `superseded`; `None` if unknown.
+    async fn job_status(&self, job_id: &str) -> Result<Option<String>, StoreError>;
+
+    /// Outbox counters.
+    async fn job_stats(&self, now: i64) -> Result<JobStats, StoreError>;
+
+    /// Deletes expired sessions and pending logins; returns how many rows went.
+    async fn purge_expired(&self, now: i64) -> Result<u64, StoreError>;
+}
+
+/// Opens the store named by the URL (`sqlite://…` or `postgres://…`) and runs its migrations.
+pub async fn connect(url: &DatabaseUrl) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    let raw = url.expose();
+    let store: std::sync::Arc<dyn Store> = if raw.starts_with("sqlite:") {
+        std::sync::Arc::new(SqliteStore::connect(raw).await?)
+    } else if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+        std::sync::Arc::new(PostgresStore::connect(raw, None).await?)
+    } else {
+        return Err(StoreError::Unavailable(
+            "database_url must start with sqlite: or postgres://".into(),
+        ));
+    };
+    store.migrate().await?;
+    Ok(store)
+}

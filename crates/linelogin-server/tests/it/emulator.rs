@@ -1,0 +1,269 @@
+//! Full flows against the real `line-emulator`: after unlink and unregister, the emulator's
+//! admin API shows the app no longer authorized for the user and its journal shows the
+//! deauthorize call.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use line_emulator::{ChannelConfig, Emulator, UserConfig};
+use line_login::clock::MockClock;
+
+use crate::fake_line::{CHANNEL_ID, CHANNEL_SECRET, FakeLine};
+use crate::harness::{Harness, Opts};
+
+pub const EMU_USER: &str = "U0123456789abcdef0123456789abcdef";
+
+pub struct Emu {
+    pub h: Harness,
+    pub emu_url: String,
+    pub running: line_emulator::RunningEmulator,
+}
+
+/// The emulator (auto-consent, one user, our callback registered) and the server.
+pub async fn start(mut opts: Opts, auto_consent: bool) -> Emu {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let mut cfg = line_emulator::Config::default_demo();
+    cfg.auto_consent = auto_consent;
+    cfg.channels = vec![ChannelConfig::new(
+        CHANNEL_ID,
+        CHANNEL_SECRET,
+        vec![format!("{base}/callback")],
+    )];
+    cfg.users = vec![
+        UserConfig::new(EMU_USER, "Emulated User"),
+        UserConfig::new("U00000000000000000000000000000abc", "Second User"),
+    ];
+    if auto_consent {
+        cfg.users.truncate(1);
+    }
+    let emulator = Emulator::new(cfg).unwrap();
+    let running = emulator
+        .serve(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap())
+        .await
+        .unwrap();
+    let emu_url = running.base_url().trim_end_matches('/').to_string();
+    opts.listener = Some(listener);
+    opts.line_url = Some(emu_url.clone());
+    let h = Harness::start_with(FakeLine::start().await, opts).await;
+    Emu {
+        h,
+        emu_url,
+        running,
+    }
+}
+
+impl Emu {
+    pub async fn authorized(&self, user: &str) -> bool {
+        let v: serde_json::Value = reqwest::get(format!(
+            "{}/_emulator/users/{user}/authorized-apps",
+            self.emu_url
+        ))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+        v["authorized_apps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["channel_id"] == CHANNEL_ID)
+    }
+
+    /// (method, path, status) of every journaled request, oldest first.
+    pub async fn journal(&self) -> Vec<(String, String, u16)> {
+        let v: serde_json::Value =
+            reqwest::get(format!("{}/_emulator/journal?limit=1000", self.emu_url))
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+        let mut entries: Vec<(u64, String, String, u16)> = v["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e["seq"].as_u64().unwrap(),
+                    e["method"].as_str().unwrap().to_string(),
+                    e["path"].as_str().unwrap().to_string(),
+                    e["status"].as_u64().unwrap() as u16,
+                )
+            })
+            .collect();
+        entries.sort();
+        entries.into_iter().map(|(_, m, p, s)| (m, p, s)).collect()
+    }
+
+    pub async fn calls(&self, path: &str) -> Vec<u16> {
+        self.journal()
+            .await
+            .into_iter()
+            .filter(|(_, p, _)| p == path)
+            .map(|(_, _, s)| s)
+            .collect()
+    }
+
+    pub async fn admin(&self, method: reqwest::Method, path: &str, body: serde_json::Value) {
+        let r = reqwest::Client::new()
+            .request(method, format!("{}/_emulator/{path}", self.emu_url))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "admin {path}: {}", r.status());
+    }
+
+    pub async fn stop(self) {
+        self.h.stop().await;
+        self.running.shutdown().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn emulator_login_me_and_logout() {
+    let e = start(Opts::default(), true).await;
+    let c = e.h.client();
+    e.h.login(&c).await;
+    let (status, me) = e.h.api_me(&c).await;
+    assert_eq!(status, 200);
+    assert_eq!(me["userId"], EMU_USER);
+    assert_eq!(me["displayName"], "Emulated User");
+    assert!(e.authorized(EMU_USER).await);
+    let csrf = e.h.csrf(&c, "/me").await;
+    assert_eq!(
+        e.h.post_form(&c, "/logout", Some(&csrf)).await.status(),
+        303
+    );
+    assert_eq!(e.h.api_me(&c).await.0, 401);
+    assert_eq!(e.calls("/oauth2/v2.1/revoke").await, vec![200]);
+    e.stop().await;
+}
+
+#[tokio::test]
+async fn emulator_unregister_deauthorizes() {
+    let e = start(Opts::default(), true).await;
+    let c = e.h.client();
+    e.h.login(&c).await;
+    let csrf = e.h.csrf(&c, "/account/unregister").await;
+    assert_eq!(
+        e.h.post_form(&c, "/account/unregister", Some(&csrf))
+            .await
+            .status(),
+        200
+    );
+    e.h.wait_outbox_empty().await;
+    assert!(
+        !e.authorized(EMU_USER).await,
+        "the admin API no longer lists the app"
+    );
+    assert_eq!(e.calls("/user/v1/deauthorize").await, vec![204]);
+    assert_eq!(
+        e.calls("/oauth2/v3/token").await,
+        vec![200],
+        "stateless channel token"
+    );
+    assert_eq!(e.h.api_me(&c).await.0, 401);
+    e.stop().await;
+}
+
+#[tokio::test]
+async fn emulator_unlink_deauthorizes_and_relogin_links_again() {
+    let e = start(Opts::default(), true).await;
+    let c = e.h.client();
+    e.h.login(&c).await;
+    let csrf = e.h.csrf(&c, "/account/unlink").await;
+    assert_eq!(
+        e.h.post_form(&c, "/account/unlink", Some(&csrf))
+            .await
+            .status(),
+        200
+    );
+    e.h.wait_outbox_empty().await;
+    assert!(!e.authorized(EMU_USER).await);
+    assert_eq!(e.calls("/user/v1/deauthorize").await, vec![204]);
+    e.h.login(&c).await;
+    let (_, me) = e.h.api_me(&c).await;
+    assert_eq!(me["userId"], EMU_USER);
+    assert_eq!(me["linked"], true);
+    assert!(e.authorized(EMU_USER).await);
+    e.stop().await;
+}
+
+#[tokio::test]
+async fn emulator_refresh_on_expiry_with_the_emulator_clock() {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let clock = MockClock::at_unix(now);
+    let opts = Opts {
+        clock: Some(clock.clone()),
+        extra_env: vec![
+            (
+                "LINELOGIN_SESSION__TTL_SECONDS".into(),
+                (60 * 86400).to_string(),
+            ),
+            (
+                "LINELOGIN_SESSION__IDLE_SECONDS".into(),
+                (60 * 86400).to_string(),
+            ),
+        ],
+        ..Opts::default()
+    };
+    let e = start(opts, true).await;
+    let c = e.h.client();
+    e.h.login(&c).await;
+    let days31 = 31 * 86400;
+    e.admin(
+        reqwest::Method::POST,
+        "clock",
+        serde_json::json!({ "advance_secs": days31 }),
+    )
+    .await;
+    clock.advance(Duration::from_secs(days31 as u64));
+    let csrf = e.h.csrf(&c, "/account/unregister").await;
+    assert_eq!(
+        e.h.post_form(&c, "/account/unregister", Some(&csrf))
+            .await
+            .status(),
+        200
+    );
+    e.h.wait_outbox_empty().await;
+    assert_eq!(
+        e.calls("/oauth2/v2.1/token").await,
+        vec![200, 200],
+        "code exchange, then refresh"
+    );
+    assert_eq!(e.calls("/user/v1/deauthorize").await, vec![204]);
+    assert!(!e.authorized(EMU_USER).await);
+    e.stop().await;
+}
+
+#[tokio::test]
+async fn emulator_deauthorize_500_then_429_then_204() {
+    let e = start(Opts::default(), true).await;
+    let c = e.h.client();
+    e.h.login(&c).await;
+    e.admin(
+        reqwest::Method::PUT,
+        "faults",
+        serde_json::json!([
+            { "endpoint": "deauthorize", "status": 500, "count": 1 },
+            { "endpoint": "deauthorize", "status": 429, "count": 1, "retry_after": 0 }
+        ]),
+    )
+    .await;
+    let csrf = e.h.csrf(&c, "/account/unregister").await;
+    assert_eq!(
+        e.h.post_form(&c, "/account/unregister", Some(&csrf))
+            .await
+            .status(),
+        200
+    );
+    e.h.wait_outbox_empty().await;
+    assert_eq!(e.calls("/user/v1/deauthorize").await, vec![500, 429, 204]);
+    assert!(!e.authorized(EMU_USER).await);
+    e.stop().await;
+}

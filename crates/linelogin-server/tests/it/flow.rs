@@ -1,0 +1,387 @@
+//! Full flows: login, /me, /api/me, logout, unregister, unlink, refresh, faults, restarts.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use line_login::clock::MockClock;
+
+use crate::fake_line::FakeLine;
+use crate::harness::{Harness, Opts, location};
+
+const USER: &str = "U00000000000000000000000000000001";
+
+#[tokio::test]
+async fn login_then_me_api_me_and_logout() {
+    let h = Harness::start().await;
+    let c = h.client();
+    h.login(&c).await;
+    let (status, me) = h.api_me(&c).await;
+    assert_eq!(status, 200);
+    assert_eq!(me["userId"], USER);
+    assert_eq!(me["displayName"], "Name of U0000");
+    assert_eq!(me["linked"], true);
+    let html = c
+        .get(h.url("/me"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Name of U0000") && html.contains(USER));
+    assert!(h.line.is_authorized(USER));
+
+    let csrf = h.csrf(&c, "/me").await;
+    let r = h.post_form(&c, "/logout", Some(&csrf)).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), "/");
+    assert_eq!(h.api_me(&c).await.0, 401);
+    assert_eq!(
+        h.line.calls("/oauth2/v2.1/revoke"),
+        vec![200],
+        "access token revoked at logout"
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn japanese_pages_by_accept_language() {
+    let h = Harness::start().await;
+    let c = h.client();
+    let html = c
+        .get(h.url("/"))
+        .header("accept-language", "ja,en;q=0.5")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("lang=\"ja\"") && html.contains("LINEでログイン"));
+    let html = c
+        .get(h.url("/terms"))
+        .header("accept-language", "ja")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("LINEヤフー株式会社"));
+    let html = c
+        .get(h.url("/terms"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("LY Corporation will be notified"));
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn unregister_deletes_account_and_deauthorizes_at_line() {
+    let h = Harness::start().await;
+    let c = h.client();
+    h.login(&c).await;
+    let page = c
+        .get(h.url("/account/unregister"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("LY Corporation will be notified"),
+        "notice next to the button"
+    );
+    let csrf = crate::harness::extract_csrf(&page).unwrap();
+    let r = h.post_form(&c, "/account/unregister", Some(&csrf)).await;
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("You have unregistered"));
+    let health = h.wait_outbox_empty().await;
+    assert_eq!(health["deauthorization"]["failed"], 0);
+    assert!(
+        !h.line.is_authorized(USER),
+        "LINE no longer lists the app for the user"
+    );
+    assert_eq!(h.line.calls("/user/v1/deauthorize"), vec![204]);
+    assert_eq!(h.api_me(&c).await.0, 401);
+    let account = h
+        .state
+        .store()
+        .account_by_sub("https://access.line.me", USER)
+        .await
+        .unwrap();
+    assert!(account.is_none(), "account deleted");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn unlink_keeps_account_and_login_links_again() {
+    let h = Harness::start().await;
+    let c = h.client();
+    h.login(&c).await;
+    let id_before = h
+        .state
+        .store()
+        .account_by_sub("https://access.line.me", USER)
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let csrf = h.csrf(&c, "/account/unlink").await;
+    let r = h.post_form(&c, "/account/unlink", Some(&csrf)).await;
+    assert_eq!(r.status(), 200);
+    h.wait_outbox_empty().await;
+    assert!(!h.line.is_authorized(USER));
+    assert_eq!(h.line.calls("/user/v1/deauthorize"), vec![204]);
+    assert_eq!(h.api_me(&c).await.0, 401, "sessions ended");
+    let account = h.state.store().account(&id_before).await.unwrap().unwrap();
+    assert_eq!(
+        account.status,
+        linelogin_server::store::AccountStatus::Unlinked
+    );
+
+    h.login(&c).await;
+    let (_, me) = h.api_me(&c).await;
+    assert_eq!(me["linked"], true);
+    let id_after = h
+        .state
+        .store()
+        .account_by_sub("https://access.line.me", USER)
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    assert_eq!(id_before, id_after, "same account linked again");
+    assert!(h.line.is_authorized(USER));
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn unregister_refreshes_an_expired_token_first() {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let clock = MockClock::at_unix(now);
+    let opts = Opts {
+        clock: Some(clock.clone()),
+        extra_env: vec![
+            (
+                "LINELOGIN_SESSION__TTL_SECONDS".into(),
+                (60 * 86400).to_string(),
+            ),
+            (
+                "LINELOGIN_SESSION__IDLE_SECONDS".into(),
+                (60 * 86400).to_string(),
+            ),
+        ],
+        ..Opts::default()
+    };
+    let h = Harness::start_with(FakeLine::start().await, opts).await;
+    let c = h.client();
+    h.login(&c).await;
+    // 31 days later on both clocks: the 30-day access token has expired.
+    h.line.shift_clock(31 * 86400);
+    clock.advance(Duration::from_secs(31 * 86400));
+    let csrf = h.csrf(&c, "/account/unregister").await;
+    assert_eq!(
+        h.post_form(&c, "/account/unregister", Some(&csrf))
+            .await
+            .status(),
+        200
+    );
+    h.wait_outbox_empty().await;
+    assert_eq!(
+        h.line.calls("/oauth2/v2.1/token"),
+        vec![200, 200],
+        "code exchange, then refresh"
+    );
+    assert_eq!(h.line.calls("/user/v1/deauthorize"), vec![204]);
+    assert!(!h.line.is_authorized(USER));
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn deauthorize_survives_500_then_429_then_succeeds() {
+    let h = Harness::start().await;
+    let c = h.client();
+    h.login(&c).await;
+    h.line.fault("/user/v1/deauthorize", &[500, 429]);
+    let csrf = h.csrf(&c, "/account/unregister").await;
+    assert_eq!(
+        h.post_form(&c, "/account/unregister", Some(&csrf))
+            .await
+            .status(),
+        200
+    );
+    h.wait_outbox_empty().await;
+    assert_eq!(h.line.calls("/user/v1/deauthorize"), vec![500, 429, 204]);
+    assert!(!h.line.is_authorized(USER));
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn crash02_job_committed_before_a_crash_completes_after_restart() {
+    let line = FakeLine::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("crash.db");
+    let h = Harness::start_with(
+        line,
+        Opts {
+            worker: false,
+            db: Some(db.clone()),
+            ..Opts::default()
+        },
+    )
+    .await;
+    let c = h.client();
+    h.login(&c).await;
+    let csrf = h.csrf(&c, "/account/unregister").await;
+    assert_eq!(
+        h.post_form(&c, "/account/unregister", Some(&csrf))
+            .await
+            .status(),
+        200
+    );
+    let health: serde_json::Value = reqwest::get(h.url("/healthz"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        health["deauthorization"]["pending"], 1,
+        "job is durable before anything is sent"
+    );
+    assert!(h.line.calls("/user/v1/deauthorize").is_empty());
+    // "Crash": the process goes away without the worker ever running.
+    let (line, db, _) = h.stop().await;
+    let h = Harness::start_with(
+        line,
+        Opts {
+            db: Some(db),
+            ..Opts::default()
+        },
+    )
+    .await;
+    h.wait_outbox_empty().await;
+    assert_eq!(h.line.calls("/user/v1/deauthorize"), vec![204]);
+    assert!(!h.line.is_authorized(USER));
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn out07_without_a_usable_token_unregister_goes_through_a_fresh_login() {
+    let h = Harness::start().await;
+    let c = h.client();
+    h.login(&c).await;
+    let account = h
+        .state
+        .store()
+        .account_by_sub("https://access.line.me", USER)
+        .await
+        .unwrap()
+        .unwrap();
+    h.state.store().delete_tokens(&account.id).await.unwrap();
+    let csrf = h.csrf(&c, "/account/unregister").await;
+    let r = h.post_form(&c, "/account/unregister", Some(&csrf)).await;
+    assert_eq!(r.status(), 303, "sent to LINE first");
+    let authorize = location(&r);
+    assert!(authorize.starts_with(&h.line.url));
+    assert!(
+        h.state
+            .store()
+            .account(&account.id)
+            .await
+            .unwrap()
+            .is_some(),
+        "nothing deleted yet"
+    );
+    let r = c.get(&authorize).send().await.unwrap();
+    let r = c.get(location(&r)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("You have unregistered"));
+    h.wait_outbox_empty().await;
+    assert_eq!(h.line.calls("/user/v1/deauthorize"), vec![204]);
+    assert!(!h.line.is_authorized(USER));
+    assert!(
+        h.state
+            .store()
+            .account(&account.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn crash04_relogin_while_deauthorization_pending_keeps_the_new_link() {
+    let h = Harness::start_with(
+        FakeLine::start().await,
+        Opts {
+            worker: false,
+            ..Opts::default()
+        },
+    )
+    .await;
+    let c = h.client();
+    h.login(&c).await;
+    let csrf = h.csrf(&c, "/account/unregister").await;
+    assert_eq!(
+        h.post_form(&c, "/account/unregister", Some(&csrf))
+            .await
+            .status(),
+        200
+    );
+    // The user comes back before the job is sent.
+    h.login(&c).await;
+    assert_eq!(h.api_me(&c).await.0, 200);
+    // The stale job must not revoke the new link.
+    let step = linelogin_server::deauth::worker::run_once(&h.state).await;
+    assert_eq!(step, linelogin_server::deauth::worker::Step::Idle);
+    assert!(h.line.calls("/user/v1/deauthorize").is_empty());
+    assert!(h.line.is_authorized(USER));
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn out06_already_invalid_token_finishes_the_job() {
+    let h = Harness::start().await;
+    let c = h.client();
+    h.login(&c).await;
+    h.line.unlink_in_app(USER);
+    let csrf = h.csrf(&c, "/account/unlink").await;
+    assert_eq!(
+        h.post_form(&c, "/account/unlink", Some(&csrf))
+            .await
+            .status(),
+        200
+    );
+    let health = h.wait_outbox_empty().await;
+    assert_eq!(health["deauthorization"]["failed"], 0);
+    assert_eq!(h.line.calls("/user/v1/deauthorize"), vec![400]);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn out01_line_failure_at_callback_is_a_503_with_retry_after() {
+    let h = Harness::start().await;
+    let c = h.client();
+    h.line.fault("/oauth2/v2.1/token", &[503]);
+    let r = h.login_with(&c, "").await;
+    assert_eq!(r.status(), 503);
+    assert!(r.headers().get("retry-after").is_some());
+    assert!(r.text().await.unwrap().contains("LINE is busy"));
+    assert_eq!(
+        h.line.calls("/oauth2/v2.1/token"),
+        vec![503],
+        "the code exchange is never retried"
+    );
+    assert_eq!(h.api_me(&c).await.0, 401);
+    h.stop().await;
+}

@@ -1,0 +1,12 @@
+//! Integration tests of the login server (one test binary).
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod browser;
+mod crash;
+mod emulator;
+mod fake_line;
+mod flow;
+mod harness;
+mod perf;
+mod security;
+mod store;

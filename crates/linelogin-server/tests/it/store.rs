@@ -1,0 +1,319 @@
+//! One conformance suite for every store backend. SQLite (in-memory and file) always runs;
+//! PostgreSQL runs when `DATABASE_URL_POSTGRES` is set, each test in its own schema.
+
+use std::sync::Arc;
+
+use linelogin_server::store::{
+    AccountStatus, DeauthReason, JobFinal, LoginWrite, NewSession, PostgresStore, SqliteStore,
+    Store, StoreError, StoredTokens,
+};
+
+/// Drops a test's PostgreSQL schema when the test is over.
+pub struct Cleanup(Option<(String, String)>);
+
+impl Cleanup {
+    pub async fn run(self) {
+        if let Some((url, schema)) = self.0 {
+            let pool = sqlx::PgPool::connect(&url).await.unwrap();
+            sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+    }
+}
+
+pub async fn sqlite() -> Option<(Arc<dyn Store>, Cleanup)> {
+    let s = SqliteStore::in_memory().await.unwrap();
+    s.migrate().await.unwrap();
+    Some((Arc::new(s), Cleanup(None)))
+}
+
+pub async fn sqlite_file() -> Option<(Arc<dyn Store>, Cleanup)> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.keep().join("t.db");
+    let s = SqliteStore::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    s.migrate().await.unwrap();
+    Some((Arc::new(s), Cleanup(None)))
+}
+
+pub async fn postgres() -> Option<(Arc<dyn Store>, Cleanup)> {
+    let Ok(url) = std::env::var("DATABASE_URL_POSTGRES") else {
+        eprintln!(
+            "note: DATABASE_URL_POSTGRES is unset; skipping the PostgreSQL half of the store suite"
+        );
+        return None;
+    };
+    let schema = format!("ll_test_{}_{}", std::process::id(), rand_suffix());
+    let s = PostgresStore::connect(&url, Some(&schema)).await.unwrap();
+    s.migrate().await.unwrap();
+    Some((Arc::new(s), Cleanup(Some((url, schema)))))
+}
+
+fn rand_suffix() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("{}_{}", nanos, N.fetch_add(1, Ordering::Relaxed))
+}
+
+fn tokens(tag: u8) -> StoredTokens {
+    StoredTokens {
+        access_ct: vec![tag; 40],
+        refresh_ct: vec![tag + 1; 40],
+        access_expires_at: 5_000,
+        refresh_issued_at: 1_000,
+    }
+}
+
+fn login(sub: &str, session: &str, now: i64) -> LoginWrite {
+    LoginWrite {
+        new_account_id: format!("a_{sub}_{now}"),
+        issuer: "https://access.line.me".into(),
+        sub: sub.into(),
+        display_name: format!("User {sub}"),
+        picture_url: None,
+        tokens: tokens(1),
+        session: NewSession {
+            id_hash: session.into(),
+            csrf_token: format!("csrf-{session}"),
+            expires_at: now + 10_000,
+        },
+        replaces_session: None,
+        now,
+    }
+}
+
+pub async fn pending_logins_are_single_use_and_expire(s: Arc<dyn Store>) {
+    s.put_pending_login("h1", b"data", 100).await.unwrap();
+    assert_eq!(
+        s.take_pending_login("h1", 50).await.unwrap().as_deref(),
+        Some(&b"data"[..])
+    );
+    assert_eq!(
+        s.take_pending_login("h1", 50).await.unwrap(),
+        None,
+        "single use"
+    );
+    s.put_pending_login("h2", b"data", 100).await.unwrap();
+    assert_eq!(
+        s.take_pending_login("h2", 100).await.unwrap(),
+        None,
+        "expired"
+    );
+}
+
+pub async fn login_creates_then_updates_one_account_keyed_by_sub(s: Arc<dyn Store>) {
+    let a = s.complete_login(&login("U1", "s1", 10)).await.unwrap();
+    let mut second = login("U1", "s2", 20);
+    second.display_name = "Renamed".into();
+    second.replaces_session = Some("s1".into());
+    let b = s.complete_login(&second).await.unwrap();
+    assert_eq!(a.id, b.id, "same (issuer, sub) → same account");
+    assert_eq!(b.display_name, "Renamed");
+    assert!(
+        s.session("s1", 20).await.unwrap().is_none(),
+        "replaced session ended"
+    );
+    let rec = s.session("s2", 20).await.unwrap().unwrap();
+    assert_eq!(rec.account.id, a.id);
+    assert_eq!(rec.csrf_token, "csrf-s2");
+    let other = s.complete_login(&login("U2", "s3", 30)).await.unwrap();
+    assert_ne!(
+        other.id, a.id,
+        "another sub → another account, even with the same name"
+    );
+    assert_eq!(
+        s.account_by_sub("https://access.line.me", "U1")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        a.id
+    );
+    assert_eq!(s.tokens(&a.id).await.unwrap().unwrap(), tokens(1));
+}
+
+pub async fn sessions_expire_and_end(s: Arc<dyn Store>) {
+    s.complete_login(&login("U1", "s1", 10)).await.unwrap();
+    assert!(s.session("s1", 10_009).await.unwrap().is_some());
+    assert!(
+        s.session("s1", 10_010).await.unwrap().is_none(),
+        "absolute expiry"
+    );
+    s.touch_session("s1", 500).await.unwrap();
+    assert_eq!(
+        s.session("s1", 600).await.unwrap().unwrap().last_seen_at,
+        500
+    );
+    s.delete_session("s1").await.unwrap();
+    assert!(s.session("s1", 600).await.unwrap().is_none());
+    s.complete_login(&login("U2", "s2", 10)).await.unwrap();
+    assert_eq!(s.purge_expired(1_000_000).await.unwrap(), 1);
+}
+
+pub async fn unregister_moves_tokens_into_a_job_and_ends_sessions(s: Arc<dyn Store>) {
+    let a = s.complete_login(&login("U1", "s1", 10)).await.unwrap();
+    s.complete_login(&login("U1", "s2", 11)).await.unwrap();
+    s.deauthorize_account(&a.id, "j1", DeauthReason::Unregister, 20)
+        .await
+        .unwrap();
+    assert!(s.account(&a.id).await.unwrap().is_none(), "account deleted");
+    assert!(s.tokens(&a.id).await.unwrap().is_none(), "tokens deleted");
+    assert!(
+        s.session("s1", 20).await.unwrap().is_none()
+            && s.session("s2", 20).await.unwrap().is_none()
+    );
+    let stats = s.job_stats(2_020).await.unwrap();
+    assert_eq!(
+        (stats.pending, stats.failed, stats.oldest_pending_age_secs),
+        (1, 0, 2)
+    );
+    let job = s.claim_job(20, 1_000).await.unwrap().unwrap();
+    assert_eq!(job.id, "j1");
+    assert_eq!(job.reason, DeauthReason::Unregister);
+    assert_eq!(job.tokens.unwrap(), tokens(1));
+    assert_eq!(job.attempts, 1);
+    assert!(s.claim_job(21, 1_000).await.unwrap().is_none(), "leased");
+    s.finish_job("j1", JobFinal::Deauthorized, 30)
+        .await
+        .unwrap();
+    assert_eq!(s.job_status("j1").await.unwrap().as_deref(), Some("done"));
+    assert_eq!(s.job_stats(30).await.unwrap().pending, 0);
+    assert!(matches!(
+        s.deauthorize_account(&a.id, "j2", DeauthReason::Unregister, 40)
+            .await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+pub async fn unlink_keeps_the_account_and_relogin_links_again(s: Arc<dyn Store>) {
+    let a = s.complete_login(&login("U1", "s1", 10)).await.unwrap();
+    s.deauthorize_account(&a.id, "j1", DeauthReason::Unlink, 20)
+        .await
+        .unwrap();
+    let acc = s.account(&a.id).await.unwrap().unwrap();
+    assert_eq!(acc.status, AccountStatus::Unlinked);
+    assert!(s.tokens(&a.id).await.unwrap().is_none());
+    let job = s.claim_job(20, 1_000).await.unwrap().unwrap();
+    s.finish_job(&job.id, JobFinal::AlreadyInvalid, 25)
+        .await
+        .unwrap();
+    let again = s.complete_login(&login("U1", "s2", 30)).await.unwrap();
+    assert_eq!(again.id, a.id);
+    assert_eq!(again.status, AccountStatus::Linked);
+}
+
+pub async fn crash04_stale_job_is_superseded_by_a_new_link(s: Arc<dyn Store>) {
+    let a = s.complete_login(&login("U1", "s1", 10)).await.unwrap();
+    s.deauthorize_account(&a.id, "j1", DeauthReason::Unregister, 20)
+        .await
+        .unwrap();
+    // Claimed (in flight): a new login must wait.
+    let job = s.claim_job(20, 1_000).await.unwrap().unwrap();
+    assert!(matches!(
+        s.complete_login(&login("U1", "s2", 30)).await,
+        Err(StoreError::Busy(_))
+    ));
+    s.retry_job(&job.id, 5_000, "LINE unavailable")
+        .await
+        .unwrap();
+    // Not in flight: the new login supersedes it, and it is never sent.
+    s.complete_login(&login("U1", "s3", 40)).await.unwrap();
+    assert_eq!(
+        s.job_status("j1").await.unwrap().as_deref(),
+        Some("superseded")
+    );
+    assert!(s.claim_job(10_000, 1_000).await.unwrap().is_none());
+}
+
+pub async fn retries_are_scheduled_and_failures_visible(s: Arc<dyn Store>) {
+    let a = s.complete_login(&login("U1", "s1", 10)).await.unwrap();
+    s.deauthorize_account(&a.id, "j1", DeauthReason::Unregister, 20)
+        .await
+        .unwrap();
+    let job = s.claim_job(20, 1_000).await.unwrap().unwrap();
+    s.retry_job(&job.id, 500, "429").await.unwrap();
+    assert!(
+        s.claim_job(499, 1_000).await.unwrap().is_none(),
+        "not due yet"
+    );
+    let job = s.claim_job(500, 1_000).await.unwrap().unwrap();
+    assert_eq!(job.attempts, 2);
+    s.put_job_tokens(&job.id, &tokens(7)).await.unwrap();
+    s.retry_job(&job.id, 600, "500").await.unwrap();
+    let job = s.claim_job(600, 1_000).await.unwrap().unwrap();
+    assert_eq!(job.tokens.unwrap(), tokens(7));
+    s.fail_job("j1", "gave up", 700).await.unwrap();
+    let st = s.job_stats(700).await.unwrap();
+    assert_eq!((st.pending, st.failed), (0, 1));
+    // A lease that expires (crash) makes the job claimable again.
+    let b = s.complete_login(&login("U2", "s2", 10)).await.unwrap();
+    s.deauthorize_account(&b.id, "j2", DeauthReason::Unregister, 800)
+        .await
+        .unwrap();
+    assert!(s.claim_job(800, 100).await.unwrap().is_some());
+    assert!(s.claim_job(850, 100).await.unwrap().is_none());
+    assert_eq!(s.claim_job(900, 100).await.unwrap().unwrap().attempts, 2);
+}
+
+pub async fn crash06_concurrent_first_logins_make_one_account(s: Arc<dyn Store>) {
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            s.complete_login(&login("U9", &format!("c{i}"), 10 + i))
+                .await
+        }));
+    }
+    let mut ids = std::collections::HashSet::new();
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(a) => {
+                ids.insert(a.id);
+            }
+            Err(StoreError::Conflict(_)) | Err(StoreError::Unavailable(_)) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(ids.len(), 1, "exactly one account for one (issuer, sub)");
+}
+
+macro_rules! store_suite {
+    ($backend:ident: $($test:ident),* $(,)?) => {
+        mod $backend {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    let Some((store, cleanup)) = super::$backend().await else { return };
+                    super::$test(store).await;
+                    cleanup.run().await;
+                }
+            )*
+        }
+    };
+}
+
+macro_rules! all_backends {
+    ($($backend:ident),*) => {
+        $(
+            store_suite!($backend:
+                pending_logins_are_single_use_and_expire,
+                login_creates_then_updates_one_account_keyed_by_sub,
+                sessions_expire_and_end,
+                unregister_moves_tokens_into_a_job_and_ends_sessions,
+                unlink_keeps_the_account_and_relogin_links_again,
+                crash04_stale_job_is_superseded_by_a_new_link,
+                retries_are_scheduled_and_failures_visible,
+                crash06_concurrent_first_logins_make_one_account,
+            );
+        )*
+    };
+}
+
+all_backends!(sqlite, sqlite_file, postgres);

@@ -1,0 +1,197 @@
+//! `linelogin check --config FILE`: a compliance self-check of a login server's configuration
+//! and state, one line per check; exit status 1 when any check fails.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use linelogin_server::config::{Config, is_real_line_host};
+use linelogin_server::i18n::Lang;
+use linelogin_server::pages::{Action, confirm, terms};
+
+use super::CliError;
+
+/// A pending deauthorization older than this fails the check.
+const MAX_PENDING_AGE_SECS: i64 = 3600;
+
+/// Arguments of `linelogin check`.
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// The server configuration file (TOML); `LINELOGIN_*` variables apply as for `serve`.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+struct Report<'a, W: Write> {
+    out: &'a mut W,
+    failed: usize,
+}
+
+impl<W: Write> Report<'_, W> {
+    fn line(&mut self, ok: bool, name: &str, detail: impl AsRef<str>) -> Result<(), CliError> {
+        if !ok {
+            self.failed += 1;
+        }
+        writeln!(
+            self.out,
+            "{} {name}: {}",
+            if ok { "ok  " } else { "FAIL" },
+            detail.as_ref()
+        )?;
+        Ok(())
+    }
+}
+
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d == "localhost",
+        None => false,
+    }
+}
+
+/// Runs the checks.
+pub fn run(args: CheckArgs, out: &mut impl Write) -> Result<(), CliError> {
+    let mut r = Report { out, failed: 0 };
+    let config = match Config::load(args.config.as_deref(), std::env::vars()) {
+        Ok(c) => {
+            r.line(
+                true,
+                "config",
+                "loaded; unknown keys rejected; secrets redacted",
+            )?;
+            c
+        }
+        Err(e) => {
+            r.line(false, "config", e.to_string())?;
+            return Err(CliError::failure("1 check failed"));
+        }
+    };
+
+    for (name, url) in [
+        ("line.auth_url", &config.line.auth_url),
+        ("line.api_url", &config.line.api_url),
+    ] {
+        if is_real_line_host(url) {
+            r.line(
+                url.scheme() == "https",
+                name,
+                format!("LINE Platform at {url}"),
+            )?;
+        } else if is_loopback(url) {
+            r.line(
+                true,
+                name,
+                format!("emulator on loopback at {url} (no traffic to LINE)"),
+            )?;
+        } else {
+            r.line(
+                url.scheme() == "https",
+                name,
+                format!("{url} is neither LINE nor a loopback emulator"),
+            )?;
+        }
+    }
+    let public_ok = config.public_url.scheme() == "https" || is_loopback(&config.public_url);
+    r.line(
+        public_ok,
+        "public_url",
+        if public_ok {
+            format!("{} (cookies {})", config.public_url, if config.secure_cookies() { "Secure, __Host-" } else { "local only" })
+        } else {
+            format!("{} is plain http on a non-loopback host: cookies and tokens would travel unencrypted", config.public_url)
+        },
+    )?;
+    let rate = config.outbound.rate_limit_per_second;
+    r.line(
+        rate > 0,
+        "outbound.rate_limit_per_second",
+        format!(
+            "{rate}/s, burst {}: every call to LINE passes one limiter",
+            config.outbound.burst
+        ),
+    )?;
+    r.line(
+        true,
+        "token_encryption_key",
+        "set (32 bytes; tokens stored with XChaCha20-Poly1305)",
+    )?;
+
+    let dir = &config.logs.dir;
+    let writable = std::fs::create_dir_all(dir).and_then(|()| {
+        let probe = dir.join(".linelogin-check");
+        std::fs::write(&probe, b"")?;
+        std::fs::remove_file(probe)
+    });
+    match writable {
+        Ok(()) => r.line(
+            config.logs.retention_days > 0,
+            "logs",
+            format!(
+                "{} writable; kept {} days",
+                dir.display(),
+                config.logs.retention_days
+            ),
+        )?,
+        Err(e) => r.line(
+            false,
+            "logs",
+            format!("{} not writable: {e}", dir.display()),
+        )?,
+    }
+
+    let notice_ok = [Lang::En, Lang::Ja].iter().all(|&lang| {
+        let t = lang.t();
+        confirm(lang, Action::Unregister, "x").contains(t.unregister_notice)
+            && confirm(lang, Action::Unlink, "x").contains(t.unlink_notice)
+            && terms(lang, false).contains(t.unregister_notice)
+    });
+    r.line(
+        notice_ok,
+        "deauthorize notice",
+        "shown next to unregister/unlink and in /terms (en, ja)",
+    )?;
+
+    let rt = super::serve::runtime()?;
+    let db = rt.block_on(async {
+        let store = linelogin_server::store::connect(&config.database_url).await?;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+            .unwrap_or(0);
+        store.job_stats(now).await
+    });
+    match db {
+        Ok(stats) => {
+            r.line(
+                true,
+                "database",
+                format!(
+                    "{} reachable; migrations applied",
+                    config.database_url.masked()
+                ),
+            )?;
+            let ok = stats.failed == 0 && stats.oldest_pending_age_secs <= MAX_PENDING_AGE_SECS;
+            r.line(
+                ok,
+                "deauthorization",
+                format!(
+                    "{} pending, {} failed, oldest pending {}s",
+                    stats.pending, stats.failed, stats.oldest_pending_age_secs
+                ),
+            )?;
+        }
+        Err(e) => r.line(
+            false,
+            "database",
+            format!("{}: {e}", config.database_url.masked()),
+        )?,
+    }
+
+    match r.failed {
+        0 => Ok(()),
+        1 => Err(CliError::failure("1 check failed")),
+        n => Err(CliError::failure(format!("{n} checks failed"))),
+    }
+}

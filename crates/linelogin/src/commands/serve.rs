@@ -1,0 +1,102 @@
+//! `linelogin serve --config FILE`: the login server.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use linelogin_server::AppState;
+use linelogin_server::audit::GuidelineLogs;
+use linelogin_server::config::Config;
+
+use super::CliError;
+
+/// Arguments of `linelogin serve`.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// The configuration file (TOML). Every key can also come from `LINELOGIN_*` variables.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// Runs the server until Ctrl-C / SIGTERM.
+pub fn run(args: ServeArgs, out: &mut impl Write) -> Result<(), CliError> {
+    let config = Config::load(args.config.as_deref(), std::env::vars())
+        .map_err(|e| CliError::failure(e.to_string()))?;
+    init_tracing();
+    let rt = runtime()?;
+    rt.block_on(async {
+        let server = start(&config).await?;
+        writeln!(
+            out,
+            "linelogin server listening on http://{} (public URL {})",
+            server.addr, config.public_url
+        )?;
+        writeln!(out, "guideline logs in {}", config.logs.dir.display())?;
+        out.flush()?;
+        shutdown_signal().await;
+        server.stop().await;
+        Ok(())
+    })
+}
+
+/// Opens the logs and the store, and starts the server and its worker.
+pub(crate) async fn start(
+    config: &Config,
+) -> Result<linelogin_server::serve::RunningServer, CliError> {
+    let logs = GuidelineLogs::open(&config.logs).map_err(|e| {
+        CliError::failure(format!(
+            "cannot open the log directory {}: {e}",
+            config.logs.dir.display()
+        ))
+    })?;
+    let _maintenance = logs.log().spawn_maintenance(Duration::from_secs(3600));
+    let state = AppState::builder(config)
+        .audit(Arc::new(logs))
+        .build()
+        .await
+        .map_err(|e| CliError::failure(e.to_string()))?;
+    linelogin_server::serve::start(state, config.listen)
+        .await
+        .map_err(|e| CliError::failure(e.to_string()))
+}
+
+/// A multi-threaded Tokio runtime.
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::failure(format!("cannot start the async runtime: {e}")))
+}
+
+/// Logs to stderr, filtered by `LINELOGIN_LOG` (default `info`).
+pub(crate) fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LINELOGIN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub(crate) async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

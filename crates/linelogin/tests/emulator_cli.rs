@@ -1,0 +1,122 @@
+//! `linelogin emulator` as a binary: start-up output, serving, Ctrl-C, exit statuses.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_linelogin"))
+}
+
+#[test]
+fn serves_prints_channels_and_users_and_stops_on_ctrl_c() {
+    let mut child = bin()
+        .args(["emulator", "--listen", "127.0.0.1:0", "--auto-consent"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut printed = String::new();
+    loop {
+        let mut line = String::new();
+        if stdout.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        printed.push_str(&line);
+        if line.starts_with("Press Ctrl-C") {
+            break;
+        }
+    }
+    assert!(printed.contains("1234567890"), "{printed}");
+    assert!(
+        printed.contains("0123456789abcdef0123456789abcdef"),
+        "{printed}"
+    );
+    assert!(printed.contains("Test User 1"), "{printed}");
+    assert!(printed.contains("automatic"), "{printed}");
+    let base = printed
+        .split_whitespace()
+        .find(|w| w.starts_with("http://127.0.0.1:") && !w.ends_with(":0"))
+        .unwrap()
+        .trim_end_matches('/')
+        .to_owned();
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (status, body, request_id) = rt.block_on(async {
+        let r = reqwest::get(format!("{base}/_emulator/stats"))
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let rid = r.headers().get("x-line-request-id").is_some();
+        (status, r.text().await.unwrap(), rid)
+    });
+    assert_eq!(status, 200);
+    assert!(request_id);
+    let stats: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(stats.is_object());
+
+    // Ctrl-C (SIGINT) stops it cleanly with status 0.
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let mut status = None;
+    for _ in 0..100 {
+        if let Some(s) = child.try_wait().unwrap() {
+            status = Some(s);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let Some(status) = status else {
+        child.kill().unwrap();
+        panic!("the emulator did not stop on SIGINT");
+    };
+    assert_eq!(status.code(), Some(0));
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    assert!(rest.contains("Emulator stopped."), "{rest}");
+}
+
+fn run(args: &[&str]) -> (Option<i32>, String) {
+    let out = bin().args(args).output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn bad_listen_address_is_a_usage_error() {
+    let (code, err) = run(&["emulator", "--listen", "nowhere"]);
+    assert_eq!(code, Some(2));
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("--listen"), "{err}");
+}
+
+#[test]
+fn bad_configuration_is_one_clear_line() {
+    let dir = std::env::temp_dir().join(format!("linelogin-emulator-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("bad.toml");
+    std::fs::write(&file, "listen = \"127.0.0.1:0\"\ncolour = \"green\"\n").unwrap();
+    let (code, err) = run(&["emulator", "--config", file.to_str().unwrap()]);
+    assert_eq!(code, Some(1));
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("colour"), "{err}");
+
+    let (code, err) = run(&["emulator", "--config", "/nonexistent/emulator.toml"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("cannot read"), "{err}");
+
+    // A port already in use.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let (code, err) = run(&["emulator", "--listen", &addr]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("cannot listen"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -1,0 +1,222 @@
+//! `linelogin logs search|trace|prune`, run as a process over the line-audit fixture logs.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../line-audit/tests/fixtures/logs")
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_linelogin"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn logs(dir: &Path, args: &[&str]) -> Output {
+    let dir = dir.to_str().unwrap();
+    let mut all = vec!["logs", "--dir", dir];
+    all.extend_from_slice(args);
+    run(&all)
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8(o.stderr.clone()).unwrap()
+}
+
+#[test]
+fn search_prints_an_aligned_table() {
+    let o = logs(
+        &fixtures(),
+        &["search", "--kind", "api", "--status", "failed"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("TIME (UTC)"));
+    assert_eq!(lines.len(), 1 + 3 + 1, "{out}");
+    assert_eq!(lines[4], "3 record(s)");
+    // Columns are aligned: TARGET starts at the same offset on every row.
+    let col = lines[0].find("TARGET").unwrap();
+    for l in &lines[1..4] {
+        assert!(l[col..].starts_with("https://api.line.me/"), "{l}");
+    }
+    assert!(out.contains("timeout"));
+    assert!(out.contains("b9b9b9b9b9b9b9b9"));
+    assert!(out.contains("aa11bb22cc33dd44"));
+}
+
+#[test]
+fn search_json_is_one_object_per_line() {
+    let o = logs(
+        &fixtures(),
+        &["search", "--request-id", "8d48c8577e739b9c", "--json"],
+    );
+    assert_eq!(o.status.code(), Some(0));
+    let out = stdout(&o);
+    assert_eq!(out.lines().count(), 1);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["request_id"], "8d48c8577e739b9c");
+    assert_eq!(v["time"], "2021-07-16T10:20:22.000Z");
+    assert_eq!(v["status"], 200);
+    assert_eq!(v["endpoint"], "https://api.line.me/oauth2/v2.1/token");
+}
+
+#[test]
+fn search_filters_by_time_text_and_endpoint() {
+    let o = logs(
+        &fixtures(),
+        &[
+            "search",
+            "--since",
+            "2021-07-17",
+            "--text",
+            "access_denied",
+            "--json",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(stdout(&o).lines().count(), 1);
+    let o = logs(
+        &fixtures(),
+        &["search", "--endpoint", "/v2/profile", "--json"],
+    );
+    assert_eq!(stdout(&o).lines().count(), 2);
+    let o = logs(&fixtures(), &["search", "--text", "no-such-text"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(stdout(&o).trim(), "no matching records");
+}
+
+#[test]
+fn search_escapes_injected_control_characters() {
+    let o = logs(
+        &fixtures(),
+        &["search", "--kind", "callback", "--text", "evil"],
+    );
+    let out = stdout(&o);
+    assert_eq!(out.lines().count(), 3, "{out}");
+    assert!(out.contains(r"evil\r\nSat, 17 Jul 2021 09:05:00 GMT\tGET"));
+    assert!(!out.contains('\r') && !out.contains('\t'));
+    // The malformed fixture line is reported on stderr, not hidden.
+    assert!(stderr(&o).contains("malformed"));
+}
+
+#[test]
+fn trace_shows_one_login_in_time_order() {
+    let o = logs(
+        &fixtures(),
+        &["trace", "stateB-q8W3e5R7t9Y1u3I5o7P9a1S3d5F7g9H1j3K5l7"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    let (header, timeline) = out.split_once("\n\n").unwrap();
+    assert!(header.contains("code hash  #015b78b8"));
+    assert!(header.contains("2 failed"));
+    let out = timeline;
+    let authorize = out.find("AUTHORIZE").unwrap();
+    let callback = out.find("CALLBACK").unwrap();
+    let token = out.find("oauth2/v2.1/token -> 200").unwrap();
+    let verify = out.find("oauth2/v2.1/verify -> 400").unwrap();
+    assert!(authorize < callback && callback < token && token < verify);
+    assert!(
+        !out.contains("c1c2c3c4c5c6c7c8"),
+        "another login leaked in:\n{out}"
+    );
+}
+
+#[test]
+fn trace_by_request_id_and_json() {
+    let o = logs(&fixtures(), &["trace", "8d48c8577e739b9c", "--json"]);
+    assert_eq!(o.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(
+        v["states"][0],
+        "n5B9b9FR2BWjloDzEskZMmGysITRTYpjLkM6oD5qfmA"
+    );
+    let events = v["events"].as_array().unwrap();
+    assert_eq!(events.len(), 4);
+    assert_eq!(events[0]["kind"], "authorization_request");
+    assert_eq!(events[2]["link"], "key");
+}
+
+#[test]
+fn trace_of_a_denied_login_says_so() {
+    let o = logs(
+        &fixtures(),
+        &["trace", "stateD-P0o9I8u7Y6t5R4e3W2q1A2s3D4f5G6h7J8k9L0z1"],
+    );
+    assert_eq!(o.status.code(), Some(0));
+    assert!(stdout(&o).contains("access_denied"));
+}
+
+#[test]
+fn unknown_trace_key_fails_with_one_line() {
+    let o = logs(&fixtures(), &["trace", "nothing-like-this"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    let last = err.lines().last().unwrap();
+    assert!(last.starts_with("linelogin: nothing in"), "{err}");
+}
+
+#[test]
+fn bad_usage_exits_2_and_missing_dir_exits_1() {
+    let o = logs(&fixtures(), &["search", "--status", "7xx"]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = logs(&fixtures(), &["search", "--since", "yesterday"]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = logs(
+        &fixtures(),
+        &["search", "--since", "2021-07-17", "--until", "2021-07-16"],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    let o = logs(&fixtures(), &["prune", "--retention-days", "0"]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = run(&["logs", "frobnicate"]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = logs(Path::new("/definitely/not/here"), &["search"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("linelogin: log directory /definitely/not/here"));
+}
+
+#[test]
+fn prune_removes_old_rotated_files_only() {
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(fixtures()).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
+    }
+    let today =
+        line_audit::timefmt::format_day(line_audit::timefmt::day_of(std::time::SystemTime::now()));
+    let recent = format!("api-request.log.{today}");
+    std::fs::write(dir.path().join(&recent), "").unwrap();
+
+    let dry = logs(
+        dir.path(),
+        &["prune", "--retention-days", "30", "--dry-run"],
+    );
+    assert_eq!(dry.status.code(), Some(0));
+    assert!(
+        stdout(&dry).contains("would remove 4 file(s)"),
+        "{}",
+        stdout(&dry)
+    );
+    assert!(dir.path().join("api-request.log.2021-07-16").exists());
+
+    let o = logs(dir.path(), &["prune", "--retention-days", "30"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(stdout(&o).contains("removed 4 file(s)"));
+    assert!(!dir.path().join("api-request.log.2021-07-16").exists());
+    assert!(!dir.path().join("api-request.jsonl.2021-07-17").exists());
+    assert!(dir.path().join(&recent).exists());
+    assert!(dir.path().join("api-request.log").exists());
+    assert!(dir.path().join("authorization-response.log").exists());
+}
