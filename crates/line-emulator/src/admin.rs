@@ -33,6 +33,28 @@ fn user_json(st: &Inner, u: &User) -> serde_json::Value {
     })
 }
 
+/// `GET /_emulator/`: what the admin API offers.
+pub(crate) async fn index() -> Response {
+    json_response(
+        StatusCode::OK,
+        &serde_json::json!({
+            "emulator": "linelogin LINE Platform emulator (LINE Login v2.1)",
+            "endpoints": [
+                "GET /_emulator/users",
+                "GET /_emulator/channels",
+                "GET /_emulator/users/{userId}/authorized-apps",
+                "POST /_emulator/users/{userId}/authorized-apps/{channelId}/unlink",
+                "PUT /_emulator/users/{userId}/friendship/{channelId}",
+                "GET /_emulator/journal?limit=N&endpoint=E&status=S",
+                "GET /_emulator/stats",
+                "GET|PUT|DELETE /_emulator/faults",
+                "POST /_emulator/reset",
+                "GET|POST /_emulator/clock",
+            ],
+        }),
+    )
+}
+
 /// `GET /_emulator/users`.
 pub(crate) async fn users(State(st): State<Shared>) -> Response {
     let list: Vec<_> = st.users.iter().map(|u| user_json(&st, u)).collect();

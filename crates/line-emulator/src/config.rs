@@ -56,6 +56,10 @@ pub struct Config {
     /// UPPER_CASE. A channel may override it.
     #[serde(default)]
     pub lowercase_errors: bool,
+    /// Derive the emulator's keys (the ES256 ID token key and its JWKS `kid`, the token HMAC
+    /// key) from this value instead of randomly, so they stay the same across restarts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_seed: Option<String>,
     /// How long a request body may stall before the request fails (seconds).
     #[serde(default = "default_body_timeout")]
     pub body_timeout_secs: u64,
@@ -211,6 +215,7 @@ impl Config {
             auto_consent: false,
             lowercase_errors: false,
             journal_capacity: default_journal_capacity(),
+            key_seed: None,
             body_timeout_secs: default_body_timeout(),
             rotate_refresh_tokens: false,
             refresh_revokes_old_access_token: false,

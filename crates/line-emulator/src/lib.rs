@@ -55,7 +55,7 @@
 //! ## Configuration
 //! TOML (`--config FILE`, [`Config::from_file`]); unknown keys are an error. Top level:
 //! `listen`, `public_url`, `issuer`, `auto_consent`, `lowercase_errors`, `journal_capacity`,
-//! `body_timeout_secs`, `rotate_refresh_tokens`, `refresh_revokes_old_access_token`,
+//! `body_timeout_secs`, `key_seed`, `rotate_refresh_tokens`, `refresh_revokes_old_access_token`,
 //! `revoke_access_token_revokes_refresh_token`. `[[channels]]`: `id`, `secret`,
 //! `callback_urls`, `name`, `provider`, `app_types` (`web`, `mobile`), `email_permission`,
 //! `bot_linked`, `rate_limit_per_second`, `lowercase_errors`, and
@@ -202,6 +202,8 @@ impl Emulator {
             .route("/v2/oauth/accessToken", post(channel_token::short_lived))
             .route("/v2/oauth/verify", post(channel_token::short_lived_verify))
             .route("/v2/oauth/revoke", post(channel_token::short_lived_revoke))
+            .route("/_emulator", get(admin::index))
+            .route("/_emulator/", get(admin::index))
             .route("/_emulator/users", get(admin::users))
             .route("/_emulator/channels", get(admin::channels))
             .route(

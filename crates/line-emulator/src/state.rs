@@ -262,12 +262,27 @@ pub(crate) struct Inner {
     pub observer: Observer,
 }
 
-fn es256_key() -> SigningKey {
+/// The ES256 signing key: random, or derived from `key_seed`.
+fn es256_key(seed: Option<&str>) -> SigningKey {
+    let mut counter = 0u32;
     loop {
-        let bytes = crypto::random_bytes::<32>();
+        let bytes: [u8; 32] = match seed {
+            Some(s) => Sha256::digest(format!("line-emulator es256 {counter} {s}")).into(),
+            None => crypto::random_bytes::<32>(),
+        };
         if let Ok(k) = SigningKey::from_slice(&bytes) {
             return k;
         }
+        counter += 1;
+    }
+}
+
+/// The HMAC key for access and channel tokens and session cookies: random, or derived from
+/// `key_seed`.
+fn server_key(seed: Option<&str>) -> [u8; 32] {
+    match seed {
+        Some(s) => Sha256::digest(format!("line-emulator hmac {s}")).into(),
+        None => crypto::random_bytes::<32>(),
     }
 }
 
@@ -328,7 +343,8 @@ impl Inner {
                 user_index.insert(id.clone(), u.idx);
             }
         }
-        let es256 = es256_key();
+        let es256 = es256_key(config.key_seed.as_deref());
+        let key = server_key(config.key_seed.as_deref());
         let point = es256.verifying_key().to_encoded_point(false);
         let (x, y) = (
             point.x().map(|x| x.to_vec()).unwrap_or_default(),
@@ -356,7 +372,7 @@ impl Inner {
             users,
             user_index,
             clock: Clock::new(),
-            key: crypto::random_bytes::<32>(),
+            key,
             es256,
             es256_header,
             jwks,

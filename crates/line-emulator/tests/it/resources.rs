@@ -390,3 +390,50 @@ async fn admin_sets_friendship() {
         .unwrap();
     assert_eq!(r.status(), 400);
 }
+
+#[tokio::test]
+async fn email_needs_the_channel_permission_and_picture_comes_with_profile() {
+    let mut c = test_config();
+    c.channels[0].email_permission = false;
+    c.users[0].picture_url = Some("https://example.com/p.png".into());
+    let env = start_with(c).await;
+    let user = env.user_ids()[0].clone();
+    let page = env
+        .get_authorize(&env.browser, &[("scope", "profile openid email")])
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !page.contains("data-scope=\"email\""),
+        "email is not offered"
+    );
+    let resp = env
+        .answer(&env.browser, &page, Some(&user), "allow", &[])
+        .await;
+    let q = query_of(&location(&resp).unwrap());
+    let (_, t) = env.exchange(&q["code"], None).await;
+    let claims = jwt_payload(t["id_token"].as_str().unwrap());
+    assert!(claims.get("email").is_none());
+    assert_eq!(claims["picture"], "https://example.com/p.png");
+    let access = t["access_token"].as_str().unwrap();
+    let (_, info) = env.get_bearer("/oauth2/v2.1/userinfo", access).await;
+    assert_eq!(info["picture"], "https://example.com/p.png");
+    let (_, profile) = env.get_bearer("/v2/profile", access).await;
+    assert_eq!(profile["pictureUrl"], "https://example.com/p.png");
+}
+
+#[tokio::test]
+async fn key_seed_keeps_the_jwks_kid_across_restarts() {
+    let mut c = test_config();
+    c.key_seed = Some("stable".into());
+    let a = start_with(c.clone()).await;
+    let b = start_with(c).await;
+    let c2 = start().await;
+    let kid = |v: Value| v["keys"][0]["kid"].as_str().unwrap().to_owned();
+    let ka = kid(a.admin_get("/oauth2/v2.1/certs").await);
+    assert_eq!(ka, kid(b.admin_get("/oauth2/v2.1/certs").await));
+    assert_ne!(ka, kid(c2.admin_get("/oauth2/v2.1/certs").await));
+    let index = a.admin_get("/_emulator/").await;
+    assert!(index["endpoints"].is_array());
+}
