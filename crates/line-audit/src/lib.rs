@@ -4,7 +4,7 @@
 //! certain period, logs of its authorization requests, of the callbacks it receives and of
 //! its LINE Login API calls, so that its developers can investigate the cause and the scope
 //! of a problem themselves (LINE does not hand out logs). This crate writes those logs
-//! ([`AuditLog`]), reads them back ([`search`], [`trace`]) and expires them ([`prune_dir`]).
+//! ([`AuditLog`]), reads them back ([`search()`], [`trace()`]) and expires them ([`prune_dir`]).
 //!
 //! ## Files
 //!

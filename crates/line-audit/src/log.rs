@@ -306,9 +306,17 @@ impl AuditLog {
     /// Spawns the periodic maintenance task on the current tokio runtime: every `every`, it
     /// rotates what is due and prunes past retention, on the blocking pool (never on an
     /// async worker). Returns its handle; abort it to stop. fsync has its own thread.
-    pub fn spawn_maintenance(&self, every: Duration) -> tokio::task::JoinHandle<()> {
+    ///
+    /// Fails (rather than panicking) when called outside a tokio runtime.
+    pub fn spawn_maintenance(
+        &self,
+        every: Duration,
+    ) -> Result<tokio::task::JoinHandle<()>, AuditError> {
+        let handle = tokio::runtime::Handle::try_current().map_err(|_| {
+            AuditError::Config("spawn_maintenance needs a tokio runtime".to_owned())
+        })?;
         let log = self.clone();
-        tokio::spawn(async move {
+        Ok(handle.spawn(async move {
             let mut tick = tokio::time::interval(every.max(Duration::from_millis(1)));
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
@@ -325,7 +333,7 @@ impl AuditLog {
                     Err(e) => tracing::warn!(error = %e, "guideline log maintenance panicked"),
                 }
             }
-        })
+        }))
     }
 }
 

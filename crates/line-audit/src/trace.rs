@@ -115,6 +115,8 @@ fn bodies_contain(record: &Record, needle: &str) -> bool {
 
 struct Tracer {
     entries: Vec<Entry>,
+    /// The login hashes in each entry's bodies (parsed once).
+    entry_hashes: Vec<Vec<(String, String)>>,
     links: Vec<Option<Link>>,
     states: BTreeSet<String>,
     codes: BTreeSet<String>,
@@ -139,8 +141,8 @@ impl Tracer {
                 }
             }
             Record::ApiRequest(_) => {
-                let found = api_hashes(&self.entries[i].record);
-                self.hashes.extend(found.into_iter().map(|(_, h)| h));
+                let found = self.entry_hashes[i].iter().map(|(_, h)| h.clone());
+                self.hashes.extend(found);
             }
         }
         true
@@ -201,14 +203,14 @@ impl Tracer {
                             None
                         }
                     }
-                    Record::ApiRequest(_) => api_hashes(&self.entries[i].record)
-                        .into_iter()
+                    Record::ApiRequest(_) => self.entry_hashes[i]
+                        .iter()
                         .find(|(_, h)| self.hashes.contains(h))
                         .map(|(field, _)| {
                             if field == "code" {
                                 Link::CodeHash
                             } else {
-                                Link::TokenHash(field)
+                                Link::TokenHash(field.clone())
                             }
                         }),
                 };
@@ -264,7 +266,7 @@ impl Tracer {
             {
                 continue;
             }
-            let hashes = api_hashes(record);
+            let hashes = &self.entry_hashes[i];
             // Bodies that name other logins' codes or tokens prove it is not ours.
             if !hashes.is_empty() && !hashes.iter().any(|(_, h)| self.hashes.contains(h)) {
                 continue;
@@ -288,8 +290,10 @@ impl Tracer {
 pub fn trace(dir: &Path, key: &str, window: Duration) -> Result<Trace, AuditError> {
     let all = search(dir, &Query::default())?;
     let n = all.entries.len();
+    let entry_hashes = all.entries.iter().map(|e| api_hashes(&e.record)).collect();
     let mut tracer = Tracer {
         entries: all.entries,
+        entry_hashes,
         links: vec![None; n],
         states: BTreeSet::new(),
         codes: BTreeSet::new(),

@@ -110,9 +110,9 @@ fn repair_tail(mut file: &File, path: &Path) -> Result<(), AuditError> {
 }
 
 impl RotatingFile {
-    /// Opens (creating if needed) `dir/name`. A non-empty existing file is taken to hold the
-    /// day of its last modification (or today, if that is later), so a file left from an
-    /// earlier day is rotated on the first write.
+    /// Opens (creating if needed) `dir/name`, cutting any unterminated last line. A non-empty
+    /// existing file is taken to hold the UTC day of its last modification (at most today),
+    /// so a file left from an earlier day is rotated on the first write.
     pub fn open(dir: &Path, name: &str, clock: Arc<dyn Clock>) -> Result<Self, AuditError> {
         let path = dir.join(name);
         let file = open_append(&path)?;

@@ -94,12 +94,20 @@ fn no_line_lost_or_duplicated_while_writers_cross_midnight() {
                 })
             })
             .collect();
-        std::thread::sleep(Duration::from_millis(30));
+        // Let every day see writes, however slowly the threads get scheduled.
+        let wait_for_more = |n: u64| {
+            let start = log.stats().records;
+            let deadline = std::time::Instant::now() + Duration::from_secs(20);
+            while log.stats().records < start + n && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        };
+        wait_for_more(500);
         clock.set(t("2021-07-17T00:00:00.000Z"));
-        std::thread::sleep(Duration::from_millis(30));
+        wait_for_more(500);
         log.rotate_if_due();
         clock.set(t("2021-07-18T00:00:00.000Z"));
-        std::thread::sleep(Duration::from_millis(30));
+        wait_for_more(500);
         stop.store(true, Ordering::Relaxed);
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
@@ -221,8 +229,8 @@ async fn maintenance_task_prunes_periodically() {
     let log = AuditLog::open(AuditConfig::new(dir.path())).unwrap();
     let old = dir.path().join("api-request.log.2001-01-01");
     std::fs::write(&old, "x\n").unwrap();
-    let task = log.spawn_maintenance(Duration::from_millis(10));
-    for _ in 0..200 {
+    let task = log.spawn_maintenance(Duration::from_millis(10)).unwrap();
+    for _ in 0..2000 {
         if !old.exists() {
             break;
         }
@@ -233,9 +241,42 @@ async fn maintenance_task_prunes_periodically() {
 }
 
 #[test]
+fn maintenance_outside_a_runtime_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = AuditLog::open(AuditConfig::new(dir.path())).unwrap();
+    assert!(log.spawn_maintenance(Duration::from_secs(60)).is_err());
+}
+
+#[test]
 fn invalid_config_is_rejected() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = AuditConfig::new(dir.path());
     config.retention_days = 0;
     assert!(AuditLog::open(config).is_err());
+}
+
+#[test]
+fn rotating_onto_an_existing_dated_file_appends_instead_of_overwriting() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = "Fri, 16 Jul 2021 10:00:00 GMT\thttps://x/?n=old\n";
+    let live = "Fri, 16 Jul 2021 23:00:00 GMT\thttps://x/?n=live\n";
+    std::fs::write(dir.path().join("authorization-request.log.2021-07-16"), old).unwrap();
+    let live_path = dir.path().join("authorization-request.log");
+    std::fs::write(&live_path, live).unwrap();
+    // The live file was last written on 2021-07-16 (e.g. the clock had been set back).
+    std::fs::File::options()
+        .write(true)
+        .open(&live_path)
+        .unwrap()
+        .set_modified(t("2021-07-16T23:00:00Z"))
+        .unwrap();
+    let clock = Arc::new(ManualClock::new(t("2021-07-17T08:00:00Z")));
+    let log = open(dir.path(), Arc::clone(&clock));
+    log.authorization_request(clock.now(), "https://x/?n=new")
+        .unwrap();
+    assert_eq!(
+        urls(&dir.path().join("authorization-request.log.2021-07-16")),
+        ["https://x/?n=old", "https://x/?n=live"]
+    );
+    assert_eq!(urls(&live_path), ["https://x/?n=new"]);
 }
