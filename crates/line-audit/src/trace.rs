@@ -13,8 +13,12 @@
 //!    secrets such as the client secret are never followed: they are the same in every login;
 //! 4. otherwise, by time: API calls within a window after the callback (or the nearest
 //!    callback before an API call found by request id). These are marked *nearby*: likely,
-//!    not proven, since concurrent logins can overlap. Calls whose bodies prove they belong
-//!    to another login are left out.
+//!    not proven. A call is linked this way only when no other login's callback arrived
+//!    between this login's callback and the call (times have one-second resolution, so a
+//!    callback in the same second counts as in between); otherwise it is counted in
+//!    [`Trace::ambiguous`] and left out, since concurrent logins overlap. Calls whose bodies
+//!    prove they belong to another login are left out too. With body logging on, links are
+//!    exact and need no time window.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -80,6 +84,9 @@ pub struct Trace {
     pub events: Vec<TraceEvent>,
     /// Lines of the directory that could not be parsed.
     pub malformed_lines: usize,
+    /// API calls in the time window that could belong to this login or to another one whose
+    /// callback arrived at the same time; left out of [`events`](Self::events).
+    pub ambiguous: usize,
 }
 
 /// The value of a query parameter of a URL or a path with query.
@@ -121,6 +128,7 @@ struct Tracer {
     states: BTreeSet<String>,
     codes: BTreeSet<String>,
     hashes: BTreeSet<String>,
+    ambiguous: usize,
 }
 
 impl Tracer {
@@ -252,6 +260,11 @@ impl Tracer {
             self.expand();
         }
         let anchors = self.included_times(|r| matches!(r, Record::AuthorizationResponse(_)));
+        let others: Vec<SystemTime> = (0..self.entries.len())
+            .filter(|&i| self.links[i].is_none())
+            .filter(|&i| matches!(self.entries[i].record, Record::AuthorizationResponse(_)))
+            .map(|i| self.entries[i].record.time())
+            .collect();
         for i in 0..self.entries.len() {
             if self.links[i].is_some() {
                 continue;
@@ -269,6 +282,15 @@ impl Tracer {
             let hashes = &self.entry_hashes[i];
             // Bodies that name other logins' codes or tokens prove it is not ours.
             if !hashes.is_empty() && !hashes.iter().any(|(_, h)| self.hashes.contains(h)) {
+                continue;
+            }
+            // Another login's callback between ours and this call: it could be theirs.
+            let t = record.time();
+            let contested = anchors.iter().any(|&a| {
+                Self::in_window(t, a, window) && others.iter().any(|&c| c >= a && c <= t)
+            });
+            if contested {
+                self.ambiguous += 1;
                 continue;
             }
             self.links[i] = Some(Link::Nearby);
@@ -298,6 +320,7 @@ pub fn trace(dir: &Path, key: &str, window: Duration) -> Result<Trace, AuditErro
         states: BTreeSet::new(),
         codes: BTreeSet::new(),
         hashes: BTreeSet::new(),
+        ambiguous: 0,
     };
     tracer.seed(key);
     tracer.expand();
@@ -317,5 +340,6 @@ pub fn trace(dir: &Path, key: &str, window: Duration) -> Result<Trace, AuditErro
         code_hashes,
         events,
         malformed_lines: all.malformed.len(),
+        ambiguous: tracer.ambiguous,
     })
 }

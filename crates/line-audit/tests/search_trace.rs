@@ -141,10 +141,11 @@ fn trace_by_state_follows_code_and_token_hashes() {
             (LogKind::AuthorizationResponse, Link::Key),
             (LogKind::ApiRequest, Link::CodeHash),
             (LogKind::ApiRequest, Link::TokenHash("id_token".into())),
-            (LogKind::ApiRequest, Link::Nearby),
-            (LogKind::ApiRequest, Link::Nearby),
         ]
     );
+    // The two profile calls (no bodies) came after both B's and C's callbacks: time alone
+    // cannot tell whose they are, so they are counted as ambiguous, not attributed to B.
+    assert_eq!(t.ambiguous, 2);
     // Login C's token call is in the window but its code hash proves it is not B's.
     assert!(!t.events.iter().any(|e| matches!(&e.entry.record,
         Record::ApiRequest(a) if a.request_id.as_deref() == Some("c1c2c3c4c5c6c7c8"))));
@@ -204,4 +205,57 @@ fn trace_of_a_denied_login_and_of_an_unknown_key() {
     assert!(t.code_hashes.is_empty());
     let none = trace(&fixtures(), "no-such-thing", Duration::from_secs(10)).unwrap();
     assert!(none.events.is_empty());
+}
+
+/// Under concurrency, time alone cannot tell whose API calls follow a callback: a call is
+/// linked by time only when no other login's callback arrived in between.
+#[test]
+fn time_links_are_withheld_when_logins_overlap() {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use line_audit::{AuditConfig, AuditLog};
+
+    let dir = tempfile::tempdir().unwrap();
+    let t0 = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    let log = AuditLog::open(AuditConfig::new(dir.path())).unwrap();
+    let auth = |s: &str| {
+        format!(
+            "https://access.line.me/oauth2/v2.1/authorize?response_type=code&client_id=1&state={s}"
+        )
+    };
+    let api = |t| line_login::observer::ApiCall {
+        request_id: Some("0123456789abcdef".into()),
+        started_at: t,
+        method: http::Method::POST,
+        endpoint: "https://api.line.me/oauth2/v2.1/token".into(),
+        status: Some(http::StatusCode::OK),
+        duration: Duration::from_millis(5),
+        attempt: 1,
+        outcome: line_login::observer::CallOutcome::Success,
+        request_body: None,
+        response_body: None,
+    };
+    // Login A alone in its second: its token call is linked by time.
+    log.authorization_request(t0, &auth("AAAA")).unwrap();
+    log.authorization_response(t0, "GET", "/callback?code=ca&state=AAAA")
+        .unwrap();
+    log.api_call(&api(t0)).unwrap();
+    // Logins B and C call back in the same second: their calls are ambiguous.
+    let t1 = t0 + Duration::from_secs(30);
+    log.authorization_request(t1, &auth("BBBB")).unwrap();
+    log.authorization_request(t1, &auth("CCCC")).unwrap();
+    log.authorization_response(t1, "GET", "/callback?code=cb&state=BBBB")
+        .unwrap();
+    log.authorization_response(t1, "GET", "/callback?code=cc&state=CCCC")
+        .unwrap();
+    log.api_call(&api(t1)).unwrap();
+    log.api_call(&api(t1)).unwrap();
+    drop(log);
+
+    let a = line_audit::trace(dir.path(), "AAAA", Duration::from_secs(10)).unwrap();
+    assert_eq!(a.events.len(), 3);
+    assert_eq!(a.ambiguous, 0);
+    let b = line_audit::trace(dir.path(), "BBBB", Duration::from_secs(10)).unwrap();
+    assert_eq!(b.events.len(), 2, "authorization request and callback only");
+    assert_eq!(b.ambiguous, 2);
 }

@@ -118,7 +118,13 @@ fn trace_shows_one_login_in_time_order() {
     let out = stdout(&o);
     let (header, timeline) = out.split_once("\n\n").unwrap();
     assert!(header.contains("code hash  #015b78b8"));
-    assert!(header.contains("2 failed"));
+    // the token call and the verify call are proven by body hashes; the verify failed
+    assert!(header.contains("2 API call(s), 1 failed"), "{header}");
+    // the two profile calls came after another login's callback too: not attributed
+    assert!(
+        header.contains("2 API call(s) in the time window are left out"),
+        "{header}"
+    );
     let out = timeline;
     let authorize = out.find("AUTHORIZE").unwrap();
     let callback = out.find("CALLBACK").unwrap();

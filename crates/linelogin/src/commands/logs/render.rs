@@ -155,6 +155,7 @@ pub fn trace_json(t: &Trace) -> Value {
         "states": t.states,
         "code_hashes": t.code_hashes,
         "summary": summary(t),
+        "ambiguous_api_calls": t.ambiguous,
         "events": events,
     })
 }
@@ -230,6 +231,13 @@ fn summary(t: &Trace) -> Vec<String> {
                 failed.join("; ")
             ));
         }
+    }
+    if t.ambiguous > 0 {
+        lines.push(format!(
+            "{} API call(s) in the time window are left out: other logins' callbacks arrived at the \
+             same time, so time cannot tell whose they are (turn on body logging to link calls exactly)",
+            t.ambiguous
+        ));
     }
     if t.events.iter().any(|e| !e.link.is_proven()) {
         lines.push(
