@@ -17,7 +17,7 @@ EMU_PORT=${EMU_PORT:-9300}
 SRV_PORT=${SRV_PORT:-8380}
 EXP_PORT=${EXP_PORT:-8390}
 
-cargo build --release -q -p linelogin
+[ -n "${NO_BUILD:-}" ] || cargo build --release -q -p linelogin
 BIN=target/release/linelogin
 (cd bench/express-passport-line && npm ci --no-audit --no-fund --silent)
 

@@ -235,6 +235,12 @@ pub(crate) async fn stats(State(st): State<Shared>) -> Response {
         o.insert("auto_consent".into(), st.config.auto_consent.into());
         o.insert("codes_outstanding".into(), st.codes.len().into());
         o.insert("refresh_tokens".into(), st.refresh.len().into());
+        o.insert("pending_consents".into(), st.pending.len().into());
+        o.insert(
+            "revocation_records".into(),
+            (st.revoked_access.len() + st.revoked_families.len() + st.refresh_dead_families.len())
+                .into(),
+        );
         o.insert(
             "active_grants".into(),
             st.grants.iter().filter(|g| g.active).count().into(),
@@ -280,10 +286,12 @@ pub(crate) async fn put_faults(
                     "probability must be between 0 and 1",
                 ));
             }
-            if f.status.is_some_and(|s| !(100..=599).contains(&s)) {
+            // 1xx is no final response (hyper answers 500 for it, and 101 would hijack the
+            // connection).
+            if f.status.is_some_and(|s| !(200..=599).contains(&s)) {
                 return Err(ApiError::message(
                     StatusCode::BAD_REQUEST,
-                    "status must be between 100 and 599",
+                    "status must be between 200 and 599",
                 ));
             }
             if let Some(code) = &f.callback_error {
@@ -380,6 +388,17 @@ pub(crate) async fn post_clock(
                 format!("expected {{\"advance_secs\": N}} or {{\"offset_secs\": N}}: {e}"),
             )
         })?;
+        let limit = crate::clock::MAX_OFFSET_SECS;
+        if [b.advance_secs, b.offset_secs]
+            .into_iter()
+            .flatten()
+            .any(|v| !(-limit..=limit).contains(&v))
+        {
+            return Err(ApiError::message(
+                StatusCode::BAD_REQUEST,
+                format!("advance_secs and offset_secs must be between -{limit} and {limit}"),
+            ));
+        }
         match (b.advance_secs, b.offset_secs) {
             (Some(a), None) => {
                 st.clock.advance(a);

@@ -328,9 +328,15 @@ fn new_session() -> Session {
 }
 
 fn set_cookie(resp: &mut Response, st: &Inner, s: &Session) {
+    // Behind an https public URL the browser only ever talks https: mark the cookie Secure.
+    let secure = st.config.public_url.as_deref().is_some_and(|u| {
+        u.get(..8)
+            .is_some_and(|p| p.eq_ignore_ascii_case("https://"))
+    });
     let v = format!(
-        "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax",
-        st.session_cookie_value(s)
+        "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax{}",
+        st.session_cookie_value(s),
+        if secure { "; Secure" } else { "" }
     );
     if let Ok(v) = HeaderValue::from_str(&v) {
         resp.headers_mut().append(header::SET_COOKIE, v);
@@ -572,7 +578,7 @@ pub(crate) async fn authorize(
     };
     let request_id = crypto::random_alnum(24);
     let mut resp = consent_page(&st, ch, &req, &request_id, &session, preselect, None, note);
-    st.pending.insert(
+    st.add_pending(
         request_id,
         Pending {
             request: req,
@@ -669,7 +675,10 @@ pub(crate) async fn consent(
     tag_channel(ch.idx);
     let session = session_from(&st, &headers);
     let csrf_ok = match (&session, form.get("csrf")) {
-        (Some(s), Some(c)) => s.id == pending.session && st.csrf_for(&s.id) == c,
+        (Some(s), Some(c)) => {
+            s.id == pending.session
+                && crate::state::subtle_eq(st.csrf_for(&s.id).as_bytes(), c.as_bytes())
+        }
         _ => false,
     };
     let Some(mut session) = session.filter(|_| csrf_ok) else {
@@ -761,7 +770,7 @@ pub(crate) async fn consent(
                                 &st.users[user as usize].ids[ch.idx as usize],
                             ),
                         );
-                        st.pending.insert(
+                        st.add_pending(
                             next_id,
                             Pending {
                                 chosen_user: Some(user),

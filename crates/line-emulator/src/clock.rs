@@ -4,7 +4,14 @@
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// The latest time the clock ever shows: 9999-12-31T23:59:59Z (Unix seconds). Keeping `now`
+/// in `0..=MAX_TIME` keeps every `now + lifetime` and `exp - now` far from `i64` overflow.
+pub const MAX_TIME: i64 = 253_402_300_799;
+/// The largest offset, either way, the clock accepts (200 years); larger ones are clamped.
+pub const MAX_OFFSET_SECS: i64 = 200 * 365 * 86_400;
+
 /// System time shifted by an adjustable offset. Every expiry check, `iat` and `exp` uses it.
+/// The offset is clamped to `±MAX_OFFSET_SECS` and the time to `0..=MAX_TIME`.
 #[derive(Debug, Default)]
 pub struct Clock {
     offset_secs: AtomicI64,
@@ -18,7 +25,9 @@ impl Clock {
 
     /// The emulator's current time, Unix seconds.
     pub fn now(&self) -> i64 {
-        system_now_secs().saturating_add(self.offset_secs.load(Ordering::Relaxed))
+        system_now_secs()
+            .saturating_add(self.offset_secs.load(Ordering::Relaxed))
+            .clamp(0, MAX_TIME)
     }
 
     /// The emulator's current time, Unix milliseconds.
@@ -32,6 +41,7 @@ impl Clock {
                 .load(Ordering::Relaxed)
                 .saturating_mul(1000),
         )
+        .clamp(0, MAX_TIME.saturating_mul(1000))
     }
 
     /// The current offset in seconds.
@@ -39,11 +49,12 @@ impl Clock {
         self.offset_secs.load(Ordering::Relaxed)
     }
 
-    /// Moves the clock forward (or back, with a negative value); returns the new offset.
+    /// Moves the clock forward (or back, with a negative value); returns the new offset
+    /// (clamped to `±MAX_OFFSET_SECS`).
     pub fn advance(&self, secs: i64) -> i64 {
         let mut current = self.offset_secs.load(Ordering::Relaxed);
         loop {
-            let next = current.saturating_add(secs);
+            let next = clamp_offset(current.saturating_add(secs));
             match self.offset_secs.compare_exchange(
                 current,
                 next,
@@ -56,11 +67,16 @@ impl Clock {
         }
     }
 
-    /// Sets the offset; returns it.
+    /// Sets the offset (clamped to `±MAX_OFFSET_SECS`); returns it.
     pub fn set_offset(&self, secs: i64) -> i64 {
+        let secs = clamp_offset(secs);
         self.offset_secs.store(secs, Ordering::Relaxed);
         secs
     }
+}
+
+fn clamp_offset(secs: i64) -> i64 {
+    secs.clamp(-MAX_OFFSET_SECS, MAX_OFFSET_SECS)
 }
 
 fn system_now_secs() -> i64 {
@@ -82,5 +98,18 @@ mod tests {
         assert!(c.now() >= a + 600);
         c.set_offset(0);
         assert_eq!(c.offset(), 0);
+    }
+
+    #[test]
+    fn extreme_offsets_are_clamped() {
+        let c = Clock::new();
+        assert_eq!(c.advance(i64::MAX), MAX_OFFSET_SECS);
+        assert_eq!(c.advance(i64::MAX), MAX_OFFSET_SECS);
+        assert!(c.now() <= MAX_TIME);
+        assert!(c.now_millis() <= MAX_TIME * 1000);
+        assert_eq!(c.set_offset(i64::MIN), -MAX_OFFSET_SECS);
+        assert_eq!(c.now(), 0);
+        assert_eq!(c.now_millis(), 0);
+        assert_eq!(c.advance(i64::MIN), -MAX_OFFSET_SECS);
     }
 }

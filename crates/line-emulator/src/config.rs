@@ -60,7 +60,8 @@ pub struct Config {
     /// key) from this value instead of randomly, so they stay the same across restarts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_seed: Option<String>,
-    /// How long a request body may stall before the request fails (seconds).
+    /// How long a request body may stall before the request fails (seconds); also how long a
+    /// shutdown waits for connections that are still open.
     #[serde(default = "default_body_timeout")]
     pub body_timeout_secs: u64,
     /// How many requests the journal keeps (a ring buffer).

@@ -49,6 +49,9 @@
 //! - **Revocation cascade**: unlinking (admin API) or deauthorizing kills every access and
 //!   refresh token of the user and channel at once; the next login asks for consent again;
 //!   user IDs stay stable per provider.
+//! - **Bounded memory**: expired codes, tokens, revocations and consent pages are swept every
+//!   30 seconds; at most 20 000 unanswered consent pages, 200 000 unused codes and 10 000
+//!   refresh tokens per user and channel are kept (beyond that the oldest are forgotten).
 //! - **Cross-cutting**: `x-line-request-id` (16 lowercase hex) on every response, 413 above
 //!   2 MB, documented error shapes, optional per-channel rate limit (429 + `Retry-After`).
 //!
@@ -75,10 +78,10 @@
 //! | `POST /_emulator/users/{userId}/authorized-apps/{channelId}/unlink` | unlink, as in LINE's settings |
 //! | `PUT /_emulator/users/{userId}/friendship/{channelId}` | `{"friend": true}`: befriend (or block) the linked Official Account |
 //! | `GET /_emulator/journal?limit=N&endpoint=E&status=S` | recent requests: method, path (no query), status, request id, time, duration, channel, endpoint |
-//! | `GET /_emulator/stats` | counts per endpoint and status |
+//! | `GET /_emulator/stats` | counts per endpoint and status; outstanding codes, refresh tokens, pending consent pages, revocation records |
 //! | `GET`, `PUT`, `DELETE /_emulator/faults` | fault rules `{endpoint, method?, status?, body?, latency_ms, probability, count?, retry_after?}` |
 //! | `POST /_emulator/reset` | forget grants, tokens, journal, stats, faults, clock offset |
-//! | `GET`, `POST /_emulator/clock` | `{"advance_secs": N}` or `{"offset_secs": N}` shifts the clock used for every expiry |
+//! | `GET`, `POST /_emulator/clock` | `{"advance_secs": N}` or `{"offset_secs": N}` shifts the clock used for every expiry (at most ±200 years; the offset saturates there) |
 #![warn(missing_docs)]
 
 mod admin;
@@ -279,6 +282,7 @@ impl Emulator {
             shutdown: Some(tx),
             task: Some(task),
             sweeper,
+            grace: Duration::from_secs(self.inner.config.body_timeout_secs.max(1)),
         })
     }
 
@@ -336,6 +340,24 @@ pub struct RunningEmulator {
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<io::Result<()>>>,
     sweeper: JoinHandle<()>,
+    /// How long a shutdown waits for open connections (`body_timeout_secs`).
+    grace: Duration,
+}
+
+/// Waits for the server task, but at most `grace` once shutdown was asked for: a client that
+/// never finishes sending its request head would otherwise hold the shutdown forever.
+async fn finish_within(mut task: JoinHandle<io::Result<()>>, grace: Duration) -> io::Result<()> {
+    match tokio::time::timeout(grace, &mut task).await {
+        Ok(r) => r.map_err(io::Error::other)?,
+        Err(_) => {
+            task.abort();
+            tracing::warn!(
+                grace_secs = grace.as_secs(),
+                "emulator: connections still open after the shutdown grace period; stopped anyway"
+            );
+            Ok(())
+        }
+    }
 }
 
 impl RunningEmulator {
@@ -349,25 +371,34 @@ impl RunningEmulator {
         self.local_addr
     }
 
-    /// Stops accepting, lets in-flight requests finish, and waits.
+    /// Stops accepting, lets in-flight requests finish, and waits: at most
+    /// `body_timeout_secs` for connections that are still open.
     pub async fn shutdown(mut self) -> io::Result<()> {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        self.join().await
+        self.sweeper.abort();
+        match self.task.take() {
+            Some(t) => finish_within(t, self.grace).await,
+            None => Ok(()),
+        }
     }
 
     /// Waits until the server stops (after [`RunningEmulator::shutdown`] from elsewhere, or an
     /// error).
     pub async fn join(&mut self) -> io::Result<()> {
-        self.sweeper.abort();
-        match self.task.take() {
-            Some(t) => t.await.map_err(io::Error::other)?,
+        // The sweeper keeps running while the server does: `join` may be how a caller
+        // serves forever.
+        let r = match self.task.take() {
+            Some(t) => t.await.map_err(io::Error::other).and_then(|r| r),
             None => Ok(()),
-        }
+        };
+        self.sweeper.abort();
+        r
     }
 
-    /// Serves until `signal` completes, then shuts down gracefully.
+    /// Serves until `signal` completes, then shuts down gracefully (waiting at most
+    /// `body_timeout_secs` for open connections).
     pub async fn run_until(
         mut self,
         signal: impl std::future::Future<Output = ()>,
@@ -385,7 +416,7 @@ impl RunningEmulator {
                             let _ = tx.send(());
                         }
                         self.sweeper.abort();
-                        t.await.map_err(io::Error::other)?
+                        finish_within(t, self.grace).await
                     }
                 }
             }

@@ -28,17 +28,31 @@ fn required<'a>(p: &'a Params, name: &str) -> Result<&'a str, ApiError> {
         .ok_or_else(|| ApiError::invalid_request(format!("'{name}' is not specified.")))
 }
 
-/// The channel named by `client_id`, checking the secret when given or required.
-fn client<'a>(st: &'a Inner, p: &Params, secret_required: bool) -> Result<&'a Channel, ApiError> {
+/// How an endpoint treats `client_secret`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Secret {
+    /// Must be present and right.
+    Required,
+    /// Checked when present.
+    IfGiven,
+    /// Not looked at (LINE: "ignored" for channels that include the mobile app type).
+    Ignored,
+}
+
+/// The channel named by `client_id`, checking the secret as `secret` says.
+fn client<'a>(st: &'a Inner, p: &Params, secret: Secret) -> Result<&'a Channel, ApiError> {
     let id = required(p, "client_id")?;
     let ch = st
         .channel(id)
         .ok_or_else(|| ApiError::invalid_client("invalid client_id"))?;
     tag_channel(ch.idx);
     st.rate_check(ch.idx)?;
+    if secret == Secret::Ignored {
+        return Ok(ch);
+    }
     match p.get("client_secret") {
         Some(s) if !ch.secret_ok(s) => Err(ApiError::invalid_client("invalid client_secret")),
-        None if secret_required => Err(ApiError::invalid_client(
+        None if secret == Secret::Required => Err(ApiError::invalid_client(
             "'client_secret' is not specified.",
         )),
         _ => Ok(ch),
@@ -79,7 +93,7 @@ fn token_inner(
 fn code_grant(st: &Inner, p: &Params) -> Result<Response, ApiError> {
     let code = required(p, "code")?;
     let redirect_uri = required(p, "redirect_uri")?;
-    let ch = client(st, p, false)?;
+    let ch = client(st, p, Secret::IfGiven)?;
     let Some((_, rec)) = st.codes.remove(code) else {
         return Err(ApiError::invalid_grant("invalid authorization code"));
     };
@@ -122,7 +136,7 @@ fn code_grant(st: &Inner, p: &Params) -> Result<Response, ApiError> {
     let family = st.next_family();
     let (access, claims) = st.mint_access(ch.idx, rec.user, rec.scopes, rec.generation, family);
     let refresh = crypto::random_alnum(20);
-    st.refresh.insert(
+    st.add_refresh(
         refresh.clone(),
         RefreshRecord {
             channel: ch.idx,
@@ -162,8 +176,12 @@ fn code_grant(st: &Inner, p: &Params) -> Result<Response, ApiError> {
 fn refresh_grant(st: &Inner, p: &Params) -> Result<Response, ApiError> {
     let token = required(p, "refresh_token")?;
     let id = required(p, "client_id")?;
-    let web_only = st.channel(id).is_some_and(|c| c.web_only);
-    let ch = client(st, p, web_only)?;
+    // The secret is required for web-only channels and ignored for the others.
+    let rule = match st.channel(id) {
+        Some(c) if !c.web_only => Secret::Ignored,
+        _ => Secret::Required,
+    };
+    let ch = client(st, p, rule)?;
     let invalid = || ApiError::invalid_grant("invalid refresh token");
     let rec = st
         .refresh
@@ -181,7 +199,7 @@ fn refresh_grant(st: &Inner, p: &Params) -> Result<Response, ApiError> {
     let returned = if st.config.rotate_refresh_tokens {
         let new = crypto::random_alnum(20);
         st.refresh.remove(token);
-        st.refresh.insert(
+        st.add_refresh(
             new.clone(),
             RefreshRecord {
                 last_access: claims.id,
@@ -373,9 +391,14 @@ fn revoke_inner(
 ) -> Result<Response, ApiError> {
     let p = form(headers, body)?;
     let id = required(&p, "client_id")?;
-    let web_only = st.channel(id).is_some_and(|c| c.web_only);
-    // The refresh-token form is used by LINE's SDKs, which send no secret.
-    let ch = client(st, &p, web_only && p.get("refresh_token").is_none())?;
+    // The secret is required for web-only channels (except in the refresh-token form, which
+    // LINE's SDKs send without one) and ignored for the others.
+    let rule = match st.channel(id) {
+        Some(c) if !c.web_only => Secret::Ignored,
+        _ if p.get("refresh_token").is_some() => Secret::IfGiven,
+        _ => Secret::Required,
+    };
+    let ch = client(st, &p, rule)?;
     if let Some(token) = p.get("access_token") {
         if crypto::split_jws(token).is_some_and(|(h, _, _)| h == crypto::JWT_HS256_HEADER) {
             // A channel access token v2.1: an invalid one is no error.
@@ -407,7 +430,10 @@ fn revoke_inner(
     if let Some(token) = p.get("refresh_token") {
         if let Some((_, rec)) = st.refresh.remove(token) {
             if rec.channel == ch.idx {
-                st.revoked_families.insert(rec.family, rec.exp + ACCESS_TTL);
+                // No access token of the family is minted after this, so none outlives
+                // now + 30 days.
+                st.revoked_families
+                    .insert(rec.family, st.clock.now() + ACCESS_TTL);
             } else {
                 st.refresh.insert(token.to_owned(), rec);
             }

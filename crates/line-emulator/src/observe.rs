@@ -358,7 +358,7 @@ fn fault_response(spec: &FaultSpec) -> Option<Response> {
 pub(crate) async fn observe(State(st): State<Shared>, req: Request, next: Next) -> Response {
     let start = Instant::now();
     let method = req.method().clone();
-    let path = req.uri().path().to_owned();
+    let path = journal_path(req.uri().path());
     let endpoint = endpoint_name(&method, &path);
     let request_id = crypto::random_hex(8);
     let is_admin = endpoint == "admin";
@@ -450,6 +450,21 @@ pub(crate) async fn observe(State(st): State<Shared>, req: Request, next: Next) 
     resp
 }
 
+/// The longest path the journal stores; longer ones are cut (at a character boundary) and
+/// marked with `…`, so a flood of huge unknown paths cannot inflate the journal.
+const MAX_JOURNAL_PATH: usize = 256;
+
+fn journal_path(path: &str) -> String {
+    if path.len() <= MAX_JOURNAL_PATH {
+        return path.to_owned();
+    }
+    let mut end = MAX_JOURNAL_PATH;
+    while !path.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &path[..end])
+}
+
 async fn run_tagged(next: Next, req: Request<Body>) -> (Response, Option<u32>) {
     CHANNEL
         .scope(Cell::new(None), async move {
@@ -472,4 +487,19 @@ fn rfc3339(ms: i64) -> String {
                 .ok()
         })
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_journal_paths_are_cut_at_a_char_boundary() {
+        assert_eq!(journal_path("/v2/profile"), "/v2/profile");
+        let long = format!("/{}", "é".repeat(1000));
+        let cut = journal_path(&long);
+        assert!(cut.len() <= MAX_JOURNAL_PATH + '…'.len_utf8());
+        assert!(cut.ends_with('…'));
+        assert!(long.starts_with(cut.trim_end_matches('…')));
+    }
 }

@@ -47,6 +47,15 @@ pub(crate) const SHORT_LIVED_TTL: i64 = 30 * 24 * 3600;
 pub(crate) const CHANNEL_TOKEN_QUOTA: usize = 30;
 /// How long an unanswered consent page stays usable.
 pub(crate) const PENDING_TTL: i64 = 1800;
+/// The most unanswered consent pages kept; beyond it the oldest tenth is forgotten, so a
+/// flood of abandoned authorize requests cannot grow memory without bound.
+pub(crate) const MAX_PENDING: usize = 20_000;
+/// The most unused authorization codes kept; beyond it the oldest tenth is forgotten (a
+/// flood of authorize requests whose codes are never exchanged stays bounded).
+pub(crate) const MAX_CODES: usize = 200_000;
+/// The most refresh tokens kept per grant (user × channel); issuing more forgets the
+/// oldest, so long load tests (one refresh token per login, 90 days each) stay bounded.
+pub(crate) const MAX_REFRESH_PER_GRANT: usize = 10_000;
 
 /// The wire form of scope bits, without `email` (LINE never lists it).
 pub(crate) fn scope_wire(bits: u8) -> &'static str {
@@ -248,6 +257,8 @@ pub(crate) struct Inner {
     generation: AtomicU64,
     pub codes: DashMap<String, CodeRecord>,
     pub refresh: DashMap<String, RefreshRecord>,
+    /// Refresh tokens per grant, oldest first (may name tokens already gone).
+    refresh_order: DashMap<(u32, u32), VecDeque<String>>,
     pub revoked_access: DashMap<[u8; 16], i64>,
     pub revoked_families: DashMap<u64, i64>,
     /// Families whose refresh token died with a revoked access token (their other access
@@ -381,6 +392,7 @@ impl Inner {
             generation: AtomicU64::new(1),
             codes: DashMap::new(),
             refresh: DashMap::new(),
+            refresh_order: DashMap::new(),
             revoked_access: DashMap::new(),
             revoked_families: DashMap::new(),
             refresh_dead_families: DashMap::new(),
@@ -477,11 +489,47 @@ impl Inner {
         }
     }
 
-    /// Issues an authorization code.
+    /// Issues an authorization code (forgetting the oldest tenth when [`MAX_CODES`] are
+    /// outstanding).
     pub fn issue_code(&self, rec: CodeRecord) -> String {
+        if self.codes.len() >= MAX_CODES {
+            let now = self.clock.now();
+            self.codes.retain(|_, c| c.exp > now);
+            if self.codes.len() >= MAX_CODES {
+                evict_oldest(&self.codes, MAX_CODES / 10, |c| c.exp);
+            }
+        }
         let code = crypto::random_alnum(20);
         self.codes.insert(code.clone(), rec);
         code
+    }
+
+    /// Stores a refresh token, forgetting the grant's oldest beyond [`MAX_REFRESH_PER_GRANT`].
+    pub fn add_refresh(&self, token: String, rec: RefreshRecord) {
+        let grant = (rec.user, rec.channel);
+        self.refresh.insert(token.clone(), rec);
+        let evicted: Vec<String> = {
+            let mut order = self.refresh_order.entry(grant).or_default();
+            order.push_back(token);
+            let excess = order.len().saturating_sub(MAX_REFRESH_PER_GRANT);
+            order.drain(..excess).collect()
+        };
+        for old in evicted {
+            self.refresh.remove(&old);
+        }
+    }
+
+    /// Stores an unanswered consent page, forgetting the oldest tenth when
+    /// [`MAX_PENDING`] are already waiting.
+    pub fn add_pending(&self, id: String, pending: Pending) {
+        if self.pending.len() >= MAX_PENDING {
+            let now = self.clock.now();
+            self.pending.retain(|_, p| p.created + PENDING_TTL > now);
+        }
+        if self.pending.len() >= MAX_PENDING {
+            evict_oldest(&self.pending, MAX_PENDING / 10, |p| p.created);
+        }
+        self.pending.insert(id, pending);
     }
 
     /// Starts a new token family (one per code exchange).
@@ -648,11 +696,13 @@ impl Inner {
             .and_then(|e| e.as_i64())
             .ok_or(ChannelTokenError::Invalid)?;
         let v21 = v.get("typ").and_then(|t| t.as_str()) == Some("v2.1");
-        if v21 && !self.channel_tokens.contains_key(token) {
-            return Err(ChannelTokenError::Revoked);
-        }
+        // Expiry first: the sweep forgets expired v2.1 tokens, which must not then read as
+        // revoked.
         if exp <= self.clock.now() {
             return Err(ChannelTokenError::Expired);
+        }
+        if v21 && !self.channel_tokens.contains_key(token) {
+            return Err(ChannelTokenError::Revoked);
         }
         Ok((ch.idx, exp, v21))
     }
@@ -739,6 +789,7 @@ impl Inner {
         self.grants.clear();
         self.codes.clear();
         self.refresh.clear();
+        self.refresh_order.clear();
         self.revoked_access.clear();
         self.revoked_families.clear();
         self.refresh_dead_families.clear();
@@ -776,10 +827,36 @@ impl Inner {
         for k in dead {
             self.refresh.remove(&k);
         }
+        // A family's dead-refresh mark only matters while its refresh token is stored.
+        let live: std::collections::HashSet<u64> =
+            self.refresh.iter().map(|r| r.value().family).collect();
+        self.refresh_dead_families.retain(|f, _| live.contains(f));
+        self.refresh_order.retain(|_, order| {
+            order.retain(|t| self.refresh.contains_key(t));
+            !order.is_empty()
+        });
     }
 }
 
-fn subtle_eq(a: &[u8], b: &[u8]) -> bool {
+/// Removes the `n` entries with the smallest `age` (a time: older first).
+fn evict_oldest<V>(map: &DashMap<String, V>, n: usize, age: impl Fn(&V) -> i64) {
+    let mut ages: Vec<(i64, String)> = map
+        .iter()
+        .map(|e| (age(e.value()), e.key().clone()))
+        .collect();
+    // (A concurrent reset may have emptied the map meanwhile.)
+    let n = n.min(ages.len());
+    if n == 0 {
+        return;
+    }
+    ages.select_nth_unstable(n - 1);
+    for (_, k) in ages.into_iter().take(n) {
+        map.remove(&k);
+    }
+}
+
+/// Constant-time equality (for equal lengths).
+pub(crate) fn subtle_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -789,4 +866,127 @@ pub(crate) enum ChannelTokenError {
     Invalid,
     Expired,
     Revoked,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    fn inner() -> Inner {
+        Inner::new(Config::default_demo())
+    }
+
+    fn request() -> AuthRequest {
+        AuthRequest {
+            channel: 0,
+            redirect_uri: "http://127.0.0.1:8080/callback".into(),
+            state: "s".into(),
+            scopes: SCOPE_PROFILE,
+            email_requested: false,
+            nonce: None,
+            code_challenge: None,
+            max_age: None,
+            prompt_login: false,
+            prompt_consent: false,
+            prompt_none: false,
+            bot_prompt: None,
+            response_mode: ResponseMode::Query,
+        }
+    }
+
+    #[test]
+    fn pending_consent_pages_are_bounded_and_the_oldest_go_first() {
+        let st = inner();
+        let now = st.clock.now();
+        for i in 0..MAX_PENDING + 50 {
+            st.add_pending(
+                format!("p{i}"),
+                Pending {
+                    request: request(),
+                    session: "x".into(),
+                    // Older ids are older pages.
+                    created: now - 1000 + (i / 1000) as i64,
+                    chosen_user: None,
+                },
+            );
+        }
+        assert!(st.pending.len() <= MAX_PENDING, "{}", st.pending.len());
+        assert!(
+            !st.pending.contains_key("p0"),
+            "the oldest page is forgotten"
+        );
+        let newest = format!("p{}", MAX_PENDING + 49);
+        assert!(st.pending.contains_key(&newest), "the newest page is kept");
+    }
+
+    #[test]
+    fn outstanding_codes_are_bounded_and_the_oldest_go_first() {
+        let st = inner();
+        let now = st.clock.now();
+        let rec = |exp| CodeRecord {
+            channel: 0,
+            user: 0,
+            redirect_uri: "http://127.0.0.1:8080/callback".into(),
+            scopes: SCOPE_PROFILE,
+            nonce: None,
+            code_challenge: None,
+            auth_time: None,
+            amr: "pwd",
+            exp,
+            generation: 1,
+        };
+        let first = st.issue_code(rec(now + 1));
+        for _ in 0..MAX_CODES + 10 {
+            st.issue_code(rec(now + CODE_TTL));
+        }
+        let last = st.issue_code(rec(now + CODE_TTL + 1));
+        assert!(st.codes.len() <= MAX_CODES, "{}", st.codes.len());
+        assert!(!st.codes.contains_key(&first));
+        assert!(st.codes.contains_key(&last));
+    }
+
+    #[test]
+    fn refresh_tokens_per_grant_are_bounded_and_swept_with_their_marks() {
+        let st = inner();
+        let rec = |family| RefreshRecord {
+            channel: 0,
+            user: 0,
+            scopes: SCOPE_PROFILE,
+            exp: st.clock.now() + REFRESH_TTL,
+            generation: st.consent(0, 0, SCOPE_PROFILE),
+            family,
+            last_access: [0; 16],
+        };
+        for i in 0..MAX_REFRESH_PER_GRANT + 5 {
+            st.add_refresh(format!("r{i}"), rec(i as u64));
+        }
+        assert_eq!(st.refresh.len(), MAX_REFRESH_PER_GRANT);
+        assert!(!st.refresh.contains_key("r0"));
+        assert!(
+            st.refresh
+                .contains_key(&format!("r{}", MAX_REFRESH_PER_GRANT + 4))
+        );
+        // Another grant has its own budget.
+        st.add_refresh(
+            "other".into(),
+            RefreshRecord {
+                user: 1,
+                generation: st.consent(1, 0, SCOPE_PROFILE),
+                ..rec(99_999)
+            },
+        );
+        assert!(st.refresh.contains_key("other"));
+
+        // A dead-refresh mark disappears once the sweep has dropped its refresh token.
+        let far = st.clock.now() + REFRESH_TTL;
+        st.refresh_dead_families.insert(7, far);
+        st.refresh_dead_families.insert(123_456_789, far);
+        st.sweep();
+        assert!(!st.refresh.contains_key("r7"));
+        assert!(st.refresh_dead_families.is_empty());
+        // r7 swept, "other" kept.
+        assert_eq!(st.refresh.len(), MAX_REFRESH_PER_GRANT);
+        assert!(st.refresh.contains_key("other"));
+    }
 }

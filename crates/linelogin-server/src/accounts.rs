@@ -416,7 +416,8 @@ pub async fn request_deauthorization(
     if usable {
         match enqueue(state, account, reason).await {
             Ok(job_id) => return Ok(DeauthStart::Enqueued { job_id }),
-            Err(AppError::Internal(_)) | Err(AppError::NotFound) => {}
+            // The tokens went away in between (logout elsewhere): log in again first.
+            Err(AppError::NotFound) => {}
             Err(e) => return Err(e),
         }
     }

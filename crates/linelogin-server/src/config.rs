@@ -392,6 +392,11 @@ impl Config {
                 return Err(ConfigError(format!("{key} must be an http(s) URL")));
             }
         }
+        if self.public_url.query().is_some() || self.public_url.fragment().is_some() {
+            return Err(ConfigError(
+                "public_url must not carry a query or fragment".into(),
+            ));
+        }
         if self.line.channel_id.is_empty()
             || !self.line.channel_id.bytes().all(|b| b.is_ascii_digit())
         {
@@ -420,9 +425,11 @@ impl Config {
 
     /// The callback URL: `public_url` + `/callback`.
     pub fn callback_url(&self) -> Result<Url, ConfigError> {
-        self.public_url
-            .join("/callback")
-            .map_err(|_| ConfigError("public_url cannot take a /callback path".into()))
+        Url::parse(&format!(
+            "{}/callback",
+            self.public_url.as_str().trim_end_matches('/')
+        ))
+        .map_err(|_| ConfigError("public_url cannot take a /callback path".into()))
     }
 
     /// Whether cookies must carry `Secure` (the public URL is https).

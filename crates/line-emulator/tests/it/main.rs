@@ -8,3 +8,4 @@ mod common;
 mod cross;
 mod flow;
 mod resources;
+mod review;

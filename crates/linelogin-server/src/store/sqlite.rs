@@ -55,6 +55,60 @@ impl SqliteStore {
         Self::connect("sqlite::memory:").await
     }
 
+    /// One transaction in three round trips to the connection's thread (BEGIN, one batch of
+    /// statements, COMMIT): supersede stale jobs, upsert the account and its tokens, replace
+    /// the session, and read back the account with the count of jobs still in flight (then
+    /// roll back with [`StoreError::Busy`]). SQLite binds `$n` across the whole batch.
+    async fn complete_login_impl(&self, login: &LoginWrite) -> Result<Account, StoreError> {
+        const SQL: &str = "\
+            UPDATE deauth_jobs SET status = 'superseded', finished_at = $6, access_ct = NULL, refresh_ct = NULL \
+              WHERE issuer = $2 AND sub = $3 AND status = 'pending' AND (lease_until IS NULL OR lease_until <= $6); \
+            INSERT INTO accounts (id, issuer, sub, display_name, picture_url, status, created_at, updated_at) \
+              VALUES ($1, $2, $3, $4, $5, 'linked', $6, $6) \
+              ON CONFLICT (issuer, sub) DO UPDATE SET display_name = excluded.display_name, \
+              picture_url = excluded.picture_url, status = 'linked', updated_at = excluded.updated_at; \
+            INSERT INTO tokens (account_id, access_ct, refresh_ct, access_expires_at, refresh_issued_at, updated_at) \
+              SELECT id, $7, $8, $9, $10, $6 FROM accounts WHERE issuer = $2 AND sub = $3 \
+              ON CONFLICT (account_id) DO UPDATE SET access_ct = excluded.access_ct, refresh_ct = excluded.refresh_ct, \
+              access_expires_at = excluded.access_expires_at, refresh_issued_at = excluded.refresh_issued_at, \
+              updated_at = excluded.updated_at; \
+            DELETE FROM sessions WHERE id_hash = $14; \
+            INSERT INTO sessions (id_hash, account_id, csrf_token, created_at, last_seen_at, expires_at) \
+              SELECT $11, id, $12, $6, $6, $13 FROM accounts WHERE issuer = $2 AND sub = $3; \
+            SELECT id, issuer, sub, display_name, picture_url, status, created_at, \
+              (SELECT COUNT(*) FROM deauth_jobs WHERE issuer = $2 AND sub = $3 AND status = 'pending') AS in_flight \
+              FROM accounts WHERE issuer = $2 AND sub = $3";
+        let mut tx = self.writer().begin().await.map_err(map_err)?;
+        let row = sqlx::query(SQL)
+            .bind(&login.new_account_id)
+            .bind(&login.issuer)
+            .bind(&login.sub)
+            .bind(&login.display_name)
+            .bind(&login.picture_url)
+            .bind(login.now)
+            .bind(&login.tokens.access_ct)
+            .bind(&login.tokens.refresh_ct)
+            .bind(login.tokens.access_expires_at)
+            .bind(login.tokens.refresh_issued_at)
+            .bind(&login.session.id_hash)
+            .bind(&login.session.csrf_token)
+            .bind(login.session.expires_at)
+            .bind(&login.replaces_session)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let in_flight: i64 = row.try_get("in_flight").map_err(map_err)?;
+        if in_flight > 0 {
+            tx.rollback().await.map_err(map_err)?;
+            return Err(StoreError::Busy(
+                "a deauthorization of this user is in progress",
+            ));
+        }
+        let account = account_from_row(&row)?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(account)
+    }
+
     fn writer(&self) -> &sqlx::SqlitePool {
         &self.writer
     }

@@ -8,6 +8,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use fantoccini::{ClientBuilder, Locator};
+use futures::FutureExt as _;
 
 use crate::emulator::{EMU_USER, start};
 use crate::harness::Opts;
@@ -85,7 +86,9 @@ async fn e2e_chromium_login_consent_profile_unregister() {
     let c = client.expect("chromedriver session");
 
     let e = start(Opts::default(), false).await;
-    let result = async {
+    // Panics inside are caught so that the browser sessions are always closed (a killed
+    // chromedriver would leave its Chromium behind).
+    let main_flow = std::panic::AssertUnwindSafe(async {
         c.goto(&e.h.url("/")).await.unwrap();
         shot(&c, "01-home").await;
         c.find(Locator::Id("login"))
@@ -158,7 +161,8 @@ async fn e2e_chromium_login_consent_profile_unregister() {
         // Logged out everywhere: /me sends the browser to log in again.
         c.goto(&e.h.url("/me")).await.unwrap();
         assert_ne!(c.current_url().await.unwrap().path(), "/me");
-    }
+    })
+    .catch_unwind()
     .await;
     let _ = c.close().await;
 
@@ -182,15 +186,23 @@ async fn e2e_chromium_login_consent_profile_unregister() {
         .connect(&format!("http://127.0.0.1:{port}"))
         .await
         .unwrap();
-    ja.goto(&e.h.url("/terms")).await.unwrap();
-    let html = ja.source().await.unwrap();
-    assert!(
-        html.contains("LINEヤフー株式会社"),
-        "Japanese terms with the notice"
-    );
-    shot(&ja, "06-terms-ja").await;
+    let ja_flow = std::panic::AssertUnwindSafe(async {
+        ja.goto(&e.h.url("/terms")).await.unwrap();
+        let html = ja.source().await.unwrap();
+        assert!(
+            html.contains("LINEヤフー株式会社"),
+            "Japanese terms with the notice"
+        );
+        shot(&ja, "06-terms-ja").await;
+    })
+    .catch_unwind()
+    .await;
     let _ = ja.close().await;
     let _ = chromedriver.kill().await;
     e.stop().await;
-    result
+    for outcome in [main_flow, ja_flow] {
+        if let Err(panic) = outcome {
+            std::panic::resume_unwind(panic);
+        }
+    }
 }

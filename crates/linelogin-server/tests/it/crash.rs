@@ -45,7 +45,7 @@ async fn crash02_abort_after_commit_then_restart_completes_the_job() {
         .build()
         .unwrap();
     let mut up = false;
-    for _ in 0..200 {
+    for _ in 0..600 {
         if c.get(format!("{base}/healthz")).send().await.is_ok() {
             up = true;
             break;

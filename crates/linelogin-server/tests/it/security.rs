@@ -695,7 +695,14 @@ async fn idt09_nonce_replay_is_rejected_before_any_further_call() {
     let c = h.client();
     // A first login; remember its nonce.
     let r = c.get(h.url("/login")).send().await.unwrap();
-    let old_nonce = location(&r).split("nonce=").nth(1).unwrap().split('&').next().unwrap().to_string();
+    let old_nonce = location(&r)
+        .split("nonce=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap()
+        .to_string();
     let r = c.get(location(&r)).send().await.unwrap();
     assert_eq!(c.get(location(&r)).send().await.unwrap().status(), 303);
     // LINE (or an attacker in the middle) now answers a new login with the old nonce.
@@ -703,8 +710,17 @@ async fn idt09_nonce_replay_is_rejected_before_any_further_call() {
     let other = h.client();
     let r = h.login_with(&other, "").await;
     assert_eq!(r.status(), 401);
-    assert!(set_cookies(&r).iter().all(|c| !c.starts_with("ll_session=")), "no session");
-    assert_eq!(h.line.calls("/v2/profile"), vec![200], "no profile call after the bad ID token");
+    assert!(
+        set_cookies(&r)
+            .iter()
+            .all(|c| !c.starts_with("ll_session=")),
+        "no session"
+    );
+    assert_eq!(
+        h.line.calls("/v2/profile"),
+        vec![200],
+        "no profile call after the bad ID token"
+    );
     assert_eq!(h.api_me(&other).await.0, 401);
     h.stop().await;
 }
@@ -712,11 +728,20 @@ async fn idt09_nonce_replay_is_rejected_before_any_further_call() {
 #[tokio::test]
 async fn idt11_profile_of_another_user_is_rejected() {
     let h = Harness::start().await;
-    h.line.inner.lock().unwrap().profile_user_override = Some("U0000000000000000000000000000beef".into());
+    h.line.inner.lock().unwrap().profile_user_override =
+        Some("U0000000000000000000000000000beef".into());
     let c = h.client();
     let r = h.login_with(&c, "").await;
     assert_eq!(r.status(), 401);
     assert_eq!(h.api_me(&c).await.0, 401);
-    assert!(h.state.store().account_by_sub("https://access.line.me", USER).await.unwrap().is_none(), "nothing persisted");
+    assert!(
+        h.state
+            .store()
+            .account_by_sub("https://access.line.me", USER)
+            .await
+            .unwrap()
+            .is_none(),
+        "nothing persisted"
+    );
     h.stop().await;
 }

@@ -41,9 +41,14 @@ pub async fn sqlite_file() -> Option<(Arc<dyn Store>, Cleanup)> {
 
 pub async fn postgres() -> Option<(Arc<dyn Store>, Cleanup)> {
     let Ok(url) = std::env::var("DATABASE_URL_POSTGRES") else {
-        eprintln!(
-            "note: DATABASE_URL_POSTGRES is unset; skipping the PostgreSQL half of the store suite"
-        );
+        // Written straight to stderr (not captured by the test harness), once per run.
+        static NOTE: std::sync::Once = std::sync::Once::new();
+        NOTE.call_once(|| {
+            use std::io::Write as _;
+            let _ = std::io::stderr().write_all(
+                b"note: DATABASE_URL_POSTGRES is unset; skipping the PostgreSQL half of the store suite\n",
+            );
+        });
         return None;
     };
     let schema = format!("ll_test_{}_{}", std::process::id(), rand_suffix());

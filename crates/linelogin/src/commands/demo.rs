@@ -27,6 +27,12 @@ pub struct DemoArgs {
     /// Address of the LINE Platform emulator.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9000")]
     pub emulator_listen: SocketAddr,
+    /// Skip the emulator's consent page (test users taken in turn), e.g. for `linelogin loadtest`.
+    #[arg(long)]
+    pub auto_consent: bool,
+    /// Outbound calls per second from the server to its (local) emulator.
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub rate_limit: u32,
 }
 
 /// Reads the demo's token key, or creates it (mode 0600) on first use.
@@ -84,6 +90,7 @@ pub fn run(args: DemoArgs, out: &mut impl Write) -> Result<(), CliError> {
 
         let mut emu_config = line_emulator::Config::default_demo();
         emu_config.listen = args.emulator_listen.to_string();
+        emu_config.auto_consent = args.auto_consent;
         let channel = emu_config
             .channels
             .first_mut()
@@ -111,6 +118,11 @@ pub fn run(args: DemoArgs, out: &mut impl Write) -> Result<(), CliError> {
             ("LINELOGIN_LINE__AUTH_URL", emulator_url.clone()),
             ("LINELOGIN_LINE__API_URL", emulator_url.clone()),
             ("LINELOGIN_LOGS__DIR", format!("{data}/logs")),
+            (
+                "LINELOGIN_OUTBOUND__RATE_LIMIT_PER_SECOND",
+                args.rate_limit.to_string(),
+            ),
+            ("LINELOGIN_OUTBOUND__BURST", args.rate_limit.to_string()),
         ];
         let config = Config::load(None, env.into_iter().map(|(k, v)| (k.to_owned(), v)))
             .map_err(|e| CliError::failure(e.to_string()))?;
