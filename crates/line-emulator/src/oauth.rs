@@ -183,12 +183,23 @@ fn refresh_grant(st: &Inner, p: &Params) -> Result<Response, ApiError> {
     };
     let ch = client(st, p, rule)?;
     let invalid = || ApiError::invalid_grant("invalid refresh token");
-    let rec = st
-        .refresh
-        .get(token)
-        .map(|r| r.clone())
-        .ok_or_else(invalid)?;
-    if rec.channel != ch.idx || !st.refresh_usable(&rec) {
+    let rotate = st.config.rotate_refresh_tokens;
+    // With rotation the old token is claimed (removed) atomically, so two concurrent
+    // refreshes with it cannot both succeed.
+    let rec = if rotate {
+        st.refresh.remove(token).map(|(_, r)| r)
+    } else {
+        st.refresh.get(token).map(|r| r.clone())
+    }
+    .ok_or_else(invalid)?;
+    if rec.channel != ch.idx {
+        if rotate {
+            // Another channel's client cannot burn it.
+            st.refresh.insert(token.to_owned(), rec);
+        }
+        return Err(invalid());
+    }
+    if !st.refresh_usable(&rec) {
         return Err(invalid());
     }
     let (access, claims) = st.mint_access(ch.idx, rec.user, rec.scopes, rec.generation, rec.family);
@@ -196,9 +207,8 @@ fn refresh_grant(st: &Inner, p: &Params) -> Result<Response, ApiError> {
         st.revoked_access
             .insert(rec.last_access, st.clock.now() + ACCESS_TTL);
     }
-    let returned = if st.config.rotate_refresh_tokens {
+    let returned = if rotate {
         let new = crypto::random_alnum(20);
-        st.refresh.remove(token);
         st.add_refresh(
             new.clone(),
             RefreshRecord {

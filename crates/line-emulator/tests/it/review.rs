@@ -531,3 +531,41 @@ async fn fault_rules_with_unbounded_latency_or_nonsense_are_refused() {
     let stats = env.admin_get("/_emulator/stats").await;
     assert!(stats["total"].is_u64());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_refreshes_of_a_rotating_token_yield_exactly_one() {
+    let mut c = test_config();
+    c.rotate_refresh_tokens = true;
+    let env = start_with(c).await;
+    for _ in 0..5 {
+        let t = env.login_tokens(&env.user_ids()[0], "profile").await;
+        let refresh = t["refresh_token"].as_str().unwrap().to_owned();
+        let mut tasks = Vec::new();
+        for _ in 0..16 {
+            let api = env.api.clone();
+            let url = env.url("/oauth2/v2.1/token");
+            let refresh = refresh.clone();
+            tasks.push(tokio::spawn(async move {
+                api.post(url)
+                    .form(&[
+                        ("grant_type", "refresh_token"),
+                        ("refresh_token", refresh.as_str()),
+                        ("client_id", CHANNEL),
+                        ("client_secret", SECRET),
+                    ])
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            }));
+        }
+        let mut ok = 0;
+        for t in tasks {
+            if t.await.unwrap() == 200 {
+                ok += 1;
+            }
+        }
+        assert_eq!(ok, 1);
+    }
+}

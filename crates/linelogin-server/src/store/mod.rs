@@ -1,6 +1,6 @@
 //! Storage: one small async trait, [`Store`], with a backend-neutral [`StoreError`].
 //!
-//! Two backends implement it from the same SQL (see [`sql`]): [`SqliteStore`] (the embedded
+//! Two backends implement it from the same SQL (the private `sql` module): [`SqliteStore`] (the embedded
 //! default, WAL mode) and [`PostgresStore`]. Each has its own migrations, run by
 //! [`connect`] at start. Times are Unix milliseconds; token values are stored only as AEAD
 //! ciphertexts (see [`crate::crypto`]); session ids and pending-login ids only as SHA-256 hashes.
