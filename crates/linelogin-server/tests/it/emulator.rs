@@ -19,7 +19,16 @@ pub struct Emu {
 }
 
 /// The emulator (auto-consent, one user, our callback registered) and the server.
-pub async fn start(mut opts: Opts, auto_consent: bool) -> Emu {
+pub async fn start(opts: Opts, auto_consent: bool) -> Emu {
+    start_with_channel(opts, auto_consent, |_| {}).await
+}
+
+/// Like [`start`], with the emulator's channel adjusted first (e.g. a rate limit).
+pub async fn start_with_channel(
+    mut opts: Opts,
+    auto_consent: bool,
+    adjust: impl FnOnce(&mut ChannelConfig),
+) -> Emu {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let mut cfg = line_emulator::Config::default_demo();
@@ -29,6 +38,7 @@ pub async fn start(mut opts: Opts, auto_consent: bool) -> Emu {
         CHANNEL_SECRET,
         vec![format!("{base}/callback")],
     )];
+    adjust(&mut cfg.channels[0]);
     cfg.users = vec![
         UserConfig::new(EMU_USER, "Emulated User"),
         UserConfig::new("U00000000000000000000000000000abc", "Second User"),

@@ -7,6 +7,7 @@ mod emulator;
 mod fake_line;
 mod flow;
 mod harness;
+mod load429;
 mod perf;
 mod security;
 mod store;
