@@ -176,3 +176,44 @@ fn the_cli_rejects_bad_usage_with_status_2() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn the_server_refuses_to_start_against_the_real_line_during_a_load_test() {
+    let dir = std::env::temp_dir().join(format!("linelogin-guard-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("server.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"listen = "127.0.0.1:0"
+public_url = "http://127.0.0.1:8080"
+database_url = "sqlite://{}"
+token_encryption_key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+[line]
+channel_id = "1234567890"
+channel_secret = "0123456789abcdef0123456789abcdef"
+auth_url = "https://access.line.me"
+api_url = "https://api.line.me"
+[logs]
+dir = "{}"
+"#,
+            dir.join("db.sqlite").display(),
+            dir.join("logs").display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_linelogin"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("LINELOGIN_LOAD_TEST", "1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("LINELOGIN_LOAD_TEST"), "{stderr}");
+    assert!(
+        !stderr.contains("0123456789abcdef0123456789abcdef"),
+        "no secret in the error"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
