@@ -124,6 +124,10 @@ pub(crate) fn issue_v21(st: &Inner, p: &Params) -> Result<Response, ApiError> {
     let a = verify_assertion(st, p)?;
     let ttl = a.token_exp.unwrap_or(V21_MAX_TTL);
     let now = st.clock.now();
+    let Some(ch) = st.channel_at(a.channel) else {
+        return Err(key_not_found());
+    };
+    let _issuing = ch.v21_issue.lock();
     let valid = st
         .channel_tokens
         .iter()

@@ -186,19 +186,18 @@ fn refresh_grant(st: &Inner, p: &Params) -> Result<Response, ApiError> {
     let rotate = st.config.rotate_refresh_tokens;
     // With rotation the old token is claimed (removed) atomically, so two concurrent
     // refreshes with it cannot both succeed.
+    // (Another channel's client can neither use nor burn it.)
     let rec = if rotate {
-        st.refresh.remove(token).map(|(_, r)| r)
+        st.refresh
+            .remove_if(token, |_, r| r.channel == ch.idx)
+            .map(|(_, r)| r)
     } else {
-        st.refresh.get(token).map(|r| r.clone())
+        st.refresh
+            .get(token)
+            .filter(|r| r.channel == ch.idx)
+            .map(|r| r.clone())
     }
     .ok_or_else(invalid)?;
-    if rec.channel != ch.idx {
-        if rotate {
-            // Another channel's client cannot burn it.
-            st.refresh.insert(token.to_owned(), rec);
-        }
-        return Err(invalid());
-    }
     if !st.refresh_usable(&rec) {
         return Err(invalid());
     }
@@ -412,11 +411,8 @@ fn revoke_inner(
     if let Some(token) = p.get("access_token") {
         if crypto::split_jws(token).is_some_and(|(h, _, _)| h == crypto::JWT_HS256_HEADER) {
             // A channel access token v2.1: an invalid one is no error.
-            if let Some((_, rec)) = st.channel_tokens.remove(token)
-                && rec.channel != ch.idx
-            {
-                st.channel_tokens.insert(token.to_owned(), rec);
-            }
+            st.channel_tokens
+                .remove_if(token, |_, rec| rec.channel == ch.idx);
             return Ok(empty_ok());
         }
         return match crypto::parse_access_token(&st.key, token) {
@@ -438,15 +434,11 @@ fn revoke_inner(
         };
     }
     if let Some(token) = p.get("refresh_token") {
-        if let Some((_, rec)) = st.refresh.remove(token) {
-            if rec.channel == ch.idx {
-                // No access token of the family is minted after this, so none outlives
-                // now + 30 days.
-                st.revoked_families
-                    .insert(rec.family, st.clock.now() + ACCESS_TTL);
-            } else {
-                st.refresh.insert(token.to_owned(), rec);
-            }
+        if let Some((_, rec)) = st.refresh.remove_if(token, |_, r| r.channel == ch.idx) {
+            // No access token of the family is minted after this, so none outlives
+            // now + 30 days.
+            st.revoked_families
+                .insert(rec.family, st.clock.now() + ACCESS_TTL);
         }
         return Ok(empty_ok());
     }

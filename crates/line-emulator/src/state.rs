@@ -92,6 +92,8 @@ pub(crate) struct Channel {
     pub rate: Option<(u32, Mutex<(u64, u32)>)>,
     pub assertion_keys: Vec<(String, DecodingKey)>,
     pub short_lived: Mutex<VecDeque<String>>,
+    /// Held while counting and issuing v2.1 tokens, so concurrent issues respect the quota.
+    pub v21_issue: Mutex<()>,
 }
 
 impl Channel {
@@ -324,6 +326,7 @@ impl Inner {
                     })
                     .collect(),
                 short_lived: Mutex::new(VecDeque::new()),
+                v21_issue: Mutex::new(()),
                 cfg: c.clone(),
             })
             .collect();

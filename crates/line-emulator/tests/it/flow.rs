@@ -489,7 +489,8 @@ async fn issuer_mismatch_is_reported() {
     assert_eq!(b["error_description"], "Invalid IdToken Issuer.");
 }
 
-#[tokio::test]
+// Multi-threaded, or the handlers could never actually run at the same time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_exchanges_of_one_code_yield_exactly_one_token() {
     let env = start().await;
     let q = env.login(&env.browser, &env.user_ids()[0], &[]).await;

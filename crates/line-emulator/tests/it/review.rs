@@ -1,5 +1,7 @@
-//! Adversarial inputs found in review: extreme clock offsets, unbounded state, ordering of
-//! token checks.
+//! Regression tests from the adversarial review: extreme clock offsets, shutdown with a
+//! stalled client, escaping of configured names, cookie attributes, secret rules per app type,
+//! channel binding of codes and tokens, fault-rule limits, and races under a multi-threaded
+//! runtime.
 
 use serde_json::{Value, json};
 
@@ -568,4 +570,38 @@ async fn concurrent_refreshes_of_a_rotating_token_yield_exactly_one() {
         }
         assert_eq!(ok, 1);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_v21_issues_respect_the_quota_of_30() {
+    let env = start().await;
+    let mut tasks = Vec::new();
+    for _ in 0..40 {
+        let api = env.api.clone();
+        let url = env.url("/oauth2/v2.1/token");
+        let a = v21_assertion(3600);
+        tasks.push(tokio::spawn(async move {
+            api.post(url)
+                .form(&[
+                    ("grant_type", "client_credentials"),
+                    (
+                        "client_assertion_type",
+                        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                    ),
+                    ("client_assertion", a.as_str()),
+                ])
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        if t.await.unwrap() == 200 {
+            ok += 1;
+        }
+    }
+    assert_eq!(ok, 30);
 }
