@@ -54,7 +54,8 @@ impl PostgresStore {
     /// One transaction: supersede stale jobs (or refuse while one is in flight), upsert the
     /// account and its tokens, replace the session.
     async fn complete_login_impl(&self, login: &LoginWrite) -> Result<Account, StoreError> {
-        let mut tx = self.writer().begin().await.map_err(map_err)?;
+        let mut conn = self.writer().await?;
+        let mut tx = sqlx::Connection::begin(&mut *conn).await.map_err(map_err)?;
         // A stale deauthorization of this LINE user must never revoke the new link:
         // supersede it unless a worker is sending it right now. (The common case, no
         // job at all, costs one indexed lookup.)
@@ -148,12 +149,12 @@ impl PostgresStore {
         Ok(account)
     }
 
-    fn writer(&self) -> &sqlx::PgPool {
-        &self.pool
+    async fn writer(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Postgres>, StoreError> {
+        self.pool.acquire().await.map_err(map_err)
     }
 
-    fn reader(&self) -> &sqlx::PgPool {
-        &self.pool
+    async fn reader(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Postgres>, StoreError> {
+        self.pool.acquire().await.map_err(map_err)
     }
 }
 

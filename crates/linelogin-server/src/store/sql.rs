@@ -3,7 +3,8 @@
 //! SQLite and PostgreSQL both accept `$n` parameters, `ON CONFLICT`, `RETURNING` and the
 //! types used here (TEXT, 64-bit integers, byte strings), so every query is written once.
 //! [`impl_sql_store!`] expands the [`Store`](super::Store) implementation for a backend
-//! struct that has a `pool` field.
+//! struct with two async methods, `writer()` and `reader()`, each returning something that
+//! dereferences mutably to the backend's connection (a pooled connection, a locked one).
 
 use super::StoreError;
 
@@ -61,8 +62,9 @@ macro_rules! impl_sql_store {
         #[async_trait::async_trait]
         impl Store for $store {
             async fn migrate(&self) -> Result<(), StoreError> {
+                let mut conn = self.writer().await?;
                 Self::MIGRATOR
-                    .run(self.writer())
+                    .run_direct(&mut *conn)
                     .await
                     .map_err(|e| StoreError::Migration(e.to_string()))
             }
@@ -77,7 +79,7 @@ macro_rules! impl_sql_store {
                     .bind(id_hash)
                     .bind(data)
                     .bind(expires_at)
-                    .execute(self.writer())
+                    .execute(&mut *self.writer().await?)
                     .await
                     .map_err(map_err)?;
                 Ok(())
@@ -86,7 +88,7 @@ macro_rules! impl_sql_store {
             async fn take_pending_login(&self, id_hash: &str, now: i64) -> Result<Option<Vec<u8>>, StoreError> {
                 let row = sqlx::query("DELETE FROM pending_logins WHERE id_hash = $1 RETURNING data, expires_at")
                     .bind(id_hash)
-                    .fetch_optional(self.writer())
+                    .fetch_optional(&mut *self.writer().await?)
                     .await
                     .map_err(map_err)?;
                 let Some(row) = row else { return Ok(None) };
@@ -109,7 +111,7 @@ macro_rules! impl_sql_store {
                 let row = sqlx::query(&sql)
                     .bind(id_hash)
                     .bind(now)
-                    .fetch_optional(self.reader())
+                    .fetch_optional(&mut *self.reader().await?)
                     .await
                     .map_err(map_err)?;
                 let Some(row) = row else { return Ok(None) };
@@ -126,7 +128,7 @@ macro_rules! impl_sql_store {
                 sqlx::query("UPDATE sessions SET last_seen_at = $2 WHERE id_hash = $1")
                     .bind(id_hash)
                     .bind(now)
-                    .execute(self.writer())
+                    .execute(&mut *self.writer().await?)
                     .await
                     .map_err(map_err)?;
                 Ok(())
@@ -135,7 +137,7 @@ macro_rules! impl_sql_store {
             async fn delete_session(&self, id_hash: &str) -> Result<(), StoreError> {
                 sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
                     .bind(id_hash)
-                    .execute(self.writer())
+                    .execute(&mut *self.writer().await?)
                     .await
                     .map_err(map_err)?;
                 Ok(())
@@ -145,7 +147,7 @@ macro_rules! impl_sql_store {
                 let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts a WHERE a.id = $1");
                 let row = sqlx::query(&sql)
                     .bind(account_id)
-                    .fetch_optional(self.reader())
+                    .fetch_optional(&mut *self.reader().await?)
                     .await
                     .map_err(map_err)?;
                 row.as_ref().map(account_from_row).transpose()
@@ -156,7 +158,7 @@ macro_rules! impl_sql_store {
                 let row = sqlx::query(&sql)
                     .bind(issuer)
                     .bind(sub)
-                    .fetch_optional(self.reader())
+                    .fetch_optional(&mut *self.reader().await?)
                     .await
                     .map_err(map_err)?;
                 row.as_ref().map(account_from_row).transpose()
@@ -167,7 +169,7 @@ macro_rules! impl_sql_store {
                     "SELECT access_ct, refresh_ct, access_expires_at, refresh_issued_at FROM tokens WHERE account_id = $1",
                 )
                 .bind(account_id)
-                .fetch_optional(self.reader())
+                .fetch_optional(&mut *self.reader().await?)
                 .await
                 .map_err(map_err)?;
                 match row {
@@ -187,7 +189,7 @@ macro_rules! impl_sql_store {
                 .bind(tokens.access_expires_at)
                 .bind(tokens.refresh_issued_at)
                 .bind(now)
-                .execute(self.writer())
+                .execute(&mut *self.writer().await?)
                 .await
                 .map_err(map_err)?;
                 if done.rows_affected() == 0 {
@@ -199,7 +201,7 @@ macro_rules! impl_sql_store {
             async fn delete_tokens(&self, account_id: &str) -> Result<(), StoreError> {
                 sqlx::query("DELETE FROM tokens WHERE account_id = $1")
                     .bind(account_id)
-                    .execute(self.writer())
+                    .execute(&mut *self.writer().await?)
                     .await
                     .map_err(map_err)?;
                 Ok(())
@@ -212,7 +214,8 @@ macro_rules! impl_sql_store {
                 reason: DeauthReason,
                 now: i64,
             ) -> Result<(), StoreError> {
-                let mut tx = self.writer().begin().await.map_err(map_err)?;
+                let mut conn = self.writer().await?;
+                let mut tx = sqlx::Connection::begin(&mut *conn).await.map_err(map_err)?;
                 let inserted = sqlx::query(
                     "INSERT INTO deauth_jobs (id, account_id, issuer, sub, reason, status, access_ct, refresh_ct, \
                      access_expires_at, refresh_issued_at, attempts, next_attempt_at, created_at) \
@@ -267,7 +270,7 @@ macro_rules! impl_sql_store {
                 )
                 .bind(now.saturating_add(lease_ms))
                 .bind(now)
-                .fetch_optional(self.writer())
+                .fetch_optional(&mut *self.writer().await?)
                 .await
                 .map_err(map_err)?;
                 let Some(row) = row else { return Ok(None) };
@@ -294,7 +297,7 @@ macro_rules! impl_sql_store {
                 .bind(&tokens.refresh_ct)
                 .bind(tokens.access_expires_at)
                 .bind(tokens.refresh_issued_at)
-                .execute(self.writer())
+                .execute(&mut *self.writer().await?)
                 .await
                 .map_err(map_err)?;
                 Ok(())
@@ -312,7 +315,7 @@ macro_rules! impl_sql_store {
                 .bind(job_id)
                 .bind(now)
                 .bind(note)
-                .execute(self.writer())
+                .execute(&mut *self.writer().await?)
                 .await
                 .map_err(map_err)?;
                 Ok(())
@@ -326,7 +329,7 @@ macro_rules! impl_sql_store {
                 .bind(job_id)
                 .bind(next_attempt_at)
                 .bind(error)
-                .execute(self.writer())
+                .execute(&mut *self.writer().await?)
                 .await
                 .map_err(map_err)?;
                 Ok(())
@@ -340,7 +343,7 @@ macro_rules! impl_sql_store {
                 .bind(job_id)
                 .bind(now)
                 .bind(error)
-                .execute(self.writer())
+                .execute(&mut *self.writer().await?)
                 .await
                 .map_err(map_err)?;
                 Ok(())
@@ -349,7 +352,7 @@ macro_rules! impl_sql_store {
             async fn job_status(&self, job_id: &str) -> Result<Option<String>, StoreError> {
                 let row = sqlx::query("SELECT status FROM deauth_jobs WHERE id = $1")
                     .bind(job_id)
-                    .fetch_optional(self.reader())
+                    .fetch_optional(&mut *self.reader().await?)
                     .await
                     .map_err(map_err)?;
                 row.map(|r| r.try_get("status").map_err(map_err)).transpose()
@@ -363,7 +366,7 @@ macro_rules! impl_sql_store {
                      MIN(CASE WHEN status = 'pending' THEN created_at END) AS oldest \
                      FROM deauth_jobs WHERE status IN ('pending', 'failed')",
                 )
-                .fetch_one(self.reader())
+                .fetch_one(&mut *self.reader().await?)
                 .await
                 .map_err(map_err)?;
                 let oldest: Option<i64> = row.try_get("oldest").map_err(map_err)?;
@@ -380,7 +383,7 @@ macro_rules! impl_sql_store {
                     "DELETE FROM sessions WHERE expires_at <= $1",
                     "DELETE FROM pending_logins WHERE expires_at <= $1",
                 ] {
-                    n += sqlx::query(sql).bind(now).execute(self.writer()).await.map_err(map_err)?.rows_affected();
+                    n += sqlx::query(sql).bind(now).execute(&mut *self.writer().await?).await.map_err(map_err)?.rows_affected();
                 }
                 Ok(n)
             }
