@@ -171,6 +171,18 @@ pub(crate) async fn tokens_kid(State(st): State<Shared>, RawQuery(q): RawQuery) 
     }
 }
 
+/// Checks `grant_type=client_credentials`, the only grant of the channel token endpoints.
+fn require_client_credentials(p: &Params) -> Result<(), ApiError> {
+    match p.get("grant_type") {
+        Some("client_credentials") => Ok(()),
+        None => Err(ApiError::invalid_request("'grant_type' is not specified.")),
+        Some(_) => Err(ApiError::oauth(
+            "unsupported_grant_type",
+            "unsupported grant_type",
+        )),
+    }
+}
+
 /// `POST /oauth2/v3/token`: a stateless channel access token (15 minutes).
 pub(crate) async fn stateless(
     State(st): State<Shared>,
@@ -179,16 +191,7 @@ pub(crate) async fn stateless(
 ) -> Response {
     let r = (|| {
         let p = form(&headers, body)?;
-        match p.get("grant_type") {
-            Some("client_credentials") => {}
-            None => return Err(ApiError::invalid_request("'grant_type' is not specified.")),
-            Some(_) => {
-                return Err(ApiError::oauth(
-                    "unsupported_grant_type",
-                    "unsupported grant_type",
-                ));
-            }
-        }
+        require_client_credentials(&p)?;
         let channel = if p.get("client_assertion").is_some() {
             verify_assertion(&st, &p)?.channel
         } else {
@@ -220,16 +223,7 @@ pub(crate) async fn short_lived(
 ) -> Response {
     let r = (|| {
         let p = form(&headers, body)?;
-        match p.get("grant_type") {
-            Some("client_credentials") => {}
-            None => return Err(ApiError::invalid_request("'grant_type' is not specified.")),
-            Some(_) => {
-                return Err(ApiError::oauth(
-                    "unsupported_grant_type",
-                    "unsupported grant_type",
-                ));
-            }
-        }
+        require_client_credentials(&p)?;
         let ch = p
             .get("client_id")
             .and_then(|id| st.channel(id))
