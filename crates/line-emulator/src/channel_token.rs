@@ -89,8 +89,7 @@ fn verify_assertion(st: &Inner, p: &Params) -> Result<Assertion, ApiError> {
             "iss and clientId of key do not match",
         ));
     }
-    tag_channel(channel.idx);
-    st.rate_check(channel.idx)?;
+    st.admit(channel.idx)?;
     let aud_ok = match claims.get("aud") {
         Some(serde_json::Value::String(a)) => a == ASSERTION_AUDIENCE,
         Some(serde_json::Value::Array(a)) => {
@@ -200,8 +199,7 @@ pub(crate) async fn stateless(
                 .get("client_id")
                 .and_then(|id| st.channel(id))
                 .ok_or_else(bad)?;
-            tag_channel(ch.idx);
-            st.rate_check(ch.idx)?;
+            st.admit(ch.idx)?;
             if !p.get("client_secret").is_some_and(|s| ch.secret_ok(s)) {
                 return Err(bad());
             }
@@ -228,8 +226,7 @@ pub(crate) async fn short_lived(
             .get("client_id")
             .and_then(|id| st.channel(id))
             .ok_or_else(|| ApiError::invalid_client("invalid client_id"))?;
-        tag_channel(ch.idx);
-        st.rate_check(ch.idx)?;
+        st.admit(ch.idx)?;
         if !p.get("client_secret").is_some_and(|s| ch.secret_ok(s)) {
             return Err(ApiError::invalid_client("invalid client_secret"));
         }
@@ -285,8 +282,7 @@ pub(crate) async fn short_lived_verify(
             .map(|r| r.clone())
             .filter(|r| r.exp > now)
             .ok_or_else(|| ApiError::invalid_request("access_token invalid"))?;
-        tag_channel(rec.channel);
-        st.rate_check(rec.channel)?;
+        st.admit(rec.channel)?;
         let id = st
             .channel_at(rec.channel)
             .map(|c| c.cfg.id.clone())

@@ -13,7 +13,6 @@ use crate::Shared;
 use crate::channel_token;
 use crate::crypto::{self, TokenShape};
 use crate::error::{ApiError, json_response};
-use crate::observe::tag_channel;
 use crate::params::{Params, form};
 use crate::state::{
     ACCESS_TTL, AccessCheck, Channel, ChannelTokenError, Inner, REFRESH_TTL, RefreshRecord,
@@ -45,8 +44,7 @@ fn client<'a>(st: &'a Inner, p: &Params, secret: Secret) -> Result<&'a Channel, 
     let ch = st
         .channel(id)
         .ok_or_else(|| ApiError::invalid_client("invalid client_id"))?;
-    tag_channel(ch.idx);
-    st.rate_check(ch.idx)?;
+    st.admit(ch.idx)?;
     if secret == Secret::Ignored {
         return Ok(ch);
     }
@@ -253,8 +251,7 @@ fn verify_access_inner(st: &Inner, q: &Params) -> Result<Response, ApiError> {
         // A channel access token (stateless or v2.1).
         return match st.check_channel_token(token) {
             Ok((ch, exp, _)) => {
-                tag_channel(ch);
-                st.rate_check(ch)?;
+                st.admit(ch)?;
                 let id = st
                     .channel_at(ch)
                     .map(|c| c.cfg.id.clone())
@@ -281,8 +278,7 @@ fn verify_access_inner(st: &Inner, q: &Params) -> Result<Response, ApiError> {
     }
     match st.check_access(token) {
         AccessCheck::Valid(c) => {
-            tag_channel(c.channel);
-            st.rate_check(c.channel)?;
+            st.admit(c.channel)?;
             let id = st
                 .channel_at(c.channel)
                 .map(|ch| ch.cfg.id.clone())
@@ -325,8 +321,7 @@ fn verify_id_inner(
     let token = required(&p, "id_token")?;
     let client_id = required(&p, "client_id")?;
     if let Some(ch) = st.channel(client_id) {
-        tag_channel(ch.idx);
-        st.rate_check(ch.idx)?;
+        st.admit(ch.idx)?;
     }
     let invalid = || ApiError::invalid_request("Invalid IdToken.");
     let (h, payload, _) = crypto::split_jws(token).ok_or_else(invalid)?;

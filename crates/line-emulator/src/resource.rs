@@ -13,7 +13,6 @@ use line_login::wire::{ErrorDetail, FriendshipStatus, Profile, UserInfo};
 use crate::Shared;
 use crate::crypto::AccessClaims;
 use crate::error::{ApiError, json_response};
-use crate::observe::tag_channel;
 use crate::params::{AUTH_HEADER_REQUIRED, bearer, body_bytes};
 use crate::state::{AccessCheck, Inner, SCOPE_OPENID, SCOPE_PROFILE, User};
 
@@ -33,8 +32,7 @@ fn user_token<'a>(
         AccessCheck::Revoked => return Err(ApiError::unauthorized("The access token revoked")),
         AccessCheck::Shape(_) => return Err(ApiError::unauthorized("invalid token")),
     };
-    tag_channel(claims.channel);
-    st.rate_check(claims.channel)?;
+    st.admit(claims.channel)?;
     if claims.scopes & scope == 0 {
         return Err(ApiError::message(StatusCode::FORBIDDEN, SCOPE_MISSING));
     }
@@ -116,8 +114,7 @@ pub(crate) async fn deauthorize(
         let (channel, _, _) = st
             .check_channel_token(token)
             .map_err(|_| ApiError::unauthorized(CHANNEL_AUTH_FAILED))?;
-        tag_channel(channel);
-        st.rate_check(channel)?;
+        st.admit(channel)?;
         let bytes = body_bytes(body, || {
             ApiError::message(
                 StatusCode::BAD_REQUEST,

@@ -710,8 +710,10 @@ impl Inner {
         Ok((ch.idx, exp, v21))
     }
 
-    /// Counts and applies the channel's rate limit.
-    pub fn rate_check(&self, channel: u32) -> Result<(), ApiError> {
+    /// Enters a request concerning `channel`: records the channel for the journal, then
+    /// counts the request and applies the channel's rate limit.
+    pub fn admit(&self, channel: u32) -> Result<(), ApiError> {
+        crate::observe::tag_channel(channel);
         let Some(ch) = self.channel_at(channel) else {
             return Ok(());
         };
