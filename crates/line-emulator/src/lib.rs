@@ -321,9 +321,16 @@ impl Emulator {
                 c.cfg.callback_urls.join(", ")
             ));
         }
-        s.push_str("Test users:\n");
-        for u in &st.users {
+        s.push_str(&format!("Test users ({}):\n", st.users.len()));
+        const LISTED: usize = 10;
+        for u in st.users.iter().take(LISTED) {
             s.push_str(&format!("  {}  {}\n", u.cfg.id, u.cfg.display_name));
+        }
+        if st.users.len() > LISTED {
+            s.push_str(&format!(
+                "  … and {} more (GET /_emulator/users)\n",
+                st.users.len() - LISTED
+            ));
         }
         s.push_str(&format!(
             "Admin API: {base_url}/_emulator/ (stats, journal, users, faults, clock, reset)\n"

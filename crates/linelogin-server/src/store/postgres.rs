@@ -3,9 +3,15 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use async_trait::async_trait;
+use sqlx::Row as _;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 
-use super::sql::impl_sql_store;
+use super::sql;
+use super::{
+    Account, AccountStatus, DeauthJob, DeauthReason, JobFinal, JobStats, LoginWrite, SessionRecord,
+    Store, StoreError, StoredTokens,
+};
 
 /// The PostgreSQL store.
 #[derive(Debug, Clone)]
@@ -54,13 +60,11 @@ impl PostgresStore {
     /// One transaction: supersede stale jobs (or refuse while one is in flight), upsert the
     /// account and its tokens, replace the session.
     async fn complete_login_impl(&self, login: &LoginWrite) -> Result<Account, StoreError> {
-        let mut conn = self.writer().await?;
-        let mut tx = sqlx::Connection::begin(&mut *conn).await.map_err(map_err)?;
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
         // A stale deauthorization of this LINE user must never revoke the new link:
         // supersede it unless a worker is sending it right now. (The common case, no
         // job at all, costs one indexed lookup.)
-        let count_pending = "SELECT COUNT(*) AS n FROM deauth_jobs WHERE issuer = $1 AND sub = $2 AND status = 'pending'";
-        let pending: i64 = sqlx::query(count_pending)
+        let pending: i64 = sqlx::query(sql::COUNT_PENDING_JOBS)
             .bind(&login.issuer)
             .bind(&login.sub)
             .fetch_one(&mut *tx)
@@ -69,17 +73,14 @@ impl PostgresStore {
             .try_get("n")
             .map_err(map_err)?;
         if pending > 0 {
-            sqlx::query(
-                "UPDATE deauth_jobs SET status = 'superseded', finished_at = $3, access_ct = NULL, refresh_ct = NULL \
-                 WHERE issuer = $1 AND sub = $2 AND status = 'pending' AND (lease_until IS NULL OR lease_until <= $3)",
-            )
-            .bind(&login.issuer)
-            .bind(&login.sub)
-            .bind(login.now)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-            let in_flight: i64 = sqlx::query(count_pending)
+            sqlx::query(sql::SUPERSEDE_JOBS)
+                .bind(&login.issuer)
+                .bind(&login.sub)
+                .bind(login.now)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            let in_flight: i64 = sqlx::query(sql::COUNT_PENDING_JOBS)
                 .bind(&login.issuer)
                 .bind(&login.sub)
                 .fetch_one(&mut *tx)
@@ -93,68 +94,386 @@ impl PostgresStore {
                 ));
             }
         }
-        let row = sqlx::query(
-            "INSERT INTO accounts (id, issuer, sub, display_name, picture_url, status, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, 'linked', $6, $6) \
-             ON CONFLICT (issuer, sub) DO UPDATE SET display_name = excluded.display_name, \
-             picture_url = excluded.picture_url, status = 'linked', updated_at = excluded.updated_at \
-             RETURNING id, issuer, sub, display_name, picture_url, status, created_at",
-        )
-        .bind(&login.new_account_id)
-        .bind(&login.issuer)
-        .bind(&login.sub)
-        .bind(&login.display_name)
-        .bind(&login.picture_url)
-        .bind(login.now)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(map_err)?;
+        let row = sqlx::query(sql::UPSERT_ACCOUNT)
+            .bind(&login.new_account_id)
+            .bind(&login.issuer)
+            .bind(&login.sub)
+            .bind(&login.display_name)
+            .bind(&login.picture_url)
+            .bind(login.now)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(map_err)?;
         let account = account_from_row(&row)?;
-        sqlx::query(
-            "INSERT INTO tokens (account_id, access_ct, refresh_ct, access_expires_at, refresh_issued_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) \
-             ON CONFLICT (account_id) DO UPDATE SET access_ct = excluded.access_ct, refresh_ct = excluded.refresh_ct, \
-             access_expires_at = excluded.access_expires_at, refresh_issued_at = excluded.refresh_issued_at, \
-             updated_at = excluded.updated_at",
-        )
-        .bind(&account.id)
-        .bind(&login.tokens.access_ct)
-        .bind(&login.tokens.refresh_ct)
-        .bind(login.tokens.access_expires_at)
-        .bind(login.tokens.refresh_issued_at)
-        .bind(login.now)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
+        sqlx::query(sql::UPSERT_TOKENS)
+            .bind(&account.id)
+            .bind(&login.tokens.access_ct)
+            .bind(&login.tokens.refresh_ct)
+            .bind(login.tokens.access_expires_at)
+            .bind(login.tokens.refresh_issued_at)
+            .bind(login.now)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
         if let Some(old) = &login.replaces_session {
-            sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
+            sqlx::query(sql::DELETE_SESSION)
                 .bind(old)
                 .execute(&mut *tx)
                 .await
                 .map_err(map_err)?;
         }
-        sqlx::query(
-            "INSERT INTO sessions (id_hash, account_id, csrf_token, created_at, last_seen_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $4, $5)",
-        )
-        .bind(&login.session.id_hash)
-        .bind(&account.id)
-        .bind(&login.session.csrf_token)
-        .bind(login.now)
-        .bind(login.session.expires_at)
+        sqlx::query(sql::INSERT_SESSION)
+            .bind(&login.session.id_hash)
+            .bind(&account.id)
+            .bind(&login.session.csrf_token)
+            .bind(login.now)
+            .bind(login.session.expires_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(account)
+    }
+}
+
+/// Maps a driver error to the backend-neutral error (unique violations by constraint name).
+fn map_err(err: sqlx::Error) -> StoreError {
+    match &err {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            StoreError::Conflict(db.constraint().unwrap_or("unique").to_owned())
+        }
+        sqlx::Error::RowNotFound => StoreError::NotFound,
+        _ => StoreError::Unavailable(err.to_string()),
+    }
+}
+
+fn account_from_row(row: &PgRow) -> Result<Account, StoreError> {
+    let status: String = row.try_get("status").map_err(map_err)?;
+    Ok(Account {
+        id: row.try_get("id").map_err(map_err)?,
+        issuer: row.try_get("issuer").map_err(map_err)?,
+        sub: row.try_get("sub").map_err(map_err)?,
+        display_name: row.try_get("display_name").map_err(map_err)?,
+        picture_url: row.try_get("picture_url").map_err(map_err)?,
+        status: AccountStatus::parse(&status),
+        created_at: row.try_get("created_at").map_err(map_err)?,
+    })
+}
+
+fn tokens_from_row(row: &PgRow) -> Result<Option<StoredTokens>, StoreError> {
+    let access: Option<Vec<u8>> = row.try_get("access_ct").map_err(map_err)?;
+    let refresh: Option<Vec<u8>> = row.try_get("refresh_ct").map_err(map_err)?;
+    match (access, refresh) {
+        (Some(access_ct), Some(refresh_ct)) => Ok(Some(StoredTokens {
+            access_ct,
+            refresh_ct,
+            access_expires_at: row.try_get("access_expires_at").map_err(map_err)?,
+            refresh_issued_at: row.try_get("refresh_issued_at").map_err(map_err)?,
+        })),
+        _ => Ok(None),
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn migrate(&self) -> Result<(), StoreError> {
+        Self::MIGRATOR
+            .run(&self.pool)
+            .await
+            .map_err(|e| StoreError::Migration(e.to_string()))
+    }
+
+    async fn put_pending_login(
+        &self,
+        id_hash: &str,
+        data: &[u8],
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(sql::PUT_PENDING_LOGIN)
+            .bind(id_hash)
+            .bind(data)
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn take_pending_login(
+        &self,
+        id_hash: &str,
+        now: i64,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let row = sqlx::query(sql::TAKE_PENDING_LOGIN)
+            .bind(id_hash)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        let Some(row) = row else { return Ok(None) };
+        let expires_at: i64 = row.try_get("expires_at").map_err(map_err)?;
+        if expires_at <= now {
+            return Ok(None);
+        }
+        Ok(Some(row.try_get("data").map_err(map_err)?))
+    }
+
+    async fn complete_login(&self, login: &LoginWrite) -> Result<Account, StoreError> {
+        self.complete_login_impl(login).await
+    }
+
+    async fn session(&self, id_hash: &str, now: i64) -> Result<Option<SessionRecord>, StoreError> {
+        let row = sqlx::query(sql::SESSION)
+            .bind(id_hash)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(SessionRecord {
+            account: account_from_row(&row)?,
+            csrf_token: row.try_get("csrf_token").map_err(map_err)?,
+            created_at: row.try_get("s_created_at").map_err(map_err)?,
+            last_seen_at: row.try_get("last_seen_at").map_err(map_err)?,
+            expires_at: row.try_get("expires_at").map_err(map_err)?,
+        }))
+    }
+
+    async fn touch_session(&self, id_hash: &str, now: i64) -> Result<(), StoreError> {
+        sqlx::query(sql::TOUCH_SESSION)
+            .bind(id_hash)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn delete_session(&self, id_hash: &str) -> Result<(), StoreError> {
+        sqlx::query(sql::DELETE_SESSION)
+            .bind(id_hash)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn account(&self, account_id: &str) -> Result<Option<Account>, StoreError> {
+        let row = sqlx::query(sql::ACCOUNT)
+            .bind(account_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        row.as_ref().map(account_from_row).transpose()
+    }
+
+    async fn account_by_sub(&self, issuer: &str, sub: &str) -> Result<Option<Account>, StoreError> {
+        let row = sqlx::query(sql::ACCOUNT_BY_SUB)
+            .bind(issuer)
+            .bind(sub)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        row.as_ref().map(account_from_row).transpose()
+    }
+
+    async fn tokens(&self, account_id: &str) -> Result<Option<StoredTokens>, StoreError> {
+        let row = sqlx::query(sql::TOKENS)
+            .bind(account_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        match row {
+            Some(row) => tokens_from_row(&row),
+            None => Ok(None),
+        }
+    }
+
+    async fn put_tokens(
+        &self,
+        account_id: &str,
+        tokens: &StoredTokens,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let done = sqlx::query(sql::PUT_TOKENS)
+            .bind(account_id)
+            .bind(&tokens.access_ct)
+            .bind(&tokens.refresh_ct)
+            .bind(tokens.access_expires_at)
+            .bind(tokens.refresh_issued_at)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn delete_tokens(&self, account_id: &str) -> Result<(), StoreError> {
+        sqlx::query(sql::DELETE_TOKENS)
+            .bind(account_id)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn deauthorize_account(
+        &self,
+        account_id: &str,
+        job_id: &str,
+        reason: DeauthReason,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let inserted = sqlx::query(sql::INSERT_DEAUTH_JOB)
+            .bind(job_id)
+            .bind(reason.as_str())
+            .bind(now)
+            .bind(account_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        if inserted.rows_affected() != 1 {
+            return Err(StoreError::NotFound);
+        }
+        for statement in [sql::DELETE_SESSIONS_OF_ACCOUNT, sql::DELETE_TOKENS] {
+            sqlx::query(statement)
+                .bind(account_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        match reason {
+            DeauthReason::Unregister => sqlx::query(sql::DELETE_ACCOUNT).bind(account_id),
+            DeauthReason::Unlink => sqlx::query(sql::UNLINK_ACCOUNT).bind(account_id).bind(now),
+        }
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;
         tx.commit().await.map_err(map_err)?;
-        Ok(account)
+        Ok(())
     }
 
-    async fn writer(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Postgres>, StoreError> {
-        self.pool.acquire().await.map_err(map_err)
+    async fn claim_job(&self, now: i64, lease_ms: i64) -> Result<Option<DeauthJob>, StoreError> {
+        let row = sqlx::query(sql::CLAIM_JOB)
+            .bind(now.saturating_add(lease_ms))
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        let Some(row) = row else { return Ok(None) };
+        let reason: String = row.try_get("reason").map_err(map_err)?;
+        Ok(Some(DeauthJob {
+            id: row.try_get("id").map_err(map_err)?,
+            account_id: row.try_get("account_id").map_err(map_err)?,
+            issuer: row.try_get("issuer").map_err(map_err)?,
+            sub: row.try_get("sub").map_err(map_err)?,
+            reason: DeauthReason::parse(&reason),
+            tokens: tokens_from_row(&row)?,
+            attempts: row.try_get("attempts").map_err(map_err)?,
+            created_at: row.try_get("created_at").map_err(map_err)?,
+        }))
     }
 
-    async fn reader(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Postgres>, StoreError> {
-        self.pool.acquire().await.map_err(map_err)
+    async fn put_job_tokens(&self, job_id: &str, tokens: &StoredTokens) -> Result<(), StoreError> {
+        sqlx::query(sql::PUT_JOB_TOKENS)
+            .bind(job_id)
+            .bind(&tokens.access_ct)
+            .bind(&tokens.refresh_ct)
+            .bind(tokens.access_expires_at)
+            .bind(tokens.refresh_issued_at)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn finish_job(
+        &self,
+        job_id: &str,
+        outcome: JobFinal,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(sql::FINISH_JOB)
+            .bind(job_id)
+            .bind(now)
+            .bind(sql::final_note(outcome))
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn retry_job(
+        &self,
+        job_id: &str,
+        next_attempt_at: i64,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(sql::RETRY_JOB)
+            .bind(job_id)
+            .bind(next_attempt_at)
+            .bind(error)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn fail_job(&self, job_id: &str, error: &str, now: i64) -> Result<(), StoreError> {
+        sqlx::query(sql::FAIL_JOB)
+            .bind(job_id)
+            .bind(now)
+            .bind(error)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn job_status(&self, job_id: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query(sql::JOB_STATUS)
+            .bind(job_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        row.map(|r| r.try_get("status").map_err(map_err))
+            .transpose()
+    }
+
+    async fn job_stats(&self, now: i64) -> Result<JobStats, StoreError> {
+        let row = sqlx::query(sql::JOB_STATS)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)?;
+        let oldest: Option<i64> = row.try_get("oldest").map_err(map_err)?;
+        Ok(JobStats {
+            pending: row.try_get("pending").map_err(map_err)?,
+            failed: row.try_get("failed").map_err(map_err)?,
+            oldest_pending_age_secs: oldest.map_or(0, |t| (now - t).max(0) / 1000),
+        })
+    }
+
+    async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
+        let mut total = 0;
+        for statement in [sql::PURGE_SESSIONS_BATCH, sql::PURGE_PENDING_LOGINS_BATCH] {
+            loop {
+                let n = sqlx::query(statement)
+                    .bind(now)
+                    .bind(sql::PURGE_BATCH)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(map_err)?
+                    .rows_affected();
+                total += n;
+                if n < sql::PURGE_BATCH.unsigned_abs() {
+                    break;
+                }
+            }
+        }
+        Ok(total)
     }
 }
 
@@ -164,5 +483,3 @@ fn redact_err(e: &sqlx::Error) -> &'static str {
         _ => "error",
     }
 }
-
-impl_sql_store!(PostgresStore, sqlx::Postgres);

@@ -1,67 +1,186 @@
-//! The SQLite backend (embedded default): WAL mode, prepared statements (cached per
-//! connection), eight reader connections and one writer connection. SQLite allows one
-//! writer at a time; funnelling writes through one connection queues them in-process instead
-//! of making connections spin in SQLite's busy handler.
+//! The SQLite backend (embedded default), on rusqlite.
 //!
-//! Each connection sits behind an async mutex rather than in a sqlx pool: the pool pings a
-//! connection (a round trip to the connection's thread) on every acquire and every release,
-//! the latter from a spawned task that must be scheduled before the next user gets it, which
-//! doubled the writer's time per statement under load. Cancellation stays safe: sqlx's SQLite
-//! connection runs commands in order on its own thread, and a transaction dropped before
-//! commit queues its ROLLBACK before the lock is released.
+//! **Statements run on the calling task's thread**, under a mutex per connection, from
+//! prepared statements cached per connection: the server's statements are indexed point
+//! reads and writes of a few microseconds. An async driver must hand each statement to a
+//! thread of its own and wake the task when it is done; on the login path that hand-off cost
+//! more than the statements themselves (a third of the server's CPU went to thread switches
+//! with sqlx), so this backend does not make it.
+//!
+//! **Nothing on that path waits for the disk.** The database is in WAL mode with
+//! `synchronous = NORMAL`: a commit is written to the WAL in the OS page cache and survives a
+//! crash of the process (a power loss may roll back the last commits, never corrupt). The
+//! checkpoints, which copy the WAL into the database and `fsync`, run on a background thread
+//! with a connection of its own (`wal_autocheckpoint` is off on the serving connections), so
+//! a request never pays for one. Work that can take long — migrations, purging expired rows —
+//! runs on tokio's blocking pool.
+//!
+//! One writer connection (SQLite allows one writer at a time; queueing on a mutex in-process
+//! is cheaper than spinning in SQLite's busy handler) and a few read-only reader connections,
+//! which WAL lets read while the writer writes. One server process per database file.
 
-use std::str::FromStr;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
-use sqlx::ConnectOptions as _;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteSynchronous};
-use tokio::sync::{Mutex, MutexGuard};
+use async_trait::async_trait;
+use rusqlite::types::ToSql;
+use rusqlite::{Connection, ErrorCode, OpenFlags, Row, Statement};
 
-use super::sql::impl_sql_store;
+use super::sql;
+use super::{
+    Account, AccountStatus, DeauthJob, DeauthReason, JobFinal, JobStats, LoginWrite, SessionRecord,
+    Store, StoreError, StoredTokens,
+};
+
+/// Reader connections of a file database. Statements run on the callers' threads, so more
+/// readers than threads that may read at once (runtime workers, a blocking-pool task) would
+/// sit idle.
+const READERS: usize = 4;
+/// How long a connection waits for a lock held by another process before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often the checkpointer copies the WAL into the database.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(100);
+
+/// `$1` now, `$2` batch size.
+const FIND_EXPIRED_SESSIONS: &str = "SELECT id_hash FROM sessions WHERE expires_at <= $1 LIMIT $2";
+/// `$1` id hash, `$2` now (the row may have been renewed since it was found).
+const DELETE_EXPIRED_SESSION: &str = "DELETE FROM sessions WHERE id_hash = $1 AND expires_at <= $2";
+/// `$1` now, `$2` batch size.
+const FIND_EXPIRED_PENDING_LOGINS: &str =
+    "SELECT id_hash FROM pending_logins WHERE expires_at <= $1 LIMIT $2";
+/// `$1` id hash, `$2` now.
+const DELETE_EXPIRED_PENDING_LOGIN: &str =
+    "DELETE FROM pending_logins WHERE id_hash = $1 AND expires_at <= $2";
+
+/// The schema versions, in order (`PRAGMA user_version` holds how many are applied).
+fn migrations() -> rusqlite_migration::Migrations<'static> {
+    rusqlite_migration::Migrations::new(vec![
+        rusqlite_migration::M::up(include_str!("../../migrations/sqlite/0001_init.sql")),
+        rusqlite_migration::M::up(include_str!(
+            "../../migrations/sqlite/0002_clustered_keys.sql"
+        )),
+    ])
+}
 
 /// The SQLite store.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    writer: Arc<Mutex<SqliteConnection>>,
-    /// Read-only work; empty for an in-memory database, which lives in one connection (the
-    /// writer).
-    readers: Arc<[Mutex<SqliteConnection>]>,
-    next_reader: Arc<AtomicUsize>,
+    inner: Arc<Inner>,
 }
 
-/// How long a statement waits for a connection before failing (as a pool's acquire timeout).
-const CONNECTION_WAIT: Duration = Duration::from_secs(30);
-/// Reader connections of a file database.
-const READERS: usize = 8;
+#[derive(Debug)]
+struct Inner {
+    writer: Mutex<Connection>,
+    /// Read-only connections; empty for an in-memory database, which lives in one connection
+    /// (the writer).
+    readers: Box<[Mutex<Connection>]>,
+    next_reader: AtomicUsize,
+    /// Stops and joins the checkpoint thread when the store is dropped.
+    _checkpointer: Option<Checkpointer>,
+}
+
+/// Where a `sqlite:` URL points.
+#[derive(Debug, PartialEq, Eq)]
+enum Location {
+    Memory,
+    File(PathBuf),
+}
+
+/// Parses `sqlite::memory:`, `sqlite://relative.db`, `sqlite:///absolute.db`,
+/// `sqlite:relative.db`, with an optional `?mode=rwc` (the default) or `?mode=memory`.
+fn parse_url(url: &str) -> Result<Location, StoreError> {
+    let bad = |why: &str| StoreError::Unavailable(format!("bad sqlite URL: {why}"));
+    let rest = url
+        .strip_prefix("sqlite:")
+        .ok_or_else(|| bad("it must start with sqlite:"))?;
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let mut memory = path == ":memory:";
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair {
+            "mode=memory" => memory = true,
+            "mode=rwc" => {}
+            other => {
+                let key = other.split('=').next().unwrap_or(other);
+                return Err(bad(&format!(
+                    "unsupported parameter {key:?} (only mode=rwc or mode=memory)"
+                )));
+            }
+        }
+    }
+    if memory {
+        return Ok(Location::Memory);
+    }
+    let path = percent_encoding::percent_decode_str(path)
+        .decode_utf8()
+        .map_err(|_| bad("the path is not UTF-8"))?;
+    if path.is_empty() {
+        return Err(bad("no file name"));
+    }
+    Ok(Location::File(PathBuf::from(path.as_ref())))
+}
+
+fn open(location: &Location, read_only: bool) -> Result<Connection, StoreError> {
+    let flags = if read_only {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    };
+    let conn = match location {
+        Location::Memory => Connection::open_in_memory(),
+        Location::File(path) => Connection::open_with_flags(path, flags),
+    }
+    .map_err(map_err)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(map_err)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
+        .map_err(map_err)?;
+    Ok(conn)
+}
 
 impl SqliteStore {
-    const MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
-
-    /// Opens (creating if needed) the database at a `sqlite:` URL, in WAL mode. Call
-    /// [`Store::migrate`](super::Store::migrate) before use (or use [`super::connect`]).
+    /// Opens (creating if needed) the database at a `sqlite:` URL, in WAL mode, and starts its
+    /// checkpointer. Call [`Store::migrate`] before use (or use [`super::connect`]).
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let options = SqliteConnectOptions::from_str(url)
-            .map_err(|e| StoreError::Unavailable(format!("bad sqlite URL: {e}")))?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5))
-            .statement_cache_capacity(128);
-        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-        let writer = options.connect().await.map_err(map_err)?;
+        let location = parse_url(url)?;
+        tokio::task::spawn_blocking(move || Self::open_blocking(&location))
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("opening the database: {e}")))?
+    }
+
+    fn open_blocking(location: &Location) -> Result<Self, StoreError> {
+        let writer = open(location, false)?;
         let mut readers = Vec::new();
-        if !in_memory {
+        let mut checkpointer = None;
+        if let Location::File(path) = location {
+            let mode: String = writer
+                .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+                .map_err(map_err)?;
+            if !mode.eq_ignore_ascii_case("wal") {
+                return Err(StoreError::Unavailable(format!(
+                    "the database refused WAL mode (journal_mode = {mode})"
+                )));
+            }
+            checkpointer = Some(Checkpointer::start(path)?);
+            writer
+                .execute_batch("PRAGMA wal_autocheckpoint = 0;")
+                .map_err(map_err)?;
             for _ in 0..READERS {
-                readers.push(Mutex::new(options.connect().await.map_err(map_err)?));
+                readers.push(Mutex::new(open(location, true)?));
             }
         }
         Ok(Self {
-            writer: Arc::new(Mutex::new(writer)),
-            readers: readers.into(),
-            next_reader: Arc::new(AtomicUsize::new(0)),
+            inner: Arc::new(Inner {
+                writer: Mutex::new(writer),
+                readers: readers.into(),
+                next_reader: AtomicUsize::new(0),
+                _checkpointer: checkpointer,
+            }),
         })
     }
 
@@ -70,83 +189,662 @@ impl SqliteStore {
         Self::connect("sqlite::memory:").await
     }
 
-    /// One transaction in three round trips to the connection's thread (BEGIN, one batch of
-    /// statements, COMMIT): supersede stale jobs, upsert the account and its tokens, replace
-    /// the session, and read back the account with the count of jobs still in flight (then
-    /// roll back with [`StoreError::Busy`]). SQLite binds `$n` across the whole batch.
-    async fn complete_login_impl(&self, login: &LoginWrite) -> Result<Account, StoreError> {
-        const SQL: &str = "\
-            UPDATE deauth_jobs SET status = 'superseded', finished_at = $6, access_ct = NULL, refresh_ct = NULL \
-              WHERE issuer = $2 AND sub = $3 AND status = 'pending' AND (lease_until IS NULL OR lease_until <= $6); \
-            INSERT INTO accounts (id, issuer, sub, display_name, picture_url, status, created_at, updated_at) \
-              VALUES ($1, $2, $3, $4, $5, 'linked', $6, $6) \
-              ON CONFLICT (issuer, sub) DO UPDATE SET display_name = excluded.display_name, \
-              picture_url = excluded.picture_url, status = 'linked', updated_at = excluded.updated_at; \
-            INSERT INTO tokens (account_id, access_ct, refresh_ct, access_expires_at, refresh_issued_at, updated_at) \
-              SELECT id, $7, $8, $9, $10, $6 FROM accounts WHERE issuer = $2 AND sub = $3 \
-              ON CONFLICT (account_id) DO UPDATE SET access_ct = excluded.access_ct, refresh_ct = excluded.refresh_ct, \
-              access_expires_at = excluded.access_expires_at, refresh_issued_at = excluded.refresh_issued_at, \
-              updated_at = excluded.updated_at; \
-            DELETE FROM sessions WHERE id_hash = $14; \
-            INSERT INTO sessions (id_hash, account_id, csrf_token, created_at, last_seen_at, expires_at) \
-              SELECT $11, id, $12, $6, $6, $13 FROM accounts WHERE issuer = $2 AND sub = $3; \
-            SELECT id, issuer, sub, display_name, picture_url, status, created_at, \
-              (SELECT COUNT(*) FROM deauth_jobs WHERE issuer = $2 AND sub = $3 AND status = 'pending') AS in_flight \
-              FROM accounts WHERE issuer = $2 AND sub = $3";
-        let mut conn = self.writer().await?;
-        let mut tx = sqlx::Connection::begin(&mut *conn).await.map_err(map_err)?;
-        let row = sqlx::query(SQL)
-            .bind(&login.new_account_id)
-            .bind(&login.issuer)
-            .bind(&login.sub)
-            .bind(&login.display_name)
-            .bind(&login.picture_url)
-            .bind(login.now)
-            .bind(&login.tokens.access_ct)
-            .bind(&login.tokens.refresh_ct)
-            .bind(login.tokens.access_expires_at)
-            .bind(login.tokens.refresh_issued_at)
-            .bind(&login.session.id_hash)
-            .bind(&login.session.csrf_token)
-            .bind(login.session.expires_at)
-            .bind(&login.replaces_session)
-            .fetch_one(&mut *tx)
+    /// Runs `f` on tokio's blocking pool (for work that may take long).
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Inner) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || f(&inner))
             .await
-            .map_err(map_err)?;
-        let in_flight: i64 = row.try_get("in_flight").map_err(map_err)?;
-        if in_flight > 0 {
-            tx.rollback().await.map_err(map_err)?;
-            return Err(StoreError::Busy(
-                "a deauthorization of this user is in progress",
-            ));
-        }
-        let account = account_from_row(&row)?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(account)
+            .map_err(|e| StoreError::Unavailable(format!("database task failed: {e}")))?
+    }
+}
+
+/// A poisoned lock only means a panic happened while it was held; a rusqlite transaction
+/// dropped by that panic rolled back, so the connection is fine to use.
+fn lock(m: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Inner {
+    fn writer(&self) -> MutexGuard<'_, Connection> {
+        lock(&self.writer)
     }
 
-    async fn writer(&self) -> Result<MutexGuard<'_, SqliteConnection>, StoreError> {
-        tokio::time::timeout(CONNECTION_WAIT, self.writer.lock())
-            .await
-            .map_err(|_| StoreError::Unavailable("timed out waiting for the writer".into()))
-    }
-
-    /// A free reader connection if there is one, else the next in turn once free.
-    async fn reader(&self) -> Result<MutexGuard<'_, SqliteConnection>, StoreError> {
+    /// A connection for a read: the writer when it is idle (its page cache is always current,
+    /// being the only connection that writes; a reader's cache is dropped whenever another
+    /// connection has committed), else a free reader, else the next reader in turn once free.
+    fn reader(&self) -> MutexGuard<'_, Connection> {
         let n = self.readers.len();
         if n == 0 {
-            return self.writer().await;
+            return self.writer();
+        }
+        if let Ok(conn) = self.writer.try_lock() {
+            return conn;
         }
         let first = self.next_reader.fetch_add(1, Ordering::Relaxed) % n;
         for i in 0..n {
             if let Ok(conn) = self.readers[(first + i) % n].try_lock() {
-                return Ok(conn);
+                return conn;
             }
         }
-        tokio::time::timeout(CONNECTION_WAIT, self.readers[first].lock())
-            .await
-            .map_err(|_| StoreError::Unavailable("timed out waiting for a reader".into()))
+        lock(&self.readers[first])
     }
 }
 
-impl_sql_store!(SqliteStore, sqlx::Sqlite);
+/// Binds `values` to `$1 … $n` of a cached statement (exactly as many as it has).
+fn bind(stmt: &mut Statement<'_>, values: &[&dyn ToSql]) -> rusqlite::Result<()> {
+    const NAMES: [&str; 8] = ["$1", "$2", "$3", "$4", "$5", "$6", "$7", "$8"];
+    if values.len() != stmt.parameter_count() || values.len() > NAMES.len() {
+        return Err(rusqlite::Error::InvalidParameterCount(
+            values.len(),
+            stmt.parameter_count(),
+        ));
+    }
+    for (name, value) in NAMES.iter().zip(values) {
+        let index = stmt
+            .parameter_index(name)?
+            .ok_or_else(|| rusqlite::Error::InvalidParameterName((*name).to_owned()))?;
+        stmt.raw_bind_parameter(index, value)?;
+    }
+    Ok(())
+}
+
+/// Runs a statement that returns no rows; the number of rows changed.
+fn execute(conn: &Connection, sql: &str, values: &[&dyn ToSql]) -> Result<usize, StoreError> {
+    let mut stmt = conn.prepare_cached(sql).map_err(map_err)?;
+    bind(&mut stmt, values).map_err(map_err)?;
+    stmt.raw_execute().map_err(map_err)
+}
+
+/// Runs a statement and maps its first row, if any (a `RETURNING` statement runs to the end).
+fn query_opt<T>(
+    conn: &Connection,
+    sql: &str,
+    values: &[&dyn ToSql],
+    map: impl FnOnce(&Row<'_>) -> Result<T, StoreError>,
+) -> Result<Option<T>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql).map_err(map_err)?;
+    bind(&mut stmt, values).map_err(map_err)?;
+    let mut rows = stmt.raw_query();
+    let first = match rows.next().map_err(map_err)? {
+        Some(row) => Some(map(row)?),
+        None => None,
+    };
+    // Step to the end, so that a DELETE … RETURNING has finished its work before the
+    // statement is reset.
+    while rows.next().map_err(map_err)?.is_some() {}
+    Ok(first)
+}
+
+/// Maps a driver error to the backend-neutral error (unique violations with SQLite's text,
+/// which names the columns, never the values).
+fn map_err(err: rusqlite::Error) -> StoreError {
+    match &err {
+        rusqlite::Error::SqliteFailure(e, msg)
+            if e.code == ErrorCode::ConstraintViolation
+                && matches!(
+                    e.extended_code,
+                    rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                        | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+                ) =>
+        {
+            StoreError::Conflict(msg.clone().unwrap_or_else(|| "unique".into()))
+        }
+        rusqlite::Error::QueryReturnedNoRows => StoreError::NotFound,
+        _ => StoreError::Unavailable(err.to_string()),
+    }
+}
+
+fn account_from_row(row: &Row<'_>) -> Result<Account, StoreError> {
+    let status: String = row.get("status").map_err(map_err)?;
+    Ok(Account {
+        id: row.get("id").map_err(map_err)?,
+        issuer: row.get("issuer").map_err(map_err)?,
+        sub: row.get("sub").map_err(map_err)?,
+        display_name: row.get("display_name").map_err(map_err)?,
+        picture_url: row.get("picture_url").map_err(map_err)?,
+        status: AccountStatus::parse(&status),
+        created_at: row.get("created_at").map_err(map_err)?,
+    })
+}
+
+fn tokens_from_row(row: &Row<'_>) -> Result<Option<StoredTokens>, StoreError> {
+    let access: Option<Vec<u8>> = row.get("access_ct").map_err(map_err)?;
+    let refresh: Option<Vec<u8>> = row.get("refresh_ct").map_err(map_err)?;
+    match (access, refresh) {
+        (Some(access_ct), Some(refresh_ct)) => Ok(Some(StoredTokens {
+            access_ct,
+            refresh_ct,
+            access_expires_at: row.get("access_expires_at").map_err(map_err)?,
+            refresh_issued_at: row.get("refresh_issued_at").map_err(map_err)?,
+        })),
+        _ => Ok(None),
+    }
+}
+
+/// Marks a database that sqlx's migrator created (before this backend used rusqlite) as
+/// being at the schema version it reached, so that its migrations are not applied twice.
+fn adopt_sqlx_schema(conn: &Connection) -> Result<(), StoreError> {
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(map_err)?;
+    let sqlx_table: bool = conn
+        .query_row(
+            "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(map_err)?;
+    if version == 0 && sqlx_table {
+        let applied: i64 = conn
+            .query_row(
+                "SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(map_err)?;
+        conn.pragma_update(None, "user_version", applied)
+            .map_err(map_err)?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn migrate(&self) -> Result<(), StoreError> {
+        self.blocking(|inner| {
+            let mut conn = inner.writer();
+            adopt_sqlx_schema(&conn)?;
+            migrations()
+                .to_latest(&mut conn)
+                .map_err(|e| StoreError::Migration(e.to_string()))
+        })
+        .await
+    }
+
+    async fn put_pending_login(
+        &self,
+        id_hash: &str,
+        data: &[u8],
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        let conn = self.inner.writer();
+        execute(
+            &conn,
+            sql::PUT_PENDING_LOGIN,
+            &[&id_hash, &data, &expires_at],
+        )?;
+        Ok(())
+    }
+
+    async fn take_pending_login(
+        &self,
+        id_hash: &str,
+        now: i64,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let conn = self.inner.writer();
+        let row = query_opt(&conn, sql::TAKE_PENDING_LOGIN, &[&id_hash], |row| {
+            let data: Vec<u8> = row.get("data").map_err(map_err)?;
+            let expires_at: i64 = row.get("expires_at").map_err(map_err)?;
+            Ok((data, expires_at))
+        })?;
+        Ok(row.and_then(|(data, expires_at)| (expires_at > now).then_some(data)))
+    }
+
+    async fn complete_login(&self, login: &LoginWrite) -> Result<Account, StoreError> {
+        let mut conn = self.inner.writer();
+        // Dropped without commit (an early return) = rolled back.
+        let tx = conn.transaction().map_err(map_err)?;
+        let user: [&dyn ToSql; 2] = [&login.issuer, &login.sub];
+        let count = |tx: &Connection| {
+            query_opt(tx, sql::COUNT_PENDING_JOBS, &user, |r| {
+                r.get::<_, i64>("n").map_err(map_err)
+            })
+            .map(Option::unwrap_or_default)
+        };
+        // A stale deauthorization of this LINE user must never revoke the new link:
+        // supersede it unless a worker is sending it right now.
+        if count(&tx)? > 0 {
+            execute(
+                &tx,
+                sql::SUPERSEDE_JOBS,
+                &[&login.issuer, &login.sub, &login.now],
+            )?;
+            if count(&tx)? > 0 {
+                return Err(StoreError::Busy(
+                    "a deauthorization of this user is in progress",
+                ));
+            }
+        }
+        let account = query_opt(
+            &tx,
+            sql::UPSERT_ACCOUNT,
+            &[
+                &login.new_account_id,
+                &login.issuer,
+                &login.sub,
+                &login.display_name,
+                &login.picture_url,
+                &login.now,
+            ],
+            account_from_row,
+        )?
+        .ok_or(StoreError::NotFound)?;
+        execute(
+            &tx,
+            sql::UPSERT_TOKENS,
+            &[
+                &account.id,
+                &login.tokens.access_ct,
+                &login.tokens.refresh_ct,
+                &login.tokens.access_expires_at,
+                &login.tokens.refresh_issued_at,
+                &login.now,
+            ],
+        )?;
+        if let Some(old) = &login.replaces_session {
+            execute(&tx, sql::DELETE_SESSION, &[old])?;
+        }
+        execute(
+            &tx,
+            sql::INSERT_SESSION,
+            &[
+                &login.session.id_hash,
+                &account.id,
+                &login.session.csrf_token,
+                &login.now,
+                &login.session.expires_at,
+            ],
+        )?;
+        tx.commit().map_err(map_err)?;
+        Ok(account)
+    }
+
+    async fn session(&self, id_hash: &str, now: i64) -> Result<Option<SessionRecord>, StoreError> {
+        let conn = self.inner.reader();
+        query_opt(&conn, sql::SESSION, &[&id_hash, &now], |row| {
+            Ok(SessionRecord {
+                account: account_from_row(row)?,
+                csrf_token: row.get("csrf_token").map_err(map_err)?,
+                created_at: row.get("s_created_at").map_err(map_err)?,
+                last_seen_at: row.get("last_seen_at").map_err(map_err)?,
+                expires_at: row.get("expires_at").map_err(map_err)?,
+            })
+        })
+    }
+
+    async fn touch_session(&self, id_hash: &str, now: i64) -> Result<(), StoreError> {
+        execute(&self.inner.writer(), sql::TOUCH_SESSION, &[&id_hash, &now])?;
+        Ok(())
+    }
+
+    async fn delete_session(&self, id_hash: &str) -> Result<(), StoreError> {
+        execute(&self.inner.writer(), sql::DELETE_SESSION, &[&id_hash])?;
+        Ok(())
+    }
+
+    async fn account(&self, account_id: &str) -> Result<Option<Account>, StoreError> {
+        query_opt(
+            &self.inner.reader(),
+            sql::ACCOUNT,
+            &[&account_id],
+            account_from_row,
+        )
+    }
+
+    async fn account_by_sub(&self, issuer: &str, sub: &str) -> Result<Option<Account>, StoreError> {
+        query_opt(
+            &self.inner.reader(),
+            sql::ACCOUNT_BY_SUB,
+            &[&issuer, &sub],
+            account_from_row,
+        )
+    }
+
+    async fn tokens(&self, account_id: &str) -> Result<Option<StoredTokens>, StoreError> {
+        Ok(query_opt(
+            &self.inner.reader(),
+            sql::TOKENS,
+            &[&account_id],
+            tokens_from_row,
+        )?
+        .flatten())
+    }
+
+    async fn put_tokens(
+        &self,
+        account_id: &str,
+        tokens: &StoredTokens,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let changed = execute(
+            &self.inner.writer(),
+            sql::PUT_TOKENS,
+            &[
+                &account_id,
+                &tokens.access_ct,
+                &tokens.refresh_ct,
+                &tokens.access_expires_at,
+                &tokens.refresh_issued_at,
+                &now,
+            ],
+        )?;
+        if changed == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn delete_tokens(&self, account_id: &str) -> Result<(), StoreError> {
+        execute(&self.inner.writer(), sql::DELETE_TOKENS, &[&account_id])?;
+        Ok(())
+    }
+
+    async fn deauthorize_account(
+        &self,
+        account_id: &str,
+        job_id: &str,
+        reason: DeauthReason,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.inner.writer();
+        let tx = conn.transaction().map_err(map_err)?;
+        let inserted = execute(
+            &tx,
+            sql::INSERT_DEAUTH_JOB,
+            &[&job_id, &reason.as_str(), &now, &account_id],
+        )?;
+        if inserted != 1 {
+            return Err(StoreError::NotFound);
+        }
+        execute(&tx, sql::DELETE_SESSIONS_OF_ACCOUNT, &[&account_id])?;
+        execute(&tx, sql::DELETE_TOKENS, &[&account_id])?;
+        match reason {
+            DeauthReason::Unregister => execute(&tx, sql::DELETE_ACCOUNT, &[&account_id])?,
+            DeauthReason::Unlink => execute(&tx, sql::UNLINK_ACCOUNT, &[&account_id, &now])?,
+        };
+        tx.commit().map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn claim_job(&self, now: i64, lease_ms: i64) -> Result<Option<DeauthJob>, StoreError> {
+        let lease_until = now.saturating_add(lease_ms);
+        query_opt(
+            &self.inner.writer(),
+            sql::CLAIM_JOB,
+            &[&lease_until, &now],
+            |row| {
+                let reason: String = row.get("reason").map_err(map_err)?;
+                Ok(DeauthJob {
+                    id: row.get("id").map_err(map_err)?,
+                    account_id: row.get("account_id").map_err(map_err)?,
+                    issuer: row.get("issuer").map_err(map_err)?,
+                    sub: row.get("sub").map_err(map_err)?,
+                    reason: DeauthReason::parse(&reason),
+                    tokens: tokens_from_row(row)?,
+                    attempts: row.get("attempts").map_err(map_err)?,
+                    created_at: row.get("created_at").map_err(map_err)?,
+                })
+            },
+        )
+    }
+
+    async fn put_job_tokens(&self, job_id: &str, tokens: &StoredTokens) -> Result<(), StoreError> {
+        execute(
+            &self.inner.writer(),
+            sql::PUT_JOB_TOKENS,
+            &[
+                &job_id,
+                &tokens.access_ct,
+                &tokens.refresh_ct,
+                &tokens.access_expires_at,
+                &tokens.refresh_issued_at,
+            ],
+        )?;
+        Ok(())
+    }
+
+    async fn finish_job(
+        &self,
+        job_id: &str,
+        outcome: JobFinal,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let note = sql::final_note(outcome);
+        execute(
+            &self.inner.writer(),
+            sql::FINISH_JOB,
+            &[&job_id, &now, &note],
+        )?;
+        Ok(())
+    }
+
+    async fn retry_job(
+        &self,
+        job_id: &str,
+        next_attempt_at: i64,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        execute(
+            &self.inner.writer(),
+            sql::RETRY_JOB,
+            &[&job_id, &next_attempt_at, &error],
+        )?;
+        Ok(())
+    }
+
+    async fn fail_job(&self, job_id: &str, error: &str, now: i64) -> Result<(), StoreError> {
+        execute(
+            &self.inner.writer(),
+            sql::FAIL_JOB,
+            &[&job_id, &now, &error],
+        )?;
+        Ok(())
+    }
+
+    async fn job_status(&self, job_id: &str) -> Result<Option<String>, StoreError> {
+        query_opt(&self.inner.reader(), sql::JOB_STATUS, &[&job_id], |r| {
+            r.get("status").map_err(map_err)
+        })
+    }
+
+    async fn job_stats(&self, now: i64) -> Result<JobStats, StoreError> {
+        let stats = query_opt(&self.inner.reader(), sql::JOB_STATS, &[], |row| {
+            let oldest: Option<i64> = row.get("oldest").map_err(map_err)?;
+            Ok(JobStats {
+                pending: row.get("pending").map_err(map_err)?,
+                failed: row.get("failed").map_err(map_err)?,
+                oldest_pending_age_secs: oldest.map_or(0, |t| (now - t).max(0) / 1000),
+            })
+        })?;
+        Ok(stats.unwrap_or_default())
+    }
+
+    /// On the blocking pool: finds expired rows on a reader connection (a scan: neither table
+    /// has an expiry index, which every login would have to write), then deletes them by key
+    /// on the writer, one short transaction per batch, so logins interleave with a large purge.
+    async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
+        self.blocking(move |inner| {
+            let mut total = 0u64;
+            for (find, delete) in [
+                (FIND_EXPIRED_SESSIONS, DELETE_EXPIRED_SESSION),
+                (FIND_EXPIRED_PENDING_LOGINS, DELETE_EXPIRED_PENDING_LOGIN),
+            ] {
+                loop {
+                    let expired: Vec<String> = {
+                        let conn = inner.reader();
+                        let mut stmt = conn.prepare_cached(find).map_err(map_err)?;
+                        bind(&mut stmt, &[&now, &sql::PURGE_BATCH]).map_err(map_err)?;
+                        let mut rows = stmt.raw_query();
+                        let mut ids = Vec::new();
+                        while let Some(row) = rows.next().map_err(map_err)? {
+                            ids.push(row.get(0).map_err(map_err)?);
+                        }
+                        ids
+                    };
+                    let mut conn = inner.writer();
+                    let tx = conn.transaction().map_err(map_err)?;
+                    for id in &expired {
+                        total += execute(&tx, delete, &[id, &now])? as u64;
+                    }
+                    tx.commit().map_err(map_err)?;
+                    drop(conn);
+                    if (expired.len() as i64) < sql::PURGE_BATCH {
+                        break;
+                    }
+                }
+            }
+            Ok(total)
+        })
+        .await
+    }
+}
+
+/// The background thread that checkpoints the WAL (see the module docs).
+#[derive(Debug)]
+struct Checkpointer {
+    stop: Arc<(Mutex<bool>, Condvar)>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Checkpointer {
+    fn start(path: &Path) -> Result<Self, StoreError> {
+        let conn = open(&Location::File(path.to_owned()), false)?;
+        let stop = Arc::new((Mutex::new(false), Condvar::new()));
+        let signal = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || checkpoint_loop(&conn, &signal))
+            .map_err(|e| StoreError::Unavailable(format!("cannot start the checkpointer: {e}")))?;
+        Ok(Self {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+fn checkpoint_loop(conn: &Connection, stop: &(Mutex<bool>, Condvar)) {
+    let (flag, wake) = stop;
+    let mut stopped = flag
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut warned = false;
+    while !*stopped {
+        stopped = match wake.wait_timeout(stopped, CHECKPOINT_INTERVAL) {
+            Ok((guard, _)) => guard,
+            Err(poisoned) => poisoned.into_inner().0,
+        };
+        // PASSIVE: copies what it can without waiting for (or blocking) the writer and readers.
+        let done = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(0));
+        match done {
+            Ok(_) => warned = false,
+            Err(e) if !warned => {
+                tracing::warn!(error = %e, "SQLite WAL checkpoint failed; retrying");
+                warned = true;
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        let (flag, wake) = &*self.stop;
+        *flag
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = true;
+        wake.notify_all();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        assert_eq!(parse_url("sqlite::memory:").unwrap(), Location::Memory);
+        assert_eq!(
+            parse_url("sqlite://x?mode=memory").unwrap(),
+            Location::Memory
+        );
+        assert_eq!(
+            parse_url("sqlite://linelogin.db").unwrap(),
+            Location::File("linelogin.db".into())
+        );
+        assert_eq!(
+            parse_url("sqlite:///tmp/a%20b.db?mode=rwc").unwrap(),
+            Location::File("/tmp/a b.db".into())
+        );
+        assert_eq!(
+            parse_url("sqlite:rel.db").unwrap(),
+            Location::File("rel.db".into())
+        );
+        for bad in ["postgres://x", "sqlite://", "sqlite://x.db?cache=shared"] {
+            assert!(parse_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_database_made_by_sqlx_is_adopted_not_migrated_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("old.db").display());
+        {
+            // What sqlx's migrator left: the schema and its bookkeeping table.
+            let s = SqliteStore::connect(&url).await.unwrap();
+            let conn = s.inner.writer();
+            conn.execute_batch(include_str!("../../migrations/sqlite/0001_init.sql"))
+                .unwrap();
+            conn.execute_batch(
+                "CREATE TABLE _sqlx_migrations (version BIGINT PRIMARY KEY, description TEXT, \
+                 installed_on TIMESTAMP, success BOOLEAN, checksum BLOB, execution_time BIGINT); \
+                 INSERT INTO _sqlx_migrations VALUES (1, 'init', 0, TRUE, x'00', 0);",
+            )
+            .unwrap();
+        }
+        let s = SqliteStore::connect(&url).await.unwrap();
+        s.migrate().await.unwrap();
+        let version: i64 = s
+            .inner
+            .writer()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, 2, "adopted at 1, then 0002 applied");
+    }
+
+    #[tokio::test]
+    async fn the_checkpointer_copies_the_wal_into_the_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wal.db");
+        let s = SqliteStore::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        s.migrate().await.unwrap();
+        let before = std::fs::metadata(&path).unwrap().len();
+        let blob = vec![7u8; 2000];
+        for i in 0..200 {
+            s.put_pending_login(&format!("h{i}"), &blob, 1)
+                .await
+                .unwrap();
+        }
+        // The serving connections never checkpoint (wal_autocheckpoint = 0), so the rows
+        // reach the database file only through the checkpoint thread.
+        let mut after = before;
+        for _ in 0..100 {
+            tokio::time::sleep(CHECKPOINT_INTERVAL).await;
+            after = std::fs::metadata(&path).unwrap().len();
+            if after >= before + 200 * 2000 {
+                break;
+            }
+        }
+        assert!(
+            after >= before + 200 * 2000,
+            "database file {before} → {after} bytes"
+        );
+    }
+}

@@ -47,6 +47,8 @@ pub struct Inner {
     pub nonce_override: Option<String>,
     /// Answer /v2/profile with this user id instead of the token's (IDT-11).
     pub profile_user_override: Option<String>,
+    /// Leave `name` out of ID tokens (as LINE does without the `profile` scope).
+    pub id_token_without_name: bool,
 }
 
 pub struct Code {
@@ -239,8 +241,10 @@ async fn token(State(f): State<FakeLine>, body: String) -> Response {
             let now = now_secs(&i);
             let mut claims = serde_json::json!({
                 "iss": ISSUER, "sub": code.user, "aud": CHANNEL_ID, "exp": now + 3600, "iat": now,
-                "name": format!("Name of {}", &code.user[..5]),
             });
+            if !i.id_token_without_name {
+                claims["name"] = serde_json::Value::String(format!("Name of {}", &code.user[..5]));
+            }
             if let Some(n) = i.nonce_override.clone().or(code.nonce) {
                 claims["nonce"] = serde_json::Value::String(n);
             }

@@ -100,7 +100,13 @@ async fn emulator_429s_become_503_pages_without_a_retry_storm() {
     );
     // No retry storm: beyond one call per step that was reached, retries stay within the
     // client's retry budget (reserve 10 + 10% of first attempts).
-    let first_attempts = token_calls + ok;
+    // The emulator's ID tokens carry the display name, so the token call is the only API
+    // call of a login.
+    assert!(
+        api.iter().all(|(_, p, _)| p == "/oauth2/v2.1/token"),
+        "only token calls: {api:?}"
+    );
+    let first_attempts = token_calls;
     assert!(
         api.len() <= first_attempts + 10 + first_attempts / 10 + 1,
         "{} calls for {first_attempts} first attempts: a retry storm",

@@ -8,6 +8,5 @@ mod fake_line;
 mod flow;
 mod harness;
 mod load429;
-mod perf;
 mod security;
 mod store;

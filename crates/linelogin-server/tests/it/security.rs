@@ -716,10 +716,11 @@ async fn idt09_nonce_replay_is_rejected_before_any_further_call() {
             .all(|c| !c.starts_with("ll_session=")),
         "no session"
     );
+    let journal = h.line.journal();
     assert_eq!(
-        h.line.calls("/v2/profile"),
-        vec![200],
-        "no profile call after the bad ID token"
+        journal.last().map(|(_, path, _)| path.as_str()),
+        Some("/oauth2/v2.1/token"),
+        "no call after the bad ID token: {journal:?}"
     );
     assert_eq!(h.api_me(&other).await.0, 401);
     h.stop().await;
@@ -728,8 +729,13 @@ async fn idt09_nonce_replay_is_rejected_before_any_further_call() {
 #[tokio::test]
 async fn idt11_profile_of_another_user_is_rejected() {
     let h = Harness::start().await;
-    h.line.inner.lock().unwrap().profile_user_override =
-        Some("U0000000000000000000000000000beef".into());
+    {
+        let mut line = h.line.inner.lock().unwrap();
+        // Without a name in the ID token the server asks the profile endpoint, which answers
+        // for someone else.
+        line.id_token_without_name = true;
+        line.profile_user_override = Some("U0000000000000000000000000000beef".into());
+    }
     let c = h.client();
     let r = h.login_with(&c, "").await;
     assert_eq!(r.status(), 401);
@@ -742,6 +748,23 @@ async fn idt11_profile_of_another_user_is_rejected() {
             .unwrap()
             .is_none(),
         "nothing persisted"
+    );
+    assert_eq!(h.line.calls("/v2/profile"), vec![200]);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn the_id_token_name_spares_the_profile_call() {
+    let h = Harness::start().await;
+    let c = h.client();
+    let r = h.login_with(&c, "").await;
+    assert_eq!(r.status(), 303);
+    let (status, me) = h.api_me(&c).await;
+    assert_eq!(status, 200);
+    assert_eq!(me["displayName"], format!("Name of {}", &USER[..5]));
+    assert!(
+        h.line.calls("/v2/profile").is_empty(),
+        "the verified ID token had the name"
     );
     h.stop().await;
 }

@@ -162,6 +162,44 @@ pub async fn sessions_expire_and_end(s: Arc<dyn Store>) {
     assert_eq!(s.purge_expired(1_000_000).await.unwrap(), 1);
 }
 
+/// More expired rows than one purge batch (1,000), beside live ones: all expired rows go,
+/// every live one stays, and the count is exact.
+pub async fn purge_removes_every_expired_row_across_batches(s: Arc<dyn Store>) {
+    for i in 0..1_100 {
+        // Sessions expire 10 s after `now`.
+        s.complete_login(&login("U1", &format!("old{i}"), i))
+            .await
+            .unwrap();
+    }
+    for i in 0..5 {
+        s.complete_login(&login("U1", &format!("live{i}"), 100_000))
+            .await
+            .unwrap();
+    }
+    for i in 0..1_050 {
+        s.put_pending_login(&format!("p{i}"), b"x", 5_000)
+            .await
+            .unwrap();
+    }
+    s.put_pending_login("p-live", b"x", 200_000).await.unwrap();
+    assert_eq!(s.purge_expired(50_000).await.unwrap(), 1_100 + 1_050);
+    for i in 0..5 {
+        assert!(
+            s.session(&format!("live{i}"), 50_000)
+                .await
+                .unwrap()
+                .is_some()
+        );
+    }
+    assert!(
+        s.take_pending_login("p-live", 50_000)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(s.purge_expired(50_000).await.unwrap(), 0);
+}
+
 pub async fn unregister_moves_tokens_into_a_job_and_ends_sessions(s: Arc<dyn Store>) {
     let a = s.complete_login(&login("U1", "s1", 10)).await.unwrap();
     s.complete_login(&login("U1", "s2", 11)).await.unwrap();
@@ -311,6 +349,7 @@ macro_rules! all_backends {
                 pending_logins_are_single_use_and_expire,
                 login_creates_then_updates_one_account_keyed_by_sub,
                 sessions_expire_and_end,
+                purge_removes_every_expired_row_across_batches,
                 unregister_moves_tokens_into_a_job_and_ends_sessions,
                 unlink_keeps_the_account_and_relogin_links_again,
                 crash04_stale_job_is_superseded_by_a_new_link,

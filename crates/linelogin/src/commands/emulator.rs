@@ -32,8 +32,13 @@ pub struct EmulatorArgs {
     #[arg(long = "channel", value_name = "ID,SECRET,CALLBACK")]
     pub channels: Vec<String>,
     /// A test user, instead of the configured ones (repeatable): `USER_ID[,DISPLAY NAME]`.
-    #[arg(long = "user", value_name = "ID[,NAME]")]
+    #[arg(long = "user", value_name = "ID[,NAME]", conflicts_with = "test_users")]
     pub users: Vec<String>,
+    /// This many generated test users instead of the configured ones (stable IDs; e.g. at
+    /// least as many as a load test's virtual users, so that unregistering users do not end
+    /// each other's sessions).
+    #[arg(long = "test-users", value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub test_users: Option<u32>,
 }
 
 fn channel_flag(value: &str) -> Result<ChannelConfig, CliError> {
@@ -98,6 +103,9 @@ pub fn effective_config(args: &EmulatorArgs) -> Result<Config, CliError> {
             .map(|(i, u)| user_flag(u, i + 1))
             .collect();
     }
+    if let Some(n) = args.test_users {
+        config.users = line_emulator::config::generated_users(n as usize);
+    }
     config
         .validate()
         .map_err(|e| CliError::usage(e.to_string()))?;
@@ -149,7 +157,18 @@ mod tests {
             public_url: None,
             channels: Vec::new(),
             users: Vec::new(),
+            test_users: None,
         }
+    }
+
+    #[test]
+    fn generated_test_users_replace_the_configured_ones() {
+        let mut a = args();
+        a.test_users = Some(64);
+        let c = effective_config(&a).unwrap();
+        assert_eq!(c.users.len(), 64);
+        let ids: std::collections::HashSet<_> = c.users.iter().map(|u| u.id.clone()).collect();
+        assert_eq!(ids.len(), 64, "distinct user IDs");
     }
 
     #[test]

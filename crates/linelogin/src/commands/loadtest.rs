@@ -69,7 +69,7 @@ pub fn run(args: LoadtestArgs, out: &mut impl Write) -> Result<(), CliError> {
         request_timeout: Duration::from_millis(args.timeout_ms.max(1)),
         progress: !args.quiet,
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| CliError::failure(format!("cannot start the runtime: {e}")))?;

@@ -1,16 +1,17 @@
 //! One login flow, the way a browser makes it: its own cookie jar, redirects followed by hand
 //! (each hop checked to be on loopback and timed as a step).
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use reqwest::header::{COOKIE, LOCATION, ORIGIN, SET_COOKIE};
-use reqwest::{Method, StatusCode};
+use bytes::Bytes;
+use http::header::{LOCATION, SET_COOKIE};
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use url::Url;
 
 use super::form::read_form;
-use super::guard::{is_loopback, origin_of};
-use super::report::Tally;
+use super::guard::is_loopback;
+use super::http::{Agent, HttpError};
+use super::report::FlowTimes;
 
 /// What to do after `/api/me`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -25,24 +26,33 @@ pub enum Finish {
 
 /// A browser-like cookie jar: cookies by host (ports share cookies, as in browsers).
 #[derive(Debug, Default)]
-struct Jar(HashMap<String, Vec<(String, String)>>);
+struct Jar(Vec<(String, Vec<(String, String)>)>);
 
 impl Jar {
-    fn header_for(&self, url: &Url) -> Option<String> {
-        let cookies = self.0.get(url.host_str()?)?;
+    fn cookies(&self, host: &str) -> Option<&Vec<(String, String)>> {
+        self.0.iter().find(|(h, _)| h == host).map(|(_, c)| c)
+    }
+
+    /// The `Cookie` header for a request to `url`, if any cookie applies.
+    fn header_for(&self, url: &Url) -> Option<HeaderValue> {
+        let cookies = self.cookies(url.host_str()?)?;
         if cookies.is_empty() {
             return None;
         }
-        Some(
-            cookies
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join("; "),
-        )
+        let len = cookies.iter().map(|(k, v)| k.len() + v.len() + 3).sum();
+        let mut header = String::with_capacity(len);
+        for (k, v) in cookies {
+            if !header.is_empty() {
+                header.push_str("; ");
+            }
+            header.push_str(k);
+            header.push('=');
+            header.push_str(v);
+        }
+        HeaderValue::try_from(header).ok()
     }
 
-    fn store(&mut self, url: &Url, headers: &reqwest::header::HeaderMap) {
+    fn store(&mut self, url: &Url, headers: &HeaderMap) {
         let Some(host) = url.host_str() else { return };
         for value in headers.get_all(SET_COOKIE) {
             let Ok(text) = value.to_str() else { continue };
@@ -50,20 +60,33 @@ impl Jar {
             let Some((name, val)) = parts.next().and_then(|nv| nv.split_once('=')) else {
                 continue;
             };
-            let (name, val) = (name.trim().to_owned(), val.trim().to_owned());
+            let (name, val) = (name.trim(), val.trim());
             let expired = parts.any(|attr| {
-                let a = attr.trim().to_ascii_lowercase();
-                a == "max-age=0"
-                    || a.starts_with("max-age=-")
-                    || a.starts_with("expires=thu, 01 jan 1970")
+                let a = attr.trim();
+                a.eq_ignore_ascii_case("max-age=0")
+                    || starts_with_ignore_case(a, "max-age=-")
+                    || starts_with_ignore_case(a, "expires=thu, 01 jan 1970")
             });
-            let jar = self.0.entry(host.to_owned()).or_default();
-            jar.retain(|(k, _)| *k != name);
+            let i = match self.0.iter().position(|(h, _)| h == host) {
+                Some(i) => i,
+                None => {
+                    self.0.push((host.to_owned(), Vec::new()));
+                    self.0.len() - 1
+                }
+            };
+            let jar = &mut self.0[i].1;
+            jar.retain(|(k, _)| k != name);
             if !expired && !val.is_empty() {
-                jar.push((name, val));
+                jar.push((name.to_owned(), val.to_owned()));
             }
         }
     }
+}
+
+fn starts_with_ignore_case(s: &str, prefix: &str) -> bool {
+    s.as_bytes()
+        .get(..prefix.len())
+        .is_some_and(|head| head.eq_ignore_ascii_case(prefix.as_bytes()))
 }
 
 /// A flow failure: a short stable kind for the report.
@@ -71,7 +94,7 @@ impl Jar {
 pub struct Failure(pub String);
 
 struct Browser<'a> {
-    client: &'a reqwest::Client,
+    agent: &'a mut Agent,
     jar: Jar,
     requests: u64,
 }
@@ -80,7 +103,13 @@ struct Page {
     status: StatusCode,
     url: Url,
     location: Option<Url>,
-    body: String,
+    body: Bytes,
+}
+
+impl Page {
+    fn text(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(&self.body)
+    }
 }
 
 impl Browser<'_> {
@@ -94,49 +123,38 @@ impl Browser<'_> {
         if !is_loopback(&url) {
             return Err(Failure(format!("{step}_not_loopback")));
         }
-        let mut req = self.client.request(method, url.clone());
-        if let Some(c) = self.jar.header_for(&url) {
-            req = req.header(COOKIE, c);
-        }
-        if let Some(fields) = form {
-            let body = url::form_urlencoded::Serializer::new(String::new())
-                .extend_pairs(fields)
-                .finish();
-            let origin = origin_of(&url).as_str().trim_end_matches('/').to_owned();
-            req = req
-                .header(
-                    reqwest::header::CONTENT_TYPE,
-                    "application/x-www-form-urlencoded",
-                )
-                .header(ORIGIN, origin)
-                .body(body);
-        }
+        let cookie = self.jar.header_for(&url);
+        let body = form.map(|fields| {
+            Bytes::from(
+                url::form_urlencoded::Serializer::new(String::new())
+                    .extend_pairs(fields)
+                    .finish(),
+            )
+        });
         self.requests += 1;
-        let resp = req.send().await.map_err(|e| {
-            Failure(if e.is_timeout() {
-                format!("{step}_timeout")
-            } else if e.is_connect() {
-                format!("{step}_connect")
-            } else {
-                format!("{step}_transport")
-            })
-        })?;
-        let status = resp.status();
-        self.jar.store(&url, resp.headers());
+        let resp = self
+            .agent
+            .send(&method, &url, cookie, body)
+            .await
+            .map_err(|e| {
+                Failure(match e {
+                    HttpError::Timeout => format!("{step}_timeout"),
+                    HttpError::Connect => format!("{step}_connect"),
+                    HttpError::Transport => format!("{step}_transport"),
+                    HttpError::Body => format!("{step}_body"),
+                })
+            })?;
+        self.jar.store(&url, &resp.headers);
         let location = resp
-            .headers()
+            .headers
             .get(LOCATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|l| url.join(l).ok());
-        let body = resp
-            .text()
-            .await
-            .map_err(|_| Failure(format!("{step}_body")))?;
         Ok(Page {
-            status,
+            status: resp.status,
             url,
             location,
-            body,
+            body: resp.body,
         })
     }
 }
@@ -151,46 +169,75 @@ fn redirect(step: &str, page: &Page) -> Result<Url, Failure> {
     }
 }
 
-/// Runs one flow, recording step latencies into `tally`. Returns the flow's total latency.
-pub async fn run_flow(
-    client: &reqwest::Client,
-    target: &Url,
-    start_path: &str,
+/// The URLs every flow of a run uses, joined once (a join that failed fails each flow with
+/// its kind, as if joined per flow).
+#[derive(Debug, Clone)]
+pub struct Plan {
+    start: Result<Url, ()>,
+    api_me: Result<Url, ()>,
     finish: Finish,
-    tally: &mut Tally,
+    finish_page: Result<Url, ()>,
+    finish_action: Result<Url, ()>,
+}
+
+impl Plan {
+    /// The plan for flows starting at `start_path` on `target`, ending with `finish`.
+    pub fn new(target: &Url, start_path: &str, finish: Finish) -> Self {
+        let join = |path: &str| target.join(path).map_err(|_| ());
+        let (page, action) = match finish {
+            Finish::Logout => ("/me", "/logout"),
+            _ => ("/account/unregister", "/account/unregister"),
+        };
+        Self {
+            start: join(start_path),
+            api_me: join("/api/me"),
+            finish,
+            finish_page: join(page),
+            finish_action: join(action),
+        }
+    }
+}
+
+fn planned(url: &Result<Url, ()>, kind: &str) -> Result<Url, Failure> {
+    url.clone().map_err(|()| Failure(kind.to_owned()))
+}
+
+/// Runs one flow as a new browser session (empty cookie jar) on the virtual user's
+/// connections, noting step latencies and the requests sent in `times`. Returns the flow's
+/// total latency.
+pub async fn run_flow(
+    agent: &mut Agent,
+    plan: &Plan,
+    times: &mut FlowTimes,
 ) -> Result<Duration, Failure> {
     let mut b = Browser {
-        client,
+        agent,
         jar: Jar::default(),
         requests: 0,
     };
-    let result = steps(&mut b, target, start_path, finish, tally).await;
-    tally.requests += b.requests;
+    let result = steps(&mut b, plan, times).await;
+    times.requests += b.requests;
     result
 }
 
 async fn steps(
     b: &mut Browser<'_>,
-    target: &Url,
-    start_path: &str,
-    finish: Finish,
-    tally: &mut Tally,
+    plan: &Plan,
+    times: &mut FlowTimes,
 ) -> Result<Duration, Failure> {
     let t_flow = Instant::now();
 
     let t = Instant::now();
-    let start = target
-        .join(start_path)
-        .map_err(|_| Failure("login_bad_url".into()))?;
+    let start = planned(&plan.start, "login_bad_url")?;
     let page = b.send("login", Method::GET, start, None).await?;
     let authorize = redirect("login", &page)?;
-    tally.step("login", t.elapsed());
+    times.step("login", t.elapsed());
 
     let t = Instant::now();
     let page = b.send("authorize", Method::GET, authorize, None).await?;
     let callback = if page.status == StatusCode::OK {
         // A consent page: choose the first test user and allow.
-        let form = read_form(&page.body, Some("user"), Some("allow"))
+        let form = read_form(&page.text(), Some("user"), Some("allow"))
             .ok_or_else(|| Failure("authorize_no_consent_form".into()))?;
         let action = page
             .url
@@ -206,7 +253,7 @@ async fn steps(
     if callback.query_pairs().any(|(k, _)| k == "error") {
         return Err(Failure("authorize_error_callback".into()));
     }
-    tally.step("authorize", t.elapsed());
+    times.step("authorize", t.elapsed());
 
     let t = Instant::now();
     let page = b.send("callback", Method::GET, callback, None).await?;
@@ -214,32 +261,24 @@ async fn steps(
     if landing.path().contains("callback") {
         return Err(Failure("callback_loop".into()));
     }
-    tally.step("callback", t.elapsed());
+    times.step("callback", t.elapsed());
 
     let t = Instant::now();
-    let me = target
-        .join("/api/me")
-        .map_err(|_| Failure("api_me_bad_url".into()))?;
+    let me = planned(&plan.api_me, "api_me_bad_url")?;
     let page = b.send("api_me", Method::GET, me, None).await?;
     if page.status != StatusCode::OK {
         return Err(Failure(format!("api_me_status_{}", page.status.as_u16())));
     }
     let json: serde_json::Value =
-        serde_json::from_str(&page.body).map_err(|_| Failure("api_me_not_json".into()))?;
+        serde_json::from_slice(&page.body).map_err(|_| Failure("api_me_not_json".into()))?;
     if json.get("userId").and_then(|v| v.as_str()).is_none() {
         return Err(Failure("api_me_no_user_id".into()));
     }
-    tally.step("api_me", t.elapsed());
+    times.step("api_me", t.elapsed());
 
-    if finish != Finish::None {
+    if plan.finish != Finish::None {
         let t = Instant::now();
-        let page_path = match finish {
-            Finish::Logout => "/me",
-            _ => "/account/unregister",
-        };
-        let url = target
-            .join(page_path)
-            .map_err(|_| Failure("finish_bad_url".into()))?;
+        let url = planned(&plan.finish_page, "finish_bad_url")?;
         let page = b.send("finish", Method::GET, url, None).await?;
         if page.status != StatusCode::OK {
             return Err(Failure(format!(
@@ -247,23 +286,17 @@ async fn steps(
                 page.status.as_u16()
             )));
         }
-        let form = read_form(&page.body, Some("csrf_token"), None)
+        let form = read_form(&page.text(), Some("csrf_token"), None)
             .ok_or_else(|| Failure("finish_no_form".into()))?;
-        let wanted = if finish == Finish::Logout {
-            "/logout"
-        } else {
-            "/account/unregister"
-        };
         let action = page
             .url
             .join(&form.action)
             .map_err(|_| Failure("finish_bad_action".into()))?;
-        let action = if action.path() == wanted {
+        let wanted = plan.finish_action.as_ref().map(Url::path).ok();
+        let action = if Some(action.path()) == wanted {
             action
         } else {
-            target
-                .join(wanted)
-                .map_err(|_| Failure("finish_bad_action".into()))?
+            planned(&plan.finish_action, "finish_bad_action")?
         };
         let page = b
             .send("finish", Method::POST, action, Some(&form.fields))
@@ -271,7 +304,7 @@ async fn steps(
         if !(page.status.is_success() || page.status.is_redirection()) {
             return Err(Failure(format!("finish_status_{}", page.status.as_u16())));
         }
-        tally.step("finish", t.elapsed());
+        times.step("finish", t.elapsed());
     }
     Ok(t_flow.elapsed())
 }
@@ -280,22 +313,26 @@ async fn steps(
 mod tests {
     use super::*;
 
+    fn header(jar: &Jar, url: &Url) -> Option<String> {
+        jar.header_for(url).map(|v| v.to_str().unwrap().to_owned())
+    }
+
     #[test]
     fn jar_keeps_cookies_by_host_and_deletes_expired() {
         let mut jar = Jar::default();
         let u = Url::parse("http://127.0.0.1:8080/x").unwrap();
-        let mut h = reqwest::header::HeaderMap::new();
+        let mut h = HeaderMap::new();
         h.append(SET_COOKIE, "a=1; Path=/; HttpOnly".parse().unwrap());
         h.append(SET_COOKIE, "b=2; SameSite=Lax".parse().unwrap());
         jar.store(&u, &h);
         let other_port = Url::parse("http://127.0.0.1:9000/").unwrap();
-        assert_eq!(jar.header_for(&other_port).as_deref(), Some("a=1; b=2"));
-        let mut h = reqwest::header::HeaderMap::new();
+        assert_eq!(header(&jar, &other_port).as_deref(), Some("a=1; b=2"));
+        let mut h = HeaderMap::new();
         h.append(SET_COOKIE, "a=; Max-Age=0".parse().unwrap());
         jar.store(&u, &h);
-        assert_eq!(jar.header_for(&u).as_deref(), Some("b=2"));
+        assert_eq!(header(&jar, &u).as_deref(), Some("b=2"));
         assert_eq!(
-            jar.header_for(&Url::parse("http://localhost/").unwrap()),
+            header(&jar, &Url::parse("http://localhost/").unwrap()),
             None
         );
     }

@@ -3,8 +3,9 @@
 //! It drives complete LINE Login flows against a relying party — any relying party, not only
 //! linelogin's server — whose LINE platform is the linelogin emulator:
 //! `start-path` → emulator authorize (consent page or auto-consent) → the relying party's
-//! callback → `/api/me`, optionally followed by logout or unregister. Every virtual user has
-//! its own cookie jar. Closed loop (fixed concurrency) or open loop (target rate); bounded by
+//! callback → `/api/me`, optionally followed by logout or unregister. Every flow is a new
+//! browser session with its own cookie jar; every virtual user keeps its own keep-alive
+//! connections, one per origin, across its flows (see [`http`]). Closed loop (fixed concurrency) or open loop (target rate); bounded by
 //! a flow count or a duration. The report gives flows/s, HDR-histogram latency percentiles per
 //! step, errors by kind, a JSON file and an SVG chart.
 //!
@@ -16,10 +17,11 @@ pub mod chart;
 pub mod flow;
 pub mod form;
 pub mod guard;
+pub mod http;
 pub mod report;
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -27,9 +29,11 @@ use tokio::sync::Semaphore;
 use url::Url;
 
 pub use self::flow::Finish;
+use self::flow::Plan;
 use self::guard::{Refusal, is_loopback, origin_of};
+use self::http::Agent;
 pub use self::report::Report;
-use self::report::Tally;
+use self::report::{FlowTimes, Tally};
 
 /// When the run stops.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -250,6 +254,32 @@ fn tick(progress: &ProgressBar, bound: Bound, started: Instant, failed: u64) {
     }
 }
 
+/// Records a finished flow into the run's tally: its steps, then its outcome (for a success,
+/// the latency to report).
+fn record(
+    tally: &Mutex<Tally>,
+    failed: &AtomicU64,
+    times: &FlowTimes,
+    outcome: Result<Duration, flow::Failure>,
+    started: Instant,
+) {
+    let at = started.elapsed();
+    let mut tally = tally.lock().unwrap_or_else(PoisonError::into_inner);
+    tally.record_steps(times);
+    match outcome {
+        Ok(latency) => tally.success(latency, at),
+        Err(f) => {
+            failed.fetch_add(1, Ordering::Relaxed);
+            tally.failure(f.0, at);
+        }
+    }
+}
+
+/// Takes what the run collected once every task is done.
+fn collected(tally: &Mutex<Tally>) -> Tally {
+    std::mem::take(&mut *tally.lock().unwrap_or_else(PoisonError::into_inner))
+}
+
 async fn closed_loop(
     test: &LoadTest,
     client: &reqwest::Client,
@@ -262,26 +292,26 @@ async fn closed_loop(
         started,
     });
     let failed = Arc::new(AtomicU64::new(0));
+    let plan = Arc::new(Plan::new(&test.target, &test.start_path, test.finish));
+    // One tally for the run (one short lock per flow), not one per virtual user: its
+    // histograms stay few and warm in the cache.
+    let tally = Arc::new(Mutex::new(Tally::default()));
     let mut tasks = Vec::with_capacity(test.concurrency);
     for _ in 0..test.concurrency {
-        let (client, budget, failed, progress) = (
-            client.clone(),
+        let (budget, failed, progress, plan, tally) = (
             budget.clone(),
             failed.clone(),
             progress.clone(),
+            plan.clone(),
+            tally.clone(),
         );
-        let (target, start_path, finish) =
-            (test.target.clone(), test.start_path.clone(), test.finish);
+        // Each virtual user keeps its own connections across its flows.
+        let mut agent = Agent::new(test.request_timeout, client.clone());
         tasks.push(tokio::spawn(async move {
-            let mut tally = Tally::default();
             while budget.claim() {
-                match flow::run_flow(&client, &target, &start_path, finish, &mut tally).await {
-                    Ok(total) => tally.success(total, started.elapsed()),
-                    Err(f) => {
-                        failed.fetch_add(1, Ordering::Relaxed);
-                        tally.failure(f.0, started.elapsed());
-                    }
-                }
+                let mut times = FlowTimes::default();
+                let outcome = flow::run_flow(&mut agent, &plan, &mut times).await;
+                record(&tally, &failed, &times, outcome, started);
                 tick(
                     &progress,
                     budget.bound,
@@ -289,15 +319,17 @@ async fn closed_loop(
                     failed.load(Ordering::Relaxed),
                 );
             }
-            tally
         }));
     }
-    let mut total = Tally::default();
+    let mut panicked = 0;
     for t in tasks {
-        match t.await {
-            Ok(tally) => total.merge(tally),
-            Err(_) => total.failure("worker_panicked".into(), started.elapsed()),
+        if t.await.is_err() {
+            panicked += 1;
         }
+    }
+    let mut total = collected(&tally);
+    for _ in 0..panicked {
+        total.failure("worker_panicked".into(), started.elapsed());
     }
     (total, 0)
 }
@@ -316,9 +348,14 @@ async fn open_loop(
     };
     let slots = Arc::new(Semaphore::new(test.concurrency));
     let failed = Arc::new(AtomicU64::new(0));
+    let plan = Arc::new(Plan::new(&test.target, &test.start_path, test.finish));
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    // Idle virtual users' connections (at most `concurrency`, one per flow in flight): a flow
+    // takes one and gives it back.
+    let agents: Arc<Mutex<Vec<Agent>>> = Arc::new(Mutex::new(Vec::new()));
     let interval = Duration::from_secs_f64(1.0 / rate);
     let mut tasks = Vec::new();
-    let mut total = Tally::default();
+    let mut panicked = 0;
     let mut dropped = 0u64;
     let mut n: u64 = 0;
     while budget.claim() {
@@ -331,44 +368,48 @@ async fn open_loop(
             dropped += 1;
             continue;
         };
-        let (client, failed, progress) = (client.clone(), failed.clone(), progress.clone());
-        let (target, start_path, finish, bound) = (
-            test.target.clone(),
-            test.start_path.clone(),
-            test.finish,
+        let (failed, progress, plan, agents, tally, bound) = (
+            failed.clone(),
+            progress.clone(),
+            plan.clone(),
+            agents.clone(),
+            tally.clone(),
             test.bound,
         );
+        let idle = agents.lock().unwrap_or_else(PoisonError::into_inner).pop();
+        let mut agent = idle.unwrap_or_else(|| Agent::new(test.request_timeout, client.clone()));
         tasks.push(tokio::spawn(async move {
             let _permit = permit;
-            let mut tally = Tally::default();
-            match flow::run_flow(&client, &target, &start_path, finish, &mut tally).await {
-                Ok(_) => tally.success(scheduled.elapsed(), started.elapsed()),
-                Err(f) => {
-                    failed.fetch_add(1, Ordering::Relaxed);
-                    tally.failure(f.0, started.elapsed());
-                }
-            }
+            let mut times = FlowTimes::default();
+            let outcome = flow::run_flow(&mut agent, &plan, &mut times).await;
+            agents
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(agent);
+            let outcome = outcome.map(|_| scheduled.elapsed());
+            record(&tally, &failed, &times, outcome, started);
             tick(&progress, bound, started, failed.load(Ordering::Relaxed));
-            tally
         }));
-        // Merge finished tasks now and then so memory stays flat on long runs.
+        // Reap finished tasks now and then so memory stays flat on long runs.
         if tasks.len() >= 4096 {
             let (done, pending): (Vec<_>, Vec<_>) =
                 tasks.into_iter().partition(|t| t.is_finished());
             tasks = pending;
             for t in done {
-                match t.await {
-                    Ok(tally) => total.merge(tally),
-                    Err(_) => total.failure("worker_panicked".into(), started.elapsed()),
+                if t.await.is_err() {
+                    panicked += 1;
                 }
             }
         }
     }
     for t in tasks {
-        match t.await {
-            Ok(tally) => total.merge(tally),
-            Err(_) => total.failure("worker_panicked".into(), started.elapsed()),
+        if t.await.is_err() {
+            panicked += 1;
         }
+    }
+    let mut total = collected(&tally);
+    for _ in 0..panicked {
+        total.failure("worker_panicked".into(), started.elapsed());
     }
     (total, dropped)
 }

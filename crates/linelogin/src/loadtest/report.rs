@@ -92,7 +92,32 @@ pub struct Report {
     pub timeline: Vec<Second>,
 }
 
-/// What one worker collected.
+/// What one flow measured: its steps' latencies and its requests. A flow fills it as it goes;
+/// the run records it into the shared [`Tally`] once the flow ends (one lock per flow).
+#[derive(Debug, Default, Clone)]
+pub struct FlowTimes {
+    steps: [(&'static str, Duration); STEPS.len()],
+    len: usize,
+    /// HTTP requests sent.
+    pub requests: u64,
+}
+
+impl FlowTimes {
+    /// Notes a step's latency (steps beyond [`STEPS`]' count are not kept).
+    pub fn step(&mut self, name: &'static str, d: Duration) {
+        if let Some(slot) = self.steps.get_mut(self.len) {
+            *slot = (name, d);
+            self.len += 1;
+        }
+    }
+
+    /// The steps noted, in order.
+    pub fn steps(&self) -> &[(&'static str, Duration)] {
+        &self.steps[..self.len]
+    }
+}
+
+/// What the run collected.
 #[derive(Debug)]
 pub struct Tally {
     /// Whole successful flows, µs.
@@ -155,6 +180,14 @@ impl Tally {
             }
         }
         &mut self.timeline[idx]
+    }
+
+    /// Records a finished flow's steps and requests (whether it succeeded or not).
+    pub fn record_steps(&mut self, times: &FlowTimes) {
+        for &(name, d) in times.steps() {
+            self.step(name, d);
+        }
+        self.requests += times.requests;
     }
 
     /// Records a successful flow ending `at` after the start.

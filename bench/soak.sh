@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Memory over a long run: the server (SQLite, guideline logs on) and the emulator under a
+# closed-loop login load for DURATION seconds, their resident memory (VmRSS) sampled every
+# EVERY seconds. Prints the samples, then per process: the first sample after the warm-up
+# (WARMUP seconds), the last, the largest, and the growth between the first and the last.
+#
+#   bench/soak.sh                      # 600 s at 64 virtual users, a sample every 10 s
+#   DURATION=120 EVERY=5 bench/soak.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${DURATION:-600}
+VUS=${VUS:-64}
+EVERY=${EVERY:-10}
+WARMUP=${WARMUP:-60}
+FINISH=${FINISH:-none}
+EMU_PORT=${EMU_PORT:-9320}
+SRV_PORT=${SRV_PORT:-8395}
+
+[ -n "${NO_BUILD:-}" ] || cargo build --release -q -p linelogin
+BIN=target/release/linelogin
+
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+cat > "$WORK/emulator.toml" <<TOML
+listen = "127.0.0.1:$EMU_PORT"
+auto_consent = true
+[[channels]]
+id = "1234567890"
+secret = "0123456789abcdef0123456789abcdef"
+callback_urls = ["http://127.0.0.1:$SRV_PORT/callback"]
+TOML
+KEY=$(python3 -c 'import base64,os;print(base64.b64encode(os.urandom(32)).decode())')
+cat > "$WORK/server.toml" <<TOML
+listen = "127.0.0.1:$SRV_PORT"
+public_url = "http://127.0.0.1:$SRV_PORT"
+database_url = "sqlite://$WORK/linelogin.db"
+token_encryption_key = "$KEY"
+[line]
+channel_id = "1234567890"
+channel_secret = "0123456789abcdef0123456789abcdef"
+auth_url = "http://127.0.0.1:$EMU_PORT"
+api_url = "http://127.0.0.1:$EMU_PORT"
+[outbound]
+rate_limit_per_second = 100000
+burst = 10000
+[logs]
+dir = "$WORK/logs"
+retention_days = 90
+TOML
+
+"$BIN" emulator --config "$WORK/emulator.toml" > "$WORK/emulator.out" 2>&1 & EMU=$!; PIDS+=($EMU)
+LINELOGIN_LOAD_TEST=1 "$BIN" serve --config "$WORK/server.toml" > "$WORK/server.out" 2>&1 & SRV=$!; PIDS+=($SRV)
+for url in "http://127.0.0.1:$EMU_PORT/_emulator/stats" "http://127.0.0.1:$SRV_PORT/healthz"; do
+  for _ in $(seq 1 100); do curl -s -o /dev/null "$url" && break; sleep 0.1; done
+done
+
+rss() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+"$BIN" loadtest --target "http://127.0.0.1:$SRV_PORT" --duration "$DURATION" --concurrency "$VUS" \
+  --finish "$FINISH" --quiet --json "$WORK/soak.json" > "$WORK/soak.txt" &
+LOAD=$!
+echo "seconds server_rss_kib emulator_rss_kib" | tee "$WORK/rss.txt"
+t=0
+while kill -0 "$LOAD" 2>/dev/null; do
+  echo "$t $(rss "$SRV") $(rss "$EMU")" | tee -a "$WORK/rss.txt"
+  sleep "$EVERY"; t=$((t + EVERY))
+done
+wait "$LOAD"
+python3 - "$WORK/rss.txt" "$WORK/soak.json" "$WARMUP" <<'PY'
+import json, sys
+rows = [list(map(int, l.split())) for l in open(sys.argv[1]).read().splitlines()[1:] if l.strip()]
+r = json.load(open(sys.argv[2]))
+warm = int(sys.argv[3])
+print(f"load: {r['flows']} flows in {r['duration_s']:.0f} s, {r['flows_per_s']:.0f} flows/s, {r['failed']} failed, p99 {r['latency_ms']['p99']:.1f} ms")
+for name, col in (("server", 1), ("emulator", 2)):
+    after = [row for row in rows if row[0] >= warm] or rows
+    first, last = after[0][col], after[-1][col]
+    peak = max(row[col] for row in rows)
+    minutes = max((after[-1][0] - after[0][0]) / 60, 1e-9)
+    print(f"{name:9} RSS after warm-up {first/1024:.1f} MiB, last {last/1024:.1f} MiB, peak {peak/1024:.1f} MiB, "
+          f"growth {(last-first)/1024:+.1f} MiB ({(last-first)/1024/minutes:+.2f} MiB/min)")
+PY
