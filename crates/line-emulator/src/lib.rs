@@ -261,11 +261,17 @@ impl Emulator {
         let (tx, rx) = oneshot::channel::<()>();
         let app = self.router();
         let task = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = rx.await;
-                })
-                .await
+            // Responses go out at once (no Nagle delay behind an unacknowledged segment).
+            axum::serve(
+                axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                    let _ = tcp.set_nodelay(true);
+                }),
+                app,
+            )
+            .with_graceful_shutdown(async move {
+                let _ = rx.await;
+            })
+            .await
         });
         let sweeper_state = self.inner.clone();
         let sweeper = tokio::spawn(async move {

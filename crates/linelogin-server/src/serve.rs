@@ -60,6 +60,10 @@ pub fn start_on(state: AppState, listener: TcpListener) -> Result<RunningServer,
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let router = app(state);
     let task = tokio::spawn(async move {
+        // Responses go out at once (no Nagle delay behind an unacknowledged segment).
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let result = axum::serve(listener, router)
             .with_graceful_shutdown(async {
                 let _ = stopped.await;
