@@ -7,7 +7,7 @@
 #   bench/compare.sh                 # 3 runs of 10 s each per app, 64 virtual users
 #   RUNS=5 DURATION=20 VUS=64 bench/compare.sh
 #
-# Prints each run's flows/s and p99, then the medians and the ratio.
+# Prints each run's flows/s, p99 and the app's CPU per flow, then the medians and the ratio.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
@@ -54,24 +54,28 @@ retention_days = 90
 TOML
 
 "$BIN" emulator --config "$WORK/emulator.toml" > "$WORK/emulator.out" 2>&1 & PIDS+=($!)
-LINELOGIN_LOAD_TEST=1 "$BIN" serve --config "$WORK/server.toml" > "$WORK/server.out" 2>&1 & PIDS+=($!)
-(cd bench/express-passport-line && PORT=$EXP_PORT LINE_BASE="http://127.0.0.1:$EMU_PORT" exec node app.js) > "$WORK/express.out" 2>&1 & PIDS+=($!)
+LINELOGIN_LOAD_TEST=1 "$BIN" serve --config "$WORK/server.toml" > "$WORK/server.out" 2>&1 & SRV_PID=$!; PIDS+=($SRV_PID)
+(cd bench/express-passport-line && PORT=$EXP_PORT LINE_BASE="http://127.0.0.1:$EMU_PORT" exec node app.js) > "$WORK/express.out" 2>&1 & EXP_PID=$!; PIDS+=($EXP_PID)
 for url in "http://127.0.0.1:$EMU_PORT/_emulator/stats" "http://127.0.0.1:$SRV_PORT/healthz" "http://127.0.0.1:$EXP_PORT/api/me"; do
   for _ in $(seq 1 100); do curl -s -o /dev/null "$url" && break; sleep 0.1; done
 done
 
-run() { # name port run
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }  # user + system, in clock ticks
+run() { # name port run pid
+  local before; before=$(cpu_ticks "$4")
   "$BIN" loadtest --target "http://127.0.0.1:$2" --duration "$DURATION" --concurrency "$VUS" --quiet \
     --json "$WORK/$1-$3.json" > "$WORK/$1-$3.txt"
-  python3 - "$WORK/$1-$3.json" "$1" "$3" <<'PY'
+  python3 - "$WORK/$1-$3.json" "$1" "$3" "$(( $(cpu_ticks "$4") - before ))" "$(getconf CLK_TCK)" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
-print(f"{sys.argv[2]:<10} run {sys.argv[3]}: {r['flows_per_s']:8.1f} flows/s  p99 {r['latency_ms']['p99']:7.2f} ms  ok {r['ok']}  failed {r['failed']}")
+cpu_ms = int(sys.argv[4]) * 1000 / int(sys.argv[5]) / max(r['ok'] + r['failed'], 1)
+print(f"{sys.argv[2]:<10} run {sys.argv[3]}: {r['flows_per_s']:8.1f} flows/s  p99 {r['latency_ms']['p99']:7.2f} ms  "
+      f"ok {r['ok']}  failed {r['failed']}  app CPU {cpu_ms:.3f} ms/flow")
 PY
 }
 for i in $(seq 1 "$RUNS"); do
-  run linelogin "$SRV_PORT" "$i"
-  run express "$EXP_PORT" "$i"
+  run linelogin "$SRV_PORT" "$i" "$SRV_PID"
+  run express "$EXP_PORT" "$i" "$EXP_PID"
 done
 python3 - "$WORK" "$RUNS" <<'PY'
 import json, statistics, sys

@@ -74,6 +74,8 @@ rows = [list(map(int, l.split())) for l in open(sys.argv[1]).read().splitlines()
 r = json.load(open(sys.argv[2]))
 warm = int(sys.argv[3])
 print(f"load: {r['flows']} flows in {r['duration_s']:.0f} s, {r['flows_per_s']:.0f} flows/s, {r['failed']} failed, p99 {r['latency_ms']['p99']:.1f} ms")
+if r.get('errors'):
+    print(f"failures by kind: {r['errors']}")
 for name, col in (("server", 1), ("emulator", 2)):
     after = [row for row in rows if row[0] >= warm] or rows
     first, last = after[0][col], after[-1][col]
@@ -82,3 +84,5 @@ for name, col in (("server", 1), ("emulator", 2)):
     print(f"{name:9} RSS after warm-up {first/1024:.1f} MiB, last {last/1024:.1f} MiB, peak {peak/1024:.1f} MiB, "
           f"growth {(last-first)/1024:+.1f} MiB ({(last-first)/1024/minutes:+.2f} MiB/min)")
 PY
+# What the server and the emulator logged as failures (one line each, at most 20).
+grep -h -E 'ERROR|WARN' "$WORK/server.out" "$WORK/emulator.out" | head -20 || true

@@ -311,6 +311,17 @@ fn bind(stmt: &mut Statement<'_>, values: &[&dyn ToSql]) -> rusqlite::Result<()>
     Ok(())
 }
 
+/// Starts a write transaction on the writer: `BEGIN IMMEDIATE`, which takes SQLite's write
+/// lock at once, waiting in the busy handler if another connection holds it for a moment (a
+/// reader re-reading a changing WAL index does). A deferred `BEGIN` followed by a read would
+/// take it only at the first write, and SQLite answers "database is locked" at once, without
+/// the busy handler, to a read transaction that cannot become a write one: one login in
+/// ~150,000 failed that way under load.
+fn write_transaction(conn: &mut Connection) -> Result<rusqlite::Transaction<'_>, StoreError> {
+    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(map_err)
+}
+
 /// Runs a statement that returns no rows; the number of rows changed.
 fn execute(conn: &Connection, sql: &str, values: &[&dyn ToSql]) -> Result<usize, StoreError> {
     let mut stmt = conn.prepare_cached(sql).map_err(map_err)?;
@@ -456,7 +467,7 @@ impl Store for SqliteStore {
     async fn complete_login(&self, login: &LoginWrite) -> Result<Account, StoreError> {
         let mut conn = self.inner.writer().await;
         // Dropped without commit (an early return) = rolled back.
-        let tx = conn.transaction().map_err(map_err)?;
+        let tx = write_transaction(&mut conn)?;
         let user: [&dyn ToSql; 2] = [&login.issuer, &login.sub];
         let count = |tx: &Connection| {
             query_opt(tx, sql::COUNT_PENDING_JOBS, &user, |r| {
@@ -622,7 +633,7 @@ impl Store for SqliteStore {
         now: i64,
     ) -> Result<(), StoreError> {
         let mut conn = self.inner.writer().await;
-        let tx = conn.transaction().map_err(map_err)?;
+        let tx = write_transaction(&mut conn)?;
         let inserted = execute(
             &tx,
             sql::INSERT_DEAUTH_JOB,
@@ -760,7 +771,7 @@ impl Store for SqliteStore {
                         ids
                     };
                     let mut conn = inner.writer_blocking();
-                    let tx = conn.transaction().map_err(map_err)?;
+                    let tx = write_transaction(&mut conn)?;
                     for id in &expired {
                         total += execute(&tx, delete, &[id, &now])? as u64;
                     }
