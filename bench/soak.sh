@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Memory over a long run: the server (SQLite, guideline logs on) and the emulator under a
 # closed-loop login load for DURATION seconds, their resident memory (VmRSS) sampled every
-# EVERY seconds. Prints the samples, then per process: the first sample after the warm-up
-# (WARMUP seconds), the last, the largest, and the growth between the first and the last.
+# EVERY seconds. Prints the samples, then per process the peak of each third of the run after
+# the warm-up (WARMUP seconds): flat memory shows as three similar peaks.
 #
 #   bench/soak.sh                      # 600 s at 64 virtual users, a sample every 10 s
 #   DURATION=120 EVERY=5 bench/soak.sh
@@ -76,13 +76,14 @@ warm = int(sys.argv[3])
 print(f"load: {r['flows']} flows in {r['duration_s']:.0f} s, {r['flows_per_s']:.0f} flows/s, {r['failed']} failed, p99 {r['latency_ms']['p99']:.1f} ms")
 if r.get('errors'):
     print(f"failures by kind: {r['errors']}")
+# Flat means: after the warm-up, each third of the run peaks at about the same size.
+after = [row for row in rows if row[0] >= warm] or rows
+thirds = [after[i * len(after) // 3:(i + 1) * len(after) // 3] or after for i in range(3)]
 for name, col in (("server", 1), ("emulator", 2)):
-    after = [row for row in rows if row[0] >= warm] or rows
-    first, last = after[0][col], after[-1][col]
-    peak = max(row[col] for row in rows)
-    minutes = max((after[-1][0] - after[0][0]) / 60, 1e-9)
-    print(f"{name:9} RSS after warm-up {first/1024:.1f} MiB, last {last/1024:.1f} MiB, peak {peak/1024:.1f} MiB, "
-          f"growth {(last-first)/1024:+.1f} MiB ({(last-first)/1024/minutes:+.2f} MiB/min)")
+    peaks = [max(row[col] for row in t) / 1024 for t in thirds]
+    print(f"{name:9} RSS peak in each third after {warm} s: "
+          + " / ".join(f"{p:.1f}" for p in peaks)
+          + f" MiB (first sample {rows[0][col]/1024:.1f} MiB, last {rows[-1][col]/1024:.1f} MiB)")
 PY
 # What the server and the emulator logged as failures (one line each, at most 20).
 grep -h -E 'ERROR|WARN' "$WORK/server.out" "$WORK/emulator.out" | head -20 || true

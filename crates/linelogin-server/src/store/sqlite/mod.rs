@@ -12,7 +12,7 @@
 //! crash of the process (a power loss may roll back the last commits, never corrupt). The
 //! checkpoints, which copy the WAL into the database and `fsync`, run on a background thread
 //! with a connection of its own (`wal_autocheckpoint` is off on the serving connections): every
-//! [`CHECKPOINT_INTERVAL`] it copies what it can beside the writer, then finishes while holding
+//! 100 ms it copies what it can beside the writer, then finishes while holding
 //! the writer's lock for the moment it takes to copy the last few frames. Without that second
 //! step a checkpoint running beside a busy writer never catches up, the WAL is never started
 //! over, and it grows without bound (a 10-minute load test found it at 15 GB after three
@@ -25,16 +25,20 @@
 //! WAL lets read while the writer writes. One server process per database file.
 
 use std::ops::Deref;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::thread::JoinHandle;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use rusqlite::types::ToSql;
 use rusqlite::{Connection, ErrorCode, OpenFlags, Row, Statement};
 
+mod checkpoint;
+
+#[cfg(test)]
+use self::checkpoint::CHECKPOINT_INTERVAL;
+use self::checkpoint::Checkpointer;
 use super::sql;
 use super::{
     Account, AccountStatus, DeauthJob, DeauthReason, JobFinal, JobStats, LoginWrite, SessionRecord,
@@ -47,8 +51,6 @@ use super::{
 const READERS: usize = 4;
 /// How long a connection waits for a lock held by another process before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-/// How often the checkpointer copies the WAL into the database.
-const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(100);
 /// A WAL that grew past this (a burst the checkpointer could not keep up with) is cut back to
 /// it when it starts over.
 const WAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
@@ -67,9 +69,9 @@ const DELETE_EXPIRED_PENDING_LOGIN: &str =
 /// The schema versions, in order (`PRAGMA user_version` holds how many are applied).
 fn migrations() -> rusqlite_migration::Migrations<'static> {
     rusqlite_migration::Migrations::new(vec![
-        rusqlite_migration::M::up(include_str!("../../migrations/sqlite/0001_init.sql")),
+        rusqlite_migration::M::up(include_str!("../../../migrations/sqlite/0001_init.sql")),
         rusqlite_migration::M::up(include_str!(
-            "../../migrations/sqlite/0002_clustered_keys.sql"
+            "../../../migrations/sqlite/0002_clustered_keys.sql"
         )),
     ])
 }
@@ -788,90 +790,6 @@ impl Store for SqliteStore {
     }
 }
 
-/// The background thread that checkpoints the WAL (see the module docs).
-#[derive(Debug)]
-struct Checkpointer {
-    stop: Arc<(Mutex<bool>, Condvar)>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Checkpointer {
-    fn start(path: &Path, writer: Arc<tokio::sync::Mutex<Connection>>) -> Result<Self, StoreError> {
-        let conn = open(&Location::File(path.to_owned()), false)?;
-        let stop = Arc::new((Mutex::new(false), Condvar::new()));
-        let signal = Arc::clone(&stop);
-        let thread = std::thread::Builder::new()
-            .name("sqlite-checkpoint".into())
-            .spawn(move || checkpoint_loop(&conn, &writer, &signal))
-            .map_err(|e| StoreError::Unavailable(format!("cannot start the checkpointer: {e}")))?;
-        Ok(Self {
-            stop,
-            thread: Some(thread),
-        })
-    }
-}
-
-/// A PASSIVE checkpoint (copies what it can, never waits for or blocks other connections):
-/// frames in the WAL, frames copied.
-fn passive_checkpoint(conn: &Connection) -> rusqlite::Result<(i64, i64)> {
-    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
-        Ok((r.get(1)?, r.get(2)?))
-    })
-}
-
-fn checkpoint_loop(
-    conn: &Connection,
-    writer: &tokio::sync::Mutex<Connection>,
-    stop: &(Mutex<bool>, Condvar),
-) {
-    let (flag, wake) = stop;
-    let mut warned = false;
-    loop {
-        {
-            let stopped = flag
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let (stopped, _) = wake
-                .wait_timeout_while(stopped, CHECKPOINT_INTERVAL, |stopped| !*stopped)
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if *stopped {
-                return;
-            }
-        }
-        // The bulk of the copy, beside the writer.
-        let result = passive_checkpoint(conn).and_then(|(frames, _)| {
-            if frames > 0 {
-                // The rest, while no write can start: then every frame is in the database and
-                // the next write starts the WAL over instead of appending to it.
-                let _writer = writer.blocking_lock();
-                passive_checkpoint(conn)?;
-            }
-            Ok(())
-        });
-        match result {
-            Ok(()) => warned = false,
-            Err(e) if !warned => {
-                tracing::warn!(error = %e, "SQLite WAL checkpoint failed; retrying");
-                warned = true;
-            }
-            Err(_) => {}
-        }
-    }
-}
-
-impl Drop for Checkpointer {
-    fn drop(&mut self) {
-        let (flag, wake) = &*self.stop;
-        *flag
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = true;
-        wake.notify_all();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -908,7 +826,7 @@ mod tests {
             // What sqlx's migrator left: the schema and its bookkeeping table.
             let s = SqliteStore::connect(&url).await.unwrap();
             let conn = s.inner.writer().await;
-            conn.execute_batch(include_str!("../../migrations/sqlite/0001_init.sql"))
+            conn.execute_batch(include_str!("../../../migrations/sqlite/0001_init.sql"))
                 .unwrap();
             conn.execute_batch(
                 "CREATE TABLE _sqlx_migrations (version BIGINT PRIMARY KEY, description TEXT, \

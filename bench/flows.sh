@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Login flows per second of our server (SQLite, guideline logs on) with the load-test runner,
+# the emulator (auto-consent) and the server on this machine, and the CPU each of the three
+# spends per flow. Each run starts all three afresh (new database, new logs), so runs are
+# independent; prints every run, then the medians.
+#
+#   bench/flows.sh                          # 5 runs of 10 s at 64 virtual users
+#   RUNS=3 DURATION=30 VUS=64 bench/flows.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${RUNS:-5}
+DURATION=${DURATION:-10}
+VUS=${VUS:-64}
+EMU_PORT=${EMU_PORT:-9330}
+SRV_PORT=${SRV_PORT:-8396}
+
+[ -n "${NO_BUILD:-}" ] || cargo build --release -q -p linelogin
+BIN=$PWD/target/release/linelogin
+TICK=$(getconf CLK_TCK)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }  # user + system
+
+RESULTS=$(mktemp)
+trap 'rm -f "$RESULTS"' EXIT
+for run in $(seq 1 "$RUNS"); do
+  WORK=$(mktemp -d)
+  cat > "$WORK/emulator.toml" <<TOML
+listen = "127.0.0.1:$EMU_PORT"
+auto_consent = true
+[[channels]]
+id = "1234567890"
+secret = "0123456789abcdef0123456789abcdef"
+callback_urls = ["http://127.0.0.1:$SRV_PORT/callback"]
+TOML
+  KEY=$(python3 -c 'import base64,os;print(base64.b64encode(os.urandom(32)).decode())')
+  cat > "$WORK/server.toml" <<TOML
+listen = "127.0.0.1:$SRV_PORT"
+public_url = "http://127.0.0.1:$SRV_PORT"
+database_url = "sqlite://$WORK/linelogin.db"
+token_encryption_key = "$KEY"
+[line]
+channel_id = "1234567890"
+channel_secret = "0123456789abcdef0123456789abcdef"
+auth_url = "http://127.0.0.1:$EMU_PORT"
+api_url = "http://127.0.0.1:$EMU_PORT"
+[outbound]
+rate_limit_per_second = 100000
+burst = 10000
+[logs]
+dir = "$WORK/logs"
+retention_days = 90
+TOML
+  "$BIN" emulator --config "$WORK/emulator.toml" > "$WORK/emulator.out" 2>&1 & EMU=$!
+  LINELOGIN_LOAD_TEST=1 "$BIN" serve --config "$WORK/server.toml" > "$WORK/server.out" 2>&1 & SRV=$!
+  for url in "http://127.0.0.1:$EMU_PORT/_emulator/stats" "http://127.0.0.1:$SRV_PORT/healthz"; do
+    for _ in $(seq 1 100); do curl -s -o /dev/null "$url" && break; sleep 0.1; done
+  done
+  e0=$(cpu_ticks $EMU); s0=$(cpu_ticks $SRV)
+  /usr/bin/time -f "%U %S" -o "$WORK/runner.cpu" "$BIN" loadtest --target "http://127.0.0.1:$SRV_PORT" \
+    --duration "$DURATION" --concurrency "$VUS" --quiet --json "$WORK/run.json" > /dev/null
+  e1=$(cpu_ticks $EMU); s1=$(cpu_ticks $SRV)
+  kill $EMU $SRV 2>/dev/null || true
+  wait $EMU $SRV 2>/dev/null || true
+  python3 - "$WORK/run.json" "$WORK/runner.cpu" $((e1 - e0)) $((s1 - s0)) "$TICK" "$run" <<'PY' | tee -a "$RESULTS"
+import json, sys
+r = json.load(open(sys.argv[1]))
+user, system = map(float, open(sys.argv[2]).read().split()[:2])
+emu, srv, tick, run = int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), sys.argv[6]
+n = max(r["ok"] + r["failed"], 1)
+ms = lambda seconds: seconds * 1000 / n
+print(json.dumps({"run": run, "flows_per_s": r["flows_per_s"], "p99": r["latency_ms"]["p99"],
+                  "ok": r["ok"], "failed": r["failed"], "errors": r.get("errors", {}),
+                  "runner": ms(user + system), "emulator": ms(emu / tick), "server": ms(srv / tick)}))
+PY
+  grep -h -E 'ERROR|WARN' "$WORK/server.out" "$WORK/emulator.out" | head -5 || true
+  rm -rf "$WORK"
+done
+python3 - "$RESULTS" <<'PY'
+import json, statistics, sys
+runs = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+med = lambda k: statistics.median(r[k] for r in runs)
+print(f"median of {len(runs)} runs: {med('flows_per_s'):.0f} flows/s, p99 {med('p99'):.1f} ms, "
+      f"failed {sum(r['failed'] for r in runs)}; CPU per flow: runner {med('runner'):.3f} ms, "
+      f"emulator {med('emulator'):.3f} ms, server {med('server'):.3f} ms")
+PY
