@@ -10,6 +10,7 @@
 # Prints each run's flows/s, p99 and the app's CPU per flow, then the medians and the ratio.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 RUNS=${RUNS:-3}
 DURATION=${DURATION:-10}
 VUS=${VUS:-64}
@@ -26,41 +27,13 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
 trap cleanup EXIT
 
-cat > "$WORK/emulator.toml" <<TOML
-listen = "127.0.0.1:$EMU_PORT"
-auto_consent = true
-[[channels]]
-id = "1234567890"
-secret = "0123456789abcdef0123456789abcdef"
-callback_urls = ["http://127.0.0.1:$SRV_PORT/callback", "http://127.0.0.1:$EXP_PORT/callback"]
-TOML
-KEY=$(python3 -c 'import base64,os;print(base64.b64encode(os.urandom(32)).decode())')
-cat > "$WORK/server.toml" <<TOML
-listen = "127.0.0.1:$SRV_PORT"
-public_url = "http://127.0.0.1:$SRV_PORT"
-database_url = "sqlite://$WORK/linelogin.db"
-token_encryption_key = "$KEY"
-[line]
-channel_id = "1234567890"
-channel_secret = "0123456789abcdef0123456789abcdef"
-auth_url = "http://127.0.0.1:$EMU_PORT"
-api_url = "http://127.0.0.1:$EMU_PORT"
-[outbound]
-rate_limit_per_second = 100000
-burst = 10000
-[logs]
-dir = "$WORK/logs"
-retention_days = 90
-TOML
-
-"$BIN" emulator --config "$WORK/emulator.toml" > "$WORK/emulator.out" 2>&1 & PIDS+=($!)
-LINELOGIN_LOAD_TEST=1 "$BIN" serve --config "$WORK/server.toml" > "$WORK/server.out" 2>&1 & SRV_PID=$!; PIDS+=($SRV_PID)
+emulator_config "$WORK" "$EMU_PORT" "http://127.0.0.1:$SRV_PORT/callback" "http://127.0.0.1:$EXP_PORT/callback"
+server_config "$WORK" "$SRV_PORT" "$EMU_PORT"
+start_emulator "$WORK"; PIDS+=($STARTED)
+start_server "$WORK"; SRV_PID=$STARTED; PIDS+=($SRV_PID)
 (cd bench/express-passport-line && PORT=$EXP_PORT LINE_BASE="http://127.0.0.1:$EMU_PORT" exec node app.js) > "$WORK/express.out" 2>&1 & EXP_PID=$!; PIDS+=($EXP_PID)
-for url in "http://127.0.0.1:$EMU_PORT/_emulator/stats" "http://127.0.0.1:$SRV_PORT/healthz" "http://127.0.0.1:$EXP_PORT/api/me"; do
-  for _ in $(seq 1 100); do curl -s -o /dev/null "$url" && break; sleep 0.1; done
-done
+wait_ready "http://127.0.0.1:$EMU_PORT/_emulator/stats" "http://127.0.0.1:$SRV_PORT/healthz" "http://127.0.0.1:$EXP_PORT/api/me"
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }  # user + system, in clock ticks
 run() { # name port run pid
   local before; before=$(cpu_ticks "$4")
   "$BIN" loadtest --target "http://127.0.0.1:$2" --duration "$DURATION" --concurrency "$VUS" --quiet \

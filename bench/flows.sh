@@ -8,6 +8,7 @@
 #   RUNS=3 DURATION=30 VUS=64 bench/flows.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 RUNS=${RUNS:-5}
 DURATION=${DURATION:-10}
 VUS=${VUS:-64}
@@ -17,43 +18,16 @@ SRV_PORT=${SRV_PORT:-8396}
 [ -n "${NO_BUILD:-}" ] || cargo build --release -q -p linelogin
 BIN=$PWD/target/release/linelogin
 TICK=$(getconf CLK_TCK)
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }  # user + system
 
 RESULTS=$(mktemp)
 trap 'rm -f "$RESULTS"' EXIT
 for run in $(seq 1 "$RUNS"); do
   WORK=$(mktemp -d)
-  cat > "$WORK/emulator.toml" <<TOML
-listen = "127.0.0.1:$EMU_PORT"
-auto_consent = true
-[[channels]]
-id = "1234567890"
-secret = "0123456789abcdef0123456789abcdef"
-callback_urls = ["http://127.0.0.1:$SRV_PORT/callback"]
-TOML
-  KEY=$(python3 -c 'import base64,os;print(base64.b64encode(os.urandom(32)).decode())')
-  cat > "$WORK/server.toml" <<TOML
-listen = "127.0.0.1:$SRV_PORT"
-public_url = "http://127.0.0.1:$SRV_PORT"
-database_url = "sqlite://$WORK/linelogin.db"
-token_encryption_key = "$KEY"
-[line]
-channel_id = "1234567890"
-channel_secret = "0123456789abcdef0123456789abcdef"
-auth_url = "http://127.0.0.1:$EMU_PORT"
-api_url = "http://127.0.0.1:$EMU_PORT"
-[outbound]
-rate_limit_per_second = 100000
-burst = 10000
-[logs]
-dir = "$WORK/logs"
-retention_days = 90
-TOML
-  "$BIN" emulator --config "$WORK/emulator.toml" > "$WORK/emulator.out" 2>&1 & EMU=$!
-  LINELOGIN_LOAD_TEST=1 "$BIN" serve --config "$WORK/server.toml" > "$WORK/server.out" 2>&1 & SRV=$!
-  for url in "http://127.0.0.1:$EMU_PORT/_emulator/stats" "http://127.0.0.1:$SRV_PORT/healthz"; do
-    for _ in $(seq 1 100); do curl -s -o /dev/null "$url" && break; sleep 0.1; done
-  done
+  emulator_config "$WORK" "$EMU_PORT" "http://127.0.0.1:$SRV_PORT/callback"
+  server_config "$WORK" "$SRV_PORT" "$EMU_PORT"
+  start_emulator "$WORK"; EMU=$STARTED
+  start_server "$WORK"; SRV=$STARTED
+  wait_ready "http://127.0.0.1:$EMU_PORT/_emulator/stats" "http://127.0.0.1:$SRV_PORT/healthz"
   e0=$(cpu_ticks $EMU); s0=$(cpu_ticks $SRV)
   /usr/bin/time -f "%U %S" -o "$WORK/runner.cpu" "$BIN" loadtest --target "http://127.0.0.1:$SRV_PORT" \
     --duration "$DURATION" --concurrency "$VUS" --quiet --json "$WORK/run.json" > /dev/null
@@ -71,7 +45,7 @@ print(json.dumps({"run": run, "flows_per_s": r["flows_per_s"], "p99": r["latency
                   "ok": r["ok"], "failed": r["failed"], "errors": r.get("errors", {}),
                   "runner": ms(user + system), "emulator": ms(emu / tick), "server": ms(srv / tick)}))
 PY
-  grep -h -E 'ERROR|WARN' "$WORK/server.out" "$WORK/emulator.out" | head -5 || true
+  failures_logged "$WORK"
   rm -rf "$WORK"
 done
 python3 - "$RESULTS" <<'PY'

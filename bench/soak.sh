@@ -8,6 +8,7 @@
 #   DURATION=120 EVERY=5 bench/soak.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 DURATION=${DURATION:-600}
 VUS=${VUS:-64}
 EVERY=${EVERY:-10}
@@ -24,38 +25,11 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
 trap cleanup EXIT
 
-cat > "$WORK/emulator.toml" <<TOML
-listen = "127.0.0.1:$EMU_PORT"
-auto_consent = true
-[[channels]]
-id = "1234567890"
-secret = "0123456789abcdef0123456789abcdef"
-callback_urls = ["http://127.0.0.1:$SRV_PORT/callback"]
-TOML
-KEY=$(python3 -c 'import base64,os;print(base64.b64encode(os.urandom(32)).decode())')
-cat > "$WORK/server.toml" <<TOML
-listen = "127.0.0.1:$SRV_PORT"
-public_url = "http://127.0.0.1:$SRV_PORT"
-database_url = "sqlite://$WORK/linelogin.db"
-token_encryption_key = "$KEY"
-[line]
-channel_id = "1234567890"
-channel_secret = "0123456789abcdef0123456789abcdef"
-auth_url = "http://127.0.0.1:$EMU_PORT"
-api_url = "http://127.0.0.1:$EMU_PORT"
-[outbound]
-rate_limit_per_second = 100000
-burst = 10000
-[logs]
-dir = "$WORK/logs"
-retention_days = 90
-TOML
-
-"$BIN" emulator --config "$WORK/emulator.toml" > "$WORK/emulator.out" 2>&1 & EMU=$!; PIDS+=($EMU)
-LINELOGIN_LOAD_TEST=1 "$BIN" serve --config "$WORK/server.toml" > "$WORK/server.out" 2>&1 & SRV=$!; PIDS+=($SRV)
-for url in "http://127.0.0.1:$EMU_PORT/_emulator/stats" "http://127.0.0.1:$SRV_PORT/healthz"; do
-  for _ in $(seq 1 100); do curl -s -o /dev/null "$url" && break; sleep 0.1; done
-done
+emulator_config "$WORK" "$EMU_PORT" "http://127.0.0.1:$SRV_PORT/callback"
+server_config "$WORK" "$SRV_PORT" "$EMU_PORT"
+start_emulator "$WORK"; EMU=$STARTED; PIDS+=($EMU)
+start_server "$WORK"; SRV=$STARTED; PIDS+=($SRV)
+wait_ready "http://127.0.0.1:$EMU_PORT/_emulator/stats" "http://127.0.0.1:$SRV_PORT/healthz"
 
 rss() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 "$BIN" loadtest --target "http://127.0.0.1:$SRV_PORT" --duration "$DURATION" --concurrency "$VUS" \
@@ -85,5 +59,4 @@ for name, col in (("server", 1), ("emulator", 2)):
           + " / ".join(f"{p:.1f}" for p in peaks)
           + f" MiB (first sample {rows[0][col]/1024:.1f} MiB, last {rows[-1][col]/1024:.1f} MiB)")
 PY
-# What the server and the emulator logged as failures (one line each, at most 20).
-grep -h -E 'ERROR|WARN' "$WORK/server.out" "$WORK/emulator.out" | head -20 || true
+failures_logged "$WORK"

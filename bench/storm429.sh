@@ -13,6 +13,7 @@
 #   EMU_RATE=50 SRV_RATE=100 SRV_BURST=20 STORM_RATE=800 DURATION=20 bench/storm429.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 EMU_RATE=${EMU_RATE:-50}
 SRV_RATE=${SRV_RATE:-100}
 SRV_BURST=${SRV_BURST:-20}
@@ -32,40 +33,12 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
 trap cleanup EXIT
 
-cat > "$WORK/emulator.toml" <<TOML
-listen = "127.0.0.1:$EMU_PORT"
-auto_consent = true
-journal_capacity = 1000000
-[[channels]]
-id = "1234567890"
-secret = "0123456789abcdef0123456789abcdef"
-callback_urls = ["http://127.0.0.1:$SRV_PORT/callback"]
-rate_limit_per_second = $EMU_RATE
-TOML
-KEY=$(python3 -c 'import base64,os;print(base64.b64encode(os.urandom(32)).decode())')
-cat > "$WORK/server.toml" <<TOML
-listen = "127.0.0.1:$SRV_PORT"
-public_url = "http://127.0.0.1:$SRV_PORT"
-database_url = "sqlite://$WORK/linelogin.db"
-token_encryption_key = "$KEY"
-[line]
-channel_id = "1234567890"
-channel_secret = "0123456789abcdef0123456789abcdef"
-auth_url = "http://127.0.0.1:$EMU_PORT"
-api_url = "http://127.0.0.1:$EMU_PORT"
-[outbound]
-rate_limit_per_second = $SRV_RATE
-burst = $SRV_BURST
-[logs]
-dir = "$WORK/logs"
-retention_days = 90
-TOML
-
-"$BIN" emulator --config "$WORK/emulator.toml" > "$WORK/emulator.out" 2>&1 & PIDS+=($!)
-LINELOGIN_LOAD_TEST=1 "$BIN" serve --config "$WORK/server.toml" > "$WORK/server.out" 2>&1 & PIDS+=($!)
-for url in "http://127.0.0.1:$EMU_PORT/_emulator/stats" "http://127.0.0.1:$SRV_PORT/healthz"; do
-  for _ in $(seq 1 100); do curl -s -o /dev/null "$url" && break; sleep 0.1; done
-done
+EMU_TOP="journal_capacity = 1000000" EMU_CHANNEL="rate_limit_per_second = $EMU_RATE" \
+  emulator_config "$WORK" "$EMU_PORT" "http://127.0.0.1:$SRV_PORT/callback"
+server_config "$WORK" "$SRV_PORT" "$EMU_PORT" "$SRV_RATE" "$SRV_BURST"
+start_emulator "$WORK"; PIDS+=($STARTED)
+start_server "$WORK"; PIDS+=($STARTED)
+wait_ready "http://127.0.0.1:$EMU_PORT/_emulator/stats" "http://127.0.0.1:$SRV_PORT/healthz"
 
 WRK_SECS=$((DURATION - 4))
 echo "== $PAGE without the storm (wrk, $WRK_CONNECTIONS connections, ${WRK_SECS}s)"
