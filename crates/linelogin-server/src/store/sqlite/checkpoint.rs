@@ -4,6 +4,7 @@
 //! starts the WAL over (see the parent module's docs for why both steps are needed).
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -20,6 +21,8 @@ pub(super) const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(100);
 #[derive(Debug)]
 pub(super) struct Checkpointer {
     stop: Arc<(Mutex<bool>, Condvar)>,
+    /// Checkpoints finished under the writer's lock.
+    finished: Arc<AtomicU64>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -31,14 +34,23 @@ impl Checkpointer {
         let conn = open(&Location::File(path.to_owned()), false)?;
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
         let signal = Arc::clone(&stop);
+        let finished = Arc::new(AtomicU64::new(0));
+        let counter = Arc::clone(&finished);
         let thread = std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
-            .spawn(move || checkpoint_loop(&conn, &writer, &signal))
+            .spawn(move || checkpoint_loop(&conn, &writer, &signal, &counter))
             .map_err(|e| StoreError::Unavailable(format!("cannot start the checkpointer: {e}")))?;
         Ok(Self {
             stop,
+            finished,
             thread: Some(thread),
         })
+    }
+
+    /// How many checkpoints were finished under the writer's lock so far.
+    #[cfg(test)]
+    pub(super) fn finished(&self) -> u64 {
+        self.finished.load(Ordering::Relaxed)
     }
 }
 
@@ -54,6 +66,7 @@ fn checkpoint_loop(
     conn: &Connection,
     writer: &tokio::sync::Mutex<Connection>,
     stop: &(Mutex<bool>, Condvar),
+    finished: &AtomicU64,
 ) {
     let (flag, wake) = stop;
     let mut warned = false;
@@ -76,6 +89,7 @@ fn checkpoint_loop(
                 // the next write starts the WAL over instead of appending to it.
                 let _writer = writer.blocking_lock();
                 passive_checkpoint(conn)?;
+                finished.fetch_add(1, Ordering::Relaxed);
             }
             Ok(())
         });
