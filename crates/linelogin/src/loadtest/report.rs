@@ -203,29 +203,10 @@ impl Tally {
         *self.errors.entry(kind).or_insert(0) += 1;
         self.second(at).failed += 1;
     }
-
-    /// Adds another worker's tally.
-    pub fn merge(&mut self, other: Tally) {
-        let _ = self.total.add(&other.total);
-        for (k, h) in other.steps {
-            let _ = self.steps.entry(k).or_insert_with(histogram).add(&h);
-        }
-        for (k, n) in other.errors {
-            *self.errors.entry(k).or_insert(0) += n;
-        }
-        self.ok += other.ok;
-        self.failed += other.failed;
-        self.requests += other.requests;
-        for s in other.timeline {
-            let mine = self.second(Duration::from_secs(s.t));
-            mine.ok += s.ok;
-            mine.failed += s.failed;
-        }
-    }
 }
 
 impl Report {
-    /// Builds the report from the merged tally.
+    /// Builds the report from the run's tally.
     #[allow(clippy::too_many_arguments)]
     pub fn build(
         target: String,
