@@ -237,6 +237,16 @@ pub fn location(r: &reqwest::Response) -> String {
         .to_string()
 }
 
+/// The value of a query parameter of a URL (panics when it is absent).
+pub fn query_param(url: &str, name: &str) -> String {
+    url::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+        .unwrap()
+}
+
 pub fn set_cookies(r: &reqwest::Response) -> Vec<String> {
     r.headers()
         .get_all(SET_COOKIE)

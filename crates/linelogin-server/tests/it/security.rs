@@ -1,6 +1,6 @@
 //! The security catalogue's attacks against the running server (IDs in the test names).
 
-use crate::harness::{Harness, extract_csrf, location, set_cookies};
+use crate::harness::{Harness, extract_csrf, location, query_param, set_cookies};
 
 const USER: &str = "U00000000000000000000000000000001";
 
@@ -118,14 +118,7 @@ async fn cb03_error_callbacks_get_a_friendly_page_never_500() {
     ] {
         let r = c.get(h.url("/login")).send().await.unwrap();
         let authorize = location(&r);
-        let state = authorize
-            .split("state=")
-            .nth(1)
-            .unwrap()
-            .split('&')
-            .next()
-            .unwrap()
-            .to_string();
+        let state = query_param(&authorize, "state");
         let r = c
             .get(h.url(&format!(
                 "/callback?error={code}&error_description=The+resource+owner+denied&state={state}"
@@ -156,14 +149,7 @@ async fn cb04_error_fields_are_never_reflected() {
     let h = Harness::start().await;
     let c = h.client();
     let r = c.get(h.url("/login")).send().await.unwrap();
-    let state = location(&r)
-        .split("state=")
-        .nth(1)
-        .unwrap()
-        .split('&')
-        .next()
-        .unwrap()
-        .to_string();
+    let state = query_param(&location(&r), "state");
     let r = c
         .get(h.url(&format!(
             "/callback?error=%3Cscript%3Ealert(1)%3C%2Fscript%3E&error_description=%22%3E%3Csvg+onload%3Dalert(1)%3E&state={state}"
@@ -695,14 +681,7 @@ async fn idt09_nonce_replay_is_rejected_before_any_further_call() {
     let c = h.client();
     // A first login; remember its nonce.
     let r = c.get(h.url("/login")).send().await.unwrap();
-    let old_nonce = location(&r)
-        .split("nonce=")
-        .nth(1)
-        .unwrap()
-        .split('&')
-        .next()
-        .unwrap()
-        .to_string();
+    let old_nonce = query_param(&location(&r), "nonce");
     let r = c.get(location(&r)).send().await.unwrap();
     assert_eq!(c.get(location(&r)).send().await.unwrap().status(), 303);
     // LINE (or an attacker in the middle) now answers a new login with the old nonce.
