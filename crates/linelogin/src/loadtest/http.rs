@@ -224,10 +224,10 @@ fn build_request(
             CONTENT_TYPE,
             HeaderValue::from_static("application/x-www-form-urlencoded"),
         );
-        let origin = format!("{}://{authority}", url.scheme());
         h.insert(
             ORIGIN,
-            HeaderValue::try_from(origin).map_err(|_| HttpError::Transport)?,
+            HeaderValue::try_from(url.origin().ascii_serialization())
+                .map_err(|_| HttpError::Transport)?,
         );
     }
     Ok(req)
@@ -327,14 +327,9 @@ impl Agent {
             req = req.header(COOKIE, c);
         }
         if let Some(body) = form {
-            let origin = format!(
-                "{}://{}",
-                url.scheme(),
-                &url[Position::BeforeHost..Position::AfterPort]
-            );
             req = req
                 .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-                .header(ORIGIN, origin)
+                .header(ORIGIN, url.origin().ascii_serialization())
                 .body(body);
         }
         let mut resp = req.send().await.map_err(|e| {

@@ -267,17 +267,21 @@ impl Inner {
         })
     }
 
-    /// A connection for a read: a free one, else the next reader in turn once free (or the
-    /// writer, for an in-memory database, which has no readers).
+    /// The reader whose turn it is; `None` for an in-memory database, which has no readers.
+    fn reader_in_turn(&self) -> Option<&Mutex<Connection>> {
+        let n = self.readers.len();
+        (n > 0).then(|| &self.readers[self.next_reader.fetch_add(1, Ordering::Relaxed) % n])
+    }
+
+    /// A connection for a read: a free one, else the reader in turn once free (or the writer,
+    /// for an in-memory database).
     async fn reader(&self) -> ReadConn<'_> {
         if let Some(conn) = self.free_reader() {
             return conn;
         }
-        match self.readers.len() {
-            0 => ReadConn::Writer(self.writer().await),
-            n => ReadConn::Reader(lock(
-                &self.readers[self.next_reader.fetch_add(1, Ordering::Relaxed) % n],
-            )),
+        match self.reader_in_turn() {
+            Some(reader) => ReadConn::Reader(lock(reader)),
+            None => ReadConn::Writer(self.writer().await),
         }
     }
 
@@ -286,11 +290,9 @@ impl Inner {
         if let Some(conn) = self.free_reader() {
             return conn;
         }
-        match self.readers.len() {
-            0 => ReadConn::Writer(self.writer_blocking()),
-            n => ReadConn::Reader(lock(
-                &self.readers[self.next_reader.fetch_add(1, Ordering::Relaxed) % n],
-            )),
+        match self.reader_in_turn() {
+            Some(reader) => ReadConn::Reader(lock(reader)),
+            None => ReadConn::Writer(self.writer_blocking()),
         }
     }
 }
