@@ -156,13 +156,7 @@ async fn emulator_unregister_deauthorizes() {
     let e = start(Opts::default(), true).await;
     let c = e.h.client();
     e.h.login(&c).await;
-    let csrf = e.h.csrf(&c, "/account/unregister").await;
-    assert_eq!(
-        e.h.post_form(&c, "/account/unregister", Some(&csrf))
-            .await
-            .status(),
-        200
-    );
+    assert_eq!(e.h.submit(&c, "/account/unregister").await.status(), 200);
     e.h.wait_outbox_empty().await;
     assert!(
         !e.authorized(EMU_USER).await,
@@ -183,13 +177,7 @@ async fn emulator_unlink_deauthorizes_and_relogin_links_again() {
     let e = start(Opts::default(), true).await;
     let c = e.h.client();
     e.h.login(&c).await;
-    let csrf = e.h.csrf(&c, "/account/unlink").await;
-    assert_eq!(
-        e.h.post_form(&c, "/account/unlink", Some(&csrf))
-            .await
-            .status(),
-        200
-    );
+    assert_eq!(e.h.submit(&c, "/account/unlink").await.status(), 200);
     e.h.wait_outbox_empty().await;
     assert!(!e.authorized(EMU_USER).await);
     assert_eq!(e.calls("/user/v1/deauthorize").await, vec![204]);
@@ -233,13 +221,7 @@ async fn emulator_refresh_on_expiry_with_the_emulator_clock() {
     )
     .await;
     clock.advance(Duration::from_secs(days31 as u64));
-    let csrf = e.h.csrf(&c, "/account/unregister").await;
-    assert_eq!(
-        e.h.post_form(&c, "/account/unregister", Some(&csrf))
-            .await
-            .status(),
-        200
-    );
+    assert_eq!(e.h.submit(&c, "/account/unregister").await.status(), 200);
     e.h.wait_outbox_empty().await;
     assert_eq!(
         e.calls("/oauth2/v2.1/token").await,
@@ -265,13 +247,7 @@ async fn emulator_deauthorize_500_then_429_then_204() {
         ]),
     )
     .await;
-    let csrf = e.h.csrf(&c, "/account/unregister").await;
-    assert_eq!(
-        e.h.post_form(&c, "/account/unregister", Some(&csrf))
-            .await
-            .status(),
-        200
-    );
+    assert_eq!(e.h.submit(&c, "/account/unregister").await.status(), 200);
     e.h.wait_outbox_empty().await;
     assert_eq!(e.calls("/user/v1/deauthorize").await, vec![500, 429, 204]);
     assert!(!e.authorized(EMU_USER).await);

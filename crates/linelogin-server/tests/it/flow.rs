@@ -131,8 +131,7 @@ async fn unlink_keeps_account_and_login_links_again() {
         .unwrap()
         .unwrap()
         .id;
-    let csrf = h.csrf(&c, "/account/unlink").await;
-    let r = h.post_form(&c, "/account/unlink", Some(&csrf)).await;
+    let r = h.submit(&c, "/account/unlink").await;
     assert_eq!(r.status(), 200);
     h.wait_outbox_empty().await;
     assert!(!h.line.is_authorized(USER));
@@ -187,13 +186,7 @@ async fn unregister_refreshes_an_expired_token_first() {
     // 31 days later on both clocks: the 30-day access token has expired.
     h.line.shift_clock(31 * 86400);
     clock.advance(Duration::from_secs(31 * 86400));
-    let csrf = h.csrf(&c, "/account/unregister").await;
-    assert_eq!(
-        h.post_form(&c, "/account/unregister", Some(&csrf))
-            .await
-            .status(),
-        200
-    );
+    assert_eq!(h.submit(&c, "/account/unregister").await.status(), 200);
     h.wait_outbox_empty().await;
     assert_eq!(
         h.line.calls("/oauth2/v2.1/token"),
@@ -211,13 +204,7 @@ async fn deauthorize_survives_500_then_429_then_succeeds() {
     let c = h.client();
     h.login(&c).await;
     h.line.fault("/user/v1/deauthorize", &[500, 429]);
-    let csrf = h.csrf(&c, "/account/unregister").await;
-    assert_eq!(
-        h.post_form(&c, "/account/unregister", Some(&csrf))
-            .await
-            .status(),
-        200
-    );
+    assert_eq!(h.submit(&c, "/account/unregister").await.status(), 200);
     h.wait_outbox_empty().await;
     assert_eq!(h.line.calls("/user/v1/deauthorize"), vec![500, 429, 204]);
     assert!(!h.line.is_authorized(USER));
@@ -240,13 +227,7 @@ async fn crash02_job_committed_before_a_crash_completes_after_restart() {
     .await;
     let c = h.client();
     h.login(&c).await;
-    let csrf = h.csrf(&c, "/account/unregister").await;
-    assert_eq!(
-        h.post_form(&c, "/account/unregister", Some(&csrf))
-            .await
-            .status(),
-        200
-    );
+    assert_eq!(h.submit(&c, "/account/unregister").await.status(), 200);
     let health: serde_json::Value = reqwest::get(h.url("/healthz"))
         .await
         .unwrap()
@@ -287,8 +268,7 @@ async fn out07_without_a_usable_token_unregister_goes_through_a_fresh_login() {
         .unwrap()
         .unwrap();
     h.state.store().delete_tokens(&account.id).await.unwrap();
-    let csrf = h.csrf(&c, "/account/unregister").await;
-    let r = h.post_form(&c, "/account/unregister", Some(&csrf)).await;
+    let r = h.submit(&c, "/account/unregister").await;
     assert_eq!(r.status(), 303, "sent to LINE first");
     let authorize = location(&r);
     assert!(authorize.starts_with(&h.line.url));
@@ -331,13 +311,7 @@ async fn crash04_relogin_while_deauthorization_pending_keeps_the_new_link() {
     .await;
     let c = h.client();
     h.login(&c).await;
-    let csrf = h.csrf(&c, "/account/unregister").await;
-    assert_eq!(
-        h.post_form(&c, "/account/unregister", Some(&csrf))
-            .await
-            .status(),
-        200
-    );
+    assert_eq!(h.submit(&c, "/account/unregister").await.status(), 200);
     // The user comes back before the job is sent.
     h.login(&c).await;
     assert_eq!(h.api_me(&c).await.0, 200);
@@ -355,13 +329,7 @@ async fn out06_already_invalid_token_finishes_the_job() {
     let c = h.client();
     h.login(&c).await;
     h.line.unlink_in_app(USER);
-    let csrf = h.csrf(&c, "/account/unlink").await;
-    assert_eq!(
-        h.post_form(&c, "/account/unlink", Some(&csrf))
-            .await
-            .status(),
-        200
-    );
+    assert_eq!(h.submit(&c, "/account/unlink").await.status(), 200);
     let health = h.wait_outbox_empty().await;
     assert_eq!(health["deauthorization"]["failed"], 0);
     assert_eq!(h.line.calls("/user/v1/deauthorize"), vec![400]);

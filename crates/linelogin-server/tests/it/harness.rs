@@ -204,6 +204,13 @@ impl Harness {
             .unwrap()
     }
 
+    /// Submits the form of a page the way a browser does: reads the page's csrf_token, then
+    /// posts it back to the same path.
+    pub async fn submit(&self, c: &reqwest::Client, path: &str) -> reqwest::Response {
+        let csrf = self.csrf(c, path).await;
+        self.post_form(c, path, Some(&csrf)).await
+    }
+
     pub async fn api_me(&self, c: &reqwest::Client) -> (u16, serde_json::Value) {
         let r = c.get(self.url("/api/me")).send().await.unwrap();
         let status = r.status().as_u16();
