@@ -17,7 +17,7 @@ pub use sqlite::SqliteStore;
 use crate::config::DatabaseUrl;
 
 /// A storage failure, the same for every backend.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
     /// The row that the operation needs does not exist.

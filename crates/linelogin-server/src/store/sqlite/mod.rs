@@ -23,6 +23,11 @@
 //! in-process is cheaper than spinning in SQLite's busy handler, and a task waiting for the
 //! writer leaves its thread to other requests), and a few read-only reader connections, which
 //! WAL lets read while the writer writes. One server process per database file.
+//!
+//! **The login path's writes are committed in groups** ([`batch`]): each waits in a queue, and
+//! whoever gets the writer runs everything queued by then in one transaction, a savepoint per
+//! write. A commit costs more than a login's statements, so under load this saves about a
+//! tenth of the server's CPU per login; a write that arrives alone commits at once.
 
 use std::ops::Deref;
 use std::path::PathBuf;
@@ -34,8 +39,10 @@ use async_trait::async_trait;
 use rusqlite::types::ToSql;
 use rusqlite::{Connection, ErrorCode, OpenFlags, Row, Statement};
 
+mod batch;
 mod checkpoint;
 
+use self::batch::WriteQueue;
 #[cfg(test)]
 use self::checkpoint::CHECKPOINT_INTERVAL;
 use self::checkpoint::Checkpointer;
@@ -85,6 +92,8 @@ pub struct SqliteStore {
 #[derive(Debug)]
 struct Inner {
     writer: Arc<tokio::sync::Mutex<Connection>>,
+    /// The frequent writes, committed in groups on the writer.
+    queue: WriteQueue,
     /// Read-only connections; empty for an in-memory database, which lives in one connection
     /// (the writer).
     readers: Box<[Mutex<Connection>]>,
@@ -193,6 +202,7 @@ impl SqliteStore {
         Ok(Self {
             inner: Arc::new(Inner {
                 writer,
+                queue: WriteQueue::default(),
                 readers: readers.into(),
                 next_reader: AtomicUsize::new(0),
                 _checkpointer: checkpointer,
@@ -243,6 +253,15 @@ impl Deref for ReadConn<'_> {
 impl Inner {
     async fn writer(&self) -> tokio::sync::MutexGuard<'_, Connection> {
         self.writer.lock().await
+    }
+
+    /// Runs `op` in a transaction on the writer, committed together with the other writes
+    /// queued meanwhile (see [`batch`]).
+    async fn write<T: Send + 'static>(
+        &self,
+        op: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        self.queue.write(&self.writer, op).await
     }
 
     /// The writer, from a thread outside the async runtime (the blocking pool).
@@ -426,6 +445,73 @@ fn adopt_sqlx_schema(conn: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// A completed login's writes (see [`Store::complete_login`]), inside the caller's
+/// transaction: an early return rolls them back.
+fn complete_login(tx: &Connection, login: &LoginWrite) -> Result<Account, StoreError> {
+    let user: [&dyn ToSql; 2] = [&login.issuer, &login.sub];
+    let count = |tx: &Connection| {
+        query_opt(tx, sql::COUNT_PENDING_JOBS, &user, |r| {
+            r.get::<_, i64>("n").map_err(map_err)
+        })
+        .map(Option::unwrap_or_default)
+    };
+    // A stale deauthorization of this LINE user must never revoke the new link:
+    // supersede it unless a worker is sending it right now.
+    if count(tx)? > 0 {
+        execute(
+            tx,
+            sql::SUPERSEDE_JOBS,
+            &[&login.issuer, &login.sub, &login.now],
+        )?;
+        if count(tx)? > 0 {
+            return Err(StoreError::Busy(
+                "a deauthorization of this user is in progress",
+            ));
+        }
+    }
+    let account = query_opt(
+        tx,
+        sql::UPSERT_ACCOUNT,
+        &[
+            &login.new_account_id,
+            &login.issuer,
+            &login.sub,
+            &login.display_name,
+            &login.picture_url,
+            &login.now,
+        ],
+        account_from_row,
+    )?
+    .ok_or(StoreError::NotFound)?;
+    execute(
+        tx,
+        sql::UPSERT_TOKENS,
+        &[
+            &account.id,
+            &login.tokens.access_ct,
+            &login.tokens.refresh_ct,
+            &login.tokens.access_expires_at,
+            &login.tokens.refresh_issued_at,
+            &login.now,
+        ],
+    )?;
+    if let Some(old) = &login.replaces_session {
+        execute(tx, sql::DELETE_SESSION, &[old])?;
+    }
+    execute(
+        tx,
+        sql::INSERT_SESSION,
+        &[
+            &login.session.id_hash,
+            &account.id,
+            &login.session.csrf_token,
+            &login.now,
+            &login.session.expires_at,
+        ],
+    )?;
+    Ok(account)
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn migrate(&self) -> Result<(), StoreError> {
@@ -445,13 +531,17 @@ impl Store for SqliteStore {
         data: &[u8],
         expires_at: i64,
     ) -> Result<(), StoreError> {
-        let conn = self.inner.writer().await;
-        execute(
-            &conn,
-            sql::PUT_PENDING_LOGIN,
-            &[&id_hash, &data, &expires_at],
-        )?;
-        Ok(())
+        let (id_hash, data) = (id_hash.to_owned(), data.to_owned());
+        self.inner
+            .write(move |conn| {
+                execute(
+                    conn,
+                    sql::PUT_PENDING_LOGIN,
+                    &[&id_hash, &data, &expires_at],
+                )?;
+                Ok(())
+            })
+            .await
     }
 
     async fn take_pending_login(
@@ -459,82 +549,23 @@ impl Store for SqliteStore {
         id_hash: &str,
         now: i64,
     ) -> Result<Option<Vec<u8>>, StoreError> {
-        let conn = self.inner.writer().await;
-        let row = query_opt(&conn, sql::TAKE_PENDING_LOGIN, &[&id_hash], |row| {
-            let data: Vec<u8> = row.get("data").map_err(map_err)?;
-            let expires_at: i64 = row.get("expires_at").map_err(map_err)?;
-            Ok((data, expires_at))
-        })?;
+        let id_hash = id_hash.to_owned();
+        let row = self
+            .inner
+            .write(move |conn| {
+                query_opt(conn, sql::TAKE_PENDING_LOGIN, &[&id_hash], |row| {
+                    let data: Vec<u8> = row.get("data").map_err(map_err)?;
+                    let expires_at: i64 = row.get("expires_at").map_err(map_err)?;
+                    Ok((data, expires_at))
+                })
+            })
+            .await?;
         Ok(row.and_then(|(data, expires_at)| (expires_at > now).then_some(data)))
     }
 
     async fn complete_login(&self, login: &LoginWrite) -> Result<Account, StoreError> {
-        let mut conn = self.inner.writer().await;
-        // Dropped without commit (an early return) = rolled back.
-        let tx = write_transaction(&mut conn)?;
-        let user: [&dyn ToSql; 2] = [&login.issuer, &login.sub];
-        let count = |tx: &Connection| {
-            query_opt(tx, sql::COUNT_PENDING_JOBS, &user, |r| {
-                r.get::<_, i64>("n").map_err(map_err)
-            })
-            .map(Option::unwrap_or_default)
-        };
-        // A stale deauthorization of this LINE user must never revoke the new link:
-        // supersede it unless a worker is sending it right now.
-        if count(&tx)? > 0 {
-            execute(
-                &tx,
-                sql::SUPERSEDE_JOBS,
-                &[&login.issuer, &login.sub, &login.now],
-            )?;
-            if count(&tx)? > 0 {
-                return Err(StoreError::Busy(
-                    "a deauthorization of this user is in progress",
-                ));
-            }
-        }
-        let account = query_opt(
-            &tx,
-            sql::UPSERT_ACCOUNT,
-            &[
-                &login.new_account_id,
-                &login.issuer,
-                &login.sub,
-                &login.display_name,
-                &login.picture_url,
-                &login.now,
-            ],
-            account_from_row,
-        )?
-        .ok_or(StoreError::NotFound)?;
-        execute(
-            &tx,
-            sql::UPSERT_TOKENS,
-            &[
-                &account.id,
-                &login.tokens.access_ct,
-                &login.tokens.refresh_ct,
-                &login.tokens.access_expires_at,
-                &login.tokens.refresh_issued_at,
-                &login.now,
-            ],
-        )?;
-        if let Some(old) = &login.replaces_session {
-            execute(&tx, sql::DELETE_SESSION, &[old])?;
-        }
-        execute(
-            &tx,
-            sql::INSERT_SESSION,
-            &[
-                &login.session.id_hash,
-                &account.id,
-                &login.session.csrf_token,
-                &login.now,
-                &login.session.expires_at,
-            ],
-        )?;
-        tx.commit().map_err(map_err)?;
-        Ok(account)
+        let login = login.clone();
+        self.inner.write(move |tx| complete_login(tx, &login)).await
     }
 
     async fn session(&self, id_hash: &str, now: i64) -> Result<Option<SessionRecord>, StoreError> {
@@ -551,21 +582,23 @@ impl Store for SqliteStore {
     }
 
     async fn touch_session(&self, id_hash: &str, now: i64) -> Result<(), StoreError> {
-        execute(
-            &*self.inner.writer().await,
-            sql::TOUCH_SESSION,
-            &[&id_hash, &now],
-        )?;
-        Ok(())
+        let id_hash = id_hash.to_owned();
+        self.inner
+            .write(move |conn| {
+                execute(conn, sql::TOUCH_SESSION, &[&id_hash, &now])?;
+                Ok(())
+            })
+            .await
     }
 
     async fn delete_session(&self, id_hash: &str) -> Result<(), StoreError> {
-        execute(
-            &*self.inner.writer().await,
-            sql::DELETE_SESSION,
-            &[&id_hash],
-        )?;
-        Ok(())
+        let id_hash = id_hash.to_owned();
+        self.inner
+            .write(move |conn| {
+                execute(conn, sql::DELETE_SESSION, &[&id_hash])?;
+                Ok(())
+            })
+            .await
     }
 
     async fn account(&self, account_id: &str) -> Result<Option<Account>, StoreError> {
