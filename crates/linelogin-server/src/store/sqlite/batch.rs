@@ -232,6 +232,28 @@ mod tests {
         assert_eq!(keys(&*writer.lock().await), ["a"]);
     }
 
+    #[tokio::test]
+    async fn a_write_whose_caller_stopped_waiting_commits_with_the_next_batch() {
+        let writer = table();
+        let queue = Arc::new(WriteQueue::default());
+        let busy = writer.lock().await;
+        let (q, w) = (Arc::clone(&queue), Arc::clone(&writer));
+        let dropped = tokio::spawn(async move { q.write(&w, insert(&["a"])).await });
+        while queue.jobs.lock().unwrap().is_empty() {
+            tokio::task::yield_now().await;
+        }
+        dropped.abort();
+        assert!(dropped.await.unwrap_err().is_cancelled());
+        drop(busy);
+        assert_eq!(
+            keys(&*writer.lock().await),
+            Vec::<String>::new(),
+            "not run yet"
+        );
+        queue.write(&writer, insert(&["b"])).await.unwrap();
+        assert_eq!(keys(&*writer.lock().await), ["a", "b"]);
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn every_write_of_many_concurrent_callers_is_committed_once() {
         let writer = table();
