@@ -882,18 +882,25 @@ mod tests {
         assert_eq!(version, 2, "adopted at 1, then 0002 applied");
     }
 
+    /// A migrated store in a file `name` of a new temporary directory (kept while the
+    /// returned guard lives), and the file's path.
+    async fn migrated_file_store(name: &str) -> (tempfile::TempDir, PathBuf, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(name);
+        let s = SqliteStore::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        s.migrate().await.unwrap();
+        (dir, path, s)
+    }
+
     /// Writes without a pause (as under load): the WAL must keep starting over, not grow by
     /// every frame written. The WAL header's checkpoint sequence number (bytes 12..16,
     /// big-endian) counts the restarts; a checkpointer that never catches up leaves it at 0
     /// while the WAL holds every frame ever written.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_wal_stays_bounded_under_continuous_writes() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("busy.db");
-        let s = SqliteStore::connect(&format!("sqlite://{}", path.display()))
-            .await
-            .unwrap();
-        s.migrate().await.unwrap();
+        let (_dir, path, s) = migrated_file_store("busy.db").await;
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let mut writers = Vec::new();
         for w in 0..2 {
@@ -945,12 +952,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_checkpointer_copies_the_wal_into_the_database() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("wal.db");
-        let s = SqliteStore::connect(&format!("sqlite://{}", path.display()))
-            .await
-            .unwrap();
-        s.migrate().await.unwrap();
+        let (_dir, path, s) = migrated_file_store("wal.db").await;
         let before = std::fs::metadata(&path).unwrap().len();
         let blob = vec![7u8; 2000];
         for i in 0..200 {
