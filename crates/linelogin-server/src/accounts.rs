@@ -11,7 +11,7 @@ use url::Url;
 
 use crate::crypto::{TokenKind, hash_id, random_id, user_binding};
 use crate::error::AppError;
-use crate::session::{CurrentUser, LOGIN_TTL_SECS};
+use crate::session::{CurrentUser, LOGIN_TTL_SECS, new_session_id, session_key};
 use crate::state::AppState;
 use crate::store::{Account, DeauthReason, LoginWrite, NewSession, StoreError, StoredTokens};
 
@@ -200,7 +200,7 @@ pub async fn finish_login(
     let sub = claims.sub.as_str().to_owned();
     let now = state.now_ms();
     let tokens = seal_tokens(state, &issuer, &sub, &login.tokens, now, now);
-    let session_id = random_id(32);
+    let session_id = new_session_id(now);
     let ttl_ms = i64::try_from(state.settings().session_ttl.as_millis()).unwrap_or(i64::MAX);
     let write = LoginWrite {
         new_account_id: format!("a_{}", random_id(16)),
@@ -210,11 +210,11 @@ pub async fn finish_login(
         picture_url,
         tokens,
         session: NewSession {
-            id_hash: hash_id(&session_id),
+            id_hash: session_key(&session_id),
             csrf_token: random_id(32),
             expires_at: now.saturating_add(ttl_ms),
         },
-        replaces_session: old_session.map(hash_id),
+        replaces_session: old_session.map(session_key),
         now,
     };
     if let Purpose::Reauth { account_id, .. } = &pending.purpose {

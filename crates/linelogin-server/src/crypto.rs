@@ -154,10 +154,12 @@ pub fn random_id(bytes: usize) -> String {
 
 /// SHA-256 hex of a value (session ids and pending-login ids are stored only as this).
 pub fn hash_id(value: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let digest = Sha256::digest(value.as_bytes());
     let mut s = String::with_capacity(64);
     for b in digest {
-        s.push_str(&format!("{b:02x}"));
+        s.push(char::from(HEX[usize::from(b >> 4)]));
+        s.push(char::from(HEX[usize::from(b & 0xf)]));
     }
     s
 }
@@ -218,6 +220,9 @@ mod tests {
         let ids: std::collections::HashSet<_> = (0..1000).map(|_| random_id(32)).collect();
         assert_eq!(ids.len(), 1000);
         assert!(ids.iter().all(|i| i.len() == 43));
-        assert_eq!(hash_id("a").len(), 64);
+        assert_eq!(
+            hash_id("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 }

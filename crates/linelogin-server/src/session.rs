@@ -1,8 +1,9 @@
 //! Sessions and cookies, the [`CurrentUser`] extractor, and the CSRF check.
 //!
-//! A session id is 256 random bits in an `HttpOnly; SameSite=Lax; Path=/` cookie (plus
-//! `Secure` and the `__Host-` prefix behind https). The database keeps only its SHA-256, so a
-//! database dump holds no usable session. Sessions live in the store, so several server
+//! A session id is its creation time and 256 random bits in an `HttpOnly; SameSite=Lax;
+//! Path=/` cookie (plus `Secure` and the `__Host-` prefix behind https). The database keeps
+//! only the time and the id's SHA-256 ([`session_key`]), so a database dump holds no usable
+//! session. Sessions live in the store, so several server
 //! instances share them; they have an absolute lifetime and an idle timeout, both enforced
 //! server-side. A new id is issued at every login (fixation defence) and the old one ends.
 
@@ -10,7 +11,7 @@ use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use http::request::Parts;
 use http::{HeaderMap, HeaderValue, header};
 
-use crate::crypto::{ct_eq, hash_id};
+use crate::crypto::{ct_eq, hash_id, random_id};
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::store::Account;
@@ -69,6 +70,34 @@ pub fn read_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     None
 }
 
+/// Length of a session id's creation-time prefix: Unix milliseconds, 12 lowercase hex digits.
+const SESSION_TIME_DIGITS: usize = 12;
+/// Length of a session id: the time prefix and 256 random bits in URL-safe base64.
+const SESSION_ID_LEN: usize = SESSION_TIME_DIGITS + 43;
+
+/// A new session id for a session created at `now_ms`: the creation time in hex, then 256
+/// random bits. The time prefix only orders ids (it adds nothing to guess, and tells the
+/// cookie's holder nothing they did not know); see [`session_key`].
+pub fn new_session_id(now_ms: i64) -> String {
+    let ms = u64::try_from(now_ms).unwrap_or(0) & 0xffff_ffff_ffff;
+    format!("{ms:012x}{}", random_id(32))
+}
+
+/// The key a session is stored under: its id's time prefix followed by the SHA-256 of the
+/// whole id, so the database never holds a usable id, and sessions sort by creation time.
+/// New sessions then go to the end of the sessions B-tree (one hot page, however many
+/// sessions there are) instead of a random page each, and expired ones sit together at its
+/// start. An id without the prefix (issued before it existed) is keyed by its hash alone.
+pub fn session_key(id: &str) -> String {
+    let prefix = id.get(..SESSION_TIME_DIGITS).filter(|p| {
+        id.len() == SESSION_ID_LEN && p.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    });
+    match prefix {
+        Some(p) => format!("{p}{}", hash_id(id)),
+        None => hash_id(id),
+    }
+}
+
 /// The logged-in user of a request.
 #[derive(Debug, Clone)]
 pub struct CurrentUser {
@@ -76,7 +105,7 @@ pub struct CurrentUser {
     pub account: Account,
     /// The session's CSRF token (goes into forms as `csrf_token`).
     pub csrf_token: String,
-    /// SHA-256 of the session id.
+    /// The session's key in the store ([`session_key`]).
     pub(crate) session_hash: String,
 }
 
@@ -89,7 +118,7 @@ impl CurrentUser {
         let Some(id) = read_cookie(headers, &cookie_name(state, SESSION_COOKIE)) else {
             return Ok(None);
         };
-        let hash = hash_id(&id);
+        let hash = session_key(&id);
         let now = state.now_ms();
         let Some(rec) = state.store().session(&hash, now).await? else {
             return Ok(None);
@@ -194,5 +223,43 @@ mod tests {
         assert_eq!(read_cookie(&h, "ll_login"), None);
         h.insert(header::COOKIE, HeaderValue::from_static("ll_session="));
         assert_eq!(read_cookie(&h, "ll_session"), None);
+    }
+
+    #[test]
+    fn session_ids_carry_their_creation_time_and_keys_sort_by_it() {
+        let now = 1_764_000_000_123;
+        let id = new_session_id(now);
+        assert_eq!(id.len(), SESSION_ID_LEN);
+        assert_eq!(&id[..12], &format!("{now:012x}"));
+        assert_eq!(session_key(&id), format!("{now:012x}{}", hash_id(&id)));
+        assert_ne!(
+            new_session_id(now)[12..],
+            id[12..],
+            "the random part differs"
+        );
+        // Keys of later sessions sort after earlier ones, whatever their random parts.
+        let mut keys: Vec<String> = (0..50)
+            .map(|i| session_key(&new_session_id(now + i * 7)))
+            .collect();
+        let created = keys.clone();
+        keys.sort();
+        assert_eq!(keys, created);
+    }
+
+    #[test]
+    fn ids_without_a_time_prefix_are_keyed_by_their_hash_alone() {
+        // Issued before the prefix existed: 256 random bits.
+        let old = random_id(32);
+        assert_eq!(session_key(&old), hash_id(&old));
+        // The right length but no hex prefix, or a prefix on an id of the wrong length.
+        let not_hex = format!("zzzzzzzzzzzz{old}");
+        assert_eq!(session_key(&not_hex), hash_id(&not_hex));
+        let upper = format!("ABCDEF012345{old}");
+        assert_eq!(session_key(&upper), hash_id(&upper));
+        let short = format!("0123456789ab{}", &old[1..]);
+        assert_eq!(session_key(&short), hash_id(&short));
+        // Multi-byte input never splits a character.
+        let wide = "é".repeat(SESSION_ID_LEN / 2);
+        assert_eq!(session_key(&wide), hash_id(&wide));
     }
 }

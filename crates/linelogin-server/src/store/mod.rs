@@ -3,7 +3,8 @@
 //! Two backends implement it from the same SQL (the private `sql` module): [`SqliteStore`] (the embedded
 //! default, WAL mode) and [`PostgresStore`]. Each has its own migrations, run by
 //! [`connect`] at start. Times are Unix milliseconds; token values are stored only as AEAD
-//! ciphertexts (see [`crate::crypto`]); session ids and pending-login ids only as SHA-256 hashes.
+//! ciphertexts (see [`crate::crypto`]); session ids and pending-login ids only as SHA-256
+//! hashes (a session's prefixed by its creation time, see [`crate::session::session_key`]).
 
 mod postgres;
 mod sql;
@@ -110,7 +111,8 @@ impl std::fmt::Debug for StoredTokens {
 /// A new session, as written at login.
 #[derive(Debug, Clone)]
 pub struct NewSession {
-    /// SHA-256 (hex) of the session id in the cookie.
+    /// The session's key: [`crate::session::session_key`] of the id in the cookie (its creation
+    /// time, then the SHA-256 hex of the id).
     pub id_hash: String,
     /// The CSRF token of the session.
     pub csrf_token: String,

@@ -44,6 +44,75 @@ async fn login_then_me_api_me_and_logout() {
 }
 
 #[tokio::test]
+async fn session_ids_are_time_ordered_and_ids_from_before_still_sign_in() {
+    use linelogin_server::crypto::{hash_id, random_id};
+    use linelogin_server::session::session_key;
+    use linelogin_server::store::{LoginWrite, NewSession, StoredTokens};
+
+    let h = Harness::start().await;
+    let c = h.client();
+    let before = h.state.now_ms();
+    let r = h.login(&c).await;
+    let cookie = crate::harness::set_cookies(&r)
+        .into_iter()
+        .find_map(|c| {
+            c.strip_prefix("ll_session=")
+                .map(|v| v.split(';').next().unwrap().to_owned())
+        })
+        .unwrap();
+    let created = i64::from_str_radix(&cookie[..12], 16).unwrap();
+    assert!(
+        before <= created && created <= h.state.now_ms(),
+        "{created}"
+    );
+    let stored = h
+        .state
+        .store()
+        .session(&session_key(&cookie), h.state.now_ms())
+        .await;
+    assert!(stored.unwrap().is_some(), "kept under its time-ordered key");
+
+    // A session whose id was issued before ids had a time prefix: kept under the id's hash.
+    let old_id = random_id(32);
+    let now = h.state.now_ms();
+    h.state
+        .store()
+        .complete_login(&LoginWrite {
+            new_account_id: "a_unused".into(),
+            issuer: "https://access.line.me".into(),
+            sub: USER.into(),
+            display_name: "Name of U0000".into(),
+            picture_url: None,
+            tokens: StoredTokens {
+                access_ct: vec![1; 40],
+                refresh_ct: vec![2; 40],
+                access_expires_at: now + 60_000,
+                refresh_issued_at: now,
+            },
+            session: NewSession {
+                id_hash: hash_id(&old_id),
+                csrf_token: random_id(32),
+                expires_at: now + 60_000,
+            },
+            replaces_session: None,
+            now,
+        })
+        .await
+        .unwrap();
+    let old = h.client();
+    let r = old
+        .get(h.url("/api/me"))
+        .header("cookie", format!("ll_session={old_id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let me: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(me["userId"], USER);
+    h.stop().await;
+}
+
+#[tokio::test]
 async fn japanese_pages_by_accept_language() {
     let h = Harness::start().await;
     let c = h.client();
