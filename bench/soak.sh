@@ -2,7 +2,8 @@
 # Memory over a long run: the server (SQLite, guideline logs on) and the emulator under a
 # closed-loop login load for DURATION seconds, their resident memory (VmRSS) sampled every
 # EVERY seconds. Prints the samples, then per process the peak of each third of the run after
-# the warm-up (WARMUP seconds): flat memory shows as three similar peaks.
+# the warm-up (WARMUP seconds): flat memory shows as three similar peaks. Also prints the
+# throughput of each minute, so a slow-down as the database grows shows.
 #
 #   bench/soak.sh                      # 600 s at 64 virtual users, a sample every 10 s
 #   DURATION=120 EVERY=5 bench/soak.sh
@@ -50,6 +51,13 @@ warm = int(sys.argv[3])
 print(f"load: {r['flows']} flows in {r['duration_s']:.0f} s, {r['flows_per_s']:.0f} flows/s, {r['failed']} failed, p99 {r['latency_ms']['p99']:.1f} ms")
 if r.get('errors'):
     print(f"failures by kind: {r['errors']}")
+# Throughput per minute, from the runner's per-second timeline: a slow-down as the database
+# grows shows here.
+minutes = {}
+for s in r.get('timeline', []):
+    minutes[s['t'] // 60] = minutes.get(s['t'] // 60, 0) + s['ok']
+full = [m for m in sorted(minutes) if (m + 1) * 60 <= r['duration_s'] + 1]
+print("flows/s per minute: " + " ".join(f"{minutes[m] / 60:.0f}" for m in full))
 # Flat means: after the warm-up, each third of the run peaks at about the same size.
 after = [row for row in rows if row[0] >= warm] or rows
 thirds = [after[i * len(after) // 3:(i + 1) * len(after) // 3] or after for i in range(3)]
