@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use line_login::clock::MockClock;
 
 use crate::fake_line::FakeLine;
-use crate::harness::{Harness, Opts, location};
+use crate::harness::{Harness, Opts, cookie_value, location};
 
 const USER: &str = "U00000000000000000000000000000001";
 
@@ -53,13 +53,7 @@ async fn session_ids_are_time_ordered_and_ids_from_before_still_sign_in() {
     let c = h.client();
     let before = h.state.now_ms();
     let r = h.login(&c).await;
-    let cookie = crate::harness::set_cookies(&r)
-        .into_iter()
-        .find_map(|c| {
-            c.strip_prefix("ll_session=")
-                .map(|v| v.split(';').next().unwrap().to_owned())
-        })
-        .unwrap();
+    let cookie = cookie_value(&r, "ll_session").unwrap();
     let created = i64::from_str_radix(&cookie[..12], 16).unwrap();
     assert!(
         before <= created && created <= h.state.now_ms(),
@@ -99,15 +93,8 @@ async fn session_ids_are_time_ordered_and_ids_from_before_still_sign_in() {
         })
         .await
         .unwrap();
-    let old = h.client();
-    let r = old
-        .get(h.url("/api/me"))
-        .header("cookie", format!("ll_session={old_id}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let me: serde_json::Value = r.json().await.unwrap();
+    let (status, me) = h.api_me_as(&old_id).await;
+    assert_eq!(status, 200);
     assert_eq!(me["userId"], USER);
     h.stop().await;
 }

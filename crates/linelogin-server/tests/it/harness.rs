@@ -217,6 +217,21 @@ impl Harness {
         (status, r.json().await.unwrap_or_default())
     }
 
+    /// GET /api/me from a client with no cookies but `ll_session=session`.
+    pub async fn api_me_as(&self, session: &str) -> (u16, serde_json::Value) {
+        let r = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+            .get(self.url("/api/me"))
+            .header("cookie", format!("ll_session={session}"))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or_default())
+    }
+
     /// Waits until the outbox has no pending job.
     pub async fn wait_outbox_empty(&self) -> serde_json::Value {
         for _ in 0..300 {
@@ -260,6 +275,15 @@ pub fn set_cookies(r: &reqwest::Response) -> Vec<String> {
         .iter()
         .map(|v| v.to_str().unwrap().to_string())
         .collect()
+}
+
+/// The value a response's `Set-Cookie` gives the cookie `name`, if it sets it.
+pub fn cookie_value(r: &reqwest::Response, name: &str) -> Option<String> {
+    set_cookies(r).iter().find_map(|c| {
+        let (pair, _) = c.split_once(';').unwrap_or((c, ""));
+        let (n, v) = pair.split_once('=')?;
+        (n == name).then(|| v.to_owned())
+    })
 }
 
 pub fn extract_csrf(html: &str) -> Option<String> {

@@ -1,6 +1,6 @@
 //! The security catalogue's attacks against the running server (IDs in the test names).
 
-use crate::harness::{Harness, extract_csrf, location, query_param, set_cookies};
+use crate::harness::{Harness, cookie_value, extract_csrf, location, query_param, set_cookies};
 
 const USER: &str = "U00000000000000000000000000000001";
 
@@ -254,71 +254,38 @@ async fn ses01_session_fixation_planted_id_is_useless_and_rotated() {
         .send()
         .await
         .unwrap();
-    let pre = set_cookies(&r)
-        .into_iter()
-        .find(|c| c.starts_with("ll_login="))
-        .unwrap();
-    let pre = pre.split(';').next().unwrap().to_string();
+    let pre = cookie_value(&r, "ll_login").unwrap();
     let authorize = location(&r);
     let r = c.get(&authorize).send().await.unwrap();
     let callback = location(&r);
     let r = c
         .get(&callback)
-        .header("cookie", format!("{pre}; ll_session={planted}"))
+        .header("cookie", format!("ll_login={pre}; ll_session={planted}"))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 303);
-    let cookies = set_cookies(&r);
-    let session = cookies
-        .iter()
-        .find(|c| c.starts_with("ll_session="))
-        .unwrap();
-    assert!(!session.contains(planted), "a new id is issued");
-    let other = h.client();
-    let r = other
-        .get(h.url("/api/me"))
-        .header("cookie", format!("ll_session={planted}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 401);
-    let first = session
-        .split(';')
-        .next()
-        .unwrap()
-        .trim_start_matches("ll_session=")
-        .to_string();
-    let r = other
-        .get(h.url("/api/me"))
-        .header("cookie", format!("ll_session={first}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "the new id works");
+    let first = cookie_value(&r, "ll_session").unwrap();
+    assert!(!first.contains(planted), "a new id is issued");
+    assert_eq!(h.api_me_as(planted).await.0, 401);
+    assert_eq!(h.api_me_as(&first).await.0, 200, "the new id works");
     let c = h.client();
     // A second login in the same browser rotates the id again and ends the old one.
     let r = c.get(h.url("/login")).send().await.unwrap();
-    let pre = set_cookies(&r)
-        .into_iter()
-        .find(|c| c.starts_with("ll_login="))
-        .unwrap();
-    let pre = pre.split(';').next().unwrap().to_string();
+    let pre = cookie_value(&r, "ll_login").unwrap();
     let r = c.get(location(&r)).send().await.unwrap();
     let r = c
         .get(location(&r))
-        .header("cookie", format!("{pre}; ll_session={first}"))
+        .header("cookie", format!("ll_login={pre}; ll_session={first}"))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 303);
-    let r = other
-        .get(h.url("/api/me"))
-        .header("cookie", format!("ll_session={first}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 401, "old session ended at re-login");
+    assert_eq!(
+        h.api_me_as(&first).await.0,
+        401,
+        "old session ended at re-login"
+    );
     h.stop().await;
 }
 
@@ -364,16 +331,7 @@ async fn ses03_session_only_from_the_cookie_and_tampering_is_anonymous() {
     let h = Harness::start().await;
     let c = h.client();
     let r = h.login(&c).await;
-    let cookies = set_cookies(&r);
-    let id = cookies
-        .iter()
-        .find(|c| c.starts_with("ll_session="))
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .trim_start_matches("ll_session=")
-        .to_string();
+    let id = cookie_value(&r, "ll_session").unwrap();
     let fresh = h.client();
     assert_eq!(
         fresh
@@ -387,13 +345,7 @@ async fn ses03_session_only_from_the_cookie_and_tampering_is_anonymous() {
     let mut tampered = id.clone();
     tampered.pop();
     tampered.push('A');
-    let r = fresh
-        .get(h.url("/api/me"))
-        .header("cookie", format!("ll_session={tampered}"))
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status() == 401 || tampered == id);
+    assert!(h.api_me_as(&tampered).await.0 == 401 || tampered == id);
     h.stop().await;
 }
 
