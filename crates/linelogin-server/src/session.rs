@@ -3,9 +3,9 @@
 //! A session id is its creation time and 256 random bits in an `HttpOnly; SameSite=Lax;
 //! Path=/` cookie (plus `Secure` and the `__Host-` prefix behind https). The database keeps
 //! only the time and the id's SHA-256 ([`session_key`]), so a database dump holds no usable
-//! session. Sessions live in the store, so several server
-//! instances share them; they have an absolute lifetime and an idle timeout, both enforced
-//! server-side. A new id is issued at every login (fixation defence) and the old one ends.
+//! session. Sessions live in the store, so several server instances share them; they have an
+//! absolute lifetime and an idle timeout, both enforced server-side. A new id is issued at
+//! every login (fixation defence) and the old one ends.
 
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use http::request::Parts;
