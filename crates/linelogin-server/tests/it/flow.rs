@@ -47,7 +47,6 @@ async fn login_then_me_api_me_and_logout() {
 async fn session_ids_are_time_ordered_and_ids_from_before_still_sign_in() {
     use linelogin_server::crypto::{hash_id, random_id};
     use linelogin_server::session::session_key;
-    use linelogin_server::store::{LoginWrite, NewSession, StoredTokens};
 
     let h = Harness::start().await;
     let c = h.client();
@@ -71,26 +70,7 @@ async fn session_ids_are_time_ordered_and_ids_from_before_still_sign_in() {
     let now = h.state.now_ms();
     h.state
         .store()
-        .complete_login(&LoginWrite {
-            new_account_id: "a_unused".into(),
-            issuer: "https://access.line.me".into(),
-            sub: USER.into(),
-            display_name: "Name of U0000".into(),
-            picture_url: None,
-            tokens: StoredTokens {
-                access_ct: vec![1; 40],
-                refresh_ct: vec![2; 40],
-                access_expires_at: now + 60_000,
-                refresh_issued_at: now,
-            },
-            session: NewSession {
-                id_hash: hash_id(&old_id),
-                csrf_token: random_id(32),
-                expires_at: now + 60_000,
-            },
-            replaces_session: None,
-            now,
-        })
+        .complete_login(&crate::store::login(USER, &hash_id(&old_id), now))
         .await
         .unwrap();
     let (status, me) = h.api_me_as(&old_id).await;

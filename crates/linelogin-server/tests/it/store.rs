@@ -76,7 +76,8 @@ fn tokens(tag: u8) -> StoredTokens {
     }
 }
 
-fn login(sub: &str, session: &str, now: i64) -> LoginWrite {
+/// A login of LINE user `sub` at `now`, starting the session keyed `session` (10 s).
+pub fn login(sub: &str, session: &str, now: i64) -> LoginWrite {
     LoginWrite {
         new_account_id: format!("a_{sub}_{now}"),
         issuer: "https://access.line.me".into(),
