@@ -7,6 +7,7 @@
 #
 #   bench/soak.sh                      # 600 s at 64 virtual users, a sample every 10 s
 #   DURATION=120 EVERY=5 bench/soak.sh
+#   NO_BUILD=1 BIN=old/linelogin bench/soak.sh   # another build
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -19,7 +20,7 @@ EMU_PORT=${EMU_PORT:-9320}
 SRV_PORT=${SRV_PORT:-8395}
 
 [ -n "${NO_BUILD:-}" ] || cargo build --release -q -p linelogin
-BIN=target/release/linelogin
+BIN=${BIN:-target/release/linelogin}
 
 WORK=$(mktemp -d)
 PIDS=()
