@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use line_emulator::{ChannelConfig, Config as EmulatorConfig, Emulator};
-use linelogin::loadtest::{self, Bound, Finish, LoadTest, Mode};
+use line_loadtest::{self as loadtest, Bound, Finish, LoadTest, Mode};
 use linelogin_server::audit::GuidelineLogs;
 use linelogin_server::config::Config;
 use linelogin_server::state::AppState;

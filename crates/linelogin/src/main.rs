@@ -12,7 +12,7 @@ use clap::Parser;
 /// buffers per request; it cut their CPU per login flow by a measured share (see the README's
 /// performance table) over the system allocator. Its `override` feature makes it the C
 /// allocator too (SQLite's `malloc`/`free`): glibc's malloc kept the memory SQLite freed, and the
-/// server's resident memory rose under a steady load (`tests/memory.rs`).
+/// server's resident memory rose under a steady load (`tests/it/memory.rs`).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use linelogin::loadtest::{self, Bound, Finish, LoadTest, LoadTestError, Mode, chart};
+use line_loadtest::{self as loadtest, Bound, Finish, LoadTest, LoadTestError, Mode, chart};
 use url::Url;
 
 use super::CliError;

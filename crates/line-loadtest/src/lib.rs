@@ -1,4 +1,4 @@
-//! The load-test runner behind `linelogin loadtest`.
+//! `line-loadtest`: the load-test runner behind `linelogin loadtest`.
 //!
 //! It drives complete LINE Login flows against a relying party — any relying party, not only
 //! linelogin's server — whose LINE platform is the linelogin emulator:

@@ -2,17 +2,13 @@
 //! built on `line-login` alone) and the linelogin emulator: the report's counts match what
 //! the emulator's stats saw, through auto-consent and through the consent page, in closed and
 //! open loop; and the CLI writes the JSON report and the SVG chart.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod support {
-    pub mod rp;
-}
-
-use std::process::Command;
 use std::time::Duration;
 
 use line_emulator::{Config, Emulator};
-use linelogin::loadtest::{self, Bound, Finish, LoadTest, Mode};
+use line_loadtest::{self as loadtest, Bound, Finish, LoadTest, Mode};
+
+use super::rp;
 
 struct World {
     rp: url::Url,
@@ -36,7 +32,7 @@ async fn world(auto_consent: bool) -> World {
         .await
         .unwrap();
     let emulator_url: url::Url = running.base_url().parse().unwrap();
-    let rp = support::rp::start(rp_listener, emulator_url.clone(), &channel_id, &secret).await;
+    let rp = rp::start(rp_listener, emulator_url.clone(), &channel_id, &secret).await;
     World {
         rp,
         emulator: emulator_url,
@@ -131,51 +127,3 @@ async fn open_loop_offers_the_target_rate() {
     assert_eq!(endpoint_total(&w.emulator, "token").await, report.ok);
 }
 
-#[test]
-fn cli_writes_json_and_svg() {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let w = rt.block_on(world(true));
-    let dir = std::env::temp_dir().join(format!("linelogin-loadtest-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let (json, svg) = (dir.join("report.json"), dir.join("chart.svg"));
-    let out = Command::new(env!("CARGO_BIN_EXE_linelogin"))
-        .args([
-            "loadtest",
-            "--target",
-            w.rp.as_str(),
-            "--flows",
-            "50",
-            "--concurrency",
-            "4",
-            "--quiet",
-        ])
-        .arg("--json")
-        .arg(&json)
-        .arg("--chart")
-        .arg(&svg)
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let table = String::from_utf8(out.stdout).unwrap();
-    assert!(table.contains("throughput"), "{table}");
-    let r: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    assert_eq!(r["flows"], 50);
-    assert_eq!(r["ok"], 50);
-    assert_eq!(r["failed"], 0);
-    assert!(r["duration_s"].as_f64().unwrap() > 0.0);
-    assert!(r["flows_per_s"].as_f64().unwrap() > 0.0);
-    for k in ["p50", "p90", "p99", "max"] {
-        assert!(r["latency_ms"][k].as_f64().unwrap() > 0.0, "{k}");
-    }
-    let chart = std::fs::read_to_string(&svg).unwrap();
-    assert!(chart.starts_with("<svg") && chart.trim_end().ends_with("</svg>"));
-    let _ = std::fs::remove_dir_all(&dir);
-    drop(w);
-    drop(rt);
-}

@@ -1,8 +1,6 @@
 //! The load-test guard: the runner refuses any target whose LINE platform is not a linelogin
 //! emulator on a loopback address, before sending any load.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -11,8 +9,8 @@ use axum::Router;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
-use linelogin::loadtest::guard::Refusal;
-use linelogin::loadtest::{self, Bound, Finish, LoadTest, LoadTestError, Mode};
+use line_loadtest::guard::Refusal;
+use line_loadtest::{self as loadtest, Bound, Finish, LoadTest, LoadTestError, Mode};
 
 /// A relying party whose /login redirects to `authorize`; counts the requests it gets.
 async fn relying_party(authorize: String) -> (url::Url, Arc<AtomicU64>) {
@@ -112,108 +110,3 @@ async fn refuses_a_target_that_does_not_redirect() {
     );
 }
 
-#[test]
-fn the_cli_exits_1_with_one_line_citing_the_guideline() {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let (rp, _hits) = rt.block_on(relying_party(
-        "https://access.line.me/oauth2/v2.1/authorize?client_id=1".into(),
-    ));
-    let out = Command::new(env!("CARGO_BIN_EXE_linelogin"))
-        .args([
-            "loadtest",
-            "--target",
-            rp.as_str(),
-            "--flows",
-            "10",
-            "--quiet",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(
-        stderr.starts_with("linelogin: refusing to load-test"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("LINE Login development guidelines"),
-        "{stderr}"
-    );
-    drop(rt);
-}
-
-#[test]
-fn the_cli_rejects_bad_usage_with_status_2() {
-    let out = Command::new(env!("CARGO_BIN_EXE_linelogin"))
-        .args([
-            "loadtest",
-            "--target",
-            "http://127.0.0.1:1/",
-            "--flows",
-            "1",
-            "--duration",
-            "2",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let out = Command::new(env!("CARGO_BIN_EXE_linelogin"))
-        .args([
-            "loadtest",
-            "--target",
-            "http://127.0.0.1:1/",
-            "--concurrency",
-            "0",
-            "--quiet",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-#[test]
-fn the_server_refuses_to_start_against_the_real_line_during_a_load_test() {
-    let dir = std::env::temp_dir().join(format!("linelogin-guard-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let config = dir.join("server.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"listen = "127.0.0.1:0"
-public_url = "http://127.0.0.1:8080"
-database_url = "sqlite://{}"
-token_encryption_key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
-[line]
-channel_id = "1234567890"
-channel_secret = "0123456789abcdef0123456789abcdef"
-auth_url = "https://access.line.me"
-api_url = "https://api.line.me"
-[logs]
-dir = "{}"
-"#,
-            dir.join("db.sqlite").display(),
-            dir.join("logs").display()
-        ),
-    )
-    .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_linelogin"))
-        .args(["serve", "--config"])
-        .arg(&config)
-        .env("LINELOGIN_LOAD_TEST", "1")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    assert!(stderr.contains("LINELOGIN_LOAD_TEST"), "{stderr}");
-    assert!(
-        !stderr.contains("0123456789abcdef0123456789abcdef"),
-        "no secret in the error"
-    );
-    let _ = std::fs::remove_dir_all(&dir);
-}

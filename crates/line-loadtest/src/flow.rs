@@ -14,7 +14,8 @@ use super::http::{Agent, HttpError};
 use super::report::FlowTimes;
 
 /// What to do after `/api/me`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Finish {
     /// Nothing: the session stays.
     None,

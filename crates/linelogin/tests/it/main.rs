@@ -1,0 +1,8 @@
+//! The `linelogin` binary, run as a process: the emulator command, the guideline-log commands,
+//! the load-test command, and the process-wide memory settings.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod emulator;
+mod loadtest;
+mod logs;
+mod memory;
