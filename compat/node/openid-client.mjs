@@ -1,6 +1,7 @@
 // openid-client (Node, v6) logs in against the emulator, unchanged except for the endpoint URLs:
 // authorization URL (PKCE S256, state, nonce) -> emulator -> authorizationCodeGrant (token
-// exchange, ID token claim checks) -> fetchUserInfo (the profile).
+// exchange, ID token claim checks) -> fetchUserInfo (the profile) ->
+// refreshTokenGrant.
 //
 // With COMPAT_AUTH=basic it authenticates with client_secret_basic (openid-client's
 // ClientSecretBasic) instead of its default client_secret_post.
@@ -61,6 +62,14 @@ await report(basic ? 'openid-client-basic' : 'openid-client', `openid-client ${v
   await hop('profile', async () => {
     const info = await client.fetchUserInfo(config, tokens.access_token, claims.sub);
     if (!info.name) throw new HopError('profile', `no name in ${JSON.stringify(info)}`);
+  });
+  // Staying logged in: the library refreshes the access token (same client authentication).
+  await hop('refresh', async () => {
+    const fresh = await client.refreshTokenGrant(config, tokens.refresh_token);
+    if (!fresh.access_token || fresh.access_token === tokens.access_token) {
+      throw new Error('no new access token');
+    }
+    await client.fetchUserInfo(config, fresh.access_token, claims.sub);
   });
   // Not driven here: client.tokenRevocation() sends RFC 7009's `token` parameter, while LINE
   // documents `access_token` for /oauth2/v2.1/revoke; the emulator answers as LINE documents

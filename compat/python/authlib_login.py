@@ -107,6 +107,15 @@ def login():
 
     hop("profile", profile)
 
+    def refresh():
+        old = token["access_token"]
+        fresh = session.refresh_token(TOKEN_URL)  # client_secret_basic again
+        if not fresh.get("access_token") or fresh["access_token"] == old:
+            raise RuntimeError("no new access token")
+        session.get(USERINFO_URL, timeout=10).raise_for_status()
+
+    hop("refresh", refresh)
+
 
 def main():
     try:

@@ -271,6 +271,21 @@ async fn malformed_basic_is_a_line_shaped_400() {
             );
             assert!(!desc.contains(SECRET), "{path} {what}: secret echoed");
         }
+        // A header value that is not even visible ASCII (obs-text bytes).
+        let resp = env
+            .api
+            .post(env.url(path))
+            .header(
+                "authorization",
+                reqwest::header::HeaderValue::from_bytes(b"Basic \xff\xfe").unwrap(),
+            )
+            .form(&[("access_token", "abc"), ("code", "abc")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 400, "{path} obs-text");
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_request", "{path} obs-text: {body}");
     }
 }
 
