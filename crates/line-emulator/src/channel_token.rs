@@ -1,5 +1,17 @@
 //! Channel access tokens: stateless (`/oauth2/v3/token`), v2.1 (client_credentials with an
 //! RS256 JWT assertion, `/oauth2/v2.1/tokens/kid`), and short-lived (`/v2/oauth/*`).
+//!
+//! ## Client authentication (decision)
+//! LINE documents `client_id`/`client_secret` in the form body for the stateless
+//! (`/oauth2/v3/token`) and short-lived (`/v2/oauth/accessToken`) tokens, and nothing about
+//! HTTP Basic. Both are `client_credentials` grants, where RFC 6749 §4.4.2 and §2.3.1 make the
+//! server support Basic for clients with a password, and LINE's OAuth server does accept Basic
+//! on `/oauth2/v2.1/token`. So these endpoints read the credentials through the same
+//! [`crate::params::client_credentials_opt`] as the token and revoke endpoints: Basic or
+//! body, never both. That LINE accepts Basic on these two endpoints is not verified (the
+//! emulator README lists it among the deviations to watch). The v2.1 channel access token
+//! (`client_credentials` with `client_assertion`) authenticates with the JWT assertion only,
+//! as LINE documents; a Basic header there is not looked at.
 
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{RawQuery, State};
@@ -14,7 +26,7 @@ use crate::crypto;
 use crate::error::{ApiError, json_response};
 use crate::oauth::{JWT_BEARER, channel_token_response};
 use crate::observe::tag_channel;
-use crate::params::{Params, form};
+use crate::params::{Params, client_credentials_opt, form};
 use crate::state::{
     CHANNEL_TOKEN_QUOTA, ChannelTokenRecord, Inner, SHORT_LIVED_TTL, STATELESS_TTL,
     ShortLivedRecord,
@@ -195,12 +207,10 @@ pub(crate) async fn stateless(
             verify_assertion(&st, &p)?.channel
         } else {
             let bad = || ApiError::invalid_request("Invalid 'client_credentials'.");
-            let ch = p
-                .get("client_id")
-                .and_then(|id| st.channel(id))
-                .ok_or_else(bad)?;
+            let creds = client_credentials_opt(&headers, &p)?.ok_or_else(bad)?;
+            let ch = st.channel(&creds.id).ok_or_else(bad)?;
             st.admit(ch.idx)?;
-            if !p.get("client_secret").is_some_and(|s| ch.secret_ok(s)) {
+            if !creds.secret.as_deref().is_some_and(|s| ch.secret_ok(s)) {
                 return Err(bad());
             }
             ch.idx
@@ -222,12 +232,11 @@ pub(crate) async fn short_lived(
     let r = (|| {
         let p = form(&headers, body)?;
         require_client_credentials(&p)?;
-        let ch = p
-            .get("client_id")
-            .and_then(|id| st.channel(id))
-            .ok_or_else(|| ApiError::invalid_client("invalid client_id"))?;
+        let invalid_id = || ApiError::invalid_client("invalid client_id");
+        let creds = client_credentials_opt(&headers, &p)?.ok_or_else(invalid_id)?;
+        let ch = st.channel(&creds.id).ok_or_else(invalid_id)?;
         st.admit(ch.idx)?;
-        if !p.get("client_secret").is_some_and(|s| ch.secret_ok(s)) {
+        if !creds.secret.as_deref().is_some_and(|s| ch.secret_ok(s)) {
             return Err(ApiError::invalid_client("invalid client_secret"));
         }
         let token = crypto::random_alnum(64);

@@ -1,4 +1,15 @@
 //! The OAuth endpoints: token (three grants), verify (both forms), revoke.
+//!
+//! ## Client authentication
+//! The token endpoint (`authorization_code`, `refresh_token`) and revoke take the client's
+//! credentials either as `client_id`/`client_secret` in the form body (`client_secret_post`,
+//! what LINE documents and what `line-login` sends) or as `Authorization: Basic` with the
+//! id and the secret each form-urlencoded before joining with `:` (`client_secret_basic`,
+//! RFC 6749 §2.3.1, which says an authorization server MUST support it; it is the default of
+//! openid-client, Auth.js and Authlib, and real LINE accepts it). Both at once is a 400
+//! `invalid_request` (RFC 6749 §2.3); a wrong secret is the same 400 `invalid_client`
+//! `invalid client_secret` in either place; a malformed Basic header is a 400
+//! `invalid_request`. [`client_credentials`] is the one parser.
 
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{RawQuery, State};
@@ -13,7 +24,7 @@ use crate::Shared;
 use crate::channel_token;
 use crate::crypto::{self, TokenShape};
 use crate::error::{ApiError, json_response};
-use crate::params::{Params, form};
+use crate::params::{ClientCredentials, Params, client_credentials, form};
 use crate::state::{
     ACCESS_TTL, AccessCheck, Channel, ChannelTokenError, Inner, REFRESH_TTL, RefreshRecord,
     SCOPE_OPENID, scope_wire,
@@ -38,17 +49,22 @@ enum Secret {
     Ignored,
 }
 
-/// The channel named by `client_id`, checking the secret as `secret` says.
-fn client<'a>(st: &'a Inner, p: &Params, secret: Secret) -> Result<&'a Channel, ApiError> {
-    let id = required(p, "client_id")?;
+/// The channel named by the client credentials (Basic header or body, see
+/// [`client_credentials`]), checking the secret as `secret` says. A wrong secret is the same
+/// 400 `invalid_client` wherever it was sent.
+fn client<'a>(
+    st: &'a Inner,
+    creds: &ClientCredentials,
+    secret: Secret,
+) -> Result<&'a Channel, ApiError> {
     let ch = st
-        .channel(id)
+        .channel(&creds.id)
         .ok_or_else(|| ApiError::invalid_client("invalid client_id"))?;
     st.admit(ch.idx)?;
     if secret == Secret::Ignored {
         return Ok(ch);
     }
-    match p.get("client_secret") {
+    match creds.secret.as_deref() {
         Some(s) if !ch.secret_ok(s) => Err(ApiError::invalid_client("invalid client_secret")),
         None if secret == Secret::Required => Err(ApiError::invalid_client(
             "'client_secret' is not specified.",
@@ -78,8 +94,8 @@ fn token_inner(
     let p = form(headers, body)?;
     match p.get("grant_type") {
         None => Err(ApiError::invalid_request("'grant_type' is not specified.")),
-        Some("authorization_code") => code_grant(st, &p),
-        Some("refresh_token") => refresh_grant(st, &p),
+        Some("authorization_code") => code_grant(st, headers, &p),
+        Some("refresh_token") => refresh_grant(st, headers, &p),
         Some("client_credentials") => channel_token::issue_v21(st, &p),
         Some(_) => Err(ApiError::oauth(
             "unsupported_grant_type",
@@ -88,10 +104,11 @@ fn token_inner(
     }
 }
 
-fn code_grant(st: &Inner, p: &Params) -> Result<Response, ApiError> {
+fn code_grant(st: &Inner, headers: &HeaderMap, p: &Params) -> Result<Response, ApiError> {
     let code = required(p, "code")?;
     let redirect_uri = required(p, "redirect_uri")?;
-    let ch = client(st, p, Secret::IfGiven)?;
+    let creds = client_credentials(headers, p)?;
+    let ch = client(st, &creds, Secret::IfGiven)?;
     let Some((_, rec)) = st.codes.remove(code) else {
         return Err(ApiError::invalid_grant("invalid authorization code"));
     };
@@ -105,7 +122,7 @@ fn code_grant(st: &Inner, p: &Params) -> Result<Response, ApiError> {
     if rec.redirect_uri != redirect_uri {
         return Err(ApiError::invalid_grant("redirect_uri does not match"));
     }
-    if p.get("client_secret").is_none() && rec.code_challenge.is_none() && ch.web_only {
+    if creds.secret.is_none() && rec.code_challenge.is_none() && ch.web_only {
         return Err(ApiError::invalid_client(
             "'client_secret' is not specified.",
         ));
@@ -171,15 +188,15 @@ fn code_grant(st: &Inner, p: &Params) -> Result<Response, ApiError> {
     ))
 }
 
-fn refresh_grant(st: &Inner, p: &Params) -> Result<Response, ApiError> {
+fn refresh_grant(st: &Inner, headers: &HeaderMap, p: &Params) -> Result<Response, ApiError> {
     let token = required(p, "refresh_token")?;
-    let id = required(p, "client_id")?;
+    let creds = client_credentials(headers, p)?;
     // The secret is required for web-only channels and ignored for the others.
-    let rule = match st.channel(id) {
+    let rule = match st.channel(&creds.id) {
         Some(c) if !c.web_only => Secret::Ignored,
         _ => Secret::Required,
     };
-    let ch = client(st, p, rule)?;
+    let ch = client(st, &creds, rule)?;
     let invalid = || ApiError::invalid_grant("invalid refresh token");
     let rotate = st.config.rotate_refresh_tokens;
     // With rotation the old token is claimed (removed) atomically, so two concurrent
@@ -394,15 +411,15 @@ fn revoke_inner(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let p = form(headers, body)?;
-    let id = required(&p, "client_id")?;
+    let creds = client_credentials(headers, &p)?;
     // The secret is required for web-only channels (except in the refresh-token form, which
     // LINE's SDKs send without one) and ignored for the others.
-    let rule = match st.channel(id) {
+    let rule = match st.channel(&creds.id) {
         Some(c) if !c.web_only => Secret::Ignored,
         _ if p.get("refresh_token").is_some() => Secret::IfGiven,
         _ => Secret::Required,
     };
-    let ch = client(st, &p, rule)?;
+    let ch = client(st, &creds, rule)?;
     if let Some(token) = p.get("access_token") {
         if crypto::split_jws(token).is_some_and(|(h, _, _)| h == crypto::JWT_HS256_HEADER) {
             // A channel access token v2.1: an invalid one is no error.

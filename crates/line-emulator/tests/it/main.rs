@@ -4,6 +4,7 @@
 mod authorize;
 mod channel_tokens;
 mod client;
+mod client_auth;
 mod common;
 mod cross;
 mod flow;
