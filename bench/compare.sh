@@ -36,7 +36,7 @@ wait_ready "http://127.0.0.1:$EMU_PORT/_emulator/stats" "http://127.0.0.1:$SRV_P
 
 run() { # name port run pid
   local before; before=$(cpu_ticks "$4")
-  "$BIN" loadtest --target "http://127.0.0.1:$2" --duration "$DURATION" --concurrency "$VUS" --quiet \
+  "$BIN" loadtest --max-failure-rate 1 --target "http://127.0.0.1:$2" --duration "$DURATION" --concurrency "$VUS" --quiet \
     --json "$WORK/$1-$3.json" > "$WORK/$1-$3.txt"
   python3 - "$WORK/$1-$3.json" "$1" "$3" "$(( $(cpu_ticks "$4") - before ))" "$(getconf CLK_TCK)" <<'PY'
 import json, sys

@@ -94,7 +94,7 @@ PHASES=(
 PHASE_NAMES=("noise" "deauthorize down" "429 storm, Retry-After 86400" "slow token")
 
 rss() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
-"$BIN" loadtest --target "http://127.0.0.1:$SRV_PORT" --duration "$DURATION" --concurrency "$VUS" \
+"$BIN" loadtest --max-failure-rate 1 --target "http://127.0.0.1:$SRV_PORT" --duration "$DURATION" --concurrency "$VUS" \
   --finish unregister --timeout-ms 15000 --quiet --json "$WORK/load.json" > "$WORK/load.txt" &
 LOAD=$!
 echo "seconds server_rss_kib emulator_rss_kib phase" | tee "$WORK/rss.txt"

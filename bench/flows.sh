@@ -34,7 +34,7 @@ for run in $(seq 1 "$RUNS"); do
   start_server "$WORK"; SRV=$STARTED
   wait_ready "http://127.0.0.1:$EMU_PORT/_emulator/stats" "http://127.0.0.1:$SRV_PORT/healthz"
   e0=$(cpu_ticks $EMU); s0=$(cpu_ticks $SRV)
-  /usr/bin/time -f "%U %S" -o "$WORK/runner.cpu" "$BIN" loadtest --target "http://127.0.0.1:$SRV_PORT" \
+  /usr/bin/time -f "%U %S" -o "$WORK/runner.cpu" "$BIN" loadtest --max-failure-rate 1 --target "http://127.0.0.1:$SRV_PORT" \
     --duration "$DURATION" --concurrency "$VUS" --quiet --json "$WORK/run.json" > /dev/null
   e1=$(cpu_ticks $EMU); s1=$(cpu_ticks $SRV)
   kill $EMU $SRV 2>/dev/null || true

@@ -34,7 +34,7 @@ start_server "$WORK"; SRV=$STARTED; PIDS+=($SRV)
 wait_ready "http://127.0.0.1:$EMU_PORT/_emulator/stats" "http://127.0.0.1:$SRV_PORT/healthz"
 
 rss() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
-"$BIN" loadtest --target "http://127.0.0.1:$SRV_PORT" --duration "$DURATION" --concurrency "$VUS" \
+"$BIN" loadtest --max-failure-rate 1 --target "http://127.0.0.1:$SRV_PORT" --duration "$DURATION" --concurrency "$VUS" \
   --finish "$FINISH" --quiet --json "$WORK/soak.json" > "$WORK/soak.txt" &
 LOAD=$!
 echo "seconds server_rss_kib emulator_rss_kib" | tee "$WORK/rss.txt"

@@ -9,7 +9,7 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use url::Url;
 
 use super::form::read_form;
-use super::guard::is_loopback;
+use super::guard::Reach;
 use super::http::{Agent, HttpError};
 use super::report::FlowTimes;
 
@@ -96,6 +96,7 @@ pub struct Failure(pub String);
 
 struct Browser<'a> {
     agent: &'a mut Agent,
+    reach: &'a Reach,
     jar: Jar,
     requests: u64,
 }
@@ -121,8 +122,8 @@ impl Browser<'_> {
         url: Url,
         form: Option<&[(String, String)]>,
     ) -> Result<Page, Failure> {
-        if !is_loopback(&url) {
-            return Err(Failure(format!("{step}_not_loopback")));
+        if !self.reach.allows(&url) {
+            return Err(Failure(format!("{step}_out_of_reach")));
         }
         let cookie = self.jar.header_for(&url);
         let body = form.map(|fields| {
@@ -174,6 +175,7 @@ fn redirect(step: &str, page: &Page) -> Result<Url, Failure> {
 /// its kind, as if joined per flow).
 #[derive(Debug, Clone)]
 pub struct Plan {
+    reach: Reach,
     start: Result<Url, ()>,
     api_me: Result<Url, ()>,
     finish: Finish,
@@ -182,14 +184,16 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// The plan for flows starting at `start_path` on `target`, ending with `finish`.
-    pub fn new(target: &Url, start_path: &str, finish: Finish) -> Self {
+    /// The plan for flows starting at `start_path` on `target`, ending with `finish`, whose
+    /// requests stay within `reach`.
+    pub fn new(target: &Url, start_path: &str, finish: Finish, reach: Reach) -> Self {
         let join = |path: &str| target.join(path).map_err(|_| ());
         let (page, action) = match finish {
             Finish::Logout => ("/me", "/logout"),
             _ => ("/account/unregister", "/account/unregister"),
         };
         Self {
+            reach,
             start: join(start_path),
             api_me: join("/api/me"),
             finish,
@@ -213,6 +217,7 @@ pub async fn run_flow(
 ) -> Result<Duration, Failure> {
     let mut b = Browser {
         agent,
+        reach: &plan.reach,
         jar: Jar::default(),
         requests: 0,
     };

@@ -30,7 +30,7 @@ use url::Url;
 
 pub use self::flow::Finish;
 use self::flow::Plan;
-use self::guard::{Refusal, is_loopback, origin_of};
+use self::guard::{Reach, Refusal, is_line_host, is_loopback, origin_of};
 use self::http::Agent;
 pub use self::report::Report;
 use self::report::{FlowTimes, Tally};
@@ -76,6 +76,9 @@ pub struct LoadTest {
     pub request_timeout: Duration,
     /// Show a live progress bar on stderr (only when stderr is a terminal).
     pub progress: bool,
+    /// Allow a target that is not on a loopback address (a staging relying party whose LINE
+    /// is an emulator). The guard's other checks still hold (see [`guard`]).
+    pub allow_remote_target: bool,
 }
 
 /// Why a load test could not run.
@@ -97,6 +100,12 @@ pub enum LoadTestError {
 pub struct GuardReport {
     /// The emulator origin the target logs in with.
     pub emulator: Url,
+    /// The callback the login asks the emulator to redirect to (`redirect_uri`), if any.
+    pub callback: Option<Url>,
+    /// How many test users the emulator has (`GET /_emulator/users`), if it said.
+    pub test_users: Option<u64>,
+    /// Where the run's requests may go.
+    pub reach: Reach,
 }
 
 fn http_client(timeout: Duration, pool: usize) -> Result<reqwest::Client, LoadTestError> {
@@ -117,17 +126,22 @@ pub async fn check_target(
     client: &reqwest::Client,
     target: &Url,
     start_path: &str,
+    allow_remote_target: bool,
 ) -> Result<GuardReport, LoadTestError> {
-    if !is_loopback(target) {
+    if is_line_host(target) {
+        return Err(Refusal::AuthorizeIsLine(target.to_string()).into());
+    }
+    if !is_loopback(target) && !allow_remote_target {
         return Err(Refusal::TargetNotLoopback(target.to_string()).into());
     }
     let start = target
         .join(start_path)
         .map_err(|e| LoadTestError::Usage(format!("bad --start-path: {e}")))?;
-    let resp =
-        client.get(start.clone()).send().await.map_err(|e| {
-            LoadTestError::Unreachable(start.to_string(), e.without_url().to_string())
-        })?;
+    let resp = client
+        .get(start.clone())
+        .send()
+        .await
+        .map_err(|e| LoadTestError::Unreachable(start.to_string(), plain_network_error(e)))?;
     let status = resp.status();
     let location = resp
         .headers()
@@ -142,10 +156,24 @@ pub async fn check_target(
         origin_of(&authorize).as_str().trim_end_matches('/'),
         authorize.path()
     );
-    if !is_loopback(&authorize) {
+    if is_line_host(&authorize) {
+        return Err(Refusal::AuthorizeIsLine(shown).into());
+    }
+    if !is_loopback(&authorize) && !allow_remote_target {
         return Err(Refusal::AuthorizeNotLoopback(shown).into());
     }
     let emulator = origin_of(&authorize);
+    let callback = authorize
+        .query_pairs()
+        .find(|(k, _)| k == "redirect_uri")
+        .and_then(|(_, v)| Url::parse(&v).ok());
+    let reach = if allow_remote_target {
+        let mut origins = vec![origin_of(target), emulator.clone()];
+        origins.extend(callback.as_ref().map(origin_of));
+        Reach::Origins(origins)
+    } else {
+        Reach::Loopback
+    };
     let stats = emulator
         .join("/_emulator/stats")
         .map_err(|e| LoadTestError::Usage(e.to_string()))?;
@@ -156,13 +184,65 @@ pub async fn check_target(
             .await
             .map(|b| serde_json::from_slice::<serde_json::Value>(&b))
         {
-            Ok(Ok(v)) if v.is_object() => Ok(GuardReport { emulator }),
+            Ok(Ok(v)) if v.is_object() => {
+                let test_users = count_test_users(client, &emulator).await;
+                Ok(GuardReport {
+                    emulator,
+                    callback,
+                    test_users,
+                    reach,
+                })
+            }
             _ => Err(Refusal::NotAnEmulator(shown, "the stats answer is not JSON".into()).into()),
         },
         Ok(r) => {
             Err(Refusal::NotAnEmulator(shown, format!("status {}", r.status().as_u16())).into())
         }
-        Err(e) => Err(Refusal::NotAnEmulator(shown, e.without_url().to_string()).into()),
+        Err(e) => Err(Refusal::NotAnEmulator(shown, plain_network_error(e)).into()),
+    }
+}
+
+/// The number of test users the emulator lists, if it answers.
+async fn count_test_users(client: &reqwest::Client, emulator: &Url) -> Option<u64> {
+    let url = emulator.join("/_emulator/users").ok()?;
+    let body = client.get(url).send().await.ok()?.bytes().await.ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&body).ok()?;
+    v.get("users")?.as_array().map(|a| a.len() as u64)
+}
+
+/// A network error in plain words: what happened and what to look at, without the library's
+/// internals.
+fn plain_network_error(e: reqwest::Error) -> String {
+    use std::error::Error as _;
+    let mut source = e.source();
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            return match io.kind() {
+                std::io::ErrorKind::ConnectionRefused => {
+                    "connection refused: nothing is listening there (is it running, on that port?)"
+                        .into()
+                }
+                std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted => {
+                    "the connection was closed before an answer came".into()
+                }
+                std::io::ErrorKind::TimedOut => "no answer in time".into(),
+                std::io::ErrorKind::AddrNotAvailable | std::io::ErrorKind::HostUnreachable => {
+                    "that address cannot be reached from here".into()
+                }
+                std::io::ErrorKind::NetworkUnreachable => "no network route to that address".into(),
+                _ => format!("network error: {io}"),
+            };
+        }
+        source = s.source();
+    }
+    if e.is_timeout() {
+        "no answer in time (raise --timeout-ms if the target is slow)".into()
+    } else if e.is_connect() {
+        "could not connect (does the host name resolve, and is the server running?)".into()
+    } else if e.is_decode() || e.is_body() {
+        "the answer could not be read".into()
+    } else {
+        e.without_url().to_string()
     }
 }
 
@@ -179,13 +259,19 @@ pub async fn run(test: &LoadTest) -> Result<(Report, GuardReport), LoadTestError
         ));
     }
     let client = http_client(test.request_timeout, test.concurrency.max(16) * 2)?;
-    let guard = check_target(&client, &test.target, &test.start_path).await?;
+    let guard = check_target(
+        &client,
+        &test.target,
+        &test.start_path,
+        test.allow_remote_target,
+    )
+    .await?;
 
     let progress = progress_bar(test);
     let started = Instant::now();
     let (tally, dropped) = match test.mode {
-        Mode::Closed => closed_loop(test, &client, &progress, started).await,
-        Mode::Open { rate } => open_loop(test, &client, &progress, started, rate).await,
+        Mode::Closed => closed_loop(test, &guard, &client, &progress, started).await,
+        Mode::Open { rate } => open_loop(test, &guard, &client, &progress, started, rate).await,
     };
     let duration = started.elapsed();
     progress.finish_and_clear();
@@ -193,7 +279,7 @@ pub async fn run(test: &LoadTest) -> Result<(Report, GuardReport), LoadTestError
         Mode::Closed => ("closed", None),
         Mode::Open { rate } => ("open", Some(rate)),
     };
-    let report = Report::build(
+    let mut report = Report::build(
         test.target.as_str().trim_end_matches('/').to_owned(),
         mode,
         test.concurrency,
@@ -202,15 +288,74 @@ pub async fn run(test: &LoadTest) -> Result<(Report, GuardReport), LoadTestError
         dropped,
         duration,
     );
+    report.hints = hints(test, &guard, &report);
     Ok((report, guard))
+}
+
+/// Likely causes of the run's failures, in words a person can act on.
+fn hints(test: &LoadTest, guard: &GuardReport, report: &Report) -> Vec<String> {
+    let mut hints = Vec::new();
+    if report.failed == 0 {
+        return hints;
+    }
+    if test.finish == Finish::Unregister
+        && let Some(users) = guard.test_users
+        && (test.concurrency as u64) > users
+    {
+        hints.push(format!(
+            "{} virtual users share the emulator's {users} test users with --finish unregister: \
+             a user's unregister ends the session of the other flows logged in as that user. \
+             Start the emulator with --test-users {} or more, or lower --concurrency.",
+            test.concurrency, test.concurrency
+        ));
+    }
+    if let Some(callback) = &guard.callback
+        && callback.host_str() != test.target.host_str()
+    {
+        hints.push(format!(
+            "the login's callback goes to {}, the target is {}: cookies the target sets are not \
+             sent to the callback's host (the state check fails). Use the same host name in \
+             --target as in the relying party's callback URL.",
+            callback.host_str().unwrap_or("?"),
+            test.target.host_str().unwrap_or("?")
+        ));
+    }
+    let count = |suffix: &str| {
+        report
+            .errors
+            .iter()
+            .filter(|(k, _)| k.ends_with(suffix))
+            .map(|(_, n)| n)
+            .sum::<u64>()
+    };
+    if count("_connect") > 0 {
+        hints.push(
+            "some connections were refused: the target or the emulator stopped, or ran out of \
+             file descriptors (check `ulimit -n`) at this concurrency."
+                .into(),
+        );
+    }
+    if count("_status_429") > 0 {
+        hints.push(
+            "the relying party answered 429 Too Many Requests: its inbound limit per client \
+             applies to the load test's single address."
+                .into(),
+        );
+    }
+    if count("_status_503") > 0 {
+        hints.push(
+            "the relying party answered 503: its outbound limit toward LINE (here, the \
+             emulator), its circuit breaker, or its database refused; raise its \
+             `[outbound] rate_limit_per_second` for a load test, or look at its log."
+                .into(),
+        );
+    }
+    hints
 }
 
 fn progress_bar(test: &LoadTest) -> ProgressBar {
     let (len, template) = match test.bound {
-        Bound::Flows(n) => (
-            n,
-            "{spinner} {bar:40} {pos}/{len} flows  {per_sec}  eta {eta}  {msg}",
-        ),
+        Bound::Flows(n) => (n, "{spinner} {bar:40} {pos}/{len} flows  eta {eta}  {msg}"),
         Bound::Duration(d) => (
             d.as_secs().max(1),
             "{spinner} {bar:40} {pos}/{len} s  {msg}",
@@ -244,21 +389,34 @@ impl Budget {
     }
 }
 
-fn tick(progress: &ProgressBar, bound: Bound, started: Instant, failed: u64) {
+/// Flows finished so far, for the progress bar.
+#[derive(Debug, Default)]
+struct Counts {
+    ok: AtomicU64,
+    failed: AtomicU64,
+}
+
+fn tick(progress: &ProgressBar, bound: Bound, started: Instant, counts: &Counts) {
     match bound {
         Bound::Flows(_) => progress.inc(1),
         Bound::Duration(_) => progress.set_position(started.elapsed().as_secs()),
     }
-    if failed > 0 {
-        progress.set_message(format!("{failed} failed"));
+    if progress.is_hidden() {
+        return;
     }
+    let (ok, failed) = (
+        counts.ok.load(Ordering::Relaxed),
+        counts.failed.load(Ordering::Relaxed),
+    );
+    let rate = ok as f64 / started.elapsed().as_secs_f64().max(1e-3);
+    progress.set_message(format!("{rate:.0} flows/s  {ok} ok  {failed} failed"));
 }
 
 /// Records a finished flow into the run's tally: its steps, then its outcome (for a success,
 /// the latency to report).
 fn record(
     tally: &Mutex<Tally>,
-    failed: &AtomicU64,
+    counts: &Counts,
     times: &FlowTimes,
     outcome: Result<Duration, flow::Failure>,
     started: Instant,
@@ -267,9 +425,12 @@ fn record(
     let mut tally = tally.lock().unwrap_or_else(PoisonError::into_inner);
     tally.record_steps(times);
     match outcome {
-        Ok(latency) => tally.success(latency, at),
+        Ok(latency) => {
+            counts.ok.fetch_add(1, Ordering::Relaxed);
+            tally.success(latency, at);
+        }
         Err(f) => {
-            failed.fetch_add(1, Ordering::Relaxed);
+            counts.failed.fetch_add(1, Ordering::Relaxed);
             tally.failure(f.0, at);
         }
     }
@@ -282,6 +443,7 @@ fn collected(tally: &Mutex<Tally>) -> Tally {
 
 async fn closed_loop(
     test: &LoadTest,
+    guard: &GuardReport,
     client: &reqwest::Client,
     progress: &ProgressBar,
     started: Instant,
@@ -291,16 +453,21 @@ async fn closed_loop(
         issued: AtomicU64::new(0),
         started,
     });
-    let failed = Arc::new(AtomicU64::new(0));
-    let plan = Arc::new(Plan::new(&test.target, &test.start_path, test.finish));
+    let counts = Arc::new(Counts::default());
+    let plan = Arc::new(Plan::new(
+        &test.target,
+        &test.start_path,
+        test.finish,
+        guard.reach.clone(),
+    ));
     // One tally for the run (one short lock per flow), not one per virtual user: its
     // histograms stay few and warm in the cache.
     let tally = Arc::new(Mutex::new(Tally::default()));
     let mut tasks = Vec::with_capacity(test.concurrency);
     for _ in 0..test.concurrency {
-        let (budget, failed, progress, plan, tally) = (
+        let (budget, counts, progress, plan, tally) = (
             budget.clone(),
-            failed.clone(),
+            counts.clone(),
             progress.clone(),
             plan.clone(),
             tally.clone(),
@@ -311,13 +478,8 @@ async fn closed_loop(
             while budget.claim() {
                 let mut times = FlowTimes::default();
                 let outcome = flow::run_flow(&mut agent, &plan, &mut times).await;
-                record(&tally, &failed, &times, outcome, started);
-                tick(
-                    &progress,
-                    budget.bound,
-                    started,
-                    failed.load(Ordering::Relaxed),
-                );
+                record(&tally, &counts, &times, outcome, started);
+                tick(&progress, budget.bound, started, &counts);
             }
         }));
     }
@@ -336,6 +498,7 @@ async fn closed_loop(
 
 async fn open_loop(
     test: &LoadTest,
+    guard: &GuardReport,
     client: &reqwest::Client,
     progress: &ProgressBar,
     started: Instant,
@@ -347,8 +510,13 @@ async fn open_loop(
         started,
     };
     let slots = Arc::new(Semaphore::new(test.concurrency));
-    let failed = Arc::new(AtomicU64::new(0));
-    let plan = Arc::new(Plan::new(&test.target, &test.start_path, test.finish));
+    let counts = Arc::new(Counts::default());
+    let plan = Arc::new(Plan::new(
+        &test.target,
+        &test.start_path,
+        test.finish,
+        guard.reach.clone(),
+    ));
     let tally = Arc::new(Mutex::new(Tally::default()));
     // Idle virtual users' connections (at most `concurrency`, one per flow in flight): a flow
     // takes one and gives it back.
@@ -368,8 +536,8 @@ async fn open_loop(
             dropped += 1;
             continue;
         };
-        let (failed, progress, plan, agents, tally, bound) = (
-            failed.clone(),
+        let (counts, progress, plan, agents, tally, bound) = (
+            counts.clone(),
             progress.clone(),
             plan.clone(),
             agents.clone(),
@@ -387,8 +555,8 @@ async fn open_loop(
                 .unwrap_or_else(PoisonError::into_inner)
                 .push(agent);
             let outcome = outcome.map(|_| scheduled.elapsed());
-            record(&tally, &failed, &times, outcome, started);
-            tick(&progress, bound, started, failed.load(Ordering::Relaxed));
+            record(&tally, &counts, &times, outcome, started);
+            tick(&progress, bound, started, &counts);
         }));
         // Reap finished tasks now and then so memory stays flat on long runs.
         if tasks.len() >= 4096 {
@@ -412,4 +580,128 @@ async fn open_loop(
         total.failure("worker_panicked".into(), started.elapsed());
     }
     (total, dropped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_with(finish: Finish, concurrency: usize, errors: &[(&str, u64)]) -> (LoadTest, Report) {
+        let test = LoadTest {
+            target: Url::parse("http://127.0.0.1:8080/").unwrap_or_else(|_| unreachable!()),
+            start_path: "/login".into(),
+            bound: Bound::Flows(10),
+            concurrency,
+            mode: Mode::Closed,
+            finish,
+            request_timeout: Duration::from_secs(1),
+            progress: false,
+            allow_remote_target: false,
+        };
+        let mut tally = Tally::default();
+        tally.success(Duration::from_millis(5), Duration::from_millis(10));
+        for (kind, n) in errors {
+            for _ in 0..*n {
+                tally.failure((*kind).to_owned(), Duration::from_millis(20));
+            }
+        }
+        let report = Report::build(
+            "http://127.0.0.1:8080".into(),
+            "closed",
+            concurrency,
+            None,
+            tally,
+            0,
+            Duration::from_secs(1),
+        );
+        (test, report)
+    }
+
+    fn guard(callback: &str, test_users: Option<u64>) -> GuardReport {
+        GuardReport {
+            emulator: Url::parse("http://127.0.0.1:9000/").unwrap_or_else(|_| unreachable!()),
+            callback: Url::parse(callback).ok(),
+            test_users,
+            reach: Reach::Loopback,
+        }
+    }
+
+    #[test]
+    fn no_failure_no_hint() {
+        let (test, report) = run_with(Finish::Unregister, 64, &[]);
+        assert!(
+            hints(
+                &test,
+                &guard("http://localhost:8080/callback", Some(3)),
+                &report
+            )
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn more_virtual_users_than_test_users_with_unregister_is_named() {
+        let (test, report) = run_with(Finish::Unregister, 16, &[("api_me_status_401", 3)]);
+        let h = hints(
+            &test,
+            &guard("http://127.0.0.1:8080/callback", Some(3)),
+            &report,
+        );
+        assert_eq!(h.len(), 1, "{h:?}");
+        assert!(h[0].contains("--test-users 16"), "{}", h[0]);
+        // Enough test users, or no unregister: not the cause.
+        assert!(
+            hints(
+                &test,
+                &guard("http://127.0.0.1:8080/callback", Some(16)),
+                &report
+            )
+            .is_empty()
+        );
+        let (logout, report) = run_with(Finish::Logout, 16, &[("api_me_status_401", 3)]);
+        assert!(
+            hints(
+                &logout,
+                &guard("http://127.0.0.1:8080/callback", Some(3)),
+                &report
+            )
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_callback_on_another_host_than_the_target_is_named() {
+        let (test, report) = run_with(Finish::None, 4, &[("callback_status_400", 5)]);
+        let h = hints(
+            &test,
+            &guard("http://localhost:8080/callback", None),
+            &report,
+        );
+        assert_eq!(h.len(), 1, "{h:?}");
+        assert!(
+            h[0].contains("localhost") && h[0].contains("127.0.0.1"),
+            "{}",
+            h[0]
+        );
+    }
+
+    #[test]
+    fn refused_connections_429_and_503_are_explained() {
+        let (test, report) = run_with(
+            Finish::None,
+            4,
+            &[
+                ("login_connect", 1),
+                ("login_status_429", 1),
+                ("callback_status_503", 1),
+            ],
+        );
+        let h = hints(
+            &test,
+            &guard("http://127.0.0.1:8080/callback", None),
+            &report,
+        );
+        assert_eq!(h.len(), 3, "{h:?}");
+        assert!(h[0].contains("refused") && h[1].contains("429") && h[2].contains("503"));
+    }
 }

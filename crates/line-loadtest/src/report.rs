@@ -11,6 +11,11 @@ use serde::Serialize;
 /// The steps of one flow, in order.
 pub const STEPS: &[&str] = &["login", "authorize", "callback", "api_me", "finish"];
 
+/// Microseconds as milliseconds.
+fn ms(us: u64) -> f64 {
+    us as f64 / 1000.0
+}
+
 /// Latency percentiles in milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Percentiles {
@@ -33,7 +38,6 @@ pub struct Percentiles {
 impl Percentiles {
     /// From a histogram of microseconds.
     pub fn of(h: &Histogram<u64>) -> Self {
-        let ms = |us: u64| us as f64 / 1000.0;
         Self {
             p50: ms(h.value_at_quantile(0.50)),
             p90: ms(h.value_at_quantile(0.90)),
@@ -55,6 +59,15 @@ pub struct Second {
     pub ok: u64,
     /// Flows that failed in this second.
     pub failed: u64,
+    /// Median latency of the flows that completed successfully in this second.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub p50_ms: Option<f64>,
+    /// 99th percentile latency of the flows that completed successfully in this second.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub p99_ms: Option<f64>,
+    /// How much of this second the run covered: 1 except for the last, partial second
+    /// (whose counts are per `span_s` seconds, not per second).
+    pub span_s: f64,
 }
 
 /// The report (`--json` writes it as is).
@@ -90,6 +103,9 @@ pub struct Report {
     pub errors: BTreeMap<String, u64>,
     /// Per-second completions.
     pub timeline: Vec<Second>,
+    /// Likely causes of the failures, when there were any (filled in by the runner).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hints: Vec<String>,
 }
 
 /// What one flow measured: its steps' latencies and its requests. A flow fills it as it goes;
@@ -132,9 +148,15 @@ pub struct Tally {
     pub failed: u64,
     /// HTTP requests.
     pub requests: u64,
-    /// Per-second ok/failed.
+    /// Per-second ok/failed, and latency percentiles once a second is closed.
     pub timeline: Vec<Second>,
+    /// Latencies of the seconds still open (flows end in nearly increasing time order, so
+    /// only the last few seconds are kept: the memory stays flat however long the run).
+    open_seconds: std::collections::VecDeque<(u64, Histogram<u64>)>,
 }
+
+/// Seconds kept open behind the latest one, for flows whose end is recorded a little late.
+const OPEN_SECONDS: u64 = 2;
 
 fn histogram() -> Histogram<u64> {
     // 1 µs .. 10 min, 3 significant digits.
@@ -152,6 +174,7 @@ impl Default for Tally {
             failed: 0,
             requests: 0,
             timeline: Vec::new(),
+            open_seconds: std::collections::VecDeque::new(),
         }
     }
 }
@@ -174,12 +197,59 @@ impl Tally {
         let t = at.as_secs();
         let idx = t as usize;
         if self.timeline.len() <= idx {
+            let from = self.timeline.len();
             self.timeline.resize_with(idx + 1, Second::default);
-            for (i, s) in self.timeline.iter_mut().enumerate() {
+            for (i, s) in self.timeline.iter_mut().enumerate().skip(from) {
                 s.t = i as u64;
+                s.span_s = 1.0;
             }
         }
         &mut self.timeline[idx]
+    }
+
+    /// Records a successful flow's latency into its second's histogram, closing seconds that
+    /// are more than [`OPEN_SECONDS`] behind.
+    fn second_latency(&mut self, t: u64, total: Duration) {
+        let at = match self.open_seconds.iter().position(|(s, _)| *s >= t) {
+            Some(i) if self.open_seconds[i].0 == t => i,
+            Some(i) => {
+                self.open_seconds.insert(i, (t, histogram()));
+                i
+            }
+            None => {
+                self.open_seconds.push_back((t, histogram()));
+                self.open_seconds.len() - 1
+            }
+        };
+        let _ = self.open_seconds[at].1.record(micros(total));
+        let latest = self.open_seconds.back().map_or(t, |(s, _)| *s);
+        while self
+            .open_seconds
+            .front()
+            .is_some_and(|(s, _)| *s + OPEN_SECONDS < latest)
+        {
+            self.close_oldest_second();
+        }
+    }
+
+    fn close_oldest_second(&mut self) {
+        if let Some((t, h)) = self.open_seconds.pop_front()
+            && let Some(second) = self.timeline.get_mut(t as usize)
+        {
+            second.p50_ms = Some(ms(h.value_at_quantile(0.5)));
+            second.p99_ms = Some(ms(h.value_at_quantile(0.99)));
+        }
+    }
+
+    /// Closes every second; the last one's `span_s` becomes the part of it the run covered.
+    fn close(&mut self, duration: Duration) {
+        while !self.open_seconds.is_empty() {
+            self.close_oldest_second();
+        }
+        if let Some(last) = self.timeline.last_mut() {
+            let covered = duration.as_secs_f64() - last.t as f64;
+            last.span_s = covered.clamp(0.001, 1.0);
+        }
     }
 
     /// Records a finished flow's steps and requests (whether it succeeded or not).
@@ -195,6 +265,7 @@ impl Tally {
         self.ok += 1;
         let _ = self.total.record(micros(total));
         self.second(at).ok += 1;
+        self.second_latency(at.as_secs(), total);
     }
 
     /// Records a failed flow.
@@ -213,10 +284,11 @@ impl Report {
         mode: &'static str,
         concurrency: usize,
         rate: Option<f64>,
-        tally: Tally,
+        mut tally: Tally,
         dropped: u64,
         duration: Duration,
     ) -> Self {
+        tally.close(duration);
         let secs = duration.as_secs_f64().max(1e-9);
         let steps = STEPS
             .iter()
@@ -243,6 +315,7 @@ impl Report {
             steps,
             errors: tally.errors,
             timeline: tally.timeline,
+            hints: Vec::new(),
         }
     }
 
@@ -300,6 +373,13 @@ impl Report {
             let _ = writeln!(s, "errors");
             for (k, n) in &self.errors {
                 let _ = writeln!(s, "  {k:<32} {n:>8}");
+            }
+        }
+        if !self.hints.is_empty() {
+            let _ = writeln!(s);
+            let _ = writeln!(s, "likely causes");
+            for h in &self.hints {
+                let _ = writeln!(s, "  - {h}");
             }
         }
         s

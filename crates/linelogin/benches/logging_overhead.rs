@@ -114,6 +114,7 @@ fn main() {
                 finish: Finish::None,
                 request_timeout: Duration::from_secs(10),
                 progress: false,
+                allow_remote_target: false,
             };
             loadtest::run(&test).await.unwrap().0
         };

@@ -63,6 +63,7 @@ fn test_for(target: url::Url, bound: Bound, mode: Mode) -> LoadTest {
         finish: Finish::None,
         request_timeout: Duration::from_secs(10),
         progress: false,
+        allow_remote_target: false,
     }
 }
 
@@ -126,4 +127,3 @@ async fn open_loop_offers_the_target_rate() {
     );
     assert_eq!(endpoint_total(&w.emulator, "token").await, report.ok);
 }
-

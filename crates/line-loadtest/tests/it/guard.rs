@@ -47,6 +47,7 @@ fn test_for(target: url::Url) -> LoadTest {
         finish: Finish::None,
         request_timeout: Duration::from_secs(5),
         progress: false,
+        allow_remote_target: false,
     }
 }
 
@@ -57,17 +58,63 @@ async fn refuses_a_relying_party_that_logs_in_with_the_real_line() {
             .into(),
     )
     .await;
-    let err = loadtest::run(&test_for(rp)).await.unwrap_err();
-    match &err {
-        LoadTestError::Refused(Refusal::AuthorizeNotLoopback(shown)) => {
-            assert_eq!(shown, "https://access.line.me/oauth2/v2.1/authorize");
+    // Refused whether or not remote targets are allowed: LINE is known by name.
+    for allow_remote_target in [false, true] {
+        let test = LoadTest {
+            allow_remote_target,
+            ..test_for(rp.clone())
+        };
+        let err = loadtest::run(&test).await.unwrap_err();
+        match &err {
+            LoadTestError::Refused(Refusal::AuthorizeIsLine(shown)) => {
+                assert_eq!(shown, "https://access.line.me/oauth2/v2.1/authorize");
+            }
+            other => panic!("{other:?}"),
         }
-        other => panic!("{other:?}"),
+        let text = err.to_string();
+        assert!(text.contains("development guidelines"), "{text}");
+        assert!(!text.contains("state=x"), "the query is not echoed: {text}");
     }
+    assert_eq!(hits.load(Ordering::Relaxed), 2, "one probe a run, no load");
+}
+
+#[tokio::test]
+async fn a_remote_target_still_needs_an_emulator() {
+    // Allowing remote targets lifts only the loopback condition: an authorization endpoint
+    // that does not answer the emulator's admin API is still refused, before any load.
+    let not_emulator =
+        serve(Router::new().route("/oauth2/v2.1/authorize", get(|| async { "hi" }))).await;
+    let (rp, hits) = relying_party(format!("{not_emulator}oauth2/v2.1/authorize?x=1")).await;
+    let test = LoadTest {
+        allow_remote_target: true,
+        ..test_for(rp)
+    };
+    let err = loadtest::run(&test).await.unwrap_err();
+    assert!(
+        matches!(err, LoadTestError::Refused(Refusal::NotAnEmulator(..))),
+        "{err:?}"
+    );
+    assert_eq!(hits.load(Ordering::Relaxed), 1);
+}
+
+#[tokio::test]
+async fn an_unreachable_target_is_said_in_plain_words() {
+    // A port nothing listens on: bind one, then close it.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let err = loadtest::run(&test_for(
+        format!("http://127.0.0.1:{port}/").parse().unwrap(),
+    ))
+    .await
+    .unwrap_err();
     let text = err.to_string();
-    assert!(text.contains("development guidelines"), "{text}");
-    assert!(!text.contains("state=x"), "the query is not echoed: {text}");
-    assert_eq!(hits.load(Ordering::Relaxed), 1, "one probe, no load");
+    assert!(
+        text.contains("connection refused: nothing is listening there"),
+        "{text}"
+    );
+    assert!(!text.contains("error sending request"), "{text}");
 }
 
 #[tokio::test]
@@ -109,4 +156,3 @@ async fn refuses_a_target_that_does_not_redirect() {
         "{err:?}"
     );
 }
-

@@ -33,6 +33,10 @@ pub struct DemoArgs {
     /// Outbound calls per second from the server to its (local) emulator.
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     pub rate_limit: u32,
+    /// Give the emulator N generated test users instead of the default few (a load test that
+    /// unregisters needs at least one a virtual user).
+    #[arg(long = "test-users", value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub test_users: Option<u32>,
 }
 
 /// Reads the demo's token key, or creates it (mode 0600) on first use.
@@ -90,6 +94,9 @@ pub fn run(args: DemoArgs, out: &mut impl Write) -> Result<(), CliError> {
 
         let mut emu_config = line_emulator::Config::default_demo();
         emu_config.listen = args.emulator_listen.to_string();
+        if let Some(n) = args.test_users {
+            emu_config.users = line_emulator::config::generated_users(n as usize);
+        }
         emu_config.auto_consent = args.auto_consent;
         let channel = emu_config
             .channels
