@@ -103,6 +103,16 @@ pub fn run(args: CheckArgs, out: &mut impl Write) -> Result<(), CliError> {
             format!("{} is plain http on a non-loopback host: cookies and tokens would travel unencrypted", config.public_url)
         },
     )?;
+    match config.callback_url() {
+        Ok(callback) => r.line(
+            true,
+            "callback",
+            format!(
+                "register {callback} as the Callback URL (LINE Developers Console, the channel's LINE Login tab)"
+            ),
+        )?,
+        Err(e) => r.line(false, "callback", e.to_string())?,
+    }
     let rate = config.outbound.rate_limit_per_second;
     r.line(
         rate > 0,
