@@ -89,6 +89,9 @@ pub fn run(args: DemoArgs, out: &mut impl Write) -> Result<(), CliError> {
                     args.emulator_listen
                 ))
             })?;
+        if let Ok(addr) = emulator_listener.local_addr() {
+            super::emulator::warn_if_exposed(addr);
+        }
         let server_addr = server_listener.local_addr()?;
         let public_url = format!("http://{server_addr}");
 

@@ -122,7 +122,27 @@ pub fn effective_config(args: &EmulatorArgs) -> Result<Config, CliError> {
     Ok(config)
 }
 
-/// Runs the emulator until Ctrl-C.
+/// Warns on stderr when the emulator listens beyond loopback: its admin API has no
+/// authentication, so anyone who reaches it can read its users and secrets, reset it, shift its
+/// clock and inject faults.
+pub(crate) fn warn_if_exposed(addr: std::net::SocketAddr) {
+    if let Some(warning) = exposure_warning(addr) {
+        eprintln!("linelogin: warning: {warning}");
+    }
+}
+
+fn exposure_warning(addr: std::net::SocketAddr) -> Option<String> {
+    (!addr.ip().is_loopback()).then(|| {
+        format!(
+            "the emulator listens on {addr}, which is not a loopback address. Its admin API \
+             (/_emulator/) has no authentication: anyone who can reach it can read its channel \
+             secrets, reset it, shift its clock and inject faults. Listen on 127.0.0.1 unless \
+             this is an isolated test network."
+        )
+    })
+}
+
+/// Runs the emulator until Ctrl-C or SIGTERM.
 pub fn run(args: EmulatorArgs, out: &mut impl Write) -> Result<(), CliError> {
     let config = effective_config(&args)?;
     let emulator = Emulator::new(config).map_err(|e| CliError::failure(e.to_string()))?;
@@ -137,6 +157,9 @@ pub fn run(args: EmulatorArgs, out: &mut impl Write) -> Result<(), CliError> {
         let listener = tokio::net::TcpListener::bind(&listen)
             .await
             .map_err(|e| CliError::failure(format!("cannot listen on {listen}: {e}")))?;
+        if let Ok(addr) = listener.local_addr() {
+            warn_if_exposed(addr);
+        }
         let running = emulator
             .serve(listener)
             .await
@@ -145,9 +168,7 @@ pub fn run(args: EmulatorArgs, out: &mut impl Write) -> Result<(), CliError> {
         writeln!(out, "Press Ctrl-C to stop.")?;
         out.flush()?;
         running
-            .run_until(async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
+            .run_until(super::serve::shutdown_signal())
             .await
             .map_err(|e| CliError::failure(format!("the emulator stopped: {e}")))?;
         writeln!(out, "Emulator stopped.")?;
@@ -171,6 +192,17 @@ mod tests {
             users: Vec::new(),
             test_users: None,
             threads: None,
+        }
+    }
+
+    #[test]
+    fn binding_beyond_loopback_warns() {
+        for quiet in ["127.0.0.1:9000", "[::1]:9000", "127.0.0.2:1"] {
+            assert_eq!(exposure_warning(quiet.parse().unwrap()), None, "{quiet}");
+        }
+        for loud in ["0.0.0.0:9000", "10.0.0.5:9000", "[::]:9000"] {
+            let w = exposure_warning(loud.parse().unwrap()).unwrap();
+            assert!(w.contains("no authentication") && w.contains(loud), "{w}");
         }
     }
 

@@ -81,6 +81,50 @@ fn serves_prints_channels_and_users_and_stops_on_ctrl_c() {
     assert!(rest.contains("Emulator stopped."), "{rest}");
 }
 
+#[test]
+fn stops_on_sigterm() {
+    let mut child = bin()
+        .args(["emulator", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while stdout.read_line(&mut line).unwrap() > 0 && !line.contains("Press Ctrl-C") {
+        line.clear();
+    }
+    let sent = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let mut status = None;
+    for _ in 0..100 {
+        if let Some(s) = child.try_wait().unwrap() {
+            status = Some(s);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let Some(status) = status else {
+        child.kill().unwrap();
+        panic!("the emulator did not stop on SIGTERM");
+    };
+    assert_eq!(status.code(), Some(0));
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(
+        !stderr.contains("warning"),
+        "no warning on loopback: {stderr}"
+    );
+}
+
 fn run(args: &[&str]) -> (Option<i32>, String) {
     let out = bin().args(args).output().unwrap();
     (
