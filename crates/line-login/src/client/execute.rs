@@ -137,6 +137,14 @@ impl LineClient {
                 }
                 clock.sleep(wait).await;
                 remaining = remaining.saturating_sub(wait);
+                // Another 429 may have extended it meanwhile: then LINE still says "slow down".
+                if let Some(wait) = policy.cool_down().remaining() {
+                    policy.record_limited(LimitReason::Cooldown);
+                    return Err(last_error.unwrap_or(Error::CoolingDown {
+                        endpoint,
+                        retry_after: wait,
+                    }));
+                }
             }
             let admission = match breaker.admit() {
                 Ok(admission) => admission,

@@ -13,7 +13,7 @@
 //! outbound policy refuses a call locally ([`line_login::Error::is_local_refusal`]: the shared
 //! rate limit, an open breaker, the cool-down) nothing was sent, so the job is put back
 //! ([`Store::release_job`](crate::store::Store::release_job)) for the refusal's wait hint,
-//! bounded to `[`[`MIN_REFUSAL_DELAY_MS`]`, backoff_max_ms]`, and the attempt
+//! bounded below by [`MIN_REFUSAL_DELAY_MS`] and above by `backoff_max_ms`, and the attempt
 //! [`claim_job`](crate::store::Store::claim_job) counted is given back. (A fault run found
 //! two jobs marked failed for good with no deauthorize call ever sent, because refusals during
 //! a day-long `Retry-After` had used up their attempts.)

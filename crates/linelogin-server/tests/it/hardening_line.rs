@@ -134,6 +134,52 @@ async fn five_429s_with_retry_after_86400_lock_logins_out_no_longer_than_the_cei
     e.stop().await;
 }
 
+/// The same with the real clock and `[outbound] retry_after_ceiling_seconds = 1`: the key is
+/// honoured end to end, and the wall-clock lockout is about five ceilings.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_after_ceiling_seconds_from_config_bounds_the_lockout() {
+    let opts = Opts {
+        worker: false,
+        extra_env: vec![(
+            "LINELOGIN_OUTBOUND__RETRY_AFTER_CEILING_SECONDS".into(),
+            "1".into(),
+        )],
+        ..Opts::default()
+    };
+    let e = start(opts, 1).await;
+    e.admin(
+        reqwest::Method::PUT,
+        "faults",
+        json!([{ "endpoint": "token", "status": 429, "count": 5, "retry_after": 86400 }]),
+    )
+    .await;
+    let started = Instant::now();
+    let mut refused = 0;
+    loop {
+        let r = e.h.login_with(&e.h.client(), "").await;
+        if r.status() == 303 {
+            break;
+        }
+        assert_eq!(r.status(), 503);
+        let wait = retry_after(&r).unwrap();
+        assert_eq!(wait, 1, "Retry-After is clamped to the configured ceiling");
+        refused += 1;
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "still locked out after {refused} refusals"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let locked_out = started.elapsed();
+    let mut expected = vec![429; 5];
+    expected.push(200);
+    assert_eq!(e.calls(TOKEN).await, expected);
+    eprintln!(
+        "ceiling 1 s: logins back after {locked_out:?} ({refused} refused logins, 5 reached LINE)"
+    );
+    e.stop().await;
+}
+
 /// Finding: while only LINE's deauthorize endpoint failed, 0 of 5 logins succeeded, because
 /// one circuit breaker covered every endpoint.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
