@@ -18,6 +18,12 @@
 //! two jobs marked failed for good with no deauthorize call ever sent, because refusals during
 //! a day-long `Retry-After` had used up their attempts.)
 //!
+//! Measured (`hardening_line` tests, deauthorize answering `500` five times, which opens its
+//! class's breaker for 30 s, with `max_attempts = 3`): before, one of the two jobs was failed
+//! within the first poll after the fifth `500` (its refusals had used up its attempts); now
+//! both stay pending through the open period and each is deauthorized by one `204` once the
+//! breaker lets a probe through (journal: five `500`s, then two `204`s).
+//!
 //! A job that does run out of attempts is logged at `error` level (job id, our opaque account
 //! id, the reason and the last error; never the LINE user id or a token), shows as `failed`
 //! in `/healthz`, and keeps its encrypted tokens so that an operator can send it again with
