@@ -224,7 +224,12 @@ fn classify(e: &line_login::Error) -> Failure {
     } else if e.is_unavailable() {
         Failure::Retry {
             reason: format!("LINE unavailable: {e}"),
-            retry_after: e.retry_after(),
+            // Only a wait LINE asked for (already clamped by the policy), not the defaults
+            // `retry_after()` offers web pages for timeouts and the like.
+            retry_after: match e {
+                line_login::Error::Api(api) => api.retry_after,
+                _ => None,
+            },
         }
     } else {
         Failure::Retry {
@@ -347,7 +352,10 @@ mod tests {
         }
         assert!(matches!(
             classify(&line_login::Error::Timeout { endpoint }),
-            Failure::Retry { .. }
+            Failure::Retry {
+                retry_after: None,
+                ..
+            }
         ));
     }
 }
