@@ -1,5 +1,25 @@
-//! The LINE Login v2.1 endpoints the client calls, with their method, host, path and
-//! retry class.
+//! The LINE Login v2.1 endpoints the client calls, with their method, host, path, retry
+//! class and breaker class.
+//!
+//! # Breaker classes
+//!
+//! Each [`EndpointClass`] has its own circuit breaker in the
+//! [`OutboundPolicy`](crate::policy::OutboundPolicy), so one failing LINE endpoint refuses
+//! only the calls that depend on it (the fault run that motivated this: while only
+//! `/user/v1/deauthorize` answered 5xx, one shared breaker refused every login). The classes
+//! follow what a caller needs to keep working, and the LINE endpoint each call reaches:
+//!
+//! | class | endpoints | who needs it |
+//! |---|---|---|
+//! | [`Login`](EndpointClass::Login) | code exchange, token refresh, verify (access and ID token), revoke (user token), userinfo, profile, friendship status, JWKS, discovery | logins, sessions, logout |
+//! | [`Deauthorize`](EndpointClass::Deauthorize) | `POST /user/v1/deauthorize` | the deauthorization worker |
+//! | [`ChannelToken`](EndpointClass::ChannelToken) | issue / verify / revoke channel access tokens (stateless, v2.1, short-lived), key ids | the deauthorization worker (its channel token), back-office tools |
+//!
+//! The refresh of a user's token that a deauthorization job may need is a call to the same
+//! `/oauth2/v2.1/token` endpoint that logins use, so it is in the `Login` class: its failures
+//! are evidence about the endpoint logins depend on. The classes share one rate limiter
+//! (LINE's limits are per channel), and a `429` with `Retry-After` cools down every class
+//! (see [`crate::policy`]).
 
 use std::fmt;
 
@@ -22,6 +42,44 @@ pub enum RetryClass {
     /// Never retried: repeating could consume or exceed something (the single-use
     /// authorization code; the 30-token quota of channel access tokens v2.1).
     Never,
+}
+
+/// Which circuit breaker an endpoint's calls go through (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EndpointClass {
+    /// Everything a login, a session or a logout calls.
+    Login,
+    /// `POST /user/v1/deauthorize`.
+    Deauthorize,
+    /// Issuing, verifying and revoking channel access tokens.
+    ChannelToken,
+}
+
+impl EndpointClass {
+    /// Every class, in a fixed order (the index of each is [`EndpointClass::index`]).
+    pub const ALL: [EndpointClass; 3] = [
+        EndpointClass::Login,
+        EndpointClass::Deauthorize,
+        EndpointClass::ChannelToken,
+    ];
+
+    /// The position of the class in [`EndpointClass::ALL`].
+    pub fn index(self) -> usize {
+        match self {
+            EndpointClass::Login => 0,
+            EndpointClass::Deauthorize => 1,
+            EndpointClass::ChannelToken => 2,
+        }
+    }
+
+    /// A short stable name (`login`, `deauthorize`, `channel_token`), e.g. for metrics labels.
+    pub fn name(self) -> &'static str {
+        match self {
+            EndpointClass::Login => "login",
+            EndpointClass::Deauthorize => "deauthorize",
+            EndpointClass::ChannelToken => "channel_token",
+        }
+    }
 }
 
 /// One LINE Login API endpoint.
@@ -118,6 +176,30 @@ impl Endpoint {
             | Endpoint::IssueChannelTokenV21
             | Endpoint::IssueShortLivedChannelToken => RetryClass::Never,
             _ => RetryClass::Idempotent,
+        }
+    }
+
+    /// Which breaker its calls go through.
+    pub fn class(self) -> EndpointClass {
+        match self {
+            Endpoint::ExchangeCode
+            | Endpoint::RefreshToken
+            | Endpoint::VerifyAccessToken
+            | Endpoint::VerifyIdToken
+            | Endpoint::Revoke
+            | Endpoint::UserInfo
+            | Endpoint::Profile
+            | Endpoint::FriendshipStatus
+            | Endpoint::Jwks
+            | Endpoint::Discovery => EndpointClass::Login,
+            Endpoint::Deauthorize => EndpointClass::Deauthorize,
+            Endpoint::StatelessChannelToken
+            | Endpoint::IssueChannelTokenV21
+            | Endpoint::ChannelTokenKeyIds
+            | Endpoint::RevokeChannelTokenV21
+            | Endpoint::IssueShortLivedChannelToken
+            | Endpoint::VerifyShortLivedChannelToken
+            | Endpoint::RevokeShortLivedChannelToken => EndpointClass::ChannelToken,
         }
     }
 

@@ -199,6 +199,15 @@ pub enum Error {
         /// When the breaker will let a probe through.
         retry_after: Duration,
     },
+    /// LINE answered an earlier call `429` with `Retry-After`, and the channel-wide cool-down
+    /// (clamped to the policy's `retry_after_ceiling`) has not run out; the call was not sent.
+    #[error("LINE asked to slow down; {endpoint} is held back for {retry_after:?}")]
+    CoolingDown {
+        /// The endpoint.
+        endpoint: Endpoint,
+        /// How long the cool-down still runs.
+        retry_after: Duration,
+    },
     /// The per-attempt or per-call deadline passed.
     #[error("{endpoint} timed out")]
     Timeout {
@@ -284,6 +293,7 @@ impl Error {
             }
             Error::RateLimited { .. }
             | Error::CircuitOpen { .. }
+            | Error::CoolingDown { .. }
             | Error::Timeout { .. }
             | Error::Transport { .. } => true,
             _ => false,
@@ -297,10 +307,24 @@ impl Error {
                 Some(e.retry_after.unwrap_or(Duration::from_secs(5)))
             }
             Error::RateLimited { wait, .. } => Some(*wait),
-            Error::CircuitOpen { retry_after, .. } => Some(*retry_after),
+            Error::CircuitOpen { retry_after, .. } | Error::CoolingDown { retry_after, .. } => {
+                Some(*retry_after)
+            }
             Error::Timeout { .. } | Error::Transport { .. } => Some(Duration::from_secs(5)),
             _ => None,
         }
+    }
+
+    /// Whether the outbound policy refused the call locally — rate limit, open breaker or
+    /// cool-down — so that **nothing of the call was sent to LINE** (a call that sent an
+    /// attempt and was then refused a retry returns the attempt's error instead). Such a
+    /// refusal says nothing about the request itself: try again after
+    /// [`retry_after`](Self::retry_after); it should not count as an attempt of a job.
+    pub fn is_local_refusal(&self) -> bool {
+        matches!(
+            self,
+            Error::RateLimited { .. } | Error::CircuitOpen { .. } | Error::CoolingDown { .. }
+        )
     }
 
     /// Whether LINE said the grant is invalid (`invalid_grant`): an expired or used code, a

@@ -80,6 +80,11 @@ pub struct OutboundConfig {
     /// Burst above the sustained rate.
     #[serde(default = "default_rate")]
     pub burst: u32,
+    /// The longest `Retry-After` from LINE that is honoured, in seconds (default 300, at
+    /// least 1). A longer one is clamped to this, with a warning, for the cool-down of every
+    /// call to LINE, the breakers and the `Retry-After` shown to browsers.
+    #[serde(default = "default_retry_after_ceiling")]
+    pub retry_after_ceiling_seconds: u64,
 }
 
 impl Default for OutboundConfig {
@@ -87,6 +92,7 @@ impl Default for OutboundConfig {
         Self {
             rate_limit_per_second: default_rate(),
             burst: default_rate(),
+            retry_after_ceiling_seconds: default_retry_after_ceiling(),
         }
     }
 }
@@ -188,6 +194,9 @@ fn const_url(s: &str) -> Url {
 }
 fn default_rate() -> u32 {
     20
+}
+fn default_retry_after_ceiling() -> u64 {
+    300
 }
 fn default_log_dir() -> PathBuf {
     PathBuf::from("logs")
@@ -310,6 +319,7 @@ impl<'de> Deserialize<'de> for EncryptionKey {
 const TYPED_KEYS: &[(&str, Kind)] = &[
     ("outbound.rate_limit_per_second", Kind::Int),
     ("outbound.burst", Kind::Int),
+    ("outbound.retry_after_ceiling_seconds", Kind::Int),
     ("logs.retention_days", Kind::Int),
     ("logs.bodies", Kind::Bool),
     ("session.ttl_seconds", Kind::Int),

@@ -151,6 +151,9 @@ impl<'a> AppStateBuilder<'a> {
             PolicyConfig {
                 rate_per_second: config.outbound.rate_limit_per_second.max(1),
                 burst: config.outbound.burst.max(1),
+                retry_after_ceiling: Duration::from_secs(
+                    config.outbound.retry_after_ceiling_seconds.max(1),
+                ),
                 ..PolicyConfig::default()
             },
             self.clock.clone(),

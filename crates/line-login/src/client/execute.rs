@@ -12,7 +12,7 @@ use crate::endpoint::{Endpoint, RetryClass};
 use crate::error::{ApiError, Error, LineErrorBody, TransportErrorKind};
 use crate::http::{HttpRequest, HttpResponse, TransportError};
 use crate::observer::{ApiCall, CallOutcome};
-use crate::policy::backoff_delay;
+use crate::policy::{LimitReason, backoff_delay};
 use crate::redact;
 
 /// The response header carrying LINE's request ID.
@@ -113,32 +113,59 @@ impl LineClient {
         let endpoint_for_log = strip_query(&request.url);
 
         policy.budget().deposit();
+        let breaker = policy.breaker_for(endpoint.class());
         let mut attempt: u32 = 1;
+        // The error of the last attempt that was sent: a retry the policy then refuses
+        // returns it, so a local refusal always means "nothing of this call was sent".
+        let mut last_error: Option<Error> = None;
         loop {
             let elapsed = clock.monotonic().saturating_sub(started);
-            let Some(remaining) = config
+            let Some(mut remaining) = config
                 .call_deadline
                 .checked_sub(elapsed)
                 .filter(|d| !d.is_zero())
             else {
                 return Err(Error::Timeout { endpoint });
             };
-            let admission = policy
-                .breaker()
-                .admit()
-                .map_err(|retry_after| Error::CircuitOpen {
-                    endpoint,
-                    retry_after,
-                })?;
+            if let Some(wait) = policy.cool_down().remaining() {
+                if wait > config.max_wait.min(remaining) {
+                    policy.record_limited(LimitReason::Cooldown);
+                    return Err(last_error.unwrap_or(Error::CoolingDown {
+                        endpoint,
+                        retry_after: wait,
+                    }));
+                }
+                clock.sleep(wait).await;
+                remaining = remaining.saturating_sub(wait);
+                // Another 429 may have extended it meanwhile: then LINE still says "slow down".
+                if let Some(wait) = policy.cool_down().remaining() {
+                    policy.record_limited(LimitReason::Cooldown);
+                    return Err(last_error.unwrap_or(Error::CoolingDown {
+                        endpoint,
+                        retry_after: wait,
+                    }));
+                }
+            }
+            let admission = match breaker.admit() {
+                Ok(admission) => admission,
+                Err(retry_after) => {
+                    policy.record_limited(LimitReason::Breaker);
+                    return Err(last_error.unwrap_or(Error::CircuitOpen {
+                        endpoint,
+                        retry_after,
+                    }));
+                }
+            };
             if let Err(wait) = policy
                 .limiter()
                 .acquire(config.max_wait.min(remaining))
                 .await
             {
                 if admission == crate::policy::Admission::Probe {
-                    policy.breaker().release_probe();
+                    breaker.release_probe();
                 }
-                return Err(Error::RateLimited { endpoint, wait });
+                policy.record_limited(LimitReason::RateLimit);
+                return Err(last_error.unwrap_or(Error::RateLimited { endpoint, wait }));
             }
 
             let sent_at = clock.now();
@@ -200,6 +227,7 @@ impl LineClient {
             if !policy.budget().try_withdraw() {
                 return Err(error);
             }
+            last_error = Some(error);
             tracing::debug!(
                 endpoint = endpoint.name(),
                 attempt,
@@ -217,14 +245,16 @@ impl LineClient {
         result: Result<HttpResponse, TransportError>,
         sent_at: std::time::SystemTime,
     ) -> Attempt {
-        let breaker = self.inner.policy.breaker();
+        let policy = &self.inner.policy;
+        let breaker = policy.breaker_for(endpoint.class());
         match result {
             Ok(resp) if resp.status.is_success() => {
                 breaker.record_success();
                 Attempt::Done(Ok(resp))
             }
             Ok(resp) => {
-                let retry_after = parse_retry_after(&resp.headers, sent_at);
+                let retry_after = parse_retry_after(&resp.headers, sent_at)
+                    .map(|ra| policy.clamp_retry_after(endpoint, ra));
                 let error = Error::api(ApiError {
                     endpoint,
                     status: resp.status,
@@ -232,7 +262,19 @@ impl LineClient {
                     body: LineErrorBody::parse(&resp.body),
                     retry_after,
                 });
-                if resp.status == StatusCode::TOO_MANY_REQUESTS || resp.status.is_server_error() {
+                if resp.status == StatusCode::TOO_MANY_REQUESTS && retry_after.is_some() {
+                    // A channel-wide "slow down", not a broken endpoint: every class cools
+                    // down; the breaker neither counts it nor keeps a probe slot for it.
+                    policy.cool_down().start(retry_after.unwrap_or_default());
+                    breaker.release_probe();
+                    Attempt::Retry {
+                        error,
+                        retry_after,
+                        sent_maybe: true,
+                    }
+                } else if resp.status == StatusCode::TOO_MANY_REQUESTS
+                    || resp.status.is_server_error()
+                {
                     breaker.record_failure(retry_after);
                     Attempt::Retry {
                         error,

@@ -8,9 +8,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode};
 use line_login::clock::{Clock, MockClock};
+use line_login::endpoint::{Endpoint, EndpointClass};
 use line_login::http::{FnTransport, HttpResponse, TransportError};
-use line_login::policy::{BreakerState, OutboundPolicy, PolicyConfig};
-use line_login::secret::{AccessToken, AuthorizationCode, ChannelSecret};
+use line_login::policy::{BreakerState, LimitReason, OutboundPolicy, PolicyConfig};
+use line_login::secret::{
+    AccessToken, AuthorizationCode, ChannelAccessToken, ChannelSecret, RefreshToken,
+};
 use line_login::types::ChannelId;
 use line_login::{Error, LineClient};
 
@@ -333,14 +336,217 @@ async fn four_hundreds_do_not_open_the_breaker_and_retry_after_extends_it() {
         h.client.policy().breaker().state(),
         BreakerState::Closed { failures: 0 }
     );
-    h.push(resp(429, Some("60")));
-    h.push(resp(429, Some("60")));
+    // A 5xx's Retry-After keeps the breaker open that long …
+    h.push(resp(503, Some("60")));
+    h.push(resp(503, Some("60")));
     let _ = h.call().await;
     let _ = h.call().await;
     match h.call().await.unwrap_err() {
         Error::CircuitOpen { retry_after, .. } => assert_eq!(retry_after, Duration::from_secs(60)),
         other => panic!("{other:?}"),
     }
+    // … but never longer than the ceiling.
+    h.clock.advance(Duration::from_secs(60));
+    h.push(resp(503, Some("86400")));
+    let _ = h.call().await;
+    match h.call().await.unwrap_err() {
+        Error::CircuitOpen { retry_after, .. } => assert_eq!(retry_after, CEILING),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// The default `retry_after_ceiling`.
+const CEILING: Duration = Duration::from_secs(300);
+
+/// Finding (fault run): five 429s carrying `Retry-After: 86400` refused calls for a whole
+/// day, and the errors told users to come back in 86400 s.
+#[tokio::test]
+async fn hostile_retry_after_86400_keeps_calls_refused_no_longer_than_the_ceiling() {
+    let h = Harness::new(quiet());
+    for round in 0..5 {
+        h.push(resp(429, Some("86400")));
+        let e = h.call().await.unwrap_err();
+        assert_eq!(e.status().map(|s| s.as_u16()), Some(429), "round {round}");
+        let hint = e.retry_after().unwrap();
+        assert!(hint <= CEILING, "round {round}: the error says {hint:?}");
+        // Meanwhile calls are refused without being sent, with a hint within the ceiling.
+        let sent = h.sent();
+        let e = h.call().await.unwrap_err();
+        assert!(e.is_unavailable(), "round {round}: {e:?}");
+        let hint = e.retry_after().unwrap();
+        assert!(hint <= CEILING, "round {round}: the refusal says {hint:?}");
+        assert_eq!(
+            h.sent(),
+            sent,
+            "round {round}: nothing sent while cooling down"
+        );
+        h.clock.advance(CEILING);
+    }
+    assert!(
+        h.call().await.unwrap(),
+        "calls flow again after the ceiling"
+    );
+}
+
+/// Finding (fault run): while only the deauthorize endpoint failed, one breaker for every
+/// endpoint refused every login.
+#[tokio::test]
+async fn failing_deauthorize_endpoint_leaves_the_token_endpoints_breaker_closed() {
+    let h = Harness::new(PolicyConfig {
+        max_attempts: 1,
+        breaker_threshold: 3,
+        ..quiet()
+    });
+    for _ in 0..5 {
+        h.push(resp(500, None));
+        let e = h
+            .client
+            .deauthorize(&ChannelAccessToken::new("c"), &AccessToken::new("u"))
+            .await
+            .unwrap_err();
+        assert!(e.is_unavailable());
+    }
+    assert_eq!(h.sent(), 3, "deauthorize's breaker opened after 3 failures");
+    h.script.lock().unwrap().clear();
+    assert_eq!(
+        h.client.policy().breaker().state(),
+        BreakerState::Closed { failures: 0 },
+        "the login class's breaker stays closed"
+    );
+    h.push(token_response());
+    h.client
+        .refresh(&RefreshToken::new("r"))
+        .await
+        .expect("the token endpoint is still called");
+    assert!(
+        h.call().await.unwrap(),
+        "and so are the other login endpoints"
+    );
+    assert_eq!(h.sent(), 5);
+}
+
+fn token_response() -> Result<HttpResponse, TransportError> {
+    Ok(HttpResponse {
+        status: StatusCode::OK,
+        headers: HeaderMap::new(),
+        body: Bytes::from_static(
+            br#"{"access_token":"a","expires_in":1,"refresh_token":"r","scope":"profile","token_type":"Bearer"}"#,
+        ),
+    })
+}
+
+#[tokio::test]
+async fn breakers_are_per_class_and_count_their_own_failures() {
+    let h = Harness::new(PolicyConfig {
+        max_attempts: 1,
+        breaker_threshold: 2,
+        ..quiet()
+    });
+    let policy = h.client.policy().clone();
+    for _ in 0..2 {
+        h.push(resp(503, None));
+        let _ = h
+            .client
+            .deauthorize(&ChannelAccessToken::new("c"), &AccessToken::new("u"))
+            .await;
+    }
+    assert!(matches!(
+        policy.breaker_for(EndpointClass::Deauthorize).state(),
+        BreakerState::Open { .. }
+    ));
+    for class in [EndpointClass::Login, EndpointClass::ChannelToken] {
+        assert_eq!(
+            policy.breaker_for(class).state(),
+            BreakerState::Closed { failures: 0 },
+            "{class:?}"
+        );
+    }
+    let e = h
+        .client
+        .deauthorize(&ChannelAccessToken::new("c"), &AccessToken::new("u"))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::CircuitOpen { .. }) && e.is_local_refusal());
+    assert_eq!(policy.limited_total(LimitReason::Breaker), 1);
+    // A 429 without Retry-After counts towards its own class only.
+    h.push(resp(429, None));
+    h.push(resp(429, None));
+    let _ = h.call().await;
+    let _ = h.call().await;
+    assert!(matches!(
+        policy.breaker_for(EndpointClass::Login).state(),
+        BreakerState::Open { .. }
+    ));
+    assert_eq!(
+        policy.breaker_for(EndpointClass::ChannelToken).state(),
+        BreakerState::Closed { failures: 0 }
+    );
+    assert_eq!(Endpoint::Deauthorize.class(), EndpointClass::Deauthorize);
+    assert_eq!(Endpoint::RefreshToken.class(), EndpointClass::Login);
+    assert_eq!(Endpoint::Jwks.class(), EndpointClass::Login);
+    assert_eq!(
+        Endpoint::StatelessChannelToken.class(),
+        EndpointClass::ChannelToken
+    );
+}
+
+/// LINE's limits are per channel: a 429 with Retry-After on one endpoint cools down every
+/// class, without opening any breaker, and is counted as `cooldown`.
+#[tokio::test]
+async fn a_429_with_retry_after_cools_down_every_class() {
+    let h = Harness::new(PolicyConfig {
+        max_attempts: 1,
+        breaker_threshold: 1,
+        ..quiet()
+    });
+    let policy = h.client.policy().clone();
+    h.push(resp(429, Some("60")));
+    let e = h
+        .client
+        .deauthorize(&ChannelAccessToken::new("c"), &AccessToken::new("u"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.retry_after(), Some(Duration::from_secs(60)));
+    assert!(!e.is_local_refusal(), "LINE answered this one");
+    for (class, state) in policy.breaker_states() {
+        assert_eq!(state, BreakerState::Closed { failures: 0 }, "{class:?}");
+    }
+    let e = h.call().await.unwrap_err();
+    match &e {
+        Error::CoolingDown { retry_after, .. } => {
+            assert_eq!(*retry_after, Duration::from_secs(60))
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(e.is_unavailable() && e.is_local_refusal());
+    assert!(h.client.issue_stateless_channel_token().await.is_err());
+    assert_eq!(h.sent(), 1);
+    assert_eq!(policy.limited_total(LimitReason::Cooldown), 2);
+    assert_eq!(policy.limited_total(LimitReason::RateLimit), 0);
+    // A rest within max_wait is waited out rather than refused.
+    h.clock.advance(Duration::from_secs(59));
+    assert!(h.call().await.unwrap());
+    assert_eq!(policy.limited_total(LimitReason::Cooldown), 2);
+    assert_eq!(
+        LimitReason::ALL.map(LimitReason::as_str),
+        ["rate_limit", "cooldown", "breaker"]
+    );
+}
+
+#[tokio::test]
+async fn a_refused_retry_returns_the_error_of_the_attempt_that_was_sent() {
+    let h = Harness::new(PolicyConfig {
+        max_attempts: 3,
+        breaker_threshold: 1,
+        ..quiet()
+    });
+    h.push(resp(503, None));
+    let e = h.call().await.unwrap_err();
+    assert_eq!(e.status().map(|s| s.as_u16()), Some(503), "{e:?}");
+    assert!(!e.is_local_refusal());
+    assert_eq!(h.sent(), 1);
+    let e = h.call().await.unwrap_err();
+    assert!(e.is_local_refusal(), "{e:?}");
 }
 
 #[tokio::test]

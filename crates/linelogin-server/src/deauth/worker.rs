@@ -3,9 +3,34 @@
 //! For each job: obtain a stateless channel access token (cached until shortly before it
 //! expires), refresh the user's access token if it has expired, then call deauthorize.
 //! `204` and `400 invalid token` finish the job. 429, 5xx, timeouts and network errors put it
-//! back with exponential backoff and jitter (every call also passes the client's outbound
-//! policy: rate limit, budgeted retries, breaker). A crash at any point leaves the job in the
-//! table, and its lease expires, so it runs again after a restart.
+//! back with exponential backoff and jitter, never sooner than LINE's (clamped) `Retry-After`
+//! (every call also passes the client's outbound policy: rate limit, budgeted retries, a
+//! breaker per endpoint class, the cool-down after a 429). A crash at any point leaves the job
+//! in the table, and its lease expires, so it runs again after a restart.
+//!
+//! **Only real attempts count towards `[deauth] max_attempts`**: an attempt whose last call
+//! reached, or may have reached, LINE (LINE's answers, timeouts, connection failures). When the
+//! outbound policy refuses a call locally ([`line_login::Error::is_local_refusal`]: the shared
+//! rate limit, an open breaker, the cool-down) nothing was sent, so the job is put back
+//! ([`Store::release_job`](crate::store::Store::release_job)) for the refusal's wait hint,
+//! bounded below by [`MIN_REFUSAL_DELAY_MS`] and above by `backoff_max_ms`, and the attempt
+//! [`claim_job`](crate::store::Store::claim_job) counted is given back. (A fault run found
+//! two jobs marked failed for good with no deauthorize call ever sent, because refusals during
+//! a day-long `Retry-After` had used up their attempts.)
+//!
+//! Measured (`hardening_line` tests, deauthorize answering `500` five times, which opens its
+//! class's breaker for 30 s, with `max_attempts = 3`): before, one of the two jobs was failed
+//! within the first poll after the fifth `500` (its refusals had used up its attempts); now
+//! both stay pending through the open period and each is deauthorized by one `204` once the
+//! breaker lets a probe through (journal: five `500`s, then two `204`s).
+//!
+//! A job that does run out of attempts is logged at `error` level (job id, our opaque account
+//! id, the reason and the last error; never the LINE user id or a token), shows as `failed`
+//! in `/healthz`, and keeps its encrypted tokens so that an operator can send it again with
+//! [`Store::retry_failed_job`](crate::store::Store::retry_failed_job) (listed by
+//! [`Store::failed_jobs`](crate::store::Store::failed_jobs)). Jobs that cannot succeed
+//! whatever happens (no or undecryptable tokens, refresh token rejected) fail for good at
+//! once, with their tokens wiped.
 
 use std::time::Duration;
 
@@ -21,6 +46,9 @@ use crate::store::{DeauthJob, JobFinal};
 const LEASE_MS: i64 = 60_000;
 /// Channel tokens are dropped from the cache this long before they expire.
 const CHANNEL_TOKEN_MARGIN_MS: i64 = 60_000;
+/// The shortest delay before a job the outbound policy refused is tried again (so a refusal
+/// whose wait hint is zero, e.g. a breaker probe in flight, does not spin).
+pub const MIN_REFUSAL_DELAY_MS: i64 = 100;
 
 /// What one pass of the worker did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +59,9 @@ pub enum Step {
     Finished(String),
     /// A job was put back for a retry.
     Retrying(String),
+    /// The outbound policy refused the job's call locally (nothing was sent to LINE): the job
+    /// was put back without counting the attempt.
+    Deferred(String),
     /// A job was given up (visible as failed).
     Failed(String),
 }
@@ -110,25 +141,61 @@ pub async fn run_once(state: &AppState) -> Step {
             Step::Finished(id)
         }
         Err(Failure::Permanent(reason)) => {
-            tracing::error!(job = %id, reason, "deauthorization job failed for good");
+            tracing::error!(
+                job = %id,
+                account = %job.account_id,
+                reason = job.reason.as_str(),
+                error = reason,
+                attempts = job.attempts,
+                "deauthorization job failed for good; the user may still be authorized at LINE"
+            );
             let _ = state.store().fail_job(&id, reason, now).await;
             Step::Failed(id)
         }
-        Err(Failure::Retry(reason)) if job.attempts >= i64::from(cfg.max_attempts) => {
-            tracing::error!(job = %id, reason = %reason, attempts = job.attempts, "deauthorization gave up after the last attempt");
+        Err(Failure::Refused { reason, wait }) => {
+            let max = i64::try_from(cfg.backoff_max_ms)
+                .unwrap_or(i64::MAX)
+                .max(MIN_REFUSAL_DELAY_MS);
+            let delay = i64::try_from(wait.as_millis())
+                .unwrap_or(i64::MAX)
+                .clamp(MIN_REFUSAL_DELAY_MS, max);
+            tracing::info!(job = %id, reason = %reason, retry_in_ms = delay, "deauthorization held back by the outbound policy; not counted as an attempt");
+            if let Err(e) = state.store().release_job(&id, now + delay, &reason).await {
+                tracing::warn!(job = %id, error = %e, "could not put a held-back job back; its lease will expire");
+            }
+            Step::Deferred(id)
+        }
+        Err(Failure::Retry { reason, .. }) if job.attempts >= i64::from(cfg.max_attempts) => {
+            tracing::error!(
+                job = %id,
+                account = %job.account_id,
+                reason = job.reason.as_str(),
+                error = %reason,
+                attempts = job.attempts,
+                "deauthorization gave up after the last attempt; the user is still authorized at LINE until an operator retries the job"
+            );
             let _ = state
                 .store()
-                .fail_job(&id, &format!("gave up: {reason}"), now)
+                .give_up_job(&id, &format!("gave up: {reason}"), now)
                 .await;
             Step::Failed(id)
         }
-        Err(Failure::Retry(reason)) => {
-            let delay = backoff_ms(
+        Err(Failure::Retry {
+            reason,
+            retry_after,
+        }) => {
+            let backoff = backoff_ms(
                 cfg.backoff_base_ms,
                 cfg.backoff_max_ms,
                 job.attempts,
                 rand::random::<f64>(),
             );
+            // LINE's own wait (already clamped by the policy), within backoff_max_ms.
+            let asked = retry_after
+                .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+                .unwrap_or(0)
+                .min(i64::try_from(cfg.backoff_max_ms).unwrap_or(i64::MAX));
+            let delay = backoff.max(asked);
             tracing::warn!(job = %id, reason = %reason, retry_in_ms = delay, "deauthorization will be retried");
             let _ = state.store().retry_job(&id, now + delay, &reason).await;
             Step::Retrying(id)
@@ -137,15 +204,38 @@ pub async fn run_once(state: &AppState) -> Step {
 }
 
 enum Failure {
-    Retry(String),
+    /// A real attempt failed (LINE answered, or the request may have reached it).
+    Retry {
+        reason: String,
+        retry_after: Option<Duration>,
+    },
+    /// The outbound policy refused the call locally; nothing was sent.
+    Refused { reason: String, wait: Duration },
+    /// Cannot succeed whatever happens.
     Permanent(&'static str),
 }
 
 fn classify(e: &line_login::Error) -> Failure {
-    if e.is_unavailable() {
-        Failure::Retry(format!("LINE unavailable: {e}"))
+    if e.is_local_refusal() {
+        Failure::Refused {
+            reason: format!("held back: {e}"),
+            wait: e.retry_after().unwrap_or(Duration::ZERO),
+        }
+    } else if e.is_unavailable() {
+        Failure::Retry {
+            reason: format!("LINE unavailable: {e}"),
+            // Only a wait LINE asked for (already clamped by the policy), not the defaults
+            // `retry_after()` offers web pages for timeouts and the like.
+            retry_after: match e {
+                line_login::Error::Api(api) => api.retry_after,
+                _ => None,
+            },
+        }
     } else {
-        Failure::Retry(format!("LINE error: {e}"))
+        Failure::Retry {
+            reason: format!("LINE error: {e}"),
+            retry_after: None,
+        }
     }
 }
 
@@ -227,5 +317,45 @@ async fn refresh(
             Err(Failure::Permanent("refresh token rejected (invalid_grant)"))
         }
         Err(e) => Err(classify(&e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use line_login::endpoint::Endpoint;
+
+    use super::*;
+
+    #[test]
+    fn local_refusals_are_not_attempts() {
+        let endpoint = Endpoint::Deauthorize;
+        for e in [
+            line_login::Error::RateLimited {
+                endpoint,
+                wait: Duration::from_secs(3),
+            },
+            line_login::Error::CircuitOpen {
+                endpoint,
+                retry_after: Duration::from_secs(3),
+            },
+            line_login::Error::CoolingDown {
+                endpoint,
+                retry_after: Duration::from_secs(3),
+            },
+        ] {
+            match classify(&e) {
+                Failure::Refused { wait, .. } => assert_eq!(wait, Duration::from_secs(3)),
+                _ => panic!("{e:?} must be a local refusal"),
+            }
+        }
+        assert!(matches!(
+            classify(&line_login::Error::Timeout { endpoint }),
+            Failure::Retry {
+                retry_after: None,
+                ..
+            }
+        ));
     }
 }

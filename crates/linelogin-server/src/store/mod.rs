@@ -217,6 +217,25 @@ pub enum JobFinal {
     AlreadyInvalid,
 }
 
+/// A deauthorization job that gave up, as an operator sees it (no user id, no tokens).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FailedJob {
+    /// Job id (pass it to [`Store::retry_failed_job`]).
+    pub id: String,
+    /// The account it came from (our opaque id; the account may be deleted).
+    pub account_id: String,
+    /// Unregister or unlink (`unregister`, `unlink`).
+    pub reason: String,
+    /// Attempts made (attempts that reached, or may have reached, LINE).
+    pub attempts: i64,
+    /// Why it gave up.
+    pub last_error: Option<String>,
+    /// When it gave up, Unix ms.
+    pub finished_at: Option<i64>,
+    /// Whether it still holds the user's (encrypted) tokens, i.e. can be retried.
+    pub retryable: bool,
+}
+
 /// Counters of the deauthorization outbox, for `/healthz` and `linelogin check`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct JobStats {
@@ -315,6 +334,33 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Gives up on a job (it stays visible as failed) and wipes its tokens.
     async fn fail_job(&self, job_id: &str, error: &str, now: i64) -> Result<(), StoreError>;
+
+    /// Puts a claimed job back for `next_attempt_at` **without counting the attempt**
+    /// [`claim_job`](Self::claim_job) counted: the outbound policy refused the call locally
+    /// (rate limit, open breaker, cool-down), so nothing reached LINE. Does nothing to a job
+    /// that is no longer pending.
+    async fn release_job(
+        &self,
+        job_id: &str,
+        next_attempt_at: i64,
+        note: &str,
+    ) -> Result<(), StoreError>;
+
+    /// Gives up on a pending job after its last attempt: it becomes `failed` (counted by
+    /// [`job_stats`](Self::job_stats)) but, unlike [`fail_job`](Self::fail_job), keeps its
+    /// encrypted tokens so that [`retry_failed_job`](Self::retry_failed_job) can send it again
+    /// (LINE's guideline still requires the deauthorization).
+    async fn give_up_job(&self, job_id: &str, error: &str, now: i64) -> Result<(), StoreError>;
+
+    /// Puts a failed job back to pending, due at `now`, with its attempts reset — the
+    /// operator's "try again" once LINE or the configuration is fixed.
+    /// [`StoreError::NotFound`] when there is no failed job with this id that can be sent:
+    /// unknown, not failed, failed for good without tokens ([`fail_job`](Self::fail_job)), or
+    /// its LINE user has linked again since (sending it would revoke the new link).
+    async fn retry_failed_job(&self, job_id: &str, now: i64) -> Result<(), StoreError>;
+
+    /// Up to `limit` failed jobs, the most recent first.
+    async fn failed_jobs(&self, limit: i64) -> Result<Vec<FailedJob>, StoreError>;
 
     /// Status of a job: `pending`, `done`, `failed`, `superseded`; `None` if unknown.
     async fn job_status(&self, job_id: &str) -> Result<Option<String>, StoreError>;

@@ -9,8 +9,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 
 use super::sql;
 use super::{
-    Account, AccountStatus, DeauthJob, DeauthReason, JobFinal, JobStats, LoginWrite, SessionRecord,
-    Store, StoreError, StoredTokens,
+    Account, AccountStatus, DeauthJob, DeauthReason, FailedJob, JobFinal, JobStats, LoginWrite,
+    SessionRecord, Store, StoreError, StoredTokens,
 };
 
 /// The PostgreSQL store.
@@ -431,6 +431,69 @@ impl Store for PostgresStore {
             .await
             .map_err(map_err)?;
         Ok(())
+    }
+
+    async fn release_job(
+        &self,
+        job_id: &str,
+        next_attempt_at: i64,
+        note: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(sql::RELEASE_JOB)
+            .bind(job_id)
+            .bind(next_attempt_at)
+            .bind(note)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn give_up_job(&self, job_id: &str, error: &str, now: i64) -> Result<(), StoreError> {
+        sqlx::query(sql::GIVE_UP_JOB)
+            .bind(job_id)
+            .bind(now)
+            .bind(error)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn retry_failed_job(&self, job_id: &str, now: i64) -> Result<(), StoreError> {
+        let changed = sqlx::query(sql::RETRY_FAILED_JOB)
+            .bind(job_id)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?
+            .rows_affected();
+        if changed == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn failed_jobs(&self, limit: i64) -> Result<Vec<FailedJob>, StoreError> {
+        let rows = sqlx::query(sql::FAILED_JOBS)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        rows.iter()
+            .map(|row| {
+                let has_tokens: i32 = row.try_get("has_tokens").map_err(map_err)?;
+                Ok(FailedJob {
+                    id: row.try_get("id").map_err(map_err)?,
+                    account_id: row.try_get("account_id").map_err(map_err)?,
+                    reason: row.try_get("reason").map_err(map_err)?,
+                    attempts: row.try_get("attempts").map_err(map_err)?,
+                    last_error: row.try_get("last_error").map_err(map_err)?,
+                    finished_at: row.try_get("finished_at").map_err(map_err)?,
+                    retryable: has_tokens != 0,
+                })
+            })
+            .collect()
     }
 
     async fn job_status(&self, job_id: &str) -> Result<Option<String>, StoreError> {

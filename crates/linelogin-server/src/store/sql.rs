@@ -103,6 +103,27 @@ pub(crate) const RETRY_JOB: &str = "UPDATE deauth_jobs SET next_attempt_at = $2,
 /// `$1` job, `$2` now, `$3` error.
 pub(crate) const FAIL_JOB: &str = "UPDATE deauth_jobs SET status = 'failed', finished_at = $2, \
      lease_until = NULL, access_ct = NULL, refresh_ct = NULL, last_error = $3 WHERE id = $1";
+/// `$1` job, `$2` next attempt, `$3` note: puts a claimed job back without counting the
+/// attempt (the outbound policy refused the call locally; nothing reached LINE).
+pub(crate) const RELEASE_JOB: &str = "UPDATE deauth_jobs SET next_attempt_at = $2, \
+     lease_until = NULL, last_error = $3, \
+     attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END \
+     WHERE id = $1 AND status = 'pending'";
+/// `$1` job, `$2` now, `$3` error: gives up but keeps the (encrypted) tokens, so that
+/// [`RETRY_FAILED_JOB`] can send the job again.
+pub(crate) const GIVE_UP_JOB: &str = "UPDATE deauth_jobs SET status = 'failed', \
+     finished_at = $2, lease_until = NULL, last_error = $3 WHERE id = $1 AND status = 'pending'";
+/// `$1` job, `$2` now: a failed job that still has its tokens, whose LINE user has not linked
+/// again, back to pending with its attempts reset.
+pub(crate) const RETRY_FAILED_JOB: &str = "UPDATE deauth_jobs SET status = 'pending', \
+     attempts = 0, next_attempt_at = $2, lease_until = NULL, finished_at = NULL \
+     WHERE id = $1 AND status = 'failed' AND access_ct IS NOT NULL \
+     AND NOT EXISTS (SELECT 1 FROM accounts a WHERE a.issuer = deauth_jobs.issuer \
+       AND a.sub = deauth_jobs.sub AND a.status = 'linked')";
+/// `$1` limit → failed jobs, the most recent first.
+pub(crate) const FAILED_JOBS: &str = "SELECT id, account_id, reason, attempts, last_error, \
+     finished_at, CASE WHEN access_ct IS NULL THEN 0 ELSE 1 END AS has_tokens \
+     FROM deauth_jobs WHERE status = 'failed' ORDER BY finished_at DESC, id LIMIT $1";
 /// `$1` job → `status`.
 pub(crate) const JOB_STATUS: &str = "SELECT status FROM deauth_jobs WHERE id = $1";
 /// → `pending`, `failed`, `oldest`.
@@ -158,6 +179,10 @@ mod tests {
         FINISH_JOB,
         RETRY_JOB,
         FAIL_JOB,
+        RELEASE_JOB,
+        GIVE_UP_JOB,
+        RETRY_FAILED_JOB,
+        FAILED_JOBS,
         JOB_STATUS,
         JOB_STATS,
         PURGE_SESSIONS_BATCH,

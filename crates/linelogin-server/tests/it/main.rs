@@ -6,6 +6,7 @@ mod crash;
 mod emulator;
 mod fake_line;
 mod flow;
+mod hardening_line;
 mod harness;
 mod load429;
 mod security;

@@ -306,6 +306,93 @@ pub async fn retries_are_scheduled_and_failures_visible(s: Arc<dyn Store>) {
     assert_eq!(s.claim_job(900, 100).await.unwrap().unwrap().attempts, 2);
 }
 
+/// Finding (fault run): jobs refused locally by the outbound policy used up their attempts
+/// and were failed for good with no deauthorize call sent. `release_job` gives the attempt
+/// back; a job that gave up keeps its tokens and `retry_failed_job` sends it again.
+pub async fn refused_attempts_are_given_back_and_failed_jobs_can_be_retried(s: Arc<dyn Store>) {
+    let a = s.complete_login(&login("U1", "s1", 10)).await.unwrap();
+    s.deauthorize_account(&a.id, "j1", DeauthReason::Unregister, 20)
+        .await
+        .unwrap();
+    let job = s.claim_job(20, 1_000).await.unwrap().unwrap();
+    assert_eq!(job.attempts, 1);
+    for at in [500, 600, 700] {
+        s.release_job(&job.id, at, "held back").await.unwrap();
+        assert!(
+            s.claim_job(at - 1, 1_000).await.unwrap().is_none(),
+            "due at {at}"
+        );
+        let again = s.claim_job(at, 1_000).await.unwrap().unwrap();
+        assert_eq!(again.attempts, 1, "a refusal is not an attempt");
+    }
+    s.retry_job(&job.id, 800, "500").await.unwrap();
+    assert_eq!(s.claim_job(800, 1_000).await.unwrap().unwrap().attempts, 2);
+    s.give_up_job(&job.id, "gave up: 500", 900).await.unwrap();
+    let st = s.job_stats(900).await.unwrap();
+    assert_eq!((st.pending, st.failed), (0, 1));
+    s.release_job(&job.id, 950, "late").await.unwrap();
+    assert_eq!(s.job_status("j1").await.unwrap().as_deref(), Some("failed"));
+    let failed = s.failed_jobs(10).await.unwrap();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(
+        (
+            failed[0].id.as_str(),
+            failed[0].account_id.as_str(),
+            failed[0].reason.as_str(),
+            failed[0].attempts,
+            failed[0].last_error.as_deref(),
+            failed[0].finished_at,
+            failed[0].retryable
+        ),
+        (
+            "j1",
+            a.id.as_str(),
+            "unregister",
+            2,
+            Some("gave up: 500"),
+            Some(900),
+            true
+        )
+    );
+    s.retry_failed_job("j1", 1_000).await.unwrap();
+    assert_eq!(
+        s.job_status("j1").await.unwrap().as_deref(),
+        Some("pending")
+    );
+    let st = s.job_stats(1_000).await.unwrap();
+    assert_eq!((st.pending, st.failed), (1, 0));
+    let job = s.claim_job(1_000, 1_000).await.unwrap().unwrap();
+    assert_eq!(job.attempts, 1, "attempts start over");
+    assert_eq!(job.tokens.unwrap(), tokens(1), "the tokens were kept");
+    // Failed for good (tokens wiped): nothing left to send.
+    s.fail_job("j1", "refresh token rejected", 1_100)
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.retry_failed_job("j1", 1_200).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(!s.failed_jobs(10).await.unwrap()[0].retryable);
+    assert!(matches!(
+        s.retry_failed_job("nope", 1_200).await,
+        Err(StoreError::NotFound)
+    ));
+    // A user who linked again since must not be deauthorized by the old job.
+    let b = s.complete_login(&login("U2", "s2", 10)).await.unwrap();
+    s.deauthorize_account(&b.id, "j2", DeauthReason::Unlink, 2_000)
+        .await
+        .unwrap();
+    let job = s.claim_job(2_000, 1_000).await.unwrap().unwrap();
+    assert_eq!(job.id, "j2");
+    s.give_up_job("j2", "gave up", 2_100).await.unwrap();
+    s.complete_login(&login("U2", "s3", 2_200)).await.unwrap();
+    assert!(matches!(
+        s.retry_failed_job("j2", 2_300).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(s.failed_jobs(1).await.unwrap().len(), 1);
+}
+
 pub async fn crash06_concurrent_first_logins_make_one_account(s: Arc<dyn Store>) {
     let mut tasks = Vec::new();
     for i in 0..8 {
@@ -355,6 +442,7 @@ macro_rules! all_backends {
                 unlink_keeps_the_account_and_relogin_links_again,
                 crash04_stale_job_is_superseded_by_a_new_link,
                 retries_are_scheduled_and_failures_visible,
+                refused_attempts_are_given_back_and_failed_jobs_can_be_retried,
                 crash06_concurrent_first_logins_make_one_account,
             );
         )*

@@ -49,8 +49,8 @@ use self::checkpoint::CHECKPOINT_INTERVAL;
 use self::checkpoint::Checkpointer;
 use super::sql;
 use super::{
-    Account, AccountStatus, DeauthJob, DeauthReason, JobFinal, JobStats, LoginWrite, SessionRecord,
-    Store, StoreError, StoredTokens,
+    Account, AccountStatus, DeauthJob, DeauthReason, FailedJob, JobFinal, JobStats, LoginWrite,
+    SessionRecord, Store, StoreError, StoredTokens,
 };
 
 /// Reader connections of a file database. Statements run on the callers' threads, so more
@@ -763,6 +763,62 @@ impl Store for SqliteStore {
             &[&job_id, &now, &error],
         )?;
         Ok(())
+    }
+
+    async fn release_job(
+        &self,
+        job_id: &str,
+        next_attempt_at: i64,
+        note: &str,
+    ) -> Result<(), StoreError> {
+        execute(
+            &*self.inner.writer().await,
+            sql::RELEASE_JOB,
+            &[&job_id, &next_attempt_at, &note],
+        )?;
+        Ok(())
+    }
+
+    async fn give_up_job(&self, job_id: &str, error: &str, now: i64) -> Result<(), StoreError> {
+        execute(
+            &*self.inner.writer().await,
+            sql::GIVE_UP_JOB,
+            &[&job_id, &now, &error],
+        )?;
+        Ok(())
+    }
+
+    async fn retry_failed_job(&self, job_id: &str, now: i64) -> Result<(), StoreError> {
+        let changed = execute(
+            &*self.inner.writer().await,
+            sql::RETRY_FAILED_JOB,
+            &[&job_id, &now],
+        )?;
+        if changed == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn failed_jobs(&self, limit: i64) -> Result<Vec<FailedJob>, StoreError> {
+        let conn = self.inner.reader().await;
+        let mut stmt = conn.prepare_cached(sql::FAILED_JOBS).map_err(map_err)?;
+        bind(&mut stmt, &[&limit]).map_err(map_err)?;
+        let mut rows = stmt.raw_query();
+        let mut jobs = Vec::new();
+        while let Some(row) = rows.next().map_err(map_err)? {
+            let has_tokens: i64 = row.get("has_tokens").map_err(map_err)?;
+            jobs.push(FailedJob {
+                id: row.get("id").map_err(map_err)?,
+                account_id: row.get("account_id").map_err(map_err)?,
+                reason: row.get("reason").map_err(map_err)?,
+                attempts: row.get("attempts").map_err(map_err)?,
+                last_error: row.get("last_error").map_err(map_err)?,
+                finished_at: row.get("finished_at").map_err(map_err)?,
+                retryable: has_tokens != 0,
+            });
+        }
+        Ok(jobs)
     }
 
     async fn job_status(&self, job_id: &str) -> Result<Option<String>, StoreError> {
