@@ -13,7 +13,8 @@
 //! - [`id_token`]: local ID token verification with a pinned algorithm (HS256 with the channel
 //!   secret for web login; ES256 with a cached JWKS for SDK/LIFF tokens).
 //! - [`policy`]: the process-wide outbound policy — rate limiter, retries with backoff and a
-//!   retry budget, circuit breaker — so a process cannot send mass requests to LINE.
+//!   retry budget, a circuit breaker per endpoint class, a channel-wide cool-down that honours
+//!   `Retry-After` up to a ceiling — so a process cannot send mass requests to LINE.
 //! - [`observer`]: one record per API attempt (`x-line-request-id`, time, method, endpoint,
 //!   status, duration), for the guideline logs and metrics.
 //! - [`secret`] and [`types`]: newtypes; secrets print `[redacted]` and compare in constant time.
