@@ -7,6 +7,7 @@ mod emulator;
 mod fake_line;
 mod flow;
 mod harness;
+mod inbound;
 mod load429;
 mod security;
 mod store;
