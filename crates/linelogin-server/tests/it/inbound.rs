@@ -376,3 +376,47 @@ async fn log05_bogus_callback_flood_is_bounded_and_the_app_responsive() {
         h.stop().await;
     }
 }
+
+/// Counts tracing events at `INFO` or above (on the thread it is the default of).
+struct InfoEvents(Arc<std::sync::atomic::AtomicUsize>);
+
+impl tracing::Subscriber for InfoEvents {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        if *event.metadata().level() <= tracing::Level::INFO {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+#[tokio::test]
+async fn bogus_callbacks_do_not_write_an_app_log_line_each() {
+    // LOG-05: every refused callback wrote an `info` line ("request rejected").
+    let h = harness(&[], false, None).await;
+    let events = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let guard =
+        tracing::dispatcher::set_default(&tracing::Dispatch::new(InfoEvents(Arc::clone(&events))));
+    for i in 0..200 {
+        let path = format!("/callback?code=c{i}&state=s{i}");
+        assert_eq!(status(&h.state, get(&path, "127.0.0.1:1")).await.0, 400);
+    }
+    drop(guard);
+    let lines = events.load(std::sync::atomic::Ordering::Relaxed);
+    // One line: the first refusal's summary (the next comes 10 s later at the earliest).
+    assert_eq!(lines, 1, "{lines} info lines for 200 bogus callbacks");
+    assert_eq!(
+        h.state.limits().rejections.callback_count("state_mismatch"),
+        200,
+        "but every one is counted"
+    );
+    h.stop().await;
+}
