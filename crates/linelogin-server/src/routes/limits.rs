@@ -48,7 +48,8 @@
 //! would cost a scan, so the gauge keeps an estimate in memory: it counts the logins this
 //! process started since the last exact count, and recounts from the store
 //! ([`crate::store::Store::count_pending_logins`]) only when the estimate reaches the cap (at
-//! most once a second). In one process the cap is exact (callbacks only lower the real
+//! most once a second; requests arriving meanwhile wait for that count instead of being
+//! refused, so a load test never sees a 503 from it). In one process the cap is exact (callbacks only lower the real
 //! number); with several processes on one database each may add up to the cap before its
 //! next recount. Under the load test (pending logins are consumed within milliseconds) the
 //! recount runs about once per 100,000 logins.
@@ -335,8 +336,10 @@ impl FromRequestParts<AppState> for Inbound {
 #[derive(Debug)]
 pub struct PendingLogins {
     cap: u64,
+    /// The last exact count plus the logins admitted since.
     estimate: AtomicU64,
-    last_recount_ms: AtomicI64,
+    /// Over the cap by the estimate, requests take turns here; one recounts.
+    recount: tokio::sync::Mutex<i64>,
     refused: AtomicU64,
 }
 
@@ -346,7 +349,7 @@ impl PendingLogins {
         Self {
             cap,
             estimate: AtomicU64::new(0),
-            last_recount_ms: AtomicI64::new(i64::MIN),
+            recount: tokio::sync::Mutex::new(i64::MIN),
             refused: AtomicU64::new(0),
         }
     }
@@ -356,38 +359,35 @@ impl PendingLogins {
         self.refused.load(Ordering::Relaxed)
     }
 
+    /// Takes one place if the estimate is below the cap.
+    fn take(&self) -> bool {
+        if self.estimate.fetch_add(1, Ordering::Relaxed) < self.cap {
+            return true;
+        }
+        self.estimate.fetch_sub(1, Ordering::Relaxed);
+        false
+    }
+
     /// Admits one new pending login, or refuses it (`503`) when the cap is reached.
     pub async fn admit(&self, state: &AppState) -> Result<(), AppError> {
-        if self.cap == 0 {
+        if self.cap == 0 || self.take() {
             return Ok(());
         }
-        if self.estimate.fetch_add(1, Ordering::Relaxed) < self.cap {
+        // Over the cap by the estimate. One request at a time recounts (at most once a
+        // second); the others wait for its count rather than being refused meanwhile.
+        let mut last_recount = self.recount.lock().await;
+        if self.take() {
             return Ok(());
         }
         let now = state.now_ms();
-        let last = self.last_recount_ms.load(Ordering::Relaxed);
-        if now.saturating_sub(last) >= 1_000
-            && self
-                .last_recount_ms
-                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
-            let counted = state.store().count_pending_logins(now).await;
-            match counted {
-                Ok(n) => {
-                    // This login and those admitted while the count ran come on top.
-                    self.estimate.store(n.saturating_add(1), Ordering::Relaxed);
-                    if n < self.cap {
-                        return Ok(());
-                    }
-                }
-                Err(e) => {
-                    self.estimate.fetch_sub(1, Ordering::Relaxed);
-                    return Err(e.into());
-                }
+        if now.saturating_sub(*last_recount) >= 1_000 {
+            *last_recount = now;
+            let n = state.store().count_pending_logins(now).await?;
+            self.estimate.store(n, Ordering::Relaxed);
+            if self.take() {
+                return Ok(());
             }
         }
-        self.estimate.fetch_sub(1, Ordering::Relaxed);
         self.refused.fetch_add(1, Ordering::Relaxed);
         Err(AppError::PendingLoginsFull)
     }

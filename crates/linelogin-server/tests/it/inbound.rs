@@ -420,3 +420,32 @@ async fn bogus_callbacks_do_not_write_an_app_log_line_each() {
     );
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logins_arriving_during_a_recount_are_admitted_once_below_the_cap() {
+    let clock = MockClock::at_unix(1_800_000_000);
+    let h = harness(
+        &[("LINELOGIN_INBOUND__MAX_PENDING_LOGINS", "20")],
+        false,
+        Some(clock.clone()),
+    )
+    .await;
+    for _ in 0..20 {
+        assert_eq!(status(&h.state, get("/login", "127.0.0.1:1")).await.0, 302);
+    }
+    // The 20 expire; the estimate still says 20, so the next logins trigger a recount, and
+    // those arriving together wait for it instead of being refused.
+    clock.advance(Duration::from_secs(601));
+    let mut tasks = Vec::new();
+    for _ in 0..19 {
+        let state = h.state.clone();
+        tasks.push(tokio::spawn(async move {
+            status(&state, get("/login", "127.0.0.1:1")).await.0
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 302);
+    }
+    assert_eq!(h.state.limits().pending.refused(), 0);
+    h.stop().await;
+}
