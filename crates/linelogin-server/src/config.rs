@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
@@ -52,6 +52,10 @@ pub struct Config {
     /// The deauthorization worker.
     #[serde(default)]
     pub deauth: DeauthConfig,
+    /// Limits on inbound requests (per-client rate on `/login` and `/callback`, pending
+    /// logins).
+    #[serde(default)]
+    pub inbound: InboundConfig,
 }
 
 /// `[line]`.
@@ -110,6 +114,10 @@ pub struct LogsConfig {
     /// Also log (redacted) API request and response bodies.
     #[serde(default)]
     pub bodies: bool,
+    /// The longest a logged value may be, in bytes (default 2048, at least 64); a longer one
+    /// is cut and ends with `…[truncated N bytes]`.
+    #[serde(default = "default_max_value_bytes")]
+    pub max_value_bytes: usize,
 }
 
 impl Default for LogsConfig {
@@ -118,8 +126,82 @@ impl Default for LogsConfig {
             dir: default_log_dir(),
             retention_days: default_retention(),
             bodies: false,
+            max_value_bytes: default_max_value_bytes(),
         }
     }
+}
+
+/// `[inbound]`: what one client may ask of the server before it is refused, and how many
+/// logins may be pending at once. See `routes::limits`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InboundConfig {
+    /// Sustained `/login` + `/callback` requests per second from one client (an IPv4
+    /// address, or an IPv6 /64); 0 turns the per-client limit off. Default 10.
+    #[serde(default = "default_per_client_per_second")]
+    pub per_client_per_second: u32,
+    /// Requests one client may make at once above the sustained rate. Default 40.
+    #[serde(default = "default_per_client_burst")]
+    pub per_client_burst: u32,
+    /// Also limit loopback clients (127.0.0.0/8, ::1). Default false: load tests run from
+    /// the same host, and a reverse proxy on the same host that is not listed in
+    /// `trusted_proxies` would otherwise make every user one client.
+    #[serde(default)]
+    pub limit_loopback: bool,
+    /// Peers whose `client_ip_header` is believed (your reverse proxies). Default none.
+    #[serde(default, deserialize_with = "ip_list")]
+    pub trusted_proxies: Vec<IpAddr>,
+    /// The header a trusted proxy puts the client address in (`x-forwarded-for`: the
+    /// right-most address that is not a trusted proxy is the client; `x-real-ip`,
+    /// `forwarded`-less single-address headers: the address). Default none.
+    #[serde(default)]
+    pub client_ip_header: Option<String>,
+    /// Most clients the limiter remembers; idle ones are forgotten first (memory bound).
+    /// Default 100000.
+    #[serde(default = "default_max_clients")]
+    pub max_clients: usize,
+    /// Most logins that may be pending (started, not called back, not expired) at once,
+    /// store-wide; beyond it `/login` answers 503. 0 turns the cap off. Default 100000.
+    #[serde(default = "default_max_pending_logins")]
+    pub max_pending_logins: u64,
+}
+
+impl Default for InboundConfig {
+    fn default() -> Self {
+        Self {
+            per_client_per_second: default_per_client_per_second(),
+            per_client_burst: default_per_client_burst(),
+            limit_loopback: false,
+            trusted_proxies: Vec::new(),
+            client_ip_header: None,
+            max_clients: default_max_clients(),
+            max_pending_logins: default_max_pending_logins(),
+        }
+    }
+}
+
+/// A list of IP addresses: a TOML array, or one comma-separated string (environment).
+fn ip_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<IpAddr>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum List {
+        Many(Vec<String>),
+        One(String),
+    }
+    let items = match List::deserialize(d)? {
+        List::Many(v) => v,
+        List::One(s) => s.split(',').map(str::to_owned).collect(),
+    };
+    items
+        .iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<IpAddr>().map_err(|_| {
+                serde::de::Error::custom(format!("trusted_proxies: {s:?} is not an IP address"))
+            })
+        })
+        .collect()
 }
 
 /// `[session]`.
@@ -203,6 +285,21 @@ fn default_log_dir() -> PathBuf {
 }
 fn default_retention() -> u32 {
     90
+}
+fn default_max_value_bytes() -> usize {
+    2048
+}
+fn default_per_client_per_second() -> u32 {
+    10
+}
+fn default_per_client_burst() -> u32 {
+    40
+}
+fn default_max_clients() -> usize {
+    100_000
+}
+fn default_max_pending_logins() -> u64 {
+    100_000
 }
 fn default_ttl() -> u64 {
     7 * 24 * 3600
@@ -329,6 +426,12 @@ const TYPED_KEYS: &[(&str, Kind)] = &[
     ("deauth.backoff_max_ms", Kind::Int),
     ("deauth.max_attempts", Kind::Int),
     ("deauth.poll_ms", Kind::Int),
+    ("logs.max_value_bytes", Kind::Int),
+    ("inbound.per_client_per_second", Kind::Int),
+    ("inbound.per_client_burst", Kind::Int),
+    ("inbound.limit_loopback", Kind::Bool),
+    ("inbound.max_clients", Kind::Int),
+    ("inbound.max_pending_logins", Kind::Int),
 ];
 
 #[derive(Clone, Copy)]
@@ -429,6 +532,14 @@ impl Config {
                     )));
                 }
             }
+        }
+        if self.logs.max_value_bytes < 64 {
+            return Err(ConfigError(
+                "logs.max_value_bytes must be at least 64".into(),
+            ));
+        }
+        if self.inbound.max_clients == 0 {
+            return Err(ConfigError("inbound.max_clients must be at least 1".into()));
         }
         Ok(())
     }
@@ -569,6 +680,42 @@ mod tests {
             "http://127.0.0.1:9000".into(),
         ));
         assert!(Config::load(None, e).is_ok());
+    }
+
+    #[test]
+    fn inbound_keys_from_file_and_env() {
+        let c = Config::load(None, minimal()).unwrap();
+        assert_eq!(c.inbound.per_client_per_second, 10);
+        assert!(!c.inbound.limit_loopback);
+        assert_eq!(c.logs.max_value_bytes, 2048);
+        let mut e = minimal();
+        e.push((
+            "LINELOGIN_INBOUND__TRUSTED_PROXIES".into(),
+            "10.0.0.1, ::1".into(),
+        ));
+        e.push(("LINELOGIN_INBOUND__LIMIT_LOOPBACK".into(), "true".into()));
+        e.push(("LINELOGIN_INBOUND__PER_CLIENT_BURST".into(), "3".into()));
+        e.push(("LINELOGIN_LOGS__MAX_VALUE_BYTES".into(), "100".into()));
+        let c = Config::load(None, e).unwrap();
+        assert_eq!(c.inbound.trusted_proxies.len(), 2);
+        assert!(c.inbound.limit_loopback);
+        assert_eq!(c.inbound.per_client_burst, 3);
+        assert_eq!(c.logs.max_value_bytes, 100);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(
+            &file,
+            "[inbound]\ntrusted_proxies = [\"192.0.2.1\"]\nclient_ip_header = \"x-forwarded-for\"\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&file), minimal()).unwrap();
+        assert_eq!(
+            c.inbound.trusted_proxies,
+            vec!["192.0.2.1".parse::<IpAddr>().unwrap()]
+        );
+        let mut e = minimal();
+        e.push(("LINELOGIN_INBOUND__TRUSTED_PROXIES".into(), "nope".into()));
+        assert!(Config::load(None, e).is_err());
     }
 
     #[test]

@@ -65,6 +65,15 @@ pub enum AppError {
     /// Anything else; the detail is logged, the page says "unexpected error".
     #[error("internal error: {0}")]
     Internal(String),
+    /// This client sent more requests than the per-client inbound limit allows (429).
+    #[error("too many requests from this client")]
+    TooManyRequests {
+        /// When the client may try again.
+        retry_after: Duration,
+    },
+    /// Too many logins are pending store-wide; no new one is started (503).
+    #[error("too many pending logins")]
+    PendingLoginsFull,
 }
 
 impl From<StoreError> for AppError {
@@ -109,6 +118,8 @@ impl AppError {
             AppError::BadUpstream(_) => StatusCode::BAD_GATEWAY,
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            AppError::PendingLoginsFull => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -129,6 +140,8 @@ impl AppError {
             AppError::Busy => "busy",
             AppError::NotFound => "not_found",
             AppError::Internal(_) => "internal",
+            AppError::TooManyRequests { .. } => "too_many_requests",
+            AppError::PendingLoginsFull => "pending_logins_full",
         }
     }
 }
@@ -157,17 +170,26 @@ pub enum ErrorKind {
     Internal,
     Method,
     TooLarge,
+    TooMany,
 }
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status = self.status_code();
         if status.is_server_error()
-            && !matches!(self, AppError::LineUnavailable { .. } | AppError::Busy)
+            && !matches!(
+                self,
+                AppError::LineUnavailable { .. } | AppError::Busy | AppError::PendingLoginsFull
+            )
         {
             tracing::error!(reason = self.reason(), error = %self, "request failed");
-        } else {
+        } else if status.is_server_error() {
             tracing::info!(reason = self.reason(), error = %self, "request rejected");
+        } else {
+            // Client errors are routine and anyone can cause them at any rate (LOG-05): one
+            // line each only at debug; the routes count them per reason
+            // (`routes::limits::Rejections`) and log rate-limited summaries.
+            tracing::debug!(reason = self.reason(), error = %self, "request rejected");
         }
         let kind = match &self {
             AppError::StateMismatch => ErrorKind::StateMismatch,
@@ -184,11 +206,14 @@ impl IntoResponse for AppError {
             AppError::Busy => ErrorKind::Busy,
             AppError::NotFound => ErrorKind::NotFound,
             AppError::Internal(_) => ErrorKind::Internal,
+            AppError::TooManyRequests { .. } | AppError::PendingLoginsFull => ErrorKind::TooMany,
         };
         let mut resp = (status, ErrorPage(kind).into_extension()).into_response();
         let retry_after = match &self {
             AppError::LineUnavailable { retry_after, .. } => Some(retry_after.as_secs().max(1)),
             AppError::Busy => Some(2),
+            AppError::TooManyRequests { retry_after } => Some(retry_after.as_secs().max(1)),
+            AppError::PendingLoginsFull => Some(5),
             _ => None,
         };
         if let Some(secs) = retry_after {
@@ -253,6 +278,7 @@ pub async fn render_errors(req: Request, next: Next) -> Response {
         ErrorKind::Internal => (t.error_title, t.err_internal, None),
         ErrorKind::Method => (t.error_title, t.err_method, None),
         ErrorKind::TooLarge => (t.error_title, t.err_too_large, None),
+        ErrorKind::TooMany => (t.error_title, too_many_message(lang), Some("/")),
     };
     let html = pages::error(lang, title, message, retry);
     parts.headers.insert(
@@ -271,6 +297,16 @@ fn error_code(kind: ErrorKind) -> &'static str {
         ErrorKind::Csrf => "csrf",
         ErrorKind::Unavailable => "line_unavailable",
         ErrorKind::TooLarge => "too_large",
+        ErrorKind::TooMany => "too_many_requests",
         _ => "error",
+    }
+}
+
+/// The text of the 429/503 "too many" page (kept here rather than in `i18n` so the limits
+/// stay one change).
+fn too_many_message(lang: Lang) -> &'static str {
+    match lang {
+        Lang::En => "Too many requests right now. Please wait a moment and try again.",
+        Lang::Ja => "現在リクエストが集中しています。しばらく待ってからもう一度お試しください。",
     }
 }

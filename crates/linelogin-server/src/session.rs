@@ -1,5 +1,23 @@
 //! Sessions and cookies, the [`CurrentUser`] extractor, and the CSRF check.
 //!
+//! ## CSRF, in depth (OWASP)
+//!
+//! Every state-changing POST takes the [`CsrfChecked`] extractor, which refuses with a
+//! `403` page, before the session is even loaded, a request
+//! - whose body is not `application/x-www-form-urlencoded` (a cross-site `text/plain` or
+//!   `multipart` post is a "simple request" that needs no CORS preflight; our forms never
+//!   send one),
+//! - whose `Sec-Fetch-Site` is `cross-site` (or `same-site`: a sibling subdomain is not us),
+//! - that carries none of `Origin`, `Referer` and `Sec-Fetch-Site` (every current browser
+//!   sends `Origin` on a POST, and `Sec-Fetch-Site`; a request with none of them did not come
+//!   from a browser page of ours),
+//! - whose `Origin` is another origin (`null` is accepted only with `Sec-Fetch-Site:
+//!   same-origin`, see [`check_origin`]) or, without `Origin`, whose `Referer` is;
+//!
+//! then loads the session and compares the form's `csrf_token` with the session's in constant
+//! time. A handler that takes [`CsrfChecked`] (or `Option<CsrfChecked>`) cannot forget a
+//! check; refusals are counted (`routes::limits::Rejections::csrf`).
+//!
 //! A session id is its creation time and 256 random bits in an `HttpOnly; SameSite=Lax;
 //! Path=/` cookie (plus `Secure` and the `__Host-` prefix behind https). The database keeps
 //! only the time and the id's SHA-256 ([`session_key`]), so a database dump holds no usable
@@ -7,7 +25,11 @@
 //! absolute lifetime and an idle timeout, both enforced server-side. A new id is issued at
 //! every login (fixation defence) and the old one ends.
 
-use axum::extract::{FromRequestParts, OptionalFromRequestParts};
+use axum::body::Bytes;
+use axum::extract::{
+    FromRequest, FromRequestParts, OptionalFromRequest, OptionalFromRequestParts, Request,
+};
+use axum::response::{IntoResponse, Response};
 use http::request::Parts;
 use http::{HeaderMap, HeaderValue, header};
 
@@ -181,6 +203,119 @@ pub fn check_origin(state: &AppState, headers: &HeaderMap) -> Result<(), AppErro
             None | Some("same-origin" | "none") => Ok(()),
             Some(_) => Err(AppError::Csrf("cross-site fetch")),
         },
+    }
+}
+
+/// Checks the headers of a state-changing form post (see the [module docs](self)): the body
+/// type, Fetch Metadata, and `Origin` or else `Referer`.
+pub fn check_form_post(state: &AppState, headers: &HeaderMap) -> Result<(), AppError> {
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|t| {
+            t.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if !is_form {
+        return Err(AppError::Csrf("not a urlencoded form"));
+    }
+    let site = headers.get("sec-fetch-site");
+    if site.is_some_and(|s| s.as_bytes().eq_ignore_ascii_case(b"cross-site")) {
+        return Err(AppError::Csrf("cross-site fetch"));
+    }
+    let origin = headers.get(header::ORIGIN);
+    let referer = headers.get(header::REFERER);
+    if origin.is_none() && referer.is_none() && site.is_none() {
+        return Err(AppError::Csrf("no origin, referer or fetch metadata"));
+    }
+    check_origin(state, headers)?;
+    if origin.is_none()
+        && let Some(referer) = referer
+    {
+        let ours = referer
+            .to_str()
+            .ok()
+            .and_then(|r| url::Url::parse(r).ok())
+            .is_some_and(|u| u.origin().ascii_serialization() == state.settings().public_origin);
+        if !ours {
+            return Err(AppError::Csrf("foreign referer"));
+        }
+    }
+    Ok(())
+}
+
+/// A state-changing form post that passed every CSRF check, with its logged-in user. As
+/// `Option<CsrfChecked>` a request without a session is `None` (the header checks still
+/// apply). It reads the body, so it must be a handler's last argument.
+#[derive(Debug, Clone)]
+pub struct CsrfChecked(pub CurrentUser);
+
+impl CsrfChecked {
+    async fn check(req: Request, state: &AppState) -> Result<Option<CurrentUser>, Response> {
+        let path = req.uri().path().to_owned();
+        let result = async {
+            check_form_post(state, req.headers())?;
+            let Some(user) = CurrentUser::load(state, req.headers()).await? else {
+                return Ok(None);
+            };
+            let headers = req.headers().clone();
+            let body = Bytes::from_request(req, state)
+                .await
+                .map_err(IntoResponse::into_response)?;
+            user.check_csrf(state, &headers, crate::routes::csrf_field(&body).as_deref())?;
+            Ok::<_, CsrfRefusal>(Some(user))
+        }
+        .await;
+        result.map_err(|e: CsrfRefusal| match e {
+            CsrfRefusal::App(e) => {
+                if matches!(e, AppError::Csrf(_)) {
+                    state
+                        .limits()
+                        .rejections
+                        .record(&path, e.reason(), state.now_ms());
+                }
+                e.into_response()
+            }
+            CsrfRefusal::Body(r) => r,
+        })
+    }
+}
+
+/// Why [`CsrfChecked`] refused: a check, or a body that could not be read (e.g. too large).
+enum CsrfRefusal {
+    App(AppError),
+    Body(Response),
+}
+
+impl From<AppError> for CsrfRefusal {
+    fn from(e: AppError) -> Self {
+        CsrfRefusal::App(e)
+    }
+}
+
+impl From<Response> for CsrfRefusal {
+    fn from(r: Response) -> Self {
+        CsrfRefusal::Body(r)
+    }
+}
+
+impl FromRequest<AppState> for CsrfChecked {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        match Self::check(req, state).await? {
+            Some(user) => Ok(CsrfChecked(user)),
+            None => Err(AppError::LoginRequired.into_response()),
+        }
+    }
+}
+
+impl OptionalFromRequest<AppState> for CsrfChecked {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Option<Self>, Self::Rejection> {
+        Ok(Self::check(req, state).await?.map(CsrfChecked))
     }
 }
 

@@ -87,6 +87,7 @@ pub(crate) struct Inner {
     pub(crate) worker_wake: Notify,
     pub(crate) channel_token: tokio::sync::Mutex<Option<(ChannelAccessToken, i64)>>,
     pub(crate) failpoint: Option<String>,
+    pub(crate) limits: crate::routes::limits::Limits,
 }
 
 impl fmt::Debug for AppState {
@@ -182,6 +183,7 @@ impl<'a> AppStateBuilder<'a> {
                 worker_wake: Notify::new(),
                 channel_token: tokio::sync::Mutex::new(None),
                 failpoint: self.failpoint,
+                limits: crate::routes::limits::Limits::new(&config.inbound),
             }),
         })
     }
@@ -224,6 +226,12 @@ impl AppState {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
             .unwrap_or(0)
+    }
+
+    /// The inbound limits and the counters of refused requests
+    /// ([`crate::routes::limits`]).
+    pub fn limits(&self) -> &crate::routes::limits::Limits {
+        &self.inner.limits
     }
 
     /// Wakes the deauthorization worker (a job was enqueued).

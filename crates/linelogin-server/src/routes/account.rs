@@ -1,19 +1,19 @@
-//! `/me`, `/api/me`, `/account/unregister` and `/account/unlink`.
+//! `/me`, `/api/me`, `/account/unregister` and `/account/unlink`. The POSTs take
+//! [`CsrfChecked`].
 
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::{Html, IntoResponse, Json, Redirect, Response};
 use axum::routing::get;
-use http::{HeaderMap, StatusCode, header};
+use http::{StatusCode, header};
 
-use super::csrf_field;
 use crate::accounts::{self, DeauthStart};
 use crate::error::AppError;
 use crate::i18n::Lang;
 use crate::pages::{self, Action};
 use crate::session::{
-    CurrentUser, LOGIN_COOKIE, LOGIN_TTL_SECS, SESSION_COOKIE, clear_cookie, set_cookie,
+    CsrfChecked, CurrentUser, LOGIN_COOKIE, LOGIN_TTL_SECS, SESSION_COOKIE, clear_cookie,
+    set_cookie,
 };
 use crate::state::AppState;
 use crate::store::{AccountStatus, DeauthReason};
@@ -68,40 +68,26 @@ async fn unlink_page(lang: Lang, user: Option<CurrentUser>) -> Response {
 async fn unregister(
     State(state): State<AppState>,
     lang: Lang,
-    user: CurrentUser,
-    headers: HeaderMap,
-    body: Bytes,
+    CsrfChecked(user): CsrfChecked,
 ) -> Result<Response, AppError> {
-    act(
-        &state,
-        lang,
-        user,
-        &headers,
-        &body,
-        DeauthReason::Unregister,
-    )
-    .await
+    act(&state, lang, user, DeauthReason::Unregister).await
 }
 
 async fn unlink(
     State(state): State<AppState>,
     lang: Lang,
-    user: CurrentUser,
-    headers: HeaderMap,
-    body: Bytes,
+    CsrfChecked(user): CsrfChecked,
 ) -> Result<Response, AppError> {
-    act(&state, lang, user, &headers, &body, DeauthReason::Unlink).await
+    act(&state, lang, user, DeauthReason::Unlink).await
 }
 
+/// Unregister or unlink; `user` passed every CSRF check ([`CsrfChecked`]).
 async fn act(
     state: &AppState,
     lang: Lang,
     user: CurrentUser,
-    headers: &HeaderMap,
-    body: &[u8],
     reason: DeauthReason,
 ) -> Result<Response, AppError> {
-    user.check_csrf(state, headers, csrf_field(body).as_deref())?;
     if reason == DeauthReason::Unlink && user.account.status == AccountStatus::Unlinked {
         return Ok(Redirect::to("/me").into_response());
     }

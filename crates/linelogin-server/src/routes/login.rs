@@ -1,19 +1,22 @@
 //! `/login`, `/callback` and `/logout`.
+//!
+//! `/login` and `/callback` are open to anyone, so they take the per-client
+//! [`Inbound`] limit first, and `/login` starts a pending login only below the store-wide cap
+//! (see [`super::limits`]). `/logout` takes [`CsrfChecked`].
 
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::{OriginalUri, RawQuery, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use http::{HeaderMap, StatusCode, header};
 
-use super::csrf_field;
+use super::limits::Inbound;
 use crate::accounts::{self, LoginFinish, Purpose};
 use crate::error::AppError;
 use crate::i18n::Lang;
 use crate::pages::{self, Action};
 use crate::session::{
-    CurrentUser, LOGIN_COOKIE, LOGIN_TTL_SECS, SESSION_COOKIE, clear_cookie, cookie_name,
+    CsrfChecked, LOGIN_COOKIE, LOGIN_TTL_SECS, SESSION_COOKIE, clear_cookie, cookie_name,
     read_cookie, set_cookie,
 };
 use crate::state::AppState;
@@ -33,11 +36,14 @@ struct LoginQuery {
 }
 
 /// `GET /login[?next=/path][&retry=1]`: 302 to LINE's authorization page. `retry` adds
-/// `disable_auto_login=true` (offered after a state mismatch).
+/// `disable_auto_login=true` (offered after a state mismatch). Limited per client; refused
+/// with 503 when too many logins are pending.
 async fn login(
+    _: Inbound,
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, AppError> {
+    state.limits().pending.admit(&state).await?;
     let q: LoginQuery = query
         .as_deref()
         .and_then(|q| serde_urlencoded::from_str(q).ok())
@@ -57,8 +63,9 @@ async fn login(
 }
 
 /// `GET /callback`: the 8 steps of [`accounts::finish_login`]; the pre-login cookie is
-/// cleared whatever the outcome.
+/// cleared whatever the outcome. Limited per client; refusals are counted per reason.
 async fn callback(
+    _: Inbound,
     State(state): State<AppState>,
     lang: Lang,
     OriginalUri(uri): OriginalUri,
@@ -100,7 +107,13 @@ async fn callback(
                 .append(header::SET_COOKIE, clear_cookie(&state, SESSION_COOKIE));
             r
         }
-        Err(e) => e.into_response(),
+        Err(e) => {
+            state
+                .limits()
+                .rejections
+                .record("/callback", e.reason(), state.now_ms());
+            e.into_response()
+        }
     };
     if login_cookie.is_some() {
         resp.headers_mut()
@@ -112,12 +125,9 @@ async fn callback(
 /// `POST /logout` (CSRF-checked): revokes the access token (best effort), ends the session.
 async fn logout(
     State(state): State<AppState>,
-    user: Option<CurrentUser>,
-    headers: HeaderMap,
-    body: Bytes,
+    checked: Option<CsrfChecked>,
 ) -> Result<Response, AppError> {
-    if let Some(user) = user {
-        user.check_csrf(&state, &headers, csrf_field(&body).as_deref())?;
+    if let Some(CsrfChecked(user)) = checked {
         accounts::logout(&state, &user).await?;
     }
     let mut resp = Redirect::to("/").into_response();

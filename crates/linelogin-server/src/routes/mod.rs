@@ -1,6 +1,7 @@
 //! The router: every route, the error-page renderer and the security headers.
 
 pub mod account;
+pub mod limits;
 pub mod login;
 pub mod pages;
 

@@ -261,6 +261,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         expires_at: i64,
     ) -> Result<(), StoreError>;
 
+    /// How many pending logins exist that have not expired at `now` (the cap on pending
+    /// logins recounts with this; a scan, so not for every request).
+    async fn count_pending_logins(&self, now: i64) -> Result<u64, StoreError>;
+
     /// Takes (reads and deletes) a pending login. `None` when unknown or expired.
     async fn take_pending_login(
         &self,

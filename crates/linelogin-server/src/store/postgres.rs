@@ -199,6 +199,16 @@ impl Store for PostgresStore {
         Ok(())
     }
 
+    async fn count_pending_logins(&self, now: i64) -> Result<u64, StoreError> {
+        let row = sqlx::query(sql::COUNT_PENDING_LOGINS)
+            .bind(now)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)?;
+        let n: i64 = row.try_get("n").map_err(map_err)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     async fn take_pending_login(
         &self,
         id_hash: &str,

@@ -135,6 +135,9 @@ pub(crate) const JOB_STATS: &str = "SELECT \
 /// `$1` now, `$2` batch size: deletes up to a batch of expired sessions.
 pub(crate) const PURGE_SESSIONS_BATCH: &str = "DELETE FROM sessions WHERE id_hash IN \
      (SELECT id_hash FROM sessions WHERE expires_at <= $1 LIMIT $2)";
+/// `$1` now → `n`, the pending logins that have not expired.
+pub(crate) const COUNT_PENDING_LOGINS: &str =
+    "SELECT COUNT(*) AS n FROM pending_logins WHERE expires_at > $1";
 /// `$1` now, `$2` batch size: deletes up to a batch of expired pending logins.
 pub(crate) const PURGE_PENDING_LOGINS_BATCH: &str = "DELETE FROM pending_logins WHERE id_hash IN \
      (SELECT id_hash FROM pending_logins WHERE expires_at <= $1 LIMIT $2)";

@@ -195,9 +195,11 @@ impl Harness {
             Some(t) => format!("csrf_token={t}"),
             None => String::new(),
         };
+        // What a browser sends with a same-origin form post.
         c.post(self.url(path))
             .header("content-type", "application/x-www-form-urlencoded")
             .header("origin", &self.base)
+            .header("sec-fetch-site", "same-origin")
             .body(body)
             .send()
             .await

@@ -8,6 +8,7 @@ mod fake_line;
 mod flow;
 mod hardening_line;
 mod harness;
+mod inbound;
 mod load429;
 mod security;
 mod store;

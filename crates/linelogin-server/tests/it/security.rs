@@ -689,3 +689,143 @@ async fn the_id_token_name_spares_the_profile_call() {
     );
     h.stop().await;
 }
+
+/// Posts the right CSRF token to `path` with exactly `headers` (plus the session cookie).
+async fn post_with(
+    h: &Harness,
+    c: &reqwest::Client,
+    path: &str,
+    token: &str,
+    headers: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut req = c.post(h.url(path)).body(format!("csrf_token={token}"));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    req.send().await.unwrap()
+}
+
+/// Every state-changing POST, with a valid token, refuses the request `headers` describe,
+/// and nothing changes.
+async fn refused_on_every_post(headers: &[(&str, &str)], what: &str) {
+    let h = Harness::start().await;
+    let c = h.client();
+    h.login(&c).await;
+    let token = h.csrf(&c, "/me").await;
+    for path in ["/logout", "/account/unlink", "/account/unregister"] {
+        let headers: Vec<(&str, String)> = headers
+            .iter()
+            .map(|(k, v)| (*k, v.replace("{base}", &h.base)))
+            .collect();
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let r = post_with(&h, &c, path, &token, &headers).await;
+        assert_eq!(r.status(), 403, "{path}: {what}");
+        assert!(
+            r.text()
+                .await
+                .unwrap()
+                .contains("did not come from our own page"),
+            "{path}: a clear 403 page"
+        );
+        assert_eq!(h.api_me(&c).await.0, 200, "{path}: still logged in");
+    }
+    assert!(h.line.calls("/user/v1/deauthorize").is_empty());
+    assert!(h.state.limits().rejections.csrf() >= 3);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn post_without_origin_referer_or_fetch_site_is_refused() {
+    // Finding: a POST with a valid csrf_token and none of Origin, Referer, Sec-Fetch-Site acted.
+    refused_on_every_post(
+        &[("content-type", "application/x-www-form-urlencoded")],
+        "no Origin, Referer or Sec-Fetch-Site",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn post_with_text_plain_body_is_refused() {
+    // Finding: a text/plain body (a CORS "simple request" any site can send) acted.
+    refused_on_every_post(
+        &[
+            ("content-type", "text/plain"),
+            ("origin", "{base}"),
+            ("sec-fetch-site", "same-origin"),
+        ],
+        "text/plain body",
+    )
+    .await;
+    refused_on_every_post(
+        &[("origin", "{base}"), ("sec-fetch-site", "same-origin")],
+        "no content type",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn cross_site_fetch_site_is_refused() {
+    for (headers, what) in [
+        (
+            &[
+                ("content-type", "application/x-www-form-urlencoded"),
+                ("sec-fetch-site", "cross-site"),
+            ][..],
+            "cross-site, no Origin",
+        ),
+        (
+            &[
+                ("content-type", "application/x-www-form-urlencoded"),
+                ("referer", "{base}/me"),
+                ("sec-fetch-site", "cross-site"),
+            ][..],
+            "cross-site with our Referer",
+        ),
+    ] {
+        refused_on_every_post(headers, what).await;
+    }
+}
+
+#[tokio::test]
+async fn foreign_referer_without_origin_is_refused() {
+    refused_on_every_post(
+        &[
+            ("content-type", "application/x-www-form-urlencoded"),
+            ("referer", "https://evil.example/page"),
+        ],
+        "foreign Referer, no Origin",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn browser_like_posts_are_accepted() {
+    // Origin + Sec-Fetch-Site (current browsers), and Referer alone (older ones).
+    let h = Harness::start().await;
+    let c = h.client();
+    h.login(&c).await;
+    let token = h.csrf(&c, "/me").await;
+    let referer = format!("{}/me", h.base);
+    let r = post_with(
+        &h,
+        &c,
+        "/logout",
+        &token,
+        &[
+            (
+                "content-type",
+                "application/x-www-form-urlencoded; charset=UTF-8",
+            ),
+            ("referer", &referer),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 303, "same-origin Referer");
+    assert_eq!(h.api_me(&c).await.0, 401);
+    // Without a session, logout is a no-op redirect, after the same header checks.
+    let r = h.post_form(&c, "/logout", None).await;
+    assert_eq!(r.status(), 303);
+    let r = post_with(&h, &c, "/logout", "x", &[("content-type", "text/plain")]).await;
+    assert_eq!(r.status(), 403);
+    h.stop().await;
+}

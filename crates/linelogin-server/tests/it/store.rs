@@ -114,6 +114,16 @@ pub async fn pending_logins_are_single_use_and_expire(s: Arc<dyn Store>) {
     );
 }
 
+pub async fn pending_logins_are_counted_until_they_expire(s: Arc<dyn Store>) {
+    assert_eq!(s.count_pending_logins(0).await.unwrap(), 0);
+    s.put_pending_login("c1", b"data", 100).await.unwrap();
+    s.put_pending_login("c2", b"data", 200).await.unwrap();
+    assert_eq!(s.count_pending_logins(50).await.unwrap(), 2);
+    assert_eq!(s.count_pending_logins(100).await.unwrap(), 1, "c1 expired");
+    assert!(s.take_pending_login("c2", 150).await.unwrap().is_some());
+    assert_eq!(s.count_pending_logins(150).await.unwrap(), 0, "c2 taken");
+}
+
 pub async fn login_creates_then_updates_one_account_keyed_by_sub(s: Arc<dyn Store>) {
     let a = s.complete_login(&login("U1", "s1", 10)).await.unwrap();
     let mut second = login("U1", "s2", 20);
@@ -435,6 +445,7 @@ macro_rules! all_backends {
         $(
             store_suite!($backend:
                 pending_logins_are_single_use_and_expire,
+                pending_logins_are_counted_until_they_expire,
                 login_creates_then_updates_one_account_keyed_by_sub,
                 sessions_expire_and_end,
                 purge_removes_every_expired_row_across_batches,

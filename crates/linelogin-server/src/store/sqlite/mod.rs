@@ -545,6 +545,16 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn count_pending_logins(&self, now: i64) -> Result<u64, StoreError> {
+        let n = query_opt(
+            &*self.inner.reader().await,
+            sql::COUNT_PENDING_LOGINS,
+            &[&now],
+            |r| r.get::<_, i64>("n").map_err(map_err),
+        )?;
+        Ok(u64::try_from(n.unwrap_or(0)).unwrap_or(0))
+    }
+
     async fn take_pending_login(
         &self,
         id_hash: &str,
