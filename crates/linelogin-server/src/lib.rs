@@ -33,7 +33,7 @@
 //!   `SameSite=Lax` cookie; single use; 10 minutes.
 //! - ID tokens verified locally with HS256 pinned; the profile's user id must match.
 //! - Sessions: 256-bit random ids, stored hashed, rotated at login, ended at logout and on
-//!   unregister/unlink everywhere. CSRF token plus Origin check on every state change.
+//!   unregister/unlink everywhere. CSRF token, plus urlencoded body, Fetch Metadata and Origin/Referer checks (`session::CsrfChecked`) on every state change.
 //! - Tokens encrypted with XChaCha20-Poly1305 bound to (issuer, user id, kind).
 //! - CSP `default-src 'self'`, `X-Frame-Options: DENY`, `Referrer-Policy: no-referrer`.
 #![warn(missing_docs)]
