@@ -1,4 +1,17 @@
 //! `GET /oauth2/v2.1/authorize` and the consent page's `POST /oauth2/v2.1/authorize/consent`.
+//!
+//! ## Parameter lengths
+//! Every parameter the emulator keeps (in an outstanding code or a waiting consent page) or
+//! echoes has a length cap, [`PARAM_LIMITS`] and [`MAX_REDIRECT_URI`], in bytes after
+//! percent-decoding. LINE's authorize reference documents no length for any of them (it only
+//! fixes `code_challenge` at 43 characters through PKCE), so the figures are this emulator's
+//! choice: generous for real clients (a 43-character random `state`/`nonce` is the common
+//! case; 2 KiB `state` leaves room for apps that pack a return URL into it, and a 2 KiB
+//! callback URL fits every browser), and small enough that one record stays under about
+//! 6 KiB. An over-long parameter is answered like any other malformed one: an
+//! `INVALID_REQUEST` redirect to the callback (without echoing an over-long `state`), or, for
+//! `redirect_uri`, the HTML 400 page of an unregistered callback URL. Before the caps, a
+//! 60 KB `nonce` cost 60.8 KiB per outstanding code (11.9 GB at the 200 000-code cap).
 
 use std::sync::atomic::Ordering;
 
@@ -18,6 +31,29 @@ use crate::state::{
     AuthRequest, BotPrompt, CODE_TTL, Channel, CodeRecord, Inner, Pending, ResponseMode,
     SCOPE_EMAIL, SCOPE_OPENID, SCOPE_PROFILE, Session, scope_names,
 };
+
+/// Length caps (bytes) of the authorize parameters other than `redirect_uri` and
+/// `client_id`: the emulator's own figures (LINE documents none; see the module doc).
+pub(crate) const PARAM_LIMITS: &[(&str, usize)] = &[
+    ("response_type", 32),
+    ("state", 2048),
+    ("scope", 256),
+    ("nonce", 1024),
+    ("prompt", 64),
+    ("max_age", 20),
+    ("bot_prompt", 32),
+    ("code_challenge", 128),
+    ("code_challenge_method", 16),
+    ("response_mode", 32),
+    ("ui_locales", 256),
+    ("initial_amr_display", 32),
+    ("switch_amr", 16),
+    ("disable_auto_login", 16),
+    ("disable_ios_auto_login", 16),
+];
+
+/// Length cap (bytes) of `redirect_uri`; a longer one gets the unregistered-callback page.
+pub(crate) const MAX_REDIRECT_URI: usize = 2048;
 
 /// The emulator's session cookie on its own origin.
 pub const SESSION_COOKIE: &str = "line_emulator_session";
@@ -108,7 +144,13 @@ fn parse_request(st: &Inner, q: &Params) -> Result<AuthRequest, Failure> {
     };
     tag_channel(ch.idx);
     let redirect_uri = match q.get("redirect_uri") {
-        Some(r) if !q.repeated("redirect_uri") && ch.redirect_allowed(r) => r.to_owned(),
+        Some(r)
+            if r.len() <= MAX_REDIRECT_URI
+                && !q.repeated("redirect_uri")
+                && ch.redirect_allowed(r) =>
+        {
+            r.to_owned()
+        }
         _ => {
             return Err(Failure::Page(ApiError::page(
                 StatusCode::BAD_REQUEST,
@@ -117,7 +159,14 @@ fn parse_request(st: &Inner, q: &Params) -> Result<AuthRequest, Failure> {
             )));
         }
     };
-    let state = q.get("state").map(str::to_owned);
+    let over_long = PARAM_LIMITS
+        .iter()
+        .find(|(name, max)| q.get(name).is_some_and(|v| v.len() > *max));
+    // An over-long state is not echoed back.
+    let state = q
+        .get("state")
+        .filter(|_| !matches!(over_long, Some(("state", _))))
+        .map(str::to_owned);
     let (mode, mode_ok) = match q.get("response_mode") {
         None | Some("query") => (ResponseMode::Query, true),
         Some("form_post") => (ResponseMode::FormPost, true),
@@ -151,6 +200,12 @@ fn parse_request(st: &Inner, q: &Params) -> Result<AuthRequest, Failure> {
                 &format!("'{p}' is specified more than once."),
             ));
         }
+    }
+    if let Some((name, max)) = over_long {
+        return Err(fail(
+            CallbackError::InvalidRequest,
+            &format!("'{name}' is too long. It must be at most {max} bytes."),
+        ));
     }
     if !mode_ok {
         return Err(fail(
@@ -775,7 +830,7 @@ pub(crate) async fn consent(
                             Pending {
                                 chosen_user: Some(user),
                                 created: now,
-                                ..pending
+                                ..pending.into_inner()
                             },
                         );
                         set_cookie(&mut resp, &st, &session);

@@ -76,6 +76,14 @@ pub struct Config {
     /// Revoking an access token also kills the refresh token of its grant.
     #[serde(default = "yes")]
     pub revoke_access_token_revokes_refresh_token: bool,
+    /// The most bytes outstanding authorization codes may hold (64 MiB); beyond it expired,
+    /// then the oldest codes are forgotten. At least 65 536.
+    #[serde(default = "default_codes_budget_bytes")]
+    pub codes_budget_bytes: usize,
+    /// The most bytes unanswered consent pages may hold (16 MiB); beyond it expired, then the
+    /// oldest pages are forgotten. At least 65 536.
+    #[serde(default = "default_pending_budget_bytes")]
+    pub pending_budget_bytes: usize,
     /// The LINE Login channels.
     #[serde(default)]
     pub channels: Vec<ChannelConfig>,
@@ -188,6 +196,15 @@ fn default_body_timeout() -> u64 {
 fn default_journal_capacity() -> usize {
     1000
 }
+/// The smallest `codes_budget_bytes` / `pending_budget_bytes` accepted: ten of the largest
+/// records the parameter length caps allow.
+pub const MIN_BUDGET_BYTES: usize = 65_536;
+fn default_codes_budget_bytes() -> usize {
+    64 * 1024 * 1024
+}
+fn default_pending_budget_bytes() -> usize {
+    16 * 1024 * 1024
+}
 fn default_provider() -> String {
     DEFAULT_PROVIDER.to_owned()
 }
@@ -221,6 +238,8 @@ impl Config {
             rotate_refresh_tokens: false,
             refresh_revokes_old_access_token: false,
             revoke_access_token_revokes_refresh_token: true,
+            codes_budget_bytes: default_codes_budget_bytes(),
+            pending_budget_bytes: default_pending_budget_bytes(),
             channels: vec![ChannelConfig {
                 name: Some("Demo web app".to_owned()),
                 ..ChannelConfig::new(
@@ -279,6 +298,16 @@ impl Config {
         }
         if self.journal_capacity == 0 {
             return bad("journal_capacity must be at least 1".into());
+        }
+        if self.codes_budget_bytes < MIN_BUDGET_BYTES {
+            return bad(format!(
+                "codes_budget_bytes must be at least {MIN_BUDGET_BYTES}"
+            ));
+        }
+        if self.pending_budget_bytes < MIN_BUDGET_BYTES {
+            return bad(format!(
+                "pending_budget_bytes must be at least {MIN_BUDGET_BYTES}"
+            ));
         }
         if self.channels.is_empty() {
             return bad("at least one channel is needed".into());

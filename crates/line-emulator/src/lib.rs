@@ -52,6 +52,9 @@
 //! - **Bounded memory**: expired codes, tokens, revocations and consent pages are swept every
 //!   30 seconds; at most 20 000 unanswered consent pages, 200 000 unused codes and 10 000
 //!   refresh tokens per user and channel are kept (beyond that the oldest are forgotten).
+//!   Codes and consent pages are also bounded by bytes (`codes_budget_bytes`,
+//!   `pending_budget_bytes`), and every authorize parameter has a length cap (an over-long
+//!   one gets `INVALID_REQUEST`).
 //! - **Cross-cutting**: `x-line-request-id` (16 lowercase hex) on every response, 413 above
 //!   2 MB, documented error shapes, optional per-channel rate limit (429 + `Retry-After`).
 //!
@@ -59,7 +62,8 @@
 //! TOML (`--config FILE`, [`Config::from_file`]); unknown keys are an error. Top level:
 //! `listen`, `public_url`, `issuer`, `auto_consent`, `lowercase_errors`, `journal_capacity`,
 //! `body_timeout_secs`, `key_seed`, `rotate_refresh_tokens`, `refresh_revokes_old_access_token`,
-//! `revoke_access_token_revokes_refresh_token`. `[[channels]]`: `id`, `secret`,
+//! `revoke_access_token_revokes_refresh_token`, `codes_budget_bytes`, `pending_budget_bytes`.
+//! `[[channels]]`: `id`, `secret`,
 //! `callback_urls`, `name`, `provider`, `app_types` (`web`, `mobile`), `email_permission`,
 //! `bot_linked`, `rate_limit_per_second`, `lowercase_errors`, and
 //! `assertion_keys = [{ kid = "…", jwk = { kty = "RSA", n = "…", e = "AQAB" } }]` for channel

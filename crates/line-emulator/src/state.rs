@@ -5,8 +5,34 @@
 //! inside their (client-opaque) HMAC-protected payload, so issuing one stores nothing; only
 //! revocations are stored. Revoking a grant (unlink, deauthorize) bumps its generation, which
 //! kills every access and refresh token minted under the old generation at once.
+//!
+//! ## Memory bounded by bytes
+//! Outstanding authorization codes and unanswered consent pages are the two stores a client
+//! fills just by calling authorize, so each is bounded twice: by count ([`MAX_CODES`],
+//! [`MAX_PENDING`]) and by bytes (`codes_budget_bytes`, default 64 MiB, and
+//! `pending_budget_bytes`, default 16 MiB, in the configuration). Every stored record is a
+//! [`Charged`] value: its estimated footprint (key, record, its strings, a per-entry overhead
+//! for the hash table slot) is added to the store's meter when it goes in and given back by
+//! `Drop` however it leaves (exchange, sweep, eviction, reset), so code that removes records
+//! directly (the token endpoint) keeps the meter right without knowing about it.
+//!
+//! When a new record would pass either bound, expired records are dropped first, then the
+//! oldest are forgotten until the store is at 90% of both bounds (the count cap always
+//! behaved this way). Forgetting rather than refusing is deliberate: LINE never refuses an
+//! authorization request for lack of room, and a forgotten code answers the token endpoint
+//! exactly as an unknown or expired one does (`invalid_grant`), which every client already
+//! handles, while a load test that abandons codes keeps running instead of failing every
+//! login until the abandoned ones expire. The parameter length caps in `authorize.rs` bound
+//! one record (about 6 KiB at most), so a store never holds more than its budget plus one
+//! record per concurrent request.
+//!
+//! Measured (debug build, `linelogin emulator --auto-consent`, 20 000 authorize requests with
+//! a 60 000-byte `nonce`, RSS from `/proc/PID/status`): see the figures in
+//! `crates/line-emulator/README.md`.
 
 use std::collections::{HashMap, VecDeque};
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use dashmap::DashMap;
@@ -154,6 +180,137 @@ pub(crate) struct CodeRecord {
     pub generation: u64,
 }
 
+impl CodeRecord {
+    /// Heap bytes held by the record's strings.
+    fn heap_bytes(&self) -> usize {
+        self.redirect_uri.capacity()
+            + self.nonce.as_ref().map_or(0, String::capacity)
+            + self.code_challenge.as_ref().map_or(0, String::capacity)
+    }
+}
+
+/// Estimated bytes a map entry costs beyond its key's and value's own bytes: the hash table
+/// slot's control byte and padding, the shard's spare capacity, allocator rounding of the two
+/// or three heap blocks. A deliberately round figure; the README gives measured RSS.
+pub(crate) const ENTRY_OVERHEAD: usize = 64;
+
+/// The bytes a stored `key → Charged<V>` entry is charged: key, value, strings, overhead.
+fn entry_bytes<V>(key: &str, heap: usize) -> usize {
+    std::mem::size_of::<String>()
+        + key.len()
+        + std::mem::size_of::<Charged<V>>()
+        + heap
+        + ENTRY_OVERHEAD
+}
+
+/// Bytes charged against a store's meter, given back when dropped.
+#[derive(Debug)]
+pub(crate) struct Charge {
+    bytes: usize,
+    meter: Arc<AtomicUsize>,
+}
+
+impl Drop for Charge {
+    fn drop(&mut self) {
+        self.meter.fetch_sub(self.bytes, Ordering::Relaxed);
+    }
+}
+
+/// A stored record and the bytes it is charged: however it leaves its map (removed, retained
+/// away, cleared), its bytes leave the meter with it.
+#[derive(Debug)]
+pub(crate) struct Charged<T> {
+    value: T,
+    /// Held for its `Drop`.
+    _charge: Charge,
+}
+
+impl<T> Charged<T> {
+    /// Charges `bytes` to `meter` for `value`.
+    fn new(value: T, bytes: usize, meter: &Arc<AtomicUsize>) -> Self {
+        meter.fetch_add(bytes, Ordering::Relaxed);
+        Self {
+            value,
+            _charge: Charge {
+                bytes,
+                meter: meter.clone(),
+            },
+        }
+    }
+
+    /// The record, its bytes given back.
+    pub fn into_inner(self) -> T {
+        self.value
+    }
+}
+
+impl<T> Deref for Charged<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.value
+    }
+}
+
+impl<T> DerefMut for Charged<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.value
+    }
+}
+
+/// A store's bounds: entries and bytes.
+#[derive(Debug, Clone, Copy)]
+struct Bounds {
+    max_entries: usize,
+    max_bytes: usize,
+}
+
+impl Bounds {
+    /// Whether `entries` and `bytes` (plus an `incoming` record) fit.
+    fn fit(&self, entries: usize, bytes: usize, incoming: usize) -> bool {
+        entries < self.max_entries && bytes.saturating_add(incoming) <= self.max_bytes
+    }
+}
+
+/// Makes room in a full store for a record of `incoming` bytes: drops expired records, then
+/// forgets the oldest until the store is at 90% of both bounds. One caller at a time
+/// (`lock`); a caller that finds another one at it goes on (the other is making room).
+#[allow(clippy::too_many_arguments)]
+fn make_room<V>(
+    map: &DashMap<String, Charged<V>>,
+    meter: &AtomicUsize,
+    lock: &Mutex<()>,
+    bounds: Bounds,
+    incoming: usize,
+    expired: impl Fn(&V) -> bool,
+    age: impl Fn(&V) -> i64,
+) {
+    if bounds.fit(map.len(), meter.load(Ordering::Relaxed), incoming) {
+        return;
+    }
+    let Some(_guard) = lock.try_lock() else {
+        return;
+    };
+    map.retain(|_, v| !expired(v));
+    if bounds.fit(map.len(), meter.load(Ordering::Relaxed), incoming) {
+        return;
+    }
+    let target = Bounds {
+        max_entries: bounds.max_entries / 10 * 9,
+        max_bytes: bounds.max_bytes / 10 * 9,
+    };
+    let mut ages: Vec<(i64, String)> = map
+        .iter()
+        .map(|e| (age(e.value()), e.key().clone()))
+        .collect();
+    ages.sort_unstable();
+    for (_, k) in ages {
+        if target.fit(map.len(), meter.load(Ordering::Relaxed), incoming) {
+            break;
+        }
+        map.remove(&k);
+    }
+}
+
 /// A refresh token.
 #[derive(Debug, Clone)]
 pub(crate) struct RefreshRecord {
@@ -225,6 +382,18 @@ pub(crate) struct Pending {
     pub chosen_user: Option<u32>,
 }
 
+impl Pending {
+    /// Heap bytes held by the page's strings.
+    fn heap_bytes(&self) -> usize {
+        let r = &self.request;
+        self.session.capacity()
+            + r.redirect_uri.capacity()
+            + r.state.capacity()
+            + r.nonce.as_ref().map_or(0, String::capacity)
+            + r.code_challenge.as_ref().map_or(0, String::capacity)
+    }
+}
+
 /// A browser session on the emulator origin, carried in a signed cookie.
 #[derive(Debug, Clone)]
 pub(crate) struct Session {
@@ -257,7 +426,10 @@ pub(crate) struct Inner {
     pub base_url: RwLock<Option<String>>,
     pub grants: DashMap<(u32, u32), Grant>,
     generation: AtomicU64,
-    pub codes: DashMap<String, CodeRecord>,
+    pub codes: DashMap<String, Charged<CodeRecord>>,
+    /// Bytes charged by `codes`.
+    pub code_bytes: Arc<AtomicUsize>,
+    code_room: Mutex<()>,
     pub refresh: DashMap<String, RefreshRecord>,
     /// Refresh tokens per grant, oldest first (may name tokens already gone).
     refresh_order: DashMap<(u32, u32), VecDeque<String>>,
@@ -270,7 +442,10 @@ pub(crate) struct Inner {
     pub channel_tokens: DashMap<String, ChannelTokenRecord>,
     pub short_lived: DashMap<String, ShortLivedRecord>,
     pub friendships: DashMap<(u32, u32), bool>,
-    pub pending: DashMap<String, Pending>,
+    pub pending: DashMap<String, Charged<Pending>>,
+    /// Bytes charged by `pending`.
+    pub pending_bytes: Arc<AtomicUsize>,
+    pending_room: Mutex<()>,
     pub auto_next: AtomicUsize,
     pub observer: Observer,
 }
@@ -394,6 +569,8 @@ impl Inner {
             grants: DashMap::new(),
             generation: AtomicU64::new(1),
             codes: DashMap::new(),
+            code_bytes: Arc::new(AtomicUsize::new(0)),
+            code_room: Mutex::new(()),
             refresh: DashMap::new(),
             refresh_order: DashMap::new(),
             revoked_access: DashMap::new(),
@@ -404,6 +581,8 @@ impl Inner {
             short_lived: DashMap::new(),
             friendships: DashMap::new(),
             pending: DashMap::new(),
+            pending_bytes: Arc::new(AtomicUsize::new(0)),
+            pending_room: Mutex::new(()),
             auto_next: AtomicUsize::new(0),
             observer: Observer::new(journal_capacity),
         }
@@ -492,18 +671,26 @@ impl Inner {
         }
     }
 
-    /// Issues an authorization code (forgetting the oldest tenth when [`MAX_CODES`] are
-    /// outstanding).
+    /// Issues an authorization code. When [`MAX_CODES`] codes or `codes_budget_bytes` are
+    /// outstanding, expired codes go first, then the oldest (see the module doc).
     pub fn issue_code(&self, rec: CodeRecord) -> String {
-        if self.codes.len() >= MAX_CODES {
-            let now = self.clock.now();
-            self.codes.retain(|_, c| c.exp > now);
-            if self.codes.len() >= MAX_CODES {
-                evict_oldest(&self.codes, MAX_CODES / 10, |c| c.exp);
-            }
-        }
         let code = crypto::random_alnum(20);
-        self.codes.insert(code.clone(), rec);
+        let bytes = entry_bytes::<CodeRecord>(&code, rec.heap_bytes());
+        let now = self.clock.now();
+        make_room(
+            &self.codes,
+            &self.code_bytes,
+            &self.code_room,
+            Bounds {
+                max_entries: MAX_CODES,
+                max_bytes: self.config.codes_budget_bytes,
+            },
+            bytes,
+            |c| c.exp <= now,
+            |c| c.exp,
+        );
+        self.codes
+            .insert(code.clone(), Charged::new(rec, bytes, &self.code_bytes));
         code
     }
 
@@ -522,17 +709,25 @@ impl Inner {
         }
     }
 
-    /// Stores an unanswered consent page, forgetting the oldest tenth when
-    /// [`MAX_PENDING`] are already waiting.
+    /// Stores an unanswered consent page. When [`MAX_PENDING`] pages or
+    /// `pending_budget_bytes` are waiting, expired pages go first, then the oldest.
     pub fn add_pending(&self, id: String, pending: Pending) {
-        if self.pending.len() >= MAX_PENDING {
-            let now = self.clock.now();
-            self.pending.retain(|_, p| p.created + PENDING_TTL > now);
-        }
-        if self.pending.len() >= MAX_PENDING {
-            evict_oldest(&self.pending, MAX_PENDING / 10, |p| p.created);
-        }
-        self.pending.insert(id, pending);
+        let bytes = entry_bytes::<Pending>(&id, pending.heap_bytes());
+        let now = self.clock.now();
+        make_room(
+            &self.pending,
+            &self.pending_bytes,
+            &self.pending_room,
+            Bounds {
+                max_entries: MAX_PENDING,
+                max_bytes: self.config.pending_budget_bytes,
+            },
+            bytes,
+            |p| p.created + PENDING_TTL <= now,
+            |p| p.created,
+        );
+        self.pending
+            .insert(id, Charged::new(pending, bytes, &self.pending_bytes));
     }
 
     /// Starts a new token family (one per code exchange).
@@ -843,23 +1038,6 @@ impl Inner {
     }
 }
 
-/// Removes the `n` entries with the smallest `age` (a time: older first).
-fn evict_oldest<V>(map: &DashMap<String, V>, n: usize, age: impl Fn(&V) -> i64) {
-    let mut ages: Vec<(i64, String)> = map
-        .iter()
-        .map(|e| (age(e.value()), e.key().clone()))
-        .collect();
-    // (A concurrent reset may have emptied the map meanwhile.)
-    let n = n.min(ages.len());
-    if n == 0 {
-        return;
-    }
-    ages.select_nth_unstable(n - 1);
-    for (_, k) in ages.into_iter().take(n) {
-        map.remove(&k);
-    }
-}
-
 /// Constant-time equality (for equal lengths).
 pub(crate) fn subtle_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
@@ -993,5 +1171,52 @@ mod tests {
         // r7 swept, "other" kept.
         assert_eq!(st.refresh.len(), MAX_REFRESH_PER_GRANT);
         assert!(st.refresh.contains_key("other"));
+    }
+
+    #[test]
+    fn byte_meters_follow_every_way_a_record_leaves() {
+        let st = inner();
+        let now = st.clock.now();
+        let rec = |exp| CodeRecord {
+            channel: 0,
+            user: 0,
+            redirect_uri: "http://127.0.0.1:8080/callback".into(),
+            scopes: SCOPE_PROFILE,
+            nonce: Some("n".repeat(500)),
+            code_challenge: None,
+            auth_time: None,
+            amr: "pwd",
+            exp,
+            generation: 1,
+        };
+        let exchanged = st.issue_code(rec(now + CODE_TTL));
+        st.issue_code(rec(now - 1));
+        st.issue_code(rec(now + CODE_TTL));
+        let used = st.code_bytes.load(Ordering::Relaxed);
+        assert!(used >= 3 * 500, "{used}");
+        // Exchanged (the token endpoint removes the record directly).
+        let (_, r) = st.codes.remove(&exchanged).unwrap();
+        drop(r);
+        assert!(st.code_bytes.load(Ordering::Relaxed) < used);
+        // Swept, then reset.
+        st.sweep();
+        assert_eq!(st.codes.len(), 1);
+        st.reset();
+        assert_eq!(st.code_bytes.load(Ordering::Relaxed), 0);
+
+        let page = || Pending {
+            request: request(),
+            session: "x".into(),
+            created: now,
+            chosen_user: None,
+        };
+        st.add_pending("a".into(), page());
+        st.add_pending("b".into(), page());
+        assert!(st.pending_bytes.load(Ordering::Relaxed) > 0);
+        let (_, p) = st.pending.remove("a").unwrap();
+        let p = p.into_inner();
+        assert_eq!(p.session, "x");
+        st.pending.clear();
+        assert_eq!(st.pending_bytes.load(Ordering::Relaxed), 0);
     }
 }

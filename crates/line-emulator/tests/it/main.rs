@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod authorize;
+mod bounds;
 mod channel_tokens;
 mod client;
 mod client_auth;

@@ -5,6 +5,10 @@
 //! * `trace KEY` shows one login (authorization request, callback, API calls) in time order,
 //!   from a `state`, an authorization code (or its `#hash`) or an `x-line-request-id`.
 //! * `prune` removes rotated files past retention.
+//!
+//! Nothing read from a log reaches the terminal raw: tables and timelines escape every value
+//! (`line_audit::escape`), JSON escapes C0 and C1 controls, DEL and `U+2028`/`U+2029`
+//! (`render::json_line`), and the malformed-line warning escapes what it quotes.
 
 mod render;
 
@@ -204,9 +208,9 @@ fn warn_malformed(malformed: &[line_audit::search::MalformedLine]) {
         eprintln!(
             "linelogin: warning: skipped {} malformed line(s), first at {}:{}: {}",
             malformed.len(),
-            first.file.display(),
+            line_audit::escape::escape(&first.file.display().to_string()),
             first.line,
-            first.error
+            line_audit::escape::escape(&first.error)
         );
     }
 }
@@ -231,7 +235,7 @@ fn search(dir: &Path, a: SearchArgs, out: &mut impl Write) -> Result<(), CliErro
     warn_malformed(&result.malformed);
     if a.json {
         for e in &result.entries {
-            writeln!(out, "{}", render::entry_json(e))?;
+            writeln!(out, "{}", render::json_line(&render::entry_json(e)))?;
         }
     } else {
         render::table(&result.entries, a.bodies, out)?;
@@ -260,7 +264,7 @@ fn trace(dir: &Path, a: TraceArgs, out: &mut impl Write) -> Result<(), CliError>
         );
     }
     if a.json {
-        writeln!(out, "{}", render::trace_json(&t))?;
+        writeln!(out, "{}", render::json_line(&render::trace_json(&t)))?;
     } else {
         render::timeline(&t, out)?;
     }

@@ -226,3 +226,85 @@ fn prune_removes_old_rotated_files_only() {
     assert!(dir.path().join("api-request.log").exists());
     assert!(dir.path().join("authorization-response.log").exists());
 }
+
+/// A log directory whose callback path and API bodies hold DEL, C1 controls (NEL, CSI) and
+/// U+2028/U+2029 (written escaped in the files, as the writer does; the reader unescapes them).
+fn hostile_logs() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("authorization-response.log"),
+        "Sat, 17 Jul 2021 09:05:00 GMT\tGET\t/callback?state=c1evil\\u{0085}nel\\u{009b}31mcsi\\u{2028}ls\\u{2029}ps\\x7fdel\\x1b[2J\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("api-request.log"),
+        "c1c1c1c1c1c1c1c1\tSat, 17 Jul 2021 09:05:01 GMT\tPOST\thttps://api.line.me/oauth2/v2.1/token\t400\tgrant_type=x\\u{0085}y\t{\"error\":\"e\\u{009b}2J\\u{2028}\\u{2029}\"}\n",
+    )
+    .unwrap();
+    dir
+}
+
+/// No raw C0 control (but the line feeds that end lines), DEL, C1 control, U+2028 or U+2029.
+fn assert_inert(what: &str, text: &str) {
+    let bad: Vec<char> = text
+        .chars()
+        .filter(|&c| (c.is_control() && c != '\n') || c == '\u{2028}' || c == '\u{2029}')
+        .collect();
+    assert!(bad.is_empty(), "{what}: raw {bad:?} in {text:?}");
+}
+
+/// Finding: `logs search --json` printed raw C1 controls and U+2028/U+2029.
+#[test]
+fn search_json_escapes_c1_controls_and_line_separators() {
+    let dir = hostile_logs();
+    for args in [
+        &["search", "--json"][..],
+        &["search", "--bodies", "--json"][..],
+    ] {
+        let o = logs(dir.path(), args);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let out = stdout(&o);
+        assert_inert(&format!("{args:?}"), &out);
+        assert_inert(&format!("{args:?} stderr"), &stderr(&o));
+        assert_eq!(out.lines().count(), 2, "{out}");
+        assert!(out.contains(r"\u0085") && out.contains(r"\u009b"), "{out}");
+        assert!(out.contains(r"\u2028") && out.contains(r"\u2029"), "{out}");
+        // Still JSON with the same values.
+        let values: Vec<serde_json::Value> = out
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let all = values
+            .iter()
+            .map(|v| v.to_string())
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(all.contains("c1evil\u{85}nel\u{9b}31mcsi\u{2028}ls\u{2029}ps\u{7f}del"));
+        assert!(all.contains("grant_type=x\u{85}y"), "{all}");
+    }
+}
+
+/// Finding: the same through `logs trace --json`, and the table and timeline of
+/// `search --bodies` and `trace` (visible escapes there).
+#[test]
+fn tables_and_trace_escape_c1_controls_and_line_separators() {
+    let dir = hostile_logs();
+    for args in [
+        &["search"][..],
+        &["search", "--bodies"][..],
+        &["trace", "c1c1c1c1c1c1c1c1"][..],
+        &["trace", "c1c1c1c1c1c1c1c1", "--json"][..],
+    ] {
+        let o = logs(dir.path(), args);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+        assert_inert(&format!("{args:?}"), &stdout(&o));
+        assert_inert(&format!("{args:?} stderr"), &stderr(&o));
+    }
+    let o = logs(dir.path(), &["search", "--bodies"]);
+    let out = stdout(&o);
+    assert!(
+        out.contains(r"c1evil\u{0085}nel\u{009b}31mcsi\u{2028}ls"),
+        "{out}"
+    );
+    assert!(out.contains(r"grant_type=x\u{0085}y"), "{out}");
+}

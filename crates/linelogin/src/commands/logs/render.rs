@@ -1,6 +1,13 @@
 //! Rendering of search results and traces: aligned tables and timelines for people, JSON for
 //! scripts. Values shown to people are escaped (`line_audit::escape`), so a control character
 //! logged by an attacker can neither break the layout nor drive the terminal.
+//!
+//! JSON output goes through [`json_line`]: serde_json escapes C0 controls but writes DEL, the
+//! C1 controls (`U+0080`–`U+009F`, among them `U+0085` NEL and `U+009B` CSI) and
+//! `U+2028`/`U+2029` raw, and a terminal or a log viewer acts on them. `json_line` writes
+//! them as `\u0085` etc.: still valid JSON with the same values. Post-processing serde_json's
+//! text is safe because those characters can only occur inside its string literals (all JSON
+//! structure is ASCII) and a backslash there is always followed by ASCII.
 
 use std::io::{self, Write};
 use std::time::SystemTime;
@@ -17,6 +24,31 @@ fn human_time(t: SystemTime) -> String {
     let s = s.trim_end_matches('Z');
     let s = s.strip_suffix(".000").unwrap_or(s);
     s.replacen('T', " ", 1)
+}
+
+/// Whether a character JSON output must escape beyond what serde_json does: DEL, C1
+/// controls, `U+2028`, `U+2029` (C0 controls serde_json escapes itself).
+fn json_must_escape(c: char) -> bool {
+    matches!(c, '\u{7f}'..='\u{9f}' | '\u{2028}' | '\u{2029}')
+}
+
+/// `v` as one line of JSON without any raw control character or line/paragraph separator
+/// (see the module doc).
+pub fn json_line(v: &Value) -> String {
+    use std::fmt::Write as _;
+    let text = v.to_string();
+    if !text.chars().any(json_must_escape) {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if json_must_escape(c) {
+            let _ = write!(out, "\\u{:04x}", c as u32);
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// One JSON object for a search hit: the record's fields plus where it was found.
@@ -351,4 +383,24 @@ pub fn timeline(t: &Trace, out: &mut impl Write) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_line_escapes_del_c1_and_separators_and_keeps_the_value() {
+        let value = "a\u{7f}b\u{85}c\u{9b}31md\u{2028}e\u{2029}f\\\u{85}\u{1b}g\u{a0}";
+        let v = json!({ "k": value });
+        let line = json_line(&v);
+        assert!(!line.chars().any(|c| c.is_control()), "{line:?}");
+        assert!(!line.contains('\u{2028}') && !line.contains('\u{2029}'));
+        assert!(line.contains("\\u0085") && line.contains("\\u009b"));
+        assert!(line.contains("\\u2028") && line.contains("\\u007f"));
+        // U+00A0 is not a control: kept as it is.
+        assert!(line.contains('\u{a0}'));
+        let back: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(back, v);
+    }
 }
