@@ -7,5 +7,6 @@ mod client;
 mod common;
 mod cross;
 mod flow;
+mod hardening;
 mod resources;
 mod review;
