@@ -6,6 +6,8 @@ mod crash;
 mod emulator;
 mod fake_line;
 mod flow;
+mod hardening_db;
+mod hardening_listener;
 mod harness;
 mod load429;
 mod security;
