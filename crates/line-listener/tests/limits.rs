@@ -119,6 +119,15 @@ async fn read_response(s: &mut TcpStream) -> String {
     }
 }
 
+/// Waits (at most 5 s) until `cond` holds.
+async fn wait_until(cond: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !cond() {
+        assert!(Instant::now() < deadline, "condition not reached in 5 s");
+        sleep(Duration::from_millis(10)).await;
+    }
+}
+
 const GET: &[u8] = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
 
 #[tokio::test]
@@ -249,9 +258,7 @@ async fn connections_beyond_the_cap_are_refused_clearly_while_connected_clients_
         TcpStream::connect(server.addr).await.unwrap(),
         TcpStream::connect(server.addr).await.unwrap(),
     ];
-    while server.counters.snapshot().open < 3 {
-        sleep(Duration::from_millis(10)).await;
-    }
+    wait_until(|| server.counters.snapshot().open == 3).await;
     // Beyond the cap: a clear, immediate 503 and a close.
     for _ in 0..5 {
         let mut extra = TcpStream::connect(server.addr).await.unwrap();
@@ -272,9 +279,7 @@ async fn connections_beyond_the_cap_are_refused_clearly_while_connected_clients_
     assert_eq!((stats.open, stats.refused), (3, 5), "{stats:?}");
     // A slot that frees up is used again.
     drop(_held);
-    while server.counters.snapshot().open > 1 {
-        sleep(Duration::from_millis(10)).await;
-    }
+    wait_until(|| server.counters.snapshot().open == 1).await;
     let mut again = TcpStream::connect(server.addr).await.unwrap();
     again.write_all(GET).await.unwrap();
     assert!(read_response(&mut again).await.starts_with("HTTP/1.1 200"));
