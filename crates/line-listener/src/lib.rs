@@ -20,7 +20,9 @@
 //!   `Connection: close`;
 //! - **a cap on open connections** ([`Limits::max_connections`], default 1024): one more is
 //!   answered at once with a fixed `503 Service Unavailable`, `Retry-After: 1`,
-//!   `Connection: close`, and closed; clients already connected keep being served;
+//!   `Connection: close`, and closed; clients already connected keep being served. The cap is
+//!   kept below the process's open-file limit ([`effective_max_connections`]), so that it, not
+//!   a failing `accept`, is what refuses;
 //! - **oversized heads refused** ([`Limits::max_header_bytes`], default 16 KiB): `431 Request
 //!   Header Fields Too Large` (hyper's `max_header_size`). Oversized bodies are the
 //!   application's to refuse (413): the server and the emulator both cap them in their routers;
@@ -234,7 +236,17 @@ impl Server {
     {
         let limits = self.limits;
         let counters = self.counters;
-        let max = limits.max_connections.clamp(1, Semaphore::MAX_PERMITS);
+        let open_files = open_files_limit();
+        let max = effective_max_connections(limits.max_connections, open_files)
+            .min(Semaphore::MAX_PERMITS);
+        if max < limits.max_connections {
+            tracing::warn!(
+                configured = limits.max_connections,
+                open_files_limit = open_files,
+                max_connections = max,
+                "the connection cap is lowered below the open-file limit (raise `ulimit -n`)"
+            );
+        }
         let slots = Arc::new(Semaphore::new(max));
         let refusals = Arc::new(Semaphore::new(MAX_REFUSALS));
         let (stop_tx, stop_rx) = watch::channel(false);
@@ -306,6 +318,39 @@ impl Server {
             );
         }
     }
+}
+
+/// File descriptors kept free for everything else the process opens (database and log
+/// files, outbound connections, refusals in progress).
+pub const RESERVED_FDS: usize = 64 + MAX_REFUSALS;
+
+/// The cap actually applied: the configured one, but below the process's open-file limit
+/// (less [`RESERVED_FDS`]), so that connections beyond it get the clear 503 instead of the
+/// kernel's backlog (with a file limit of 256, 400 idle connections made the old server's
+/// `accept` fail and everyone else time out connecting). At least 1.
+pub fn effective_max_connections(configured: usize, open_files_limit: Option<usize>) -> usize {
+    let cap = match open_files_limit {
+        Some(limit) => configured.min(limit.saturating_sub(RESERVED_FDS)),
+        None => configured,
+    };
+    cap.max(1)
+}
+
+/// The soft limit on open files of this process, from `/proc/self/limits` (Linux; `None`
+/// elsewhere, or when unlimited). Read once per [`Server::serve`].
+pub fn open_files_limit() -> Option<usize> {
+    parse_open_files_limit(&std::fs::read_to_string("/proc/self/limits").ok()?)
+}
+
+/// The soft limit of the `Max open files` row of a `/proc/<pid>/limits` text.
+fn parse_open_files_limit(limits: &str) -> Option<usize> {
+    limits
+        .lines()
+        .find_map(|line| line.strip_prefix("Max open files"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// Errors of one connection that do not concern the listener.
@@ -715,5 +760,38 @@ where
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PROC_LIMITS: &str = "Limit                     Soft Limit           Hard Limit           Units     \n\
+Max cpu time              unlimited            unlimited            seconds   \n\
+Max open files            256                  524288               files     \n\
+Max locked memory         8388608              8388608              bytes     \n";
+
+    #[test]
+    fn the_cap_stays_below_the_open_file_limit() {
+        assert_eq!(parse_open_files_limit(PROC_LIMITS), Some(256));
+        assert_eq!(
+            parse_open_files_limit("Max open files  unlimited  unlimited  files"),
+            None
+        );
+        assert_eq!(parse_open_files_limit(""), None);
+        // The fault run's case: a file limit of 256 and the default cap of 1024.
+        assert_eq!(
+            effective_max_connections(1024, Some(256)),
+            256 - RESERVED_FDS
+        );
+        assert_eq!(effective_max_connections(100, Some(20_000)), 100);
+        assert_eq!(effective_max_connections(1024, None), 1024);
+        assert_eq!(effective_max_connections(1024, Some(10)), 1);
+        assert_eq!(effective_max_connections(0, None), 1);
+        // This process's own limit is readable on Linux.
+        if cfg!(target_os = "linux") {
+            assert!(open_files_limit().is_some_and(|n| n > 0));
+        }
     }
 }
