@@ -64,9 +64,10 @@
 //! (or empty) costs nothing.
 //!
 //! *Refusing beyond the cap.* The fixed 503 is written by a short task (at most 64 at once,
-//! each done within a second: write, shut down the write side, read and discard what the
+//! each done within half a second: write, shut down the write side, read and discard what the
 //! client sent so that closing does not reset the connection before the client has read the
-//! answer); beyond 64 refusals in progress a connection is closed at once.
+//! answer); beyond 64 refusals in progress the 503 is written without waiting (into the new
+//! socket's empty send buffer) and the connection closed at once.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -182,7 +183,7 @@ pub struct Server {
 /// Refusals being written at once, at most.
 const MAX_REFUSALS: usize = 64;
 /// How long a refusal may take.
-const REFUSAL_TIME: Duration = Duration::from_secs(1);
+const REFUSAL_TIME: Duration = Duration::from_millis(500);
 /// What a refusal reads and discards, at most.
 const REFUSAL_DRAIN: usize = 64 * 1024;
 /// The fixed answer beyond the cap.
@@ -295,11 +296,18 @@ impl Server {
                             "connection cap reached: refusing new connections with 503"
                         );
                     }
-                    if let Ok(permit) = Arc::clone(&refusals).try_acquire_owned() {
-                        tokio::spawn(async move {
-                            refuse(stream).await;
-                            drop(permit);
-                        });
+                    match Arc::clone(&refusals).try_acquire_owned() {
+                        Ok(permit) => {
+                            tokio::spawn(async move {
+                                refuse(stream).await;
+                                drop(permit);
+                            });
+                        }
+                        // Too many refusals in progress: the answer goes into the empty send
+                        // buffer of the new socket without waiting, and the socket is closed.
+                        Err(_) => {
+                            let _ = stream.try_write(REFUSAL);
+                        }
                     }
                 }
             }
