@@ -177,7 +177,7 @@ impl SqliteStore {
     /// busy timeout (a lock held by another process: the file locked by another connection's
     /// `BEGIN EXCLUSIVE`); `acquire` bounds the wait for the writer. A write that is not done
     /// within their sum fails with [`StoreError::Unavailable`] (once queued, it may still
-    /// commit later, like the write of a request that was dropped: see [`batch`]).
+    /// commit later, like the write of a request that was dropped: see the `batch` module).
     pub async fn connect_with(url: &str, timeouts: super::Timeouts) -> Result<Self, StoreError> {
         let location = parse_url(url)?;
         tokio::task::spawn_blocking(move || Self::open_blocking(&location, timeouts))
