@@ -272,6 +272,9 @@ impl Emulator {
             body_read_timeout: body_timeout + Duration::from_secs(1),
             max_connections: config.max_connections.max(1),
             shutdown_grace: body_timeout,
+            // Long request lines (a 60,000-byte unknown path) are answered 404 and journaled
+            // short, as before; heads beyond 64 KiB get 431.
+            max_header_bytes: 64 * 1024,
             ..line_listener::Limits::default()
         });
         let task = tokio::spawn(async move {
