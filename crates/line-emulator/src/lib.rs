@@ -275,7 +275,6 @@ impl Emulator {
             // Long request lines (a 60,000-byte unknown path) are answered 404 and journaled
             // short, as before; heads beyond 64 KiB get 431.
             max_header_bytes: 64 * 1024,
-            ..line_listener::Limits::default()
         });
         let task = tokio::spawn(async move {
             server
