@@ -701,6 +701,53 @@ mod tests {
     }
 
     #[test]
+    fn http_and_database_limits_have_defaults_load_from_env_and_refuse_zero() {
+        let c = Config::load(None, minimal()).unwrap();
+        let limits = c.listener_limits();
+        assert_eq!(
+            limits.header_read_timeout,
+            std::time::Duration::from_secs(5)
+        );
+        assert_eq!(limits.idle_timeout, std::time::Duration::from_secs(60));
+        assert_eq!(limits.body_read_timeout, std::time::Duration::from_secs(20));
+        assert_eq!(
+            (limits.max_connections, limits.max_header_bytes),
+            (1024, 16384)
+        );
+        assert_eq!(
+            (
+                c.database.acquire_timeout_ms,
+                c.database.statement_timeout_ms
+            ),
+            (3000, 3000)
+        );
+        let mut e = minimal();
+        e.push(("LINELOGIN_HTTP__IDLE_TIMEOUT_MS".into(), "1500".into()));
+        e.push(("LINELOGIN_HTTP__MAX_CONNECTIONS".into(), "7".into()));
+        e.push((
+            "LINELOGIN_DATABASE__STATEMENT_TIMEOUT_MS".into(),
+            "250".into(),
+        ));
+        let c = Config::load(None, e).unwrap();
+        assert_eq!(
+            c.listener_limits().idle_timeout,
+            std::time::Duration::from_millis(1500)
+        );
+        assert_eq!(c.listener_limits().max_connections, 7);
+        assert_eq!(c.database.statement_timeout_ms, 250);
+        for key in [
+            "LINELOGIN_HTTP__HEADER_READ_TIMEOUT_MS",
+            "LINELOGIN_HTTP__MAX_CONNECTIONS",
+            "LINELOGIN_DATABASE__ACQUIRE_TIMEOUT_MS",
+        ] {
+            let mut e = minimal();
+            e.push((key.into(), "0".into()));
+            let err = Config::load(None, e).unwrap_err().to_string();
+            assert!(err.contains("at least 1"), "{key}: {err}");
+        }
+    }
+
+    #[test]
     fn bad_key_and_bad_numbers_are_clear() {
         let mut e = minimal();
         e.retain(|(k, _)| k != "LINELOGIN_TOKEN_ENCRYPTION_KEY");
