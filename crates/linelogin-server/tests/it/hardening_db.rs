@@ -128,7 +128,11 @@ struct Pg {
 impl Pg {
     async fn start() -> Option<Pg> {
         let Ok(url) = std::env::var("DATABASE_URL_POSTGRES") else {
-            eprintln!("note: DATABASE_URL_POSTGRES is unset; skipping a PostgreSQL fault test");
+            // Straight to stderr (not captured by the test harness), so the skip is seen.
+            use std::io::Write as _;
+            let _ = std::io::stderr().write_all(
+                b"note: DATABASE_URL_POSTGRES is unset; skipping a PostgreSQL fault test\n",
+            );
             return None;
         };
         let admin = sqlx::postgres::PgPoolOptions::new()
