@@ -67,6 +67,17 @@ pub struct Config {
     /// How many requests the journal keeps (a ring buffer).
     #[serde(default = "default_journal_capacity")]
     pub journal_capacity: usize,
+    /// How long a request head may take to arrive, in milliseconds (default 5,000); then the
+    /// connection is closed.
+    #[serde(default = "default_header_read_timeout_ms")]
+    pub header_read_timeout_ms: u64,
+    /// How long a kept-alive connection may wait for its next request, in milliseconds
+    /// (default 60,000).
+    #[serde(default = "default_idle_timeout_ms")]
+    pub idle_timeout_ms: u64,
+    /// Connections open at once (default 1,024); more are answered 503 and closed.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
     /// Return a new refresh token on refresh (LINE's docs say the same one comes back).
     #[serde(default)]
     pub rotate_refresh_tokens: bool,
@@ -205,6 +216,15 @@ fn default_codes_budget_bytes() -> usize {
 fn default_pending_budget_bytes() -> usize {
     16 * 1024 * 1024
 }
+fn default_header_read_timeout_ms() -> u64 {
+    5_000
+}
+fn default_idle_timeout_ms() -> u64 {
+    60_000
+}
+fn default_max_connections() -> usize {
+    1_024
+}
 fn default_provider() -> String {
     DEFAULT_PROVIDER.to_owned()
 }
@@ -233,6 +253,9 @@ impl Config {
             auto_consent: false,
             lowercase_errors: false,
             journal_capacity: default_journal_capacity(),
+            header_read_timeout_ms: default_header_read_timeout_ms(),
+            idle_timeout_ms: default_idle_timeout_ms(),
+            max_connections: default_max_connections(),
             key_seed: None,
             body_timeout_secs: default_body_timeout(),
             rotate_refresh_tokens: false,
@@ -295,6 +318,12 @@ impl Config {
         }
         if self.body_timeout_secs == 0 {
             return bad("body_timeout_secs must be at least 1".into());
+        }
+        if self.header_read_timeout_ms == 0 || self.idle_timeout_ms == 0 {
+            return bad("header_read_timeout_ms and idle_timeout_ms must be at least 1".into());
+        }
+        if self.max_connections == 0 {
+            return bad("max_connections must be at least 1".into());
         }
         if self.journal_capacity == 0 {
             return bad("journal_capacity must be at least 1".into());

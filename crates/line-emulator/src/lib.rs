@@ -264,18 +264,29 @@ impl Emulator {
         tracing::info!(%base_url, "LINE Platform emulator listening");
         let (tx, rx) = oneshot::channel::<()>();
         let app = self.router();
+        // The shared hardened listener (header-read, keep-alive idle and body-read timeouts,
+        // a connection cap, TCP_NODELAY). A stalled body is first answered by the emulator's
+        // own stall timeout (`body_timeout_secs`, a LINE-shaped 400); the listener's bound on
+        // the whole body, a second later, catches a body that trickles.
+        let config = &self.inner.config;
+        let body_timeout = Duration::from_secs(config.body_timeout_secs.max(1));
+        let server = line_listener::Server::new(line_listener::Limits {
+            header_read_timeout: Duration::from_millis(config.header_read_timeout_ms.max(1)),
+            idle_timeout: Duration::from_millis(config.idle_timeout_ms.max(1)),
+            body_read_timeout: body_timeout + Duration::from_secs(1),
+            max_connections: config.max_connections.max(1),
+            shutdown_grace: body_timeout,
+            // Long request lines (a 60,000-byte unknown path) are answered 404 and journaled
+            // short, as before; heads beyond 64 KiB get 431.
+            max_header_bytes: 64 * 1024,
+        });
         let task = tokio::spawn(async move {
-            // Responses go out at once (no Nagle delay behind an unacknowledged segment).
-            axum::serve(
-                axum::serve::ListenerExt::tap_io(listener, |tcp| {
-                    let _ = tcp.set_nodelay(true);
-                }),
-                app,
-            )
-            .with_graceful_shutdown(async move {
-                let _ = rx.await;
-            })
-            .await
+            server
+                .serve(listener, app, async move {
+                    let _ = rx.await;
+                })
+                .await;
+            Ok(())
         });
         let sweeper_state = self.inner.clone();
         let sweeper = tokio::spawn(async move {

@@ -56,6 +56,12 @@ pub struct Config {
     /// logins).
     #[serde(default)]
     pub inbound: InboundConfig,
+    /// The HTTP listener's limits.
+    #[serde(default)]
+    pub http: HttpConfig,
+    /// Bounded waits on the database.
+    #[serde(default)]
+    pub database: DatabaseConfig,
 }
 
 /// `[line]`.
@@ -258,6 +264,86 @@ impl Default for DeauthConfig {
     }
 }
 
+/// `[http]`: the listener's limits (see the `line-listener` crate).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// How long a request head may take to arrive, in milliseconds (default 5,000).
+    #[serde(default = "default_header_read_timeout")]
+    pub header_read_timeout_ms: u64,
+    /// How long a kept-alive connection may wait for its next request, in milliseconds
+    /// (default 60,000).
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout_ms: u64,
+    /// How long a request body may take to arrive in full, in milliseconds (default 20,000);
+    /// then 408 and the connection is closed.
+    #[serde(default = "default_body_read_timeout")]
+    pub body_read_timeout_ms: u64,
+    /// Connections open at once (default 1,024); more are answered 503 and closed. Keep it
+    /// below the process's open-file limit (`ulimit -n`).
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// The largest request head in bytes (default 16,384); larger gets 431.
+    #[serde(default = "default_max_header_bytes")]
+    pub max_header_bytes: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            header_read_timeout_ms: default_header_read_timeout(),
+            idle_timeout_ms: default_idle_timeout(),
+            body_read_timeout_ms: default_body_read_timeout(),
+            max_connections: default_max_connections(),
+            max_header_bytes: default_max_header_bytes(),
+        }
+    }
+}
+
+/// `[database]`: bounded waits, so that a down or stalled database answers 503 in time
+/// instead of hanging.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// How long a request waits for a database connection (PostgreSQL's pool; SQLite's
+    /// writer), in milliseconds (default 3,000).
+    #[serde(default = "default_db_timeout")]
+    pub acquire_timeout_ms: u64,
+    /// How long one statement may take, in milliseconds (default 3,000): PostgreSQL's
+    /// `statement_timeout` (and `lock_timeout`); SQLite's busy timeout (a lock held by
+    /// another process).
+    #[serde(default = "default_db_timeout")]
+    pub statement_timeout_ms: u64,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            acquire_timeout_ms: default_db_timeout(),
+            statement_timeout_ms: default_db_timeout(),
+        }
+    }
+}
+
+fn default_header_read_timeout() -> u64 {
+    5_000
+}
+fn default_idle_timeout() -> u64 {
+    60_000
+}
+fn default_body_read_timeout() -> u64 {
+    20_000
+}
+fn default_max_connections() -> usize {
+    1_024
+}
+fn default_max_header_bytes() -> usize {
+    16 * 1024
+}
+fn default_db_timeout() -> u64 {
+    3_000
+}
+
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8080))
 }
@@ -432,6 +518,13 @@ const TYPED_KEYS: &[(&str, Kind)] = &[
     ("inbound.limit_loopback", Kind::Bool),
     ("inbound.max_clients", Kind::Int),
     ("inbound.max_pending_logins", Kind::Int),
+    ("http.header_read_timeout_ms", Kind::Int),
+    ("http.idle_timeout_ms", Kind::Int),
+    ("http.body_read_timeout_ms", Kind::Int),
+    ("http.max_connections", Kind::Int),
+    ("http.max_header_bytes", Kind::Int),
+    ("database.acquire_timeout_ms", Kind::Int),
+    ("database.statement_timeout_ms", Kind::Int),
 ];
 
 #[derive(Clone, Copy)]
@@ -541,7 +634,53 @@ impl Config {
         if self.inbound.max_clients == 0 {
             return Err(ConfigError("inbound.max_clients must be at least 1".into()));
         }
+        self.validate_limits()?;
         Ok(())
+    }
+
+    /// The `[http]` and `[database]` values must be positive (a zero would disable a bound
+    /// or refuse every connection).
+    fn validate_limits(&self) -> Result<(), ConfigError> {
+        for (key, value) in [
+            (
+                "http.header_read_timeout_ms",
+                self.http.header_read_timeout_ms,
+            ),
+            ("http.idle_timeout_ms", self.http.idle_timeout_ms),
+            ("http.body_read_timeout_ms", self.http.body_read_timeout_ms),
+            ("http.max_connections", self.http.max_connections as u64),
+            (
+                "database.acquire_timeout_ms",
+                self.database.acquire_timeout_ms,
+            ),
+            (
+                "database.statement_timeout_ms",
+                self.database.statement_timeout_ms,
+            ),
+        ] {
+            if value == 0 {
+                return Err(ConfigError(format!("{key} must be at least 1")));
+            }
+        }
+        if self.http.max_header_bytes < 1024 {
+            return Err(ConfigError(
+                "http.max_header_bytes must be at least 1024".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The listener's limits from `[http]`.
+    pub fn listener_limits(&self) -> line_listener::Limits {
+        let ms = std::time::Duration::from_millis;
+        line_listener::Limits {
+            header_read_timeout: ms(self.http.header_read_timeout_ms),
+            idle_timeout: ms(self.http.idle_timeout_ms),
+            body_read_timeout: ms(self.http.body_read_timeout_ms),
+            max_connections: self.http.max_connections,
+            max_header_bytes: self.http.max_header_bytes,
+            ..line_listener::Limits::default()
+        }
     }
 
     /// The callback URL: `public_url` + `/callback`.
@@ -716,6 +855,53 @@ mod tests {
         let mut e = minimal();
         e.push(("LINELOGIN_INBOUND__TRUSTED_PROXIES".into(), "nope".into()));
         assert!(Config::load(None, e).is_err());
+    }
+
+    #[test]
+    fn http_and_database_limits_have_defaults_load_from_env_and_refuse_zero() {
+        let c = Config::load(None, minimal()).unwrap();
+        let limits = c.listener_limits();
+        assert_eq!(
+            limits.header_read_timeout,
+            std::time::Duration::from_secs(5)
+        );
+        assert_eq!(limits.idle_timeout, std::time::Duration::from_secs(60));
+        assert_eq!(limits.body_read_timeout, std::time::Duration::from_secs(20));
+        assert_eq!(
+            (limits.max_connections, limits.max_header_bytes),
+            (1024, 16384)
+        );
+        assert_eq!(
+            (
+                c.database.acquire_timeout_ms,
+                c.database.statement_timeout_ms
+            ),
+            (3000, 3000)
+        );
+        let mut e = minimal();
+        e.push(("LINELOGIN_HTTP__IDLE_TIMEOUT_MS".into(), "1500".into()));
+        e.push(("LINELOGIN_HTTP__MAX_CONNECTIONS".into(), "7".into()));
+        e.push((
+            "LINELOGIN_DATABASE__STATEMENT_TIMEOUT_MS".into(),
+            "250".into(),
+        ));
+        let c = Config::load(None, e).unwrap();
+        assert_eq!(
+            c.listener_limits().idle_timeout,
+            std::time::Duration::from_millis(1500)
+        );
+        assert_eq!(c.listener_limits().max_connections, 7);
+        assert_eq!(c.database.statement_timeout_ms, 250);
+        for key in [
+            "LINELOGIN_HTTP__HEADER_READ_TIMEOUT_MS",
+            "LINELOGIN_HTTP__MAX_CONNECTIONS",
+            "LINELOGIN_DATABASE__ACQUIRE_TIMEOUT_MS",
+        ] {
+            let mut e = minimal();
+            e.push((key.into(), "0".into()));
+            let err = Config::load(None, e).unwrap_err().to_string();
+            assert!(err.contains("at least 1"), "{key}: {err}");
+        }
     }
 
     #[test]

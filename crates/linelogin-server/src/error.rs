@@ -14,6 +14,9 @@ use crate::i18n::Lang;
 use crate::pages;
 use crate::store::StoreError;
 
+/// `Retry-After` of a 503 for an unavailable database, in seconds.
+pub const DATABASE_RETRY_AFTER_SECS: u64 = 5;
+
 /// A request failure.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -59,6 +62,10 @@ pub enum AppError {
     /// An earlier deauthorization of this user is being sent right now.
     #[error("deauthorization in flight")]
     Busy,
+    /// The database is down, locked or too slow: a bounded wait ran out, or it answered with
+    /// an error (access revoked, schema gone). 503 with `Retry-After`, never a hang or a 500.
+    #[error("database unavailable: {0}")]
+    DatabaseUnavailable(String),
     /// No such page.
     #[error("not found")]
     NotFound,
@@ -80,6 +87,7 @@ impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Busy(_) => AppError::Busy,
+            StoreError::Unavailable(detail) => AppError::DatabaseUnavailable(detail),
             other => AppError::Internal(other.to_string()),
         }
     }
@@ -115,6 +123,7 @@ impl AppError {
             AppError::IdentityRejected(_) | AppError::LoginRequired => StatusCode::UNAUTHORIZED,
             AppError::Csrf(_) | AppError::AccountMismatch => StatusCode::FORBIDDEN,
             AppError::LineUnavailable { .. } | AppError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::DatabaseUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::BadUpstream(_) => StatusCode::BAD_GATEWAY,
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -138,6 +147,7 @@ impl AppError {
             AppError::Csrf(_) => "csrf",
             AppError::AccountMismatch => "account_mismatch",
             AppError::Busy => "busy",
+            AppError::DatabaseUnavailable(_) => "database_unavailable",
             AppError::NotFound => "not_found",
             AppError::Internal(_) => "internal",
             AppError::TooManyRequests { .. } => "too_many_requests",
@@ -171,6 +181,7 @@ pub enum ErrorKind {
     Method,
     TooLarge,
     TooMany,
+    DatabaseUnavailable,
 }
 
 impl IntoResponse for AppError {
@@ -204,6 +215,7 @@ impl IntoResponse for AppError {
             AppError::Csrf(_) => ErrorKind::Csrf,
             AppError::AccountMismatch => ErrorKind::AccountMismatch,
             AppError::Busy => ErrorKind::Busy,
+            AppError::DatabaseUnavailable(_) => ErrorKind::DatabaseUnavailable,
             AppError::NotFound => ErrorKind::NotFound,
             AppError::Internal(_) => ErrorKind::Internal,
             AppError::TooManyRequests { .. } | AppError::PendingLoginsFull => ErrorKind::TooMany,
@@ -214,6 +226,7 @@ impl IntoResponse for AppError {
             AppError::Busy => Some(2),
             AppError::TooManyRequests { retry_after } => Some(retry_after.as_secs().max(1)),
             AppError::PendingLoginsFull => Some(5),
+            AppError::DatabaseUnavailable(_) => Some(DATABASE_RETRY_AFTER_SECS),
             _ => None,
         };
         if let Some(secs) = retry_after {
@@ -279,6 +292,8 @@ pub async fn render_errors(req: Request, next: Next) -> Response {
         ErrorKind::Method => (t.error_title, t.err_method, None),
         ErrorKind::TooLarge => (t.error_title, t.err_too_large, None),
         ErrorKind::TooMany => (t.error_title, too_many_message(lang), Some("/")),
+        // A passing outage on our side: the fixed "try again later" message.
+        ErrorKind::DatabaseUnavailable => (t.error_title, t.err_internal, Some("/")),
     };
     let html = pages::error(lang, title, message, retry);
     parts.headers.insert(
@@ -298,6 +313,7 @@ fn error_code(kind: ErrorKind) -> &'static str {
         ErrorKind::Unavailable => "line_unavailable",
         ErrorKind::TooLarge => "too_large",
         ErrorKind::TooMany => "too_many_requests",
+        ErrorKind::DatabaseUnavailable => "database_unavailable",
         _ => "error",
     }
 }

@@ -1,4 +1,10 @@
 //! Running the server: bind, start the worker, serve until shut down.
+//!
+//! The listener is `line-listener`'s hardened accept loop, with the limits of `[http]`:
+//! header-read, keep-alive idle and body-read timeouts, a connection cap (a clear 503
+//! beyond it), 431 for oversized heads, graceful shutdown, `TCP_NODELAY`. (It replaced
+//! `axum::serve`, which had none of these: slowloris, idle and stalled-body connections
+//! stayed open forever.)
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -58,20 +64,15 @@ pub fn start_on(state: AppState, listener: TcpListener) -> Result<RunningServer,
         .worker
         .then(|| worker::spawn(state.clone()));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let state_limits = state.settings().listener;
     let router = app(state);
+    let server = line_listener::Server::new(state_limits);
     let task = tokio::spawn(async move {
-        // Responses go out at once (no Nagle delay behind an unacknowledged segment).
-        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        let result = axum::serve(listener, router)
-            .with_graceful_shutdown(async {
+        server
+            .serve(listener, router, async {
                 let _ = stopped.await;
             })
             .await;
-        if let Err(e) = result {
-            tracing::error!(error = %e, "server stopped with an error");
-        }
     });
     Ok(RunningServer {
         addr,

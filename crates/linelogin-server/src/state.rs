@@ -55,6 +55,10 @@ pub struct Settings {
     pub session_idle: Duration,
     /// The deauthorization worker's settings.
     pub deauth: DeauthConfig,
+    /// The HTTP listener's limits (`[http]`).
+    pub listener: line_listener::Limits,
+    /// Bounded waits on the database (`[database]`).
+    pub database: store::Timeouts,
 }
 
 impl Settings {
@@ -67,6 +71,8 @@ impl Settings {
             session_ttl: Duration::from_secs(config.session.ttl_seconds),
             session_idle: Duration::from_secs(config.session.idle_seconds),
             deauth: config.deauth.clone(),
+            listener: config.listener_limits(),
+            database: store::Timeouts::from_config(&config.database),
         })
     }
 }
@@ -146,7 +152,7 @@ impl<'a> AppStateBuilder<'a> {
         let settings = Settings::from_config(config)?;
         let store = match self.store {
             Some(s) => s,
-            None => store::connect(&config.database_url).await?,
+            None => store::connect_with(&config.database_url, settings.database).await?,
         };
         let policy = OutboundPolicy::with_clock(
             PolicyConfig {

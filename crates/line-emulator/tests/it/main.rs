@@ -9,5 +9,6 @@ mod client_auth;
 mod common;
 mod cross;
 mod flow;
+mod hardening;
 mod resources;
 mod review;

@@ -39,8 +39,19 @@ async fn style() -> Response {
 }
 
 /// Liveness plus the deauthorization outbox: pending and failed jobs, age of the oldest.
+/// The outbox query is the database check: it runs on the store like any request, bounded by
+/// `[database]`'s timeouts (and here by their sum once more, should a driver not honour
+/// them); a failure or a timeout answers 503 `"database": "unavailable"` with `Retry-After`.
 async fn healthz(State(state): State<AppState>) -> Result<Response, AppError> {
-    match outbox::stats(&state).await {
+    let bound = state.settings().database.call_bound();
+    let checked = match tokio::time::timeout(bound, outbox::stats(&state)).await {
+        Ok(result) => result,
+        Err(_) => Err(crate::store::StoreError::Unavailable(format!(
+            "no answer within {} ms",
+            bound.as_millis()
+        ))),
+    };
+    match checked {
         Ok(stats) => {
             let status = if stats.failed > 0 { "degraded" } else { "ok" };
             Ok(Json(serde_json::json!({
@@ -58,6 +69,10 @@ async fn healthz(State(state): State<AppState>) -> Result<Response, AppError> {
             tracing::error!(error = %e, "health check: database unavailable");
             Ok((
                 StatusCode::SERVICE_UNAVAILABLE,
+                [(
+                    header::RETRY_AFTER,
+                    crate::error::DATABASE_RETRY_AFTER_SECS.to_string(),
+                )],
                 Json(serde_json::json!({ "status": "unavailable", "database": "unavailable" })),
             )
                 .into_response())

@@ -376,13 +376,65 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn purge_expired(&self, now: i64) -> Result<u64, StoreError>;
 }
 
+/// Bounded waits on the database (`[database]` in the configuration), so that a database
+/// that is down, locked or stalled answers [`StoreError::Unavailable`] in time instead of
+/// holding the request.
+///
+/// - PostgreSQL: `acquire` is the pool's acquire timeout (a connection, new or pooled);
+///   `statement` is the server-side `statement_timeout` and `lock_timeout` of every
+///   connection (a statement waiting for a lock, such as a table locked `ACCESS EXCLUSIVE`,
+///   is cancelled with it).
+/// - SQLite: `statement` is the busy timeout of every connection (how long a statement waits
+///   for a lock held by another process; the wait blocks the calling thread, so keep it
+///   short); `acquire` bounds the wait for the writer connection, which in turn bounds a
+///   write to about `acquire + statement`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// How long to wait for a connection.
+    pub acquire: std::time::Duration,
+    /// How long one statement may take (or wait for a lock).
+    pub statement: std::time::Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            acquire: std::time::Duration::from_secs(3),
+            statement: std::time::Duration::from_secs(3),
+        }
+    }
+}
+
+impl Timeouts {
+    /// From the `[database]` configuration.
+    pub fn from_config(config: &crate::config::DatabaseConfig) -> Self {
+        Self {
+            acquire: std::time::Duration::from_millis(config.acquire_timeout_ms.max(1)),
+            statement: std::time::Duration::from_millis(config.statement_timeout_ms.max(1)),
+        }
+    }
+
+    /// The longest one store call should take: a connection, then a statement.
+    pub fn call_bound(&self) -> std::time::Duration {
+        self.acquire.saturating_add(self.statement)
+    }
+}
+
 /// Opens the store named by the URL (`sqlite://…` or `postgres://…`) and runs its migrations.
 pub async fn connect(url: &DatabaseUrl) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    connect_with(url, Timeouts::default()).await
+}
+
+/// [`connect`], with these bounded waits.
+pub async fn connect_with(
+    url: &DatabaseUrl,
+    timeouts: Timeouts,
+) -> Result<std::sync::Arc<dyn Store>, StoreError> {
     let raw = url.expose();
     let store: std::sync::Arc<dyn Store> = if raw.starts_with("sqlite:") {
-        std::sync::Arc::new(SqliteStore::connect(raw).await?)
+        std::sync::Arc::new(SqliteStore::connect_with(raw, timeouts).await?)
     } else if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
-        std::sync::Arc::new(PostgresStore::connect(raw, None).await?)
+        std::sync::Arc::new(PostgresStore::connect_with(raw, None, timeouts).await?)
     } else {
         return Err(StoreError::Unavailable(
             "database_url must start with sqlite: or postgres://".into(),

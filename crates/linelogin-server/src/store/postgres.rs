@@ -26,6 +26,17 @@ impl PostgresStore {
     /// every connection works inside it (tests use one schema per run). Call
     /// [`Store::migrate`](super::Store::migrate) before use (or use [`super::connect`]).
     pub async fn connect(url: &str, schema: Option<&str>) -> Result<Self, StoreError> {
+        Self::connect_with(url, schema, super::Timeouts::default()).await
+    }
+
+    /// [`PostgresStore::connect`] with these bounded waits: the pool's acquire timeout, and
+    /// `statement_timeout` and `lock_timeout` on every connection (so a locked table or a
+    /// stalled statement fails in time instead of holding the request).
+    pub async fn connect_with(
+        url: &str,
+        schema: Option<&str>,
+        timeouts: super::Timeouts,
+    ) -> Result<Self, StoreError> {
         let mut options = PgConnectOptions::from_str(url).map_err(|e| {
             StoreError::Unavailable(format!("bad postgres URL: {}", redact_err(&e)))
         })?;
@@ -38,6 +49,7 @@ impl PostgresStore {
             }
             let admin = PgPoolOptions::new()
                 .max_connections(1)
+                .acquire_timeout(timeouts.acquire)
                 .connect_with(options.clone())
                 .await
                 .map_err(map_err)?;
@@ -48,9 +60,14 @@ impl PostgresStore {
             admin.close().await;
             options = options.options([("search_path", schema)]);
         }
+        let statement_ms = timeouts.statement.max(Duration::from_millis(1)).as_millis();
+        options = options.options([
+            ("statement_timeout", statement_ms),
+            ("lock_timeout", statement_ms),
+        ]);
         let pool = PgPoolOptions::new()
             .max_connections(16)
-            .acquire_timeout(Duration::from_secs(5))
+            .acquire_timeout(timeouts.acquire)
             .connect_with(options)
             .await
             .map_err(map_err)?;

@@ -449,3 +449,30 @@ async fn logins_arriving_during_a_recount_are_admitted_once_below_the_cap() {
     assert_eq!(h.state.limits().pending.refused(), 0);
     h.stop().await;
 }
+
+#[tokio::test]
+async fn the_listener_hands_the_peer_address_to_the_per_client_limit() {
+    // Served for real (line-listener), not in-process: the limit must see the client's
+    // address without anyone inserting it by hand. Loopback is limited here on purpose.
+    let h = harness(
+        &[
+            ("LINELOGIN_INBOUND__LIMIT_LOOPBACK", "true"),
+            ("LINELOGIN_INBOUND__PER_CLIENT_PER_SECOND", "1"),
+            ("LINELOGIN_INBOUND__PER_CLIENT_BURST", "3"),
+        ],
+        false,
+        None,
+    )
+    .await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let mut statuses = Vec::new();
+    for _ in 0..10 {
+        let r = client.get(h.url("/login")).send().await.unwrap();
+        statuses.push(r.status().as_u16());
+    }
+    assert!(statuses[..3].iter().all(|s| *s == 302), "{statuses:?}");
+    assert!(statuses.contains(&429), "{statuses:?}");
+}

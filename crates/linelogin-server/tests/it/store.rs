@@ -467,7 +467,7 @@ macro_rules! all_backends {
 }
 
 all_backends!(
-    sqlite [cfg(all())],
-    sqlite_file [cfg(all())],
-    postgres [ignore = "needs PostgreSQL at DATABASE_URL_POSTGRES (CI runs --ignored)"],
+    sqlite[cfg(all())],
+    sqlite_file[cfg(all())],
+    postgres[ignore = "needs PostgreSQL at DATABASE_URL_POSTGRES (CI runs --ignored)"],
 );

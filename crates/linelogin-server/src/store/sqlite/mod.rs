@@ -101,6 +101,8 @@ struct Inner {
     next_reader: AtomicUsize,
     /// Stops and joins the checkpoint thread when the store is dropped.
     _checkpointer: Option<Checkpointer>,
+    /// Bounded waits (the busy timeout is set on the connections).
+    timeouts: super::Timeouts,
 }
 
 /// Where a `sqlite:` URL points.
@@ -168,14 +170,24 @@ impl SqliteStore {
     /// Opens (creating if needed) the database at a `sqlite:` URL, in WAL mode, and starts its
     /// checkpointer. Call [`Store::migrate`] before use (or use [`super::connect`]).
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with(url, super::Timeouts::default()).await
+    }
+
+    /// [`SqliteStore::connect`] with these bounded waits: `statement` is every connection's
+    /// busy timeout (a lock held by another process: the file locked by another connection's
+    /// `BEGIN EXCLUSIVE`); `acquire` bounds the wait for the writer. A write that is not done
+    /// within their sum fails with [`StoreError::Unavailable`] (once queued, it may still
+    /// commit later, like the write of a request that was dropped: see the `batch` module).
+    pub async fn connect_with(url: &str, timeouts: super::Timeouts) -> Result<Self, StoreError> {
         let location = parse_url(url)?;
-        tokio::task::spawn_blocking(move || Self::open_blocking(&location))
+        tokio::task::spawn_blocking(move || Self::open_blocking(&location, timeouts))
             .await
             .map_err(|e| StoreError::Unavailable(format!("opening the database: {e}")))?
     }
 
-    fn open_blocking(location: &Location) -> Result<Self, StoreError> {
+    fn open_blocking(location: &Location, timeouts: super::Timeouts) -> Result<Self, StoreError> {
         let writer = open(location, false)?;
+        writer.busy_timeout(timeouts.statement).map_err(map_err)?;
         let mut readers = Vec::new();
         if let Location::File(_) = location {
             let mode: String = writer
@@ -192,7 +204,9 @@ impl SqliteStore {
                 ))
                 .map_err(map_err)?;
             for _ in 0..READERS {
-                readers.push(Mutex::new(open(location, true)?));
+                let reader = open(location, true)?;
+                reader.busy_timeout(timeouts.statement).map_err(map_err)?;
+                readers.push(Mutex::new(reader));
             }
         }
         let writer = Arc::new(tokio::sync::Mutex::new(writer));
@@ -207,6 +221,7 @@ impl SqliteStore {
                 readers: readers.into(),
                 next_reader: AtomicUsize::new(0),
                 _checkpointer: checkpointer,
+                timeouts,
             }),
         })
     }
@@ -256,13 +271,33 @@ impl Inner {
         self.writer.lock().await
     }
 
+    /// The writer, waiting at most the acquire timeout for it.
+    async fn writer_within(&self) -> Result<tokio::sync::MutexGuard<'_, Connection>, StoreError> {
+        tokio::time::timeout(self.timeouts.acquire, self.writer.lock())
+            .await
+            .map_err(|_| {
+                StoreError::Unavailable(format!(
+                    "timed out after {} ms waiting for the database writer",
+                    self.timeouts.acquire.as_millis()
+                ))
+            })
+    }
+
     /// Runs `op` in a transaction on the writer, committed together with the other writes
     /// queued meanwhile (see [`batch`]).
     async fn write<T: Send + 'static>(
         &self,
         op: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        self.queue.write(&self.writer, op).await
+        let bound = self.timeouts.call_bound();
+        tokio::time::timeout(bound, self.queue.write(&self.writer, op))
+            .await
+            .map_err(|_| {
+                StoreError::Unavailable(format!(
+                    "a write timed out after {} ms (database locked or stalled)",
+                    bound.as_millis()
+                ))
+            })?
     }
 
     /// The writer, from a thread outside the async runtime (the blocking pool).
@@ -647,7 +682,7 @@ impl Store for SqliteStore {
         now: i64,
     ) -> Result<(), StoreError> {
         let changed = execute(
-            &*self.inner.writer().await,
+            &*self.inner.writer_within().await?,
             sql::PUT_TOKENS,
             &[
                 &account_id,
@@ -666,7 +701,7 @@ impl Store for SqliteStore {
 
     async fn delete_tokens(&self, account_id: &str) -> Result<(), StoreError> {
         execute(
-            &*self.inner.writer().await,
+            &*self.inner.writer_within().await?,
             sql::DELETE_TOKENS,
             &[&account_id],
         )?;
@@ -680,7 +715,7 @@ impl Store for SqliteStore {
         reason: DeauthReason,
         now: i64,
     ) -> Result<(), StoreError> {
-        let mut conn = self.inner.writer().await;
+        let mut conn = self.inner.writer_within().await?;
         let tx = write_transaction(&mut conn)?;
         let inserted = execute(
             &tx,
@@ -703,7 +738,7 @@ impl Store for SqliteStore {
     async fn claim_job(&self, now: i64, lease_ms: i64) -> Result<Option<DeauthJob>, StoreError> {
         let lease_until = now.saturating_add(lease_ms);
         query_opt(
-            &*self.inner.writer().await,
+            &*self.inner.writer_within().await?,
             sql::CLAIM_JOB,
             &[&lease_until, &now],
             |row| {
@@ -724,7 +759,7 @@ impl Store for SqliteStore {
 
     async fn put_job_tokens(&self, job_id: &str, tokens: &StoredTokens) -> Result<(), StoreError> {
         execute(
-            &*self.inner.writer().await,
+            &*self.inner.writer_within().await?,
             sql::PUT_JOB_TOKENS,
             &[
                 &job_id,
@@ -745,7 +780,7 @@ impl Store for SqliteStore {
     ) -> Result<(), StoreError> {
         let note = sql::final_note(outcome);
         execute(
-            &*self.inner.writer().await,
+            &*self.inner.writer_within().await?,
             sql::FINISH_JOB,
             &[&job_id, &now, &note],
         )?;
@@ -759,7 +794,7 @@ impl Store for SqliteStore {
         error: &str,
     ) -> Result<(), StoreError> {
         execute(
-            &*self.inner.writer().await,
+            &*self.inner.writer_within().await?,
             sql::RETRY_JOB,
             &[&job_id, &next_attempt_at, &error],
         )?;
@@ -768,7 +803,7 @@ impl Store for SqliteStore {
 
     async fn fail_job(&self, job_id: &str, error: &str, now: i64) -> Result<(), StoreError> {
         execute(
-            &*self.inner.writer().await,
+            &*self.inner.writer_within().await?,
             sql::FAIL_JOB,
             &[&job_id, &now, &error],
         )?;
@@ -782,7 +817,7 @@ impl Store for SqliteStore {
         note: &str,
     ) -> Result<(), StoreError> {
         execute(
-            &*self.inner.writer().await,
+            &*self.inner.writer_within().await?,
             sql::RELEASE_JOB,
             &[&job_id, &next_attempt_at, &note],
         )?;
@@ -791,7 +826,7 @@ impl Store for SqliteStore {
 
     async fn give_up_job(&self, job_id: &str, error: &str, now: i64) -> Result<(), StoreError> {
         execute(
-            &*self.inner.writer().await,
+            &*self.inner.writer_within().await?,
             sql::GIVE_UP_JOB,
             &[&job_id, &now, &error],
         )?;
@@ -800,7 +835,7 @@ impl Store for SqliteStore {
 
     async fn retry_failed_job(&self, job_id: &str, now: i64) -> Result<(), StoreError> {
         let changed = execute(
-            &*self.inner.writer().await,
+            &*self.inner.writer_within().await?,
             sql::RETRY_FAILED_JOB,
             &[&job_id, &now],
         )?;

@@ -1,0 +1,235 @@
+//! The server's listener under slow and idle clients (attack-and-fault run; catalogue case
+//! LOAD-04): slowloris heads and idle keep-alive connections are closed, a stalled body ends
+//! with 408, oversized heads get 431 and oversized bodies 413, the connection cap answers a
+//! clear 503, and a healthy client keeps being served throughout. Raw TCP on 127.0.0.1:0.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::{Instant, sleep, timeout};
+
+use crate::fake_line::FakeLine;
+use crate::harness::{Harness, Opts, cookie_value};
+
+async fn start(extra: &[(&str, &str)]) -> Harness {
+    let opts = Opts {
+        worker: false,
+        extra_env: extra
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        ..Opts::default()
+    };
+    Harness::start_with(FakeLine::start().await, opts).await
+}
+
+fn addr(h: &Harness) -> String {
+    h.base.trim_start_matches("http://").to_owned()
+}
+
+/// Reads until the peer closes (Ok: what was read) or `within` passes (Err: what was read).
+async fn read_until_closed(s: &mut TcpStream, within: Duration) -> Result<Vec<u8>, Vec<u8>> {
+    let mut out = Vec::new();
+    let deadline = Instant::now() + within;
+    let mut buf = [0u8; 8192];
+    loop {
+        match tokio::time::timeout_at(deadline, s.read(&mut buf)).await {
+            Err(_) => return Err(out),
+            Ok(Ok(0)) | Ok(Err(_)) => return Ok(out),
+            Ok(Ok(n)) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// Reads one response (head and a Content-Length body).
+async fn read_response(s: &mut TcpStream) -> String {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        let n = timeout(Duration::from_secs(5), s.read(&mut buf))
+            .await
+            .expect("a response in time")
+            .unwrap();
+        assert!(n > 0, "closed before a full response: {out:?}");
+        out.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&out).to_string();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let len = text[..end]
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse::<usize>().unwrap())
+                })
+                .unwrap_or(0);
+            if out.len() >= end + 4 + len {
+                return text;
+            }
+        }
+    }
+}
+
+const GET_HOME: &[u8] = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+
+/// A healthy client: a fresh connection, `GET /`, 200.
+async fn healthy_get(h: &Harness) {
+    let r = reqwest::get(h.url("/")).await.unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn slowloris_head_is_closed_after_the_header_timeout() {
+    let h = start(&[("LINELOGIN_HTTP__HEADER_READ_TIMEOUT_MS", "400")]).await;
+    let mut slow = Vec::new();
+    for _ in 0..20 {
+        let mut s = TcpStream::connect(addr(&h)).await.unwrap();
+        s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+        slow.push(s);
+    }
+    let started = Instant::now();
+    // One more byte each 100 ms (the head never ends); all must be closed in time.
+    let mut open = slow.len();
+    while open > 0 && started.elapsed() < Duration::from_secs(3) {
+        sleep(Duration::from_millis(100)).await;
+        open = 0;
+        for s in &mut slow {
+            let _ = s.write_all(b"X").await;
+            let mut probe = [0u8; 16];
+            match timeout(Duration::from_millis(1), s.read(&mut probe)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => {}
+                _ => open += 1,
+            }
+        }
+    }
+    assert_eq!(
+        open,
+        0,
+        "{open} slowloris connections still open after {:?}",
+        started.elapsed()
+    );
+    assert!(started.elapsed() < Duration::from_millis(1_500));
+    healthy_get(&h).await;
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn idle_keep_alive_is_closed_after_the_idle_timeout() {
+    let h = start(&[
+        ("LINELOGIN_HTTP__HEADER_READ_TIMEOUT_MS", "300"),
+        ("LINELOGIN_HTTP__IDLE_TIMEOUT_MS", "800"),
+    ])
+    .await;
+    let mut s = TcpStream::connect(addr(&h)).await.unwrap();
+    s.write_all(GET_HOME).await.unwrap();
+    assert!(read_response(&mut s).await.starts_with("HTTP/1.1 200"));
+    let answered = Instant::now();
+    let read = read_until_closed(&mut s, Duration::from_secs(4)).await;
+    assert_eq!(read, Ok(Vec::new()), "the idle connection is closed");
+    let idle = answered.elapsed();
+    assert!(
+        idle >= Duration::from_millis(700) && idle < Duration::from_millis(2_000),
+        "closed after {idle:?}"
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn stalled_body_is_ended_with_408() {
+    let h = start(&[("LINELOGIN_HTTP__BODY_READ_TIMEOUT_MS", "500")]).await;
+    // Logged in, so that the handler reads the body.
+    let c = h.client();
+    let r = h.login(&c).await;
+    let session = cookie_value(&r, "ll_session").expect("a session cookie");
+    let mut s = TcpStream::connect(addr(&h)).await.unwrap();
+    let started = Instant::now();
+    let head = format!(
+        "POST /account/unregister HTTP/1.1\r\nHost: x\r\nOrigin: {}\r\nCookie: ll_session={session}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\ncsrf_token=",
+        h.base
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    let read = read_until_closed(&mut s, Duration::from_secs(5))
+        .await
+        .expect("the stalled request is ended and its connection closed");
+    let text = String::from_utf8_lossy(&read);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    healthy_get(&h).await;
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn load04_oversized_head_gets_431_oversized_body_413_and_healthy_clients_are_served() {
+    let h = start(&[]).await;
+    // 64 KiB of headers.
+    let mut s = TcpStream::connect(addr(&h)).await.unwrap();
+    let big = format!(
+        "GET / HTTP/1.1\r\nHost: x\r\nX-Pad: {}\r\n\r\n",
+        "a".repeat(64 * 1024)
+    );
+    let _ = s.write_all(big.as_bytes()).await;
+    let read = match read_until_closed(&mut s, Duration::from_secs(5)).await {
+        Ok(r) | Err(r) => r,
+    };
+    let text = String::from_utf8_lossy(&read);
+    assert!(text.starts_with("HTTP/1.1 431"), "{text}");
+    // A 10 MiB body on POST /account/unregister: refused from its Content-Length.
+    let mut s = TcpStream::connect(addr(&h)).await.unwrap();
+    s.write_all(
+        b"POST /account/unregister HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 10485760\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let _ = s.write_all(&[b'a'; 64 * 1024]).await;
+    let answer = read_response(&mut s).await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    healthy_get(&h).await;
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn connections_beyond_the_cap_get_503_with_retry_after_while_connected_clients_are_served() {
+    let h = start(&[
+        ("LINELOGIN_HTTP__MAX_CONNECTIONS", "4"),
+        ("LINELOGIN_HTTP__HEADER_READ_TIMEOUT_MS", "10000"),
+    ])
+    .await;
+    let mut healthy = TcpStream::connect(addr(&h)).await.unwrap();
+    healthy.write_all(GET_HOME).await.unwrap();
+    assert!(
+        read_response(&mut healthy)
+            .await
+            .starts_with("HTTP/1.1 200")
+    );
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(TcpStream::connect(addr(&h)).await.unwrap());
+    }
+    sleep(Duration::from_millis(200)).await;
+    for _ in 0..3 {
+        let mut extra = TcpStream::connect(addr(&h)).await.unwrap();
+        let _ = extra.write_all(GET_HOME).await;
+        let read = read_until_closed(&mut extra, Duration::from_secs(3))
+            .await
+            .expect("refused and closed at once");
+        let text = String::from_utf8_lossy(&read);
+        assert!(text.starts_with("HTTP/1.1 503"), "{text}");
+        assert!(text.contains("Retry-After: 1"), "{text}");
+        assert!(text.contains("Connection: close"), "{text}");
+    }
+    healthy.write_all(GET_HOME).await.unwrap();
+    assert!(
+        read_response(&mut healthy)
+            .await
+            .starts_with("HTTP/1.1 200")
+    );
+    drop(held);
+    drop(healthy);
+    sleep(Duration::from_millis(200)).await;
+    healthy_get(&h).await;
+    h.stop().await;
+}
