@@ -45,6 +45,7 @@ pub mod crypto;
 pub mod deauth;
 pub mod error;
 pub mod i18n;
+pub mod maintenance;
 pub mod pages;
 pub mod routes;
 pub mod serve;

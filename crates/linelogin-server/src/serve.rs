@@ -1,4 +1,13 @@
-//! Running the server: bind, start the worker, serve until shut down.
+//! Running the server: the one composition root every binary calls.
+//!
+//! [`start`] takes a configuration and does everything a running server needs, in one place:
+//! opens the guideline logs and starts their retention, opens the store, binds the listener,
+//! and starts the deauthorization worker (when `[deauth] worker`) and the purge of expired
+//! rows (always). [`RunningServer::stop`] stops all of it. `linelogin serve` and `linelogin
+//! demo` both call it, so they cannot drift apart (they had: one never ran log retention, and
+//! an instance without the worker never purged). [`start_on`] is the lower layer for an
+//! already built [`AppState`] (tests, embedding apps): it serves, and starts the worker and the
+//! purge.
 //!
 //! The listener is `line-listener`'s hardened accept loop, with the limits of `[http]`:
 //! header-read, keep-alive idle and body-read timeouts, a connection cap (a clear 503
@@ -8,12 +17,34 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 
+use crate::audit::GuidelineLogs;
+use crate::config::Config;
 use crate::deauth::worker::{self, WorkerHandle};
+use crate::maintenance::{self, PurgeHandle};
 use crate::routes::app;
 use crate::state::{AppState, StartError};
+
+/// How often the guideline logs are rotated and pruned past retention.
+pub const LOG_MAINTENANCE_EVERY: Duration = Duration::from_secs(3600);
+
+/// What [`start`] needs besides the configuration. `StartOptions::default()` is what a
+/// production binary wants: bind `config.listen`, write the guideline logs.
+#[derive(Debug, Default)]
+pub struct StartOptions {
+    /// Serve on this already bound listener instead of binding `config.listen`.
+    pub listener: Option<TcpListener>,
+    /// Do not write the guideline logs (benchmarks and tests only: LINE's guidelines ask for
+    /// them).
+    pub without_guideline_logs: bool,
+    /// A failpoint to arm (crash tests; needs the `failpoints` feature, see
+    /// [`crate::state::AppStateBuilder::failpoint`]).
+    pub failpoint: Option<String>,
+}
 
 /// A server running on the current runtime.
 #[derive(Debug)]
@@ -23,6 +54,9 @@ pub struct RunningServer {
     stop: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<()>,
     worker: Option<WorkerHandle>,
+    purge: PurgeHandle,
+    log_maintenance: Option<tokio::task::JoinHandle<()>>,
+    state: AppState,
 }
 
 impl RunningServer {
@@ -31,18 +65,85 @@ impl RunningServer {
         format!("http://{}", self.addr)
     }
 
-    /// Stops accepting, finishes in-flight requests, stops the worker.
+    /// The state the server serves (its store, client and settings).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Whether the deauthorization worker runs in this process.
+    pub fn runs_worker(&self) -> bool {
+        self.worker.is_some()
+    }
+
+    /// Stops accepting, finishes in-flight requests, stops the worker, the purge and the
+    /// guideline-log maintenance.
     pub async fn stop(self) {
         let _ = self.stop.send(());
         let _ = self.task.await;
         if let Some(w) = self.worker {
             w.stop().await;
         }
+        self.purge.stop().await;
+        if let Some(m) = self.log_maintenance {
+            m.abort();
+        }
     }
 }
 
-/// Binds `addr` and starts serving `state` (and, when configured, the deauthorization worker).
-pub async fn start(state: AppState, addr: SocketAddr) -> Result<RunningServer, StartError> {
+/// The composition root: from a configuration to a running server, with its guideline logs
+/// and their retention, its store, its worker (when configured) and its purge. Errors say what
+/// could not be started; nothing is left running after one.
+pub async fn start(config: &Config, options: StartOptions) -> Result<RunningServer, StartError> {
+    let mut builder = AppState::builder(config);
+    let mut log_maintenance = None;
+    if !options.without_guideline_logs {
+        let logs = GuidelineLogs::open(&config.logs).map_err(|e| StartError::Logs {
+            dir: config.logs.dir.display().to_string(),
+            message: e.to_string(),
+        })?;
+        log_maintenance = Some(
+            logs.log()
+                .spawn_maintenance(LOG_MAINTENANCE_EVERY)
+                .map_err(|e| StartError::Logs {
+                    dir: config.logs.dir.display().to_string(),
+                    message: e.to_string(),
+                })?,
+        );
+        builder = builder.audit(Arc::new(logs));
+    }
+    if let Some(name) = options.failpoint {
+        builder = builder.failpoint(Some(name))?;
+    }
+    let started = async {
+        let state = builder.build().await?;
+        let listener = match options.listener {
+            Some(l) => l,
+            None => TcpListener::bind(config.listen)
+                .await
+                .map_err(|e| StartError::Listen {
+                    addr: config.listen.to_string(),
+                    message: e.to_string(),
+                })?,
+        };
+        start_on(state, listener)
+    }
+    .await;
+    match started {
+        Ok(mut server) => {
+            server.log_maintenance = log_maintenance;
+            Ok(server)
+        }
+        Err(e) => {
+            if let Some(m) = log_maintenance {
+                m.abort();
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Binds `addr` and starts serving `state` (and the worker, when configured, and the purge).
+pub async fn start_state(state: AppState, addr: SocketAddr) -> Result<RunningServer, StartError> {
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|e| StartError::Listen {
@@ -52,7 +153,8 @@ pub async fn start(state: AppState, addr: SocketAddr) -> Result<RunningServer, S
     start_on(state, listener)
 }
 
-/// Starts serving on an already bound listener.
+/// Starts serving `state` on an already bound listener, with the deauthorization worker (when
+/// `[deauth] worker`) and the purge of expired rows (always).
 pub fn start_on(state: AppState, listener: TcpListener) -> Result<RunningServer, StartError> {
     let addr = listener.local_addr().map_err(|e| StartError::Listen {
         addr: "listener".into(),
@@ -63,9 +165,10 @@ pub fn start_on(state: AppState, listener: TcpListener) -> Result<RunningServer,
         .deauth
         .worker
         .then(|| worker::spawn(state.clone()));
+    let purge = maintenance::spawn_purge(state.clone(), maintenance::PURGE_EVERY);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let state_limits = state.settings().listener;
-    let router = app(state);
+    let router = app(state.clone());
     let server = line_listener::Server::new(state_limits);
     let task = tokio::spawn(async move {
         server
@@ -79,6 +182,9 @@ pub fn start_on(state: AppState, listener: TcpListener) -> Result<RunningServer,
         stop,
         task,
         worker,
+        purge,
+        log_maintenance: None,
+        state,
     })
 }
 
@@ -88,7 +194,7 @@ pub async fn serve_until(
     addr: SocketAddr,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), StartError> {
-    let server = start(state, addr).await?;
+    let server = start_state(state, addr).await?;
     shutdown.await;
     server.stop().await;
     Ok(())

@@ -30,6 +30,19 @@ pub enum StartError {
     /// The LINE client could not be built.
     #[error("LINE client: {0}")]
     Client(String),
+    /// The guideline logs could not be opened, or their maintenance not started.
+    #[error("cannot open the guideline logs in {dir}: {message}")]
+    Logs {
+        /// The log directory.
+        dir: String,
+        /// What failed.
+        message: String,
+    },
+    /// A failpoint was asked for in a build without the `failpoints` feature.
+    #[error(
+        "failpoint {0:?} asked for, but this build has no failpoints (the `failpoints` feature)"
+    )]
+    NoFailpoints(String),
     /// The listener could not be bound.
     #[error("cannot listen on {addr}: {message}")]
     Listen {
@@ -140,10 +153,24 @@ impl<'a> AppStateBuilder<'a> {
     }
 
     /// Arms a failpoint (crash tests): `unregister-after-commit` aborts the process right
-    /// after the deauthorization job is committed.
-    pub fn failpoint(mut self, name: Option<String>) -> Self {
-        self.failpoint = name;
-        self
+    /// after the deauthorization job is committed, `deauth-after-call` right after LINE
+    /// answered a deauthorization. A test hook: only a build with the `failpoints` feature has
+    /// them; elsewhere arming one is an error (`None` is always fine). The library never reads
+    /// the environment for it: a binary may (`LINELOGIN_FAILPOINT`).
+    pub fn failpoint(mut self, name: Option<String>) -> Result<Self, StartError> {
+        match name {
+            None => {
+                self.failpoint = None;
+                Ok(self)
+            }
+            #[cfg(feature = "failpoints")]
+            Some(name) => {
+                self.failpoint = Some(name);
+                Ok(self)
+            }
+            #[cfg(not(feature = "failpoints"))]
+            Some(name) => Err(StartError::NoFailpoints(name)),
+        }
     }
 
     /// Opens the store (running migrations) if none was given, and builds the LINE client.
@@ -203,9 +230,7 @@ impl AppState {
             store: None,
             clock: Arc::new(SystemClock::new()),
             audit: Arc::new(NoAudit),
-            failpoint: std::env::var("LINELOGIN_FAILPOINT")
-                .ok()
-                .filter(|v| !v.is_empty()),
+            failpoint: None,
         }
     }
 
@@ -245,10 +270,15 @@ impl AppState {
         self.inner.worker_wake.notify_one();
     }
 
+    /// Aborts the process if the failpoint `name` is armed (only with the `failpoints`
+    /// feature; without it, nothing).
     pub(crate) fn failpoint(&self, name: &str) {
+        #[cfg(feature = "failpoints")]
         if self.inner.failpoint.as_deref() == Some(name) {
             tracing::error!(failpoint = name, "failpoint reached: aborting the process");
             std::process::abort();
         }
+        #[cfg(not(feature = "failpoints"))]
+        let _ = (name, &self.inner.failpoint);
     }
 }

@@ -1,12 +1,16 @@
-//! `linelogin-server [CONFIG.toml]`: the login server alone (the `linelogin serve` command
-//! does the same with the rest of the CLI). Configuration also comes from `LINELOGIN_*`.
+//! A test vehicle, not a product binary: the crash tests run the server as a child process
+//! that a failpoint (`LINELOGIN_FAILPOINT`) aborts at a chosen point. It is built only with the
+//! `failpoints` feature (`required-features`), which this crate's tests turn on; the product's
+//! one server command is `linelogin serve`. Both go through the same composition root,
+//! [`linelogin_server::serve::start`].
+//!
+//! Usage: `linelogin-server [CONFIG.toml]`; configuration also from `LINELOGIN_*`. Stops on
+//! Ctrl-C or SIGTERM.
 
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use linelogin_server::AppState;
-use linelogin_server::audit::GuidelineLogs;
 use linelogin_server::config::Config;
+use linelogin_server::serve::StartOptions;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -22,14 +26,41 @@ async fn main() -> ExitCode {
 
 async fn run(file: Option<std::path::PathBuf>) -> Result<(), Box<dyn std::error::Error>> {
     let config = Config::load(file.as_deref(), std::env::vars())?;
-    let logs = GuidelineLogs::open(&config.logs)?;
-    let state = AppState::builder(&config)
-        .audit(Arc::new(logs))
-        .build()
-        .await?;
-    let server = linelogin_server::serve::start(state, config.listen).await?;
+    let failpoint = std::env::var("LINELOGIN_FAILPOINT")
+        .ok()
+        .filter(|v| !v.is_empty());
+    let server = linelogin_server::serve::start(
+        &config,
+        StartOptions {
+            failpoint,
+            ..StartOptions::default()
+        },
+    )
+    .await?;
     println!("listening on http://{}", server.addr);
-    let _ = tokio::signal::ctrl_c().await;
+    shutdown_signal().await;
     server.stop().await;
     Ok(())
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
 }

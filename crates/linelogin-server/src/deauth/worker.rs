@@ -91,19 +91,11 @@ pub fn spawn(state: AppState) -> WorkerHandle {
     let (stop, mut stopped) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(async move {
         let poll = Duration::from_millis(state.settings().deauth.poll_ms.max(10));
-        let mut last_purge = 0i64;
         loop {
             if *stopped.borrow() {
                 break;
             }
             let step = run_once(&state).await;
-            let now = state.now_ms();
-            if now - last_purge > 60_000 {
-                last_purge = now;
-                if let Err(e) = state.store().purge_expired(now).await {
-                    tracing::warn!(error = %e, "purging expired sessions failed");
-                }
-            }
             if matches!(step, Step::Idle) {
                 tokio::select! {
                     _ = state.inner.worker_wake.notified() => {}

@@ -185,7 +185,6 @@ impl Pg {
         );
         let state = AppState::builder(&config)
             .store(Arc::new(store) as Arc<dyn Store>)
-            .failpoint(None)
             .build()
             .await
             .unwrap();

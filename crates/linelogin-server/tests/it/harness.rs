@@ -111,7 +111,7 @@ impl Harness {
             Some(c) => Arc::new(c),
             None => Arc::new(SystemClock::new()),
         };
-        let mut builder = AppState::builder(&config).clock(clock).failpoint(None);
+        let mut builder = AppState::builder(&config).clock(clock);
         if opts.guideline_logs {
             let mut logs = config.logs.clone();
             logs.dir = db.with_extension("logs");

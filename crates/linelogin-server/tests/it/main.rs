@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod browser;
+mod compose;
 mod crash;
 mod emulator;
 mod fake_line;

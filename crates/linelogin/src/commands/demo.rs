@@ -2,16 +2,12 @@
 //! configuration. The SQLite database, the token encryption key (generated once) and the
 //! guideline logs live under `--data-dir` (default `./linelogin-demo/`).
 
+use line_emulator::Emulator;
+use linelogin_server::config::{Config, EncryptionKey};
+use linelogin_server::serve::StartOptions;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Duration;
-
-use line_emulator::Emulator;
-use linelogin_server::AppState;
-use linelogin_server::audit::GuidelineLogs;
-use linelogin_server::config::{Config, EncryptionKey};
 
 use super::CliError;
 
@@ -136,16 +132,15 @@ pub fn run(args: DemoArgs, out: &mut impl Write) -> Result<(), CliError> {
         ];
         let config = Config::load(None, env.into_iter().map(|(k, v)| (k.to_owned(), v)))
             .map_err(|e| CliError::failure(e.to_string()))?;
-        let logs = GuidelineLogs::open(&config.logs)
-            .map_err(|e| CliError::failure(format!("cannot open the log directory: {e}")))?;
-        let _maintenance = logs.log().spawn_maintenance(Duration::from_secs(3600));
-        let state = AppState::builder(&config)
-            .audit(Arc::new(logs))
-            .build()
-            .await
-            .map_err(|e| CliError::failure(e.to_string()))?;
-        let server = linelogin_server::serve::start_on(state, server_listener)
-            .map_err(|e| CliError::failure(e.to_string()))?;
+        let server = linelogin_server::serve::start(
+            &config,
+            StartOptions {
+                listener: Some(server_listener),
+                ..StartOptions::default()
+            },
+        )
+        .await
+        .map_err(|e| CliError::failure(e.to_string()))?;
 
         writeln!(out, "linelogin demo")?;
         writeln!(

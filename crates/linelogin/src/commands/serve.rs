@@ -2,12 +2,9 @@
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Duration;
 
-use linelogin_server::AppState;
-use linelogin_server::audit::GuidelineLogs;
 use linelogin_server::config::Config;
+use linelogin_server::serve::StartOptions;
 
 use super::CliError;
 
@@ -40,25 +37,25 @@ pub fn run(args: ServeArgs, out: &mut impl Write) -> Result<(), CliError> {
     })
 }
 
-/// Opens the logs and the store, and starts the server and its worker.
+/// Starts the server through the one composition root ([`linelogin_server::serve::start`]):
+/// guideline logs and their retention, the store, the listener, the worker, the purge. The
+/// environment's `LINELOGIN_FAILPOINT` arms a crash-test failpoint, which only a build with the
+/// server's `failpoints` feature has (this binary's tests); elsewhere it is refused.
 pub(crate) async fn start(
     config: &Config,
 ) -> Result<linelogin_server::serve::RunningServer, CliError> {
-    let logs = GuidelineLogs::open(&config.logs).map_err(|e| {
-        CliError::failure(format!(
-            "cannot open the log directory {}: {e}",
-            config.logs.dir.display()
-        ))
-    })?;
-    let _maintenance = logs.log().spawn_maintenance(Duration::from_secs(3600));
-    let state = AppState::builder(config)
-        .audit(Arc::new(logs))
-        .build()
-        .await
-        .map_err(|e| CliError::failure(e.to_string()))?;
-    linelogin_server::serve::start(state, config.listen)
-        .await
-        .map_err(|e| CliError::failure(e.to_string()))
+    let failpoint = std::env::var("LINELOGIN_FAILPOINT")
+        .ok()
+        .filter(|v| !v.is_empty());
+    linelogin_server::serve::start(
+        config,
+        StartOptions {
+            failpoint,
+            ..StartOptions::default()
+        },
+    )
+    .await
+    .map_err(|e| CliError::failure(e.to_string()))
 }
 
 /// A multi-threaded Tokio runtime.
