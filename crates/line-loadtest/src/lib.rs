@@ -626,56 +626,46 @@ mod tests {
         }
     }
 
+    /// The hints for a run of `finish` at `concurrency` that failed with `errors`, whose login
+    /// called back to `callback`, on an emulator with `users` test users.
+    fn hints_for(
+        finish: Finish,
+        concurrency: usize,
+        errors: &[(&str, u64)],
+        callback: &str,
+        users: Option<u64>,
+    ) -> Vec<String> {
+        let (test, report) = run_with(finish, concurrency, errors);
+        hints(&test, &guard(callback, users), &report)
+    }
+
+    const SAME_HOST: &str = "http://127.0.0.1:8080/callback";
+    const OTHER_HOST: &str = "http://localhost:8080/callback";
+
     #[test]
     fn no_failure_no_hint() {
-        let (test, report) = run_with(Finish::Unregister, 64, &[]);
-        assert!(
-            hints(
-                &test,
-                &guard("http://localhost:8080/callback", Some(3)),
-                &report
-            )
-            .is_empty()
-        );
+        assert!(hints_for(Finish::Unregister, 64, &[], OTHER_HOST, Some(3)).is_empty());
     }
 
     #[test]
     fn more_virtual_users_than_test_users_with_unregister_is_named() {
-        let (test, report) = run_with(Finish::Unregister, 16, &[("api_me_status_401", 3)]);
-        let h = hints(
-            &test,
-            &guard("http://127.0.0.1:8080/callback", Some(3)),
-            &report,
-        );
+        let failed = &[("api_me_status_401", 3)];
+        let h = hints_for(Finish::Unregister, 16, failed, SAME_HOST, Some(3));
         assert_eq!(h.len(), 1, "{h:?}");
         assert!(h[0].contains("--test-users 16"), "{}", h[0]);
         // Enough test users, or no unregister: not the cause.
-        assert!(
-            hints(
-                &test,
-                &guard("http://127.0.0.1:8080/callback", Some(16)),
-                &report
-            )
-            .is_empty()
-        );
-        let (logout, report) = run_with(Finish::Logout, 16, &[("api_me_status_401", 3)]);
-        assert!(
-            hints(
-                &logout,
-                &guard("http://127.0.0.1:8080/callback", Some(3)),
-                &report
-            )
-            .is_empty()
-        );
+        assert!(hints_for(Finish::Unregister, 16, failed, SAME_HOST, Some(16)).is_empty());
+        assert!(hints_for(Finish::Logout, 16, failed, SAME_HOST, Some(3)).is_empty());
     }
 
     #[test]
     fn a_callback_on_another_host_than_the_target_is_named() {
-        let (test, report) = run_with(Finish::None, 4, &[("callback_status_400", 5)]);
-        let h = hints(
-            &test,
-            &guard("http://localhost:8080/callback", None),
-            &report,
+        let h = hints_for(
+            Finish::None,
+            4,
+            &[("callback_status_400", 5)],
+            OTHER_HOST,
+            None,
         );
         assert_eq!(h.len(), 1, "{h:?}");
         assert!(
@@ -687,20 +677,12 @@ mod tests {
 
     #[test]
     fn refused_connections_429_and_503_are_explained() {
-        let (test, report) = run_with(
-            Finish::None,
-            4,
-            &[
-                ("login_connect", 1),
-                ("login_status_429", 1),
-                ("callback_status_503", 1),
-            ],
-        );
-        let h = hints(
-            &test,
-            &guard("http://127.0.0.1:8080/callback", None),
-            &report,
-        );
+        let failed = &[
+            ("login_connect", 1),
+            ("login_status_429", 1),
+            ("callback_status_503", 1),
+        ];
+        let h = hints_for(Finish::None, 4, failed, SAME_HOST, None);
         assert_eq!(h.len(), 3, "{h:?}");
         assert!(h[0].contains("refused") && h[1].contains("429") && h[2].contains("503"));
     }

@@ -199,3 +199,26 @@ pub async fn serve_until(
     server.stop().await;
     Ok(())
 }
+
+/// Resolves on Ctrl-C, or on SIGTERM where there is one (what a service manager sends): the
+/// signal a server binary waits for before [`RunningServer::stop`].
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

@@ -9,6 +9,23 @@ fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_linelogin"))
 }
 
+/// Sends `signal` (`INT`, `TERM`) to the child and waits for it to exit (at most 5 s).
+fn signal_and_wait(child: &mut std::process::Child, signal: &str) -> std::process::ExitStatus {
+    let sent = Command::new("kill")
+        .args([&format!("-{signal}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    for _ in 0..100 {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    panic!("the emulator did not stop on SIG{signal}");
+}
+
 #[test]
 fn serves_prints_channels_and_users_and_stops_on_ctrl_c() {
     let mut child = bin()
@@ -58,24 +75,7 @@ fn serves_prints_channels_and_users_and_stops_on_ctrl_c() {
     assert!(stats.is_object());
 
     // Ctrl-C (SIGINT) stops it cleanly with status 0.
-    let killed = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let mut status = None;
-    for _ in 0..100 {
-        if let Some(s) = child.try_wait().unwrap() {
-            status = Some(s);
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let Some(status) = status else {
-        child.kill().unwrap();
-        panic!("the emulator did not stop on SIGINT");
-    };
-    assert_eq!(status.code(), Some(0));
+    assert_eq!(signal_and_wait(&mut child, "INT").code(), Some(0));
     let mut rest = String::new();
     stdout.read_to_string(&mut rest).unwrap();
     assert!(rest.contains("Emulator stopped."), "{rest}");
@@ -94,24 +94,7 @@ fn stops_on_sigterm() {
     while stdout.read_line(&mut line).unwrap() > 0 && !line.contains("Press Ctrl-C") {
         line.clear();
     }
-    let sent = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(sent.success());
-    let mut status = None;
-    for _ in 0..100 {
-        if let Some(s) = child.try_wait().unwrap() {
-            status = Some(s);
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let Some(status) = status else {
-        child.kill().unwrap();
-        panic!("the emulator did not stop on SIGTERM");
-    };
-    assert_eq!(status.code(), Some(0));
+    assert_eq!(signal_and_wait(&mut child, "TERM").code(), Some(0));
     let mut stderr = String::new();
     child
         .stderr
