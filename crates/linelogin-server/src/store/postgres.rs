@@ -20,6 +20,24 @@ pub struct PostgresStore {
 }
 
 impl PostgresStore {
+    /// Runs one of the job updates that take `(job id, a time, a text)`.
+    async fn update_job(
+        &self,
+        statement: &str,
+        job_id: &str,
+        at: i64,
+        text: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(statement)
+            .bind(job_id)
+            .bind(at)
+            .bind(text)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
     const MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
     /// Connects to a `postgres://` URL. With `schema`, the schema is created if missing and
@@ -439,25 +457,11 @@ impl Store for PostgresStore {
         next_attempt_at: i64,
         error: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query(sql::RETRY_JOB)
-            .bind(job_id)
-            .bind(next_attempt_at)
-            .bind(error)
-            .execute(&self.pool)
-            .await
-            .map_err(map_err)?;
-        Ok(())
+        self.update_job(sql::RETRY_JOB, job_id, next_attempt_at, error).await
     }
 
     async fn fail_job(&self, job_id: &str, error: &str, now: i64) -> Result<(), StoreError> {
-        sqlx::query(sql::FAIL_JOB)
-            .bind(job_id)
-            .bind(now)
-            .bind(error)
-            .execute(&self.pool)
-            .await
-            .map_err(map_err)?;
-        Ok(())
+        self.update_job(sql::FAIL_JOB, job_id, now, error).await
     }
 
     async fn release_job(
@@ -466,25 +470,11 @@ impl Store for PostgresStore {
         next_attempt_at: i64,
         note: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query(sql::RELEASE_JOB)
-            .bind(job_id)
-            .bind(next_attempt_at)
-            .bind(note)
-            .execute(&self.pool)
-            .await
-            .map_err(map_err)?;
-        Ok(())
+        self.update_job(sql::RELEASE_JOB, job_id, next_attempt_at, note).await
     }
 
     async fn give_up_job(&self, job_id: &str, error: &str, now: i64) -> Result<(), StoreError> {
-        sqlx::query(sql::GIVE_UP_JOB)
-            .bind(job_id)
-            .bind(now)
-            .bind(error)
-            .execute(&self.pool)
-            .await
-            .map_err(map_err)?;
-        Ok(())
+        self.update_job(sql::GIVE_UP_JOB, job_id, now, error).await
     }
 
     async fn retry_failed_job(&self, job_id: &str, now: i64) -> Result<(), StoreError> {
