@@ -56,6 +56,28 @@ pub struct Config {
     /// logins).
     #[serde(default)]
     pub inbound: InboundConfig,
+    /// `[pages]`: the page templates and the operator's branding.
+    #[serde(default)]
+    pub pages: PagesConfig,
+}
+
+/// `[pages]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PagesConfig {
+    /// A directory whose `*.html` files replace the built-in templates of the same name
+    /// (see [`crate::pages`]); unset: the built-in templates only.
+    #[serde(default)]
+    pub templates_dir: Option<PathBuf>,
+    /// The name shown in the header and page titles (default `linelogin`).
+    #[serde(default)]
+    pub app_name: Option<String>,
+    /// A logo shown before the name in the header (`https://…` or a path on this server).
+    #[serde(default)]
+    pub logo_url: Option<String>,
+    /// The colour of ordinary buttons (`#rgb` or `#rrggbb`); the LINE button stays LINE green.
+    #[serde(default)]
+    pub brand_color: Option<String>,
 }
 
 /// `[line]`.

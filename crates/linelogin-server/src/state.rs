@@ -30,6 +30,9 @@ pub enum StartError {
     /// The LINE client could not be built.
     #[error("LINE client: {0}")]
     Client(String),
+    /// A page template could not be loaded (the message names the file and line).
+    #[error(transparent)]
+    Pages(#[from] crate::pages::PagesError),
     /// The listener could not be bound.
     #[error("cannot listen on {addr}: {message}")]
     Listen {
@@ -88,6 +91,7 @@ pub(crate) struct Inner {
     pub(crate) channel_token: tokio::sync::Mutex<Option<(ChannelAccessToken, i64)>>,
     pub(crate) failpoint: Option<String>,
     pub(crate) limits: crate::routes::limits::Limits,
+    pub(crate) pages: crate::pages::Pages,
 }
 
 impl fmt::Debug for AppState {
@@ -184,6 +188,7 @@ impl<'a> AppStateBuilder<'a> {
                 channel_token: tokio::sync::Mutex::new(None),
                 failpoint: self.failpoint,
                 limits: crate::routes::limits::Limits::new(&config.inbound),
+                pages: crate::pages::Pages::load(&config.pages)?,
             }),
         })
     }
@@ -232,6 +237,11 @@ impl AppState {
     /// ([`crate::routes::limits`]).
     pub fn limits(&self) -> &crate::routes::limits::Limits {
         &self.inner.limits
+    }
+
+    /// The page renderer (built-in templates, or the operator's `[pages] templates_dir`).
+    pub fn pages(&self) -> &crate::pages::Pages {
+        &self.inner.pages
     }
 
     /// Wakes the deauthorization worker (a job was enqueued).

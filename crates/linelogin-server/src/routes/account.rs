@@ -10,7 +10,7 @@ use http::{StatusCode, header};
 use crate::accounts::{self, DeauthStart};
 use crate::error::AppError;
 use crate::i18n::Lang;
-use crate::pages::{self, Action};
+use crate::pages::{Action, HeaderUser};
 use crate::session::{
     CsrfChecked, CurrentUser, LOGIN_COOKIE, LOGIN_TTL_SECS, SESSION_COOKIE, clear_cookie,
     set_cookie,
@@ -31,11 +31,15 @@ fn to_login(next: &str) -> Response {
     Redirect::to(&format!("/login?next={next}")).into_response()
 }
 
-async fn me(lang: Lang, user: Option<CurrentUser>) -> Response {
-    match user {
-        Some(u) => Html(pages::me(lang, &u.account, &u.csrf_token)).into_response(),
+async fn me(
+    State(state): State<AppState>,
+    lang: Lang,
+    user: Option<CurrentUser>,
+) -> Result<Response, AppError> {
+    Ok(match user {
+        Some(u) => Html(state.pages().me(lang, &u.account, None, &u.csrf_token)?).into_response(),
         None => to_login("/me"),
-    }
+    })
 }
 
 /// `GET /api/me`: `{userId, displayName, pictureUrl, linked}`; 401 without a session.
@@ -51,18 +55,39 @@ async fn api_me(user: Option<CurrentUser>) -> Result<Response, AppError> {
     .into_response())
 }
 
-async fn unregister_page(lang: Lang, user: Option<CurrentUser>) -> Response {
-    match user {
-        Some(u) => Html(pages::confirm(lang, Action::Unregister, &u.csrf_token)).into_response(),
+async fn unregister_page(
+    State(state): State<AppState>,
+    lang: Lang,
+    user: Option<CurrentUser>,
+) -> Result<Response, AppError> {
+    Ok(match user {
+        Some(u) => {
+            let header = HeaderUser::of(&u.account);
+            let html =
+                state
+                    .pages()
+                    .confirm(lang, Action::Unregister, Some(&header), &u.csrf_token)?;
+            Html(html).into_response()
+        }
         None => to_login("/account/unregister"),
-    }
+    })
 }
 
-async fn unlink_page(lang: Lang, user: Option<CurrentUser>) -> Response {
-    match user {
-        Some(u) => Html(pages::confirm(lang, Action::Unlink, &u.csrf_token)).into_response(),
+async fn unlink_page(
+    State(state): State<AppState>,
+    lang: Lang,
+    user: Option<CurrentUser>,
+) -> Result<Response, AppError> {
+    Ok(match user {
+        Some(u) => {
+            let header = HeaderUser::of(&u.account);
+            let html = state
+                .pages()
+                .confirm(lang, Action::Unlink, Some(&header), &u.csrf_token)?;
+            Html(html).into_response()
+        }
         None => to_login("/account/unlink"),
-    }
+    })
 }
 
 async fn unregister(
@@ -98,7 +123,7 @@ async fn act(
     };
     match accounts::request_deauthorization(state, &user.account, reason).await? {
         DeauthStart::Enqueued { .. } => {
-            let mut r = (StatusCode::OK, Html(pages::done(lang, action))).into_response();
+            let mut r = (StatusCode::OK, Html(state.pages().done(lang, action)?)).into_response();
             r.headers_mut()
                 .append(header::SET_COOKIE, clear_cookie(state, SESSION_COOKIE));
             Ok(r)

@@ -102,7 +102,11 @@ async fn callback(
             } else {
                 Action::Unregister
             };
-            let mut r = axum::response::Html(pages::done(lang, action)).into_response();
+            let html = state.pages().done(lang, action).unwrap_or_else(|e| {
+                tracing::error!(error = %e, "done page");
+                pages::fallback_page(lang)
+            });
+            let mut r = axum::response::Html(html).into_response();
             r.headers_mut()
                 .append(header::SET_COOKIE, clear_cookie(&state, SESSION_COOKIE));
             r

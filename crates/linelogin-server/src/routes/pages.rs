@@ -1,7 +1,7 @@
 //! `/`, `/terms`, `/healthz` and the stylesheet.
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::response::{Html, IntoResponse, Json, Response};
 use axum::routing::get;
 use http::{StatusCode, header};
@@ -9,7 +9,7 @@ use http::{StatusCode, header};
 use crate::deauth::outbox;
 use crate::error::AppError;
 use crate::i18n::Lang;
-use crate::pages;
+use crate::pages::HeaderUser;
 use crate::session::CurrentUser;
 use crate::state::AppState;
 
@@ -22,18 +22,38 @@ pub fn router() -> Router<AppState> {
         .route("/static/style.css", get(style))
 }
 
-async fn home(lang: Lang, user: Option<CurrentUser>) -> Html<String> {
-    Html(pages::home(lang, user.as_ref().map(|u| &u.account)))
+/// `GET /[?logged_out=1]`: the start page; after a logout it says "You are logged out".
+async fn home(
+    State(state): State<AppState>,
+    lang: Lang,
+    RawQuery(query): RawQuery,
+    user: Option<CurrentUser>,
+) -> Result<Html<String>, AppError> {
+    let logged_out = user.is_none()
+        && query
+            .as_deref()
+            .is_some_and(|q| q.split('&').any(|kv| kv == "logged_out=1"));
+    let header = user.as_ref().map(|u| HeaderUser::of(&u.account));
+    Ok(Html(state.pages().home(
+        lang,
+        header.as_ref(),
+        logged_out,
+    )?))
 }
 
-async fn terms(lang: Lang, user: Option<CurrentUser>) -> Html<String> {
-    Html(pages::terms(lang, user.is_some()))
+async fn terms(
+    State(state): State<AppState>,
+    lang: Lang,
+    user: Option<CurrentUser>,
+) -> Result<Html<String>, AppError> {
+    let header = user.as_ref().map(|u| HeaderUser::of(&u.account));
+    Ok(Html(state.pages().terms(lang, header.as_ref())?))
 }
 
-async fn style() -> Response {
+async fn style(State(state): State<AppState>) -> Response {
     (
         [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
-        pages::STYLE_CSS,
+        state.pages().style_css(),
     )
         .into_response()
 }
