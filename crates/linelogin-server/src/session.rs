@@ -42,6 +42,11 @@ use crate::store::Account;
 pub const SESSION_COOKIE: &str = "ll_session";
 /// The pre-login cookie's base name (holds the pending-login handle, 10 minutes).
 pub const LOGIN_COOKIE: &str = "ll_login";
+/// Set at logout (value `1`, not a secret): `/` says "You are logged out" and the next
+/// `/login` adds `disable_auto_login=true`, then clears it.
+pub const LOGGED_OUT_COOKIE: &str = "ll_logged_out";
+/// How long [`LOGGED_OUT_COOKIE`] lives (10 minutes).
+pub const LOGGED_OUT_TTL_SECS: i64 = 600;
 /// How long a pending login lives (≤ LINE's 10-minute code lifetime).
 pub const LOGIN_TTL_SECS: i64 = 600;
 

@@ -1,16 +1,16 @@
 //! `/`, `/terms`, `/healthz` and the stylesheet.
 
 use axum::Router;
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use axum::response::{Html, IntoResponse, Json, Response};
 use axum::routing::get;
-use http::{StatusCode, header};
+use http::{HeaderMap, StatusCode, header};
 
 use crate::deauth::outbox;
 use crate::error::AppError;
 use crate::i18n::Lang;
 use crate::pages::HeaderUser;
-use crate::session::CurrentUser;
+use crate::session::{CurrentUser, LOGGED_OUT_COOKIE, cookie_name, read_cookie};
 use crate::state::AppState;
 
 /// The routes of this module.
@@ -22,17 +22,15 @@ pub fn router() -> Router<AppState> {
         .route("/static/style.css", get(style))
 }
 
-/// `GET /[?logged_out=1]`: the start page; after a logout it says "You are logged out".
+/// `GET /`: the start page; after a logout it says "You are logged out".
 async fn home(
     State(state): State<AppState>,
     lang: Lang,
-    RawQuery(query): RawQuery,
+    headers: HeaderMap,
     user: Option<CurrentUser>,
 ) -> Result<Html<String>, AppError> {
-    let logged_out = user.is_none()
-        && query
-            .as_deref()
-            .is_some_and(|q| q.split('&').any(|kv| kv == "logged_out=1"));
+    let logged_out =
+        user.is_none() && read_cookie(&headers, &cookie_name(&state, LOGGED_OUT_COOKIE)).is_some();
     let header = user.as_ref().map(|u| HeaderUser::of(&u.account));
     Ok(Html(state.pages().home(
         lang,

@@ -4,6 +4,7 @@
 mod browser;
 mod crash;
 mod emulator;
+mod experience;
 mod fake_line;
 mod flow;
 mod hardening_line;

@@ -1,0 +1,226 @@
+//! The login experience a newcomer expects (review findings, one test each): Back after a
+//! login, logout, the header, the EN/JA switch, the notices' wording and the LINE button.
+
+use crate::harness::{Harness, cookie_value, location};
+
+async fn get_html(c: &reqwest::Client, url: &str) -> String {
+    c.get(url).send().await.unwrap().text().await.unwrap()
+}
+
+/// Logs in and returns the callback URL LINE redirected to (now used).
+async fn login_keeping_callback(h: &Harness, c: &reqwest::Client) -> String {
+    let r = c.get(h.url("/login")).send().await.unwrap();
+    let r = c.get(location(&r)).send().await.unwrap();
+    let callback = location(&r);
+    let r = c.get(&callback).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), "/me");
+    callback
+}
+
+#[tokio::test]
+async fn back_to_a_used_callback_with_a_session_goes_to_me() {
+    let h = Harness::start().await;
+    let c = h.client();
+    let callback = login_keeping_callback(&h, &c).await;
+    // Back: the browser opens the used callback again, with the session cookie.
+    let r = c.get(&callback).send().await.unwrap();
+    assert_eq!(r.status(), 303, "not an error page");
+    assert_eq!(location(&r), "/me");
+    // Without a session the same URL is still refused.
+    let fresh = h.client();
+    let r = fresh.get(&callback).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn error_pages_show_the_logged_in_header() {
+    let h = Harness::start().await;
+    let c = h.client();
+    h.login(&c).await;
+    let r = c.get(h.url("/no-such-page")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("id=\"header-name\">Name of U0000<"), "{html}");
+    assert!(!html.contains("id=\"nav-login\""), "{html}");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn logout_says_logged_out_and_next_login_disables_auto_login() {
+    let h = Harness::start().await;
+    let c = h.client();
+    h.login(&c).await;
+    // Before any logout, a login keeps LINE's auto login.
+    let r = c.get(h.url("/login")).send().await.unwrap();
+    assert!(!location(&r).contains("disable_auto_login"));
+    let csrf = h.csrf(&c, "/me").await;
+    let r = h.post_form(&c, "/logout", Some(&csrf)).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), "/");
+    let home = get_html(&c, &h.url("/")).await;
+    assert!(home.contains("You are logged out."), "{home}");
+    // `/me` sends the user to a login that asks LINE to show its login screen.
+    let r = c.get(h.url("/me")).send().await.unwrap();
+    assert_eq!(location(&r), "/login?next=/me");
+    let r = c.get(h.url("/login?next=/me")).send().await.unwrap();
+    let authorize = location(&r);
+    assert!(authorize.contains("disable_auto_login=true"), "{authorize}");
+    assert_eq!(cookie_value(&r, "ll_logged_out").as_deref(), Some(""));
+    // Only the first login after the logout.
+    let r = c.get(h.url("/login")).send().await.unwrap();
+    assert!(!location(&r).contains("disable_auto_login"));
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn header_shows_name_and_avatar_or_placeholder() {
+    let h = Harness::start().await;
+    let c = h.client();
+    h.login(&c).await;
+    for (path, label) in [
+        ("/", "My page"),
+        ("/me", "My page"),
+        ("/terms", "My page"),
+        ("/account/unlink", "My page"),
+    ] {
+        let html = get_html(&c, &h.url(path)).await;
+        assert!(
+            html.contains("id=\"header-name\">Name of U0000<"),
+            "{path}: {html}"
+        );
+        // The fake LINE profile has no picture: the placeholder shows the initial.
+        assert!(
+            html.contains("placeholder\" id=\"header-avatar\" aria-hidden=\"true\">N<"),
+            "{path}: {html}"
+        );
+        assert!(html.contains(label), "{path}");
+        assert!(!html.contains("Your profile"), "one label for /me: {path}");
+    }
+    let ja = c
+        .get(h.url("/me"))
+        .header("accept-language", "ja")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(ja.contains("<h1>マイページ</h1>"), "{ja}");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn lang_switch_overrides_accept_language() {
+    let h = Harness::start().await;
+    let c = h.client();
+    let html = get_html(&c, &h.url("/")).await;
+    assert!(html.contains("href=\"/?lang=ja\""), "the switch: {html}");
+    let r = c
+        .get(h.url("/?lang=ja"))
+        .header("accept-language", "en")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cookie_value(&r, "lang").as_deref(), Some("ja"));
+    assert!(r.text().await.unwrap().contains("<html lang=\"ja\">"));
+    // The cookie keeps the choice on the next pages, over Accept-Language.
+    let r = c
+        .get(h.url("/terms"))
+        .header("accept-language", "en")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        r.contains("<html lang=\"ja\">") && r.contains("利用規約"),
+        "{r}"
+    );
+    let r = c
+        .get(h.url("/terms?lang=en"))
+        .header("accept-language", "ja")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(r.contains("<html lang=\"en\">"));
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn notices_say_delete_account_once_and_name_linked_apps() {
+    let h = Harness::start().await;
+    let c = h.client();
+    h.login(&c).await;
+    let me = get_html(&c, &h.url("/me")).await;
+    assert!(me.contains(">Delete account…</a>"), "{me}");
+    let page = get_html(&c, &h.url("/account/unregister")).await;
+    assert!(page.contains("<h1>Delete account</h1>"));
+    assert!(page.contains("id=\"unregister\">Delete account</button>"));
+    for path in ["/account/unregister", "/account/unlink", "/terms"] {
+        for lang in ["en", "ja"] {
+            let html = c
+                .get(h.url(path))
+                .header("accept-language", lang)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            let lower = html.to_lowercase();
+            assert!(!lower.contains("deauthoriz"), "{path} {lang}");
+            assert!(!html.contains("認可を取り消"), "{path} {lang}");
+            assert!(!html.contains("許可済みアプリ"), "{path} {lang}");
+            let notified = if lang == "en" {
+                "LY Corporation will be notified"
+            } else {
+                "LINEヤフー株式会社に通知され"
+            };
+            let times = html.matches(notified).count();
+            let expected = if path == "/terms" { 2 } else { 1 };
+            assert_eq!(times, expected, "said once per action: {path} {lang}");
+            if lang == "ja" {
+                assert!(html.contains("「連動アプリ」"), "{path}");
+            }
+        }
+    }
+    let terms = get_html(&c, &h.url("/terms")).await;
+    assert!(terms.contains(">Deleting your account</h3>"));
+    assert!(terms.contains(">Unlinking LINE</h3>"));
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn login_button_follows_line_guidelines_and_pages_have_states() {
+    let h = Harness::start().await;
+    let c = h.client();
+    let css = get_html(&c, &h.url("/static/style.css")).await;
+    for rule in [
+        ".button.line { display: inline-flex; align-items: stretch; padding: 0; border-radius: 8px; background: #06c755; color: #fff;",
+        ".button.line:hover { background: linear-gradient(rgba(0, 0, 0, .1), rgba(0, 0, 0, .1)), #06c755;",
+        ".button.line:active { background: linear-gradient(rgba(0, 0, 0, .3), rgba(0, 0, 0, .3)), #06c755;",
+        "button.line:disabled { background: #fff; color: rgba(30, 30, 30, .2); border: 1px solid #e5e5e5;",
+        ".button.line:focus-visible",
+        "a:focus-visible, button:focus-visible, .button:focus-visible",
+        "@media (max-width: 44rem)",
+        ".buttons { display: flex;",
+    ] {
+        assert!(css.contains(rule), "missing: {rule}");
+    }
+    let home = get_html(&c, &h.url("/")).await;
+    assert!(home.contains("class=\"line-logo\""), "logo area: {home}");
+    // The error page's "Try again" and its link are spaced (.buttons).
+    let r = c.get(h.url("/callback?code=x")).send().await.unwrap();
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("<p class=\"buttons\"><a class=\"button\" id=\"retry\""),
+        "{html}"
+    );
+    h.stop().await;
+}
