@@ -84,10 +84,20 @@ pub async fn start_login(
     purpose: Purpose,
     disable_auto_login: bool,
 ) -> Result<StartedLogin, AppError> {
-    let auth = state
+    let options = &state.settings().login_options;
+    let mut request = state
         .client()
         .authorization_request(state.settings().callback_url.clone())
-        .disable_auto_login(disable_auto_login)
+        .scopes(options.scopes.clone())
+        .ui_locales(options.ui_locales.iter().cloned())
+        .disable_auto_login(disable_auto_login);
+    if let Some(p) = options.prompt {
+        request = request.prompt(p);
+    }
+    if let Some(b) = options.bot_prompt {
+        request = request.bot_prompt(b);
+    }
+    let auth = request
         .build()
         .map_err(|e| AppError::Internal(format!("authorization request: {e}")))?;
     let pending = PendingLogin {

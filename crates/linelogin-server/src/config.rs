@@ -94,6 +94,43 @@ pub struct LineConfig {
     /// Where the API is (`https://api.line.me`).
     #[serde(default = "default_api_url")]
     pub api_url: Url,
+    /// The scopes asked for (default `["openid", "profile"]`; `openid` is required; add
+    /// `email` to show the verified email on `/me` and in `/api/me`).
+    #[serde(default = "default_scopes", deserialize_with = "word_list")]
+    pub scopes: Vec<String>,
+    /// `bot_prompt` of the authorization request: `normal` or `aggressive` (default: unset).
+    #[serde(default)]
+    pub bot_prompt: Option<String>,
+    /// `prompt` of the authorization request: `consent`, `login` or `none` (default: unset).
+    #[serde(default)]
+    pub prompt: Option<String>,
+    /// `ui_locales` of the authorization request, BCP 47 tags (default: none).
+    #[serde(default, deserialize_with = "word_list")]
+    pub ui_locales: Vec<String>,
+}
+
+/// A list, or one string of words separated by spaces or commas (environment variables).
+fn word_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum List {
+        Many(Vec<String>),
+        One(String),
+    }
+    let items = match List::deserialize(d)? {
+        List::Many(v) => v,
+        List::One(s) => s.split([',', ' ']).map(str::to_owned).collect(),
+    };
+    Ok(items
+        .iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect())
+}
+
+fn default_scopes() -> Vec<String> {
+    vec!["openid".to_owned(), "profile".to_owned()]
 }
 
 /// `[outbound]`.

@@ -58,6 +58,69 @@ pub struct Settings {
     pub session_idle: Duration,
     /// The deauthorization worker's settings.
     pub deauth: DeauthConfig,
+    /// `[line] scopes`, `bot_prompt`, `prompt`, `ui_locales`, parsed.
+    pub login_options: LoginOptions,
+}
+
+/// What every authorization request carries besides state, nonce and PKCE.
+#[derive(Debug, Clone)]
+pub struct LoginOptions {
+    /// The scopes (always with `openid`).
+    pub scopes: line_login::types::Scopes,
+    /// `bot_prompt`.
+    pub bot_prompt: Option<line_login::authorize::BotPrompt>,
+    /// `prompt`.
+    pub prompt: Option<line_login::authorize::Prompt>,
+    /// `ui_locales`.
+    pub ui_locales: Vec<String>,
+}
+
+impl LoginOptions {
+    /// Parses the `[line]` keys; an unknown `bot_prompt` / `prompt` or scopes without
+    /// `openid` is a configuration error.
+    pub fn from_config(
+        line: &crate::config::LineConfig,
+    ) -> Result<Self, crate::config::ConfigError> {
+        use line_login::authorize::{BotPrompt, Prompt};
+        use line_login::types::{Scope, Scopes};
+        let scopes: Scopes = line
+            .scopes
+            .iter()
+            .map(|s| Scope::from(s.as_str()))
+            .collect();
+        if !scopes.contains(&Scope::OpenId) {
+            return Err(crate::config::ConfigError(
+                "[line] scopes must include \"openid\"".to_owned(),
+            ));
+        }
+        let bot_prompt = match line.bot_prompt.as_deref() {
+            None => None,
+            Some("normal") => Some(BotPrompt::Normal),
+            Some("aggressive") => Some(BotPrompt::Aggressive),
+            Some(other) => {
+                return Err(crate::config::ConfigError(format!(
+                    "[line] bot_prompt {other:?}: expected \"normal\" or \"aggressive\""
+                )));
+            }
+        };
+        let prompt = match line.prompt.as_deref() {
+            None => None,
+            Some("consent") => Some(Prompt::Consent),
+            Some("login") => Some(Prompt::Login),
+            Some("none") => Some(Prompt::None),
+            Some(other) => {
+                return Err(crate::config::ConfigError(format!(
+                    "[line] prompt {other:?}: expected \"consent\", \"login\" or \"none\""
+                )));
+            }
+        };
+        Ok(Self {
+            scopes,
+            bot_prompt,
+            prompt,
+            ui_locales: line.ui_locales.clone(),
+        })
+    }
 }
 
 impl Settings {
@@ -70,6 +133,7 @@ impl Settings {
             session_ttl: Duration::from_secs(config.session.ttl_seconds),
             session_idle: Duration::from_secs(config.session.idle_seconds),
             deauth: config.deauth.clone(),
+            login_options: LoginOptions::from_config(&config.line)?,
         })
     }
 }

@@ -224,3 +224,84 @@ async fn login_button_follows_line_guidelines_and_pages_have_states() {
     );
     h.stop().await;
 }
+
+#[tokio::test]
+async fn configured_scopes_and_options_reach_the_authorization_request() {
+    use crate::fake_line::FakeLine;
+    use crate::harness::{Opts, query_param};
+    let env = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+    let h = Harness::start_with(
+        FakeLine::start().await,
+        Opts {
+            extra_env: vec![
+                env("LINELOGIN_LINE__SCOPES", "openid profile email"),
+                env("LINELOGIN_LINE__BOT_PROMPT", "aggressive"),
+                env("LINELOGIN_LINE__PROMPT", "consent"),
+                env("LINELOGIN_LINE__UI_LOCALES", "ja-JP en-US"),
+            ],
+            ..Opts::default()
+        },
+    )
+    .await;
+    let c = h.client();
+    let r = c.get(h.url("/login")).send().await.unwrap();
+    let url = location(&r);
+    let mut scopes: Vec<String> = query_param(&url, "scope")
+        .split(' ')
+        .map(str::to_owned)
+        .collect();
+    scopes.sort();
+    assert_eq!(scopes, ["email", "openid", "profile"]);
+    assert_eq!(query_param(&url, "bot_prompt"), "aggressive");
+    assert_eq!(query_param(&url, "prompt"), "consent");
+    assert_eq!(query_param(&url, "ui_locales"), "ja-JP en-US");
+    h.stop().await;
+
+    // The defaults: openid profile, no options.
+    let h = Harness::start().await;
+    let r = h.client().get(h.url("/login")).send().await.unwrap();
+    let url = location(&r);
+    let mut scopes: Vec<String> = query_param(&url, "scope")
+        .split(' ')
+        .map(str::to_owned)
+        .collect();
+    scopes.sort();
+    assert_eq!(scopes, ["openid", "profile"]);
+    assert!(
+        !url.contains("bot_prompt=") && !url.contains("prompt="),
+        "{url}"
+    );
+    h.stop().await;
+}
+
+#[test]
+fn scopes_without_openid_or_unknown_prompt_are_config_errors() {
+    use linelogin_server::config::Config;
+    use linelogin_server::state::Settings;
+    let base = |extra: (&str, &str)| {
+        let mut env: Vec<(String, String)> = [
+            ("LINELOGIN_PUBLIC_URL", "http://127.0.0.1:1"),
+            ("LINELOGIN_TOKEN_ENCRYPTION_KEY", crate::harness::KEY),
+            ("LINELOGIN_LINE__CHANNEL_ID", "1234567890"),
+            (
+                "LINELOGIN_LINE__CHANNEL_SECRET",
+                "0123456789abcdef0123456789abcdef",
+            ),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        env.push((extra.0.to_owned(), extra.1.to_owned()));
+        Config::load(None, env).unwrap()
+    };
+    for (k, v, msg) in [
+        ("LINELOGIN_LINE__SCOPES", "profile", "openid"),
+        ("LINELOGIN_LINE__PROMPT", "always", "prompt"),
+        ("LINELOGIN_LINE__BOT_PROMPT", "loud", "bot_prompt"),
+    ] {
+        let err = Settings::from_config(&base((k, v)))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(msg), "{k}: {err}");
+    }
+}
