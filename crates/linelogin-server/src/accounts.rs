@@ -134,6 +134,8 @@ pub enum LoginFinish {
         session_id: String,
         /// A relative path.
         redirect: String,
+        /// The verified ID token's `email` claim (scope `email`, when LINE gave it).
+        email: Option<String>,
     },
     /// A re-authentication for unregister/unlink completed and the job is enqueued.
     Deauthorizing {
@@ -208,6 +210,7 @@ pub async fn finish_login(
     };
     let issuer = claims.iss.clone();
     let sub = claims.sub.as_str().to_owned();
+    let email = claims.email.clone();
     let now = state.now_ms();
     let tokens = seal_tokens(state, &issuer, &sub, &login.tokens, now, now);
     let session_id = new_session_id(now);
@@ -241,6 +244,7 @@ pub async fn finish_login(
         Purpose::Login => Ok(LoginFinish::SignedIn {
             session_id,
             redirect: pending.next.unwrap_or_else(|| "/me".to_owned()),
+            email,
         }),
         Purpose::Reauth { unlink, .. } => {
             let reason = if unlink {

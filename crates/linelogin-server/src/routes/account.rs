@@ -5,15 +5,15 @@ use axum::Router;
 use axum::extract::State;
 use axum::response::{Html, IntoResponse, Json, Redirect, Response};
 use axum::routing::get;
-use http::{StatusCode, header};
+use http::{HeaderMap, StatusCode, header};
 
 use crate::accounts::{self, DeauthStart};
 use crate::error::AppError;
 use crate::i18n::Lang;
 use crate::pages::{Action, HeaderUser};
 use crate::session::{
-    CsrfChecked, CurrentUser, LOGIN_COOKIE, LOGIN_TTL_SECS, SESSION_COOKIE, clear_cookie,
-    set_cookie,
+    CsrfChecked, CurrentUser, EMAIL_COOKIE, LOGIN_COOKIE, LOGIN_TTL_SECS, SESSION_COOKIE,
+    clear_cookie, set_cookie,
 };
 use crate::state::AppState;
 use crate::store::{AccountStatus, DeauthReason};
@@ -34,25 +34,40 @@ fn to_login(next: &str) -> Response {
 async fn me(
     State(state): State<AppState>,
     lang: Lang,
+    headers: HeaderMap,
     user: Option<CurrentUser>,
 ) -> Result<Response, AppError> {
     Ok(match user {
-        Some(u) => Html(state.pages().me(lang, &u.account, None, &u.csrf_token)?).into_response(),
+        Some(u) => {
+            let email = u.email(&state, &headers);
+            let html = state
+                .pages()
+                .me(lang, &u.account, email.as_deref(), &u.csrf_token)?;
+            Html(html).into_response()
+        }
         None => to_login("/me"),
     })
 }
 
-/// `GET /api/me`: `{userId, displayName, pictureUrl, linked}`; 401 without a session.
-async fn api_me(user: Option<CurrentUser>) -> Result<Response, AppError> {
+/// `GET /api/me`: `{userId, displayName, pictureUrl, linked}`, plus `email` when the login's
+/// verified ID token carried one (scope `email`); 401 without a session.
+async fn api_me(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    user: Option<CurrentUser>,
+) -> Result<Response, AppError> {
     let user = user.ok_or(AppError::LoginRequired)?;
     let a = &user.account;
-    Ok(Json(serde_json::json!({
+    let mut body = serde_json::json!({
         "userId": a.sub,
         "displayName": a.display_name,
         "pictureUrl": a.picture_url,
         "linked": a.status == AccountStatus::Linked,
-    }))
-    .into_response())
+    });
+    if let Some(email) = user.email(&state, &headers) {
+        body["email"] = serde_json::Value::String(email);
+    }
+    Ok(Json(body).into_response())
 }
 
 async fn unregister_page(
@@ -126,6 +141,8 @@ async fn act(
             let mut r = (StatusCode::OK, Html(state.pages().done(lang, action)?)).into_response();
             r.headers_mut()
                 .append(header::SET_COOKIE, clear_cookie(state, SESSION_COOKIE));
+            r.headers_mut()
+                .append(header::SET_COOKIE, clear_cookie(state, EMAIL_COOKIE));
             Ok(r)
         }
         DeauthStart::NeedsReauth(started) => {

@@ -16,8 +16,8 @@ use crate::error::AppError;
 use crate::i18n::Lang;
 use crate::pages::{self, Action};
 use crate::session::{
-    CsrfChecked, CurrentUser, LOGGED_OUT_COOKIE, LOGGED_OUT_TTL_SECS, LOGIN_COOKIE, LOGIN_TTL_SECS,
-    SESSION_COOKIE, clear_cookie, cookie_name, read_cookie, set_cookie,
+    CsrfChecked, CurrentUser, EMAIL_COOKIE, LOGGED_OUT_COOKIE, LOGGED_OUT_TTL_SECS, LOGIN_COOKIE,
+    LOGIN_TTL_SECS, SESSION_COOKIE, clear_cookie, cookie_name, read_cookie, seal_email, set_cookie,
 };
 use crate::state::AppState;
 
@@ -103,12 +103,23 @@ async fn callback(
         Ok(LoginFinish::SignedIn {
             session_id,
             redirect,
+            email,
         }) => {
             let mut r = Redirect::to(&redirect).into_response();
             r.headers_mut().append(
                 header::SET_COOKIE,
                 set_cookie(&state, SESSION_COOKIE, &session_id, ttl),
             );
+            let email_cookie = match email {
+                Some(email) => set_cookie(
+                    &state,
+                    EMAIL_COOKIE,
+                    &seal_email(&state, &session_id, &email),
+                    ttl,
+                ),
+                None => clear_cookie(&state, EMAIL_COOKIE),
+            };
+            r.headers_mut().append(header::SET_COOKIE, email_cookie);
             r
         }
         Ok(LoginFinish::Deauthorizing { unlink }) => {
@@ -168,6 +179,8 @@ async fn logout(
     let mut resp = Redirect::to("/").into_response();
     resp.headers_mut()
         .append(header::SET_COOKIE, clear_cookie(&state, SESSION_COOKIE));
+    resp.headers_mut()
+        .append(header::SET_COOKIE, clear_cookie(&state, EMAIL_COOKIE));
     // "You are logged out" on `/`, and the next `/login` disables LINE's auto login.
     resp.headers_mut().append(
         header::SET_COOKIE,

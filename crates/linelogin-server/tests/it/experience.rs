@@ -305,3 +305,98 @@ fn scopes_without_openid_or_unknown_prompt_are_config_errors() {
         assert!(err.contains(msg), "{k}: {err}");
     }
 }
+
+/// The emulator with one user who has an email and a LINE profile picture, and the server
+/// asking for `scopes`.
+async fn emulator_with_email(scopes: &str) -> crate::emulator::Emu {
+    use crate::fake_line::{CHANNEL_ID, CHANNEL_SECRET, FakeLine};
+    use line_emulator::{ChannelConfig, Emulator, UserConfig};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let mut cfg = line_emulator::Config::default_demo();
+    cfg.auto_consent = true;
+    cfg.channels = vec![ChannelConfig::new(
+        CHANNEL_ID,
+        CHANNEL_SECRET,
+        vec![format!("{base}/callback")],
+    )];
+    let mut user = UserConfig::new(crate::emulator::EMU_USER, "Emulated User");
+    user.email = Some("user@example.com".to_owned());
+    user.picture_url = Some("https://profile.line-scdn.net/0h_test".to_owned());
+    cfg.users = vec![user];
+    let running = Emulator::new(cfg)
+        .unwrap()
+        .serve(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap())
+        .await
+        .unwrap();
+    let emu_url = running.base_url().trim_end_matches('/').to_string();
+    let opts = crate::harness::Opts {
+        listener: Some(listener),
+        line_url: Some(emu_url.clone()),
+        extra_env: vec![("LINELOGIN_LINE__SCOPES".to_owned(), scopes.to_owned())],
+        ..crate::harness::Opts::default()
+    };
+    let h = Harness::start_with(FakeLine::start().await, opts).await;
+    crate::emulator::Emu {
+        h,
+        emu_url,
+        running,
+    }
+}
+
+#[tokio::test]
+async fn email_scope_shows_email_from_id_token() {
+    let e = emulator_with_email("openid profile email").await;
+    let c = e.h.client();
+    e.h.login(&c).await;
+    let me = get_html(&c, &e.h.url("/me")).await;
+    assert!(me.contains("id=\"email\">user@example.com<"), "{me}");
+    let (status, api) = e.h.api_me(&c).await;
+    assert_eq!(status, 200);
+    assert_eq!(api["email"], "user@example.com");
+    // The header shows LINE's profile picture (CSP img-src allows https:).
+    assert!(
+        me.contains(
+            "id=\"header-avatar\" src=\"https:&#x2f;&#x2f;profile.line-scdn.net&#x2f;0h_test\""
+        ),
+        "{me}"
+    );
+    // The email cookie is sealed and bound to its session: with another session it is
+    // ignored, and the session alone carries no email.
+    let other = e.h.client();
+    let r = e.h.login(&other).await;
+    let other_session = cookie_value(&r, "ll_session").unwrap();
+    let r = e.h.login(&e.h.client()).await;
+    let email_cookie = cookie_value(&r, "ll_email").unwrap();
+    assert!(!email_cookie.contains("example"), "sealed");
+    let api = reqwest::Client::new()
+        .get(e.h.url("/api/me"))
+        .header(
+            "cookie",
+            format!("ll_session={other_session}; ll_email={email_cookie}"),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap();
+    assert_eq!(api["displayName"], "Emulated User");
+    assert!(api.get("email").is_none(), "foreign email cookie: {api}");
+    assert!(e.h.api_me_as(&other_session).await.1.get("email").is_none());
+    // Logout forgets it.
+    let csrf = e.h.csrf(&c, "/me").await;
+    e.h.post_form(&c, "/logout", Some(&csrf)).await;
+    assert_eq!(e.h.api_me(&c).await.0, 401);
+    e.stop().await;
+
+    // Without the scope: no email anywhere.
+    let e = emulator_with_email("openid profile").await;
+    let c = e.h.client();
+    e.h.login(&c).await;
+    let me = get_html(&c, &e.h.url("/me")).await;
+    assert!(!me.contains("user@example.com") && !me.contains("id=\"email\""));
+    let (_, api) = e.h.api_me(&c).await;
+    assert!(api.get("email").is_none(), "{api}");
+    e.stop().await;
+}
