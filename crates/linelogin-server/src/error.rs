@@ -300,7 +300,12 @@ pub async fn render_errors(State(state): State<AppState>, req: Request, next: Ne
         ErrorKind::TooMany => (t.error_title, too_many_message(lang), Some("/")),
     };
     // A failed session lookup (e.g. the database is down) just shows the logged-out header.
-    let user = CurrentUser::load(&state, &req_headers).await.ok().flatten();
+    // A refused flood (429/503 "too many") gets no lookup: it must stay cheap.
+    let user = if kind == ErrorKind::TooMany {
+        None
+    } else {
+        CurrentUser::load(&state, &req_headers).await.ok().flatten()
+    };
     let header_user = user.as_ref().map(|u| pages::HeaderUser::of(&u.account));
     let html = state
         .pages()

@@ -400,3 +400,67 @@ async fn email_scope_shows_email_from_id_token() {
     assert!(api.get("email").is_none(), "{api}");
     e.stop().await;
 }
+
+#[tokio::test]
+async fn operator_templates_dir_and_branding_replace_the_builtin_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("terms.html"),
+        "{% extends \"layout.html\" %}{% block content %}<p id=\"own-terms\">Our own terms for \
+         {{ app_name }}.</p><p>{{ t.unregister_notice }}</p><p>{{ t.unlink_notice }}</p>{% endblock %}",
+    )
+    .unwrap();
+    let env = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+    let h = Harness::start_with(
+        crate::fake_line::FakeLine::start().await,
+        crate::harness::Opts {
+            extra_env: vec![
+                env(
+                    "LINELOGIN_PAGES__TEMPLATES_DIR",
+                    dir.path().to_str().unwrap(),
+                ),
+                env("LINELOGIN_PAGES__APP_NAME", "Acme <Login>"),
+                env("LINELOGIN_PAGES__LOGO_URL", "/static/logo.png"),
+                env("LINELOGIN_PAGES__BRAND_COLOR", "#aa3300"),
+            ],
+            ..crate::harness::Opts::default()
+        },
+    )
+    .await;
+    let c = h.client();
+    let terms = get_html(&c, &h.url("/terms")).await;
+    assert!(
+        terms.contains("<p id=\"own-terms\">Our own terms for Acme &lt;Login&gt;.</p>"),
+        "{terms}"
+    );
+    let home = get_html(&c, &h.url("/")).await;
+    assert!(
+        home.contains("Acme &lt;Login&gt;</a>"),
+        "built-in home, operator's name"
+    );
+    assert!(
+        home.contains("class=\"logo\" src=\"&#x2f;static&#x2f;logo.png\""),
+        "{home}"
+    );
+    let css = get_html(&c, &h.url("/static/style.css")).await;
+    assert!(css.ends_with(":root { --brand: #aa3300; }\n"));
+    h.stop().await;
+
+    // A template that does not parse stops the start, naming the file and line.
+    std::fs::write(dir.path().join("me.html"), "ok\n{% if %}\n").unwrap();
+    let config = crate::harness::config(
+        "http://127.0.0.1:1",
+        "http://127.0.0.1:1",
+        &dir.path().join("db.sqlite"),
+        &[env(
+            "LINELOGIN_PAGES__TEMPLATES_DIR",
+            dir.path().to_str().unwrap(),
+        )],
+    );
+    let err = linelogin_server::state::AppState::builder(&config)
+        .build()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("me.html:2"), "{err}");
+}
