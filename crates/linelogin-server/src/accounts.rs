@@ -84,10 +84,20 @@ pub async fn start_login(
     purpose: Purpose,
     disable_auto_login: bool,
 ) -> Result<StartedLogin, AppError> {
-    let auth = state
+    let options = &state.settings().login_options;
+    let mut request = state
         .client()
         .authorization_request(state.settings().callback_url.clone())
-        .disable_auto_login(disable_auto_login)
+        .scopes(options.scopes.clone())
+        .ui_locales(options.ui_locales.iter().cloned())
+        .disable_auto_login(disable_auto_login);
+    if let Some(p) = options.prompt {
+        request = request.prompt(p);
+    }
+    if let Some(b) = options.bot_prompt {
+        request = request.bot_prompt(b);
+    }
+    let auth = request
         .build()
         .map_err(|e| AppError::Internal(format!("authorization request: {e}")))?;
     let pending = PendingLogin {
@@ -124,6 +134,8 @@ pub enum LoginFinish {
         session_id: String,
         /// A relative path.
         redirect: String,
+        /// The verified ID token's `email` claim (scope `email`, when LINE gave it).
+        email: Option<String>,
     },
     /// A re-authentication for unregister/unlink completed and the job is enqueued.
     Deauthorizing {
@@ -198,6 +210,7 @@ pub async fn finish_login(
     };
     let issuer = claims.iss.clone();
     let sub = claims.sub.as_str().to_owned();
+    let email = claims.email.clone();
     let now = state.now_ms();
     let tokens = seal_tokens(state, &issuer, &sub, &login.tokens, now, now);
     let session_id = new_session_id(now);
@@ -231,6 +244,7 @@ pub async fn finish_login(
         Purpose::Login => Ok(LoginFinish::SignedIn {
             session_id,
             redirect: pending.next.unwrap_or_else(|| "/me".to_owned()),
+            email,
         }),
         Purpose::Reauth { unlink, .. } => {
             let reason = if unlink {

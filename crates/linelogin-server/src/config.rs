@@ -62,6 +62,28 @@ pub struct Config {
     /// Bounded waits on the database.
     #[serde(default)]
     pub database: DatabaseConfig,
+    /// `[pages]`: the page templates and the operator's branding.
+    #[serde(default)]
+    pub pages: PagesConfig,
+}
+
+/// `[pages]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PagesConfig {
+    /// A directory whose `*.html` files replace the built-in templates of the same name
+    /// (see [`crate::pages`]); unset: the built-in templates only.
+    #[serde(default)]
+    pub templates_dir: Option<PathBuf>,
+    /// The name shown in the header and page titles (default `linelogin`).
+    #[serde(default)]
+    pub app_name: Option<String>,
+    /// A logo shown before the name in the header (`https://…` or a path on this server).
+    #[serde(default)]
+    pub logo_url: Option<String>,
+    /// The colour of ordinary buttons (`#rgb` or `#rrggbb`); the LINE button stays LINE green.
+    #[serde(default)]
+    pub brand_color: Option<String>,
 }
 
 /// `[line]`.
@@ -78,6 +100,43 @@ pub struct LineConfig {
     /// Where the API is (`https://api.line.me`).
     #[serde(default = "default_api_url")]
     pub api_url: Url,
+    /// The scopes asked for (default `["openid", "profile"]`; `openid` is required; add
+    /// `email` to show the verified email on `/me` and in `/api/me`).
+    #[serde(default = "default_scopes", deserialize_with = "word_list")]
+    pub scopes: Vec<String>,
+    /// `bot_prompt` of the authorization request: `normal` or `aggressive` (default: unset).
+    #[serde(default)]
+    pub bot_prompt: Option<String>,
+    /// `prompt` of the authorization request: `consent`, `login` or `none` (default: unset).
+    #[serde(default)]
+    pub prompt: Option<String>,
+    /// `ui_locales` of the authorization request, BCP 47 tags (default: none).
+    #[serde(default, deserialize_with = "word_list")]
+    pub ui_locales: Vec<String>,
+}
+
+/// A list, or one string of words separated by spaces or commas (environment variables).
+fn word_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum List {
+        Many(Vec<String>),
+        One(String),
+    }
+    let items = match List::deserialize(d)? {
+        List::Many(v) => v,
+        List::One(s) => s.split([',', ' ']).map(str::to_owned).collect(),
+    };
+    Ok(items
+        .iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect())
+}
+
+fn default_scopes() -> Vec<String> {
+    vec!["openid".to_owned(), "profile".to_owned()]
 }
 
 /// `[outbound]`.

@@ -10,8 +10,12 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
 
-use crate::i18n::Lang;
+use axum::extract::State;
+
+use crate::i18n::{LANG_COOKIE, Lang};
 use crate::pages;
+use crate::session::CurrentUser;
+use crate::state::AppState;
 use crate::store::StoreError;
 
 /// `Retry-After` of a 503 for an unavailable database, in seconds.
@@ -90,6 +94,12 @@ impl From<StoreError> for AppError {
             StoreError::Unavailable(detail) => AppError::DatabaseUnavailable(detail),
             other => AppError::Internal(other.to_string()),
         }
+    }
+}
+
+impl From<pages::PagesError> for AppError {
+    fn from(e: pages::PagesError) -> Self {
+        AppError::Internal(e.to_string())
     }
 }
 
@@ -244,14 +254,23 @@ impl ErrorPage {
 }
 
 /// Renders error markers (and bare 404/405/413 answers from the router) as localized pages.
-pub async fn render_errors(req: Request, next: Next) -> Response {
-    let lang = Lang::from_accept_language(
-        req.headers()
-            .get(header::ACCEPT_LANGUAGE)
-            .and_then(|v| v.to_str().ok()),
-    );
+/// Error pages go through the configured templates ([`AppState::pages`]) and show the
+/// logged-in header when the request has a valid session. A `?lang=en|ja` (the header's
+/// language switch) is remembered in the [`LANG_COOKIE`] on any response.
+pub async fn render_errors(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let lang = Lang::of_request(req.uri().query(), req.headers());
+    let lang_switch = Lang::from_query(req.uri().query());
+    let req_headers = req.headers().clone();
     let is_api = req.uri().path().starts_with("/api/");
-    let resp = next.run(req).await;
+    let mut resp = next.run(req).await;
+    if let Some(l) = lang_switch
+        && let Ok(v) = HeaderValue::from_str(&format!(
+            "{LANG_COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Lax; HttpOnly",
+            l.code()
+        ))
+    {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
     let kind = match resp.extensions().get::<ErrorPage>() {
         Some(ErrorPage(kind)) => *kind,
         None => match resp.status() {
@@ -274,7 +293,7 @@ pub async fn render_errors(req: Request, next: Next) -> Response {
         return Response::from_parts(parts, axum::body::Body::from(body));
     }
     let t = lang.t();
-    let (title, message, retry): (&str, &str, Option<&str>) = match kind {
+    let (title, message, retry): (&str, &str, Option<&'static str>) = match kind {
         ErrorKind::StateMismatch => (t.error_title, t.err_state_mismatch, Some("/login?retry=1")),
         ErrorKind::BadCallback => (t.error_title, t.err_bad_callback, Some("/login?retry=1")),
         ErrorKind::Cancelled => (t.err_cancelled_title, t.err_cancelled, Some("/login")),
@@ -295,7 +314,21 @@ pub async fn render_errors(req: Request, next: Next) -> Response {
         // A passing outage on our side: the fixed "try again later" message.
         ErrorKind::DatabaseUnavailable => (t.error_title, t.err_internal, Some("/")),
     };
-    let html = pages::error(lang, title, message, retry);
+    // A failed session lookup (e.g. the database is down) just shows the logged-out header.
+    // A refused flood (429/503 "too many") gets no lookup: it must stay cheap.
+    let user = if kind == ErrorKind::TooMany {
+        None
+    } else {
+        CurrentUser::load(&state, &req_headers).await.ok().flatten()
+    };
+    let header_user = user.as_ref().map(|u| pages::HeaderUser::of(&u.account));
+    let html = state
+        .pages()
+        .error(lang, title, message, retry, header_user.as_ref())
+        .unwrap_or_else(|e| {
+            tracing::error!(error = %e, "error page template failed");
+            pages::fallback_page(lang)
+        });
     parts.headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),

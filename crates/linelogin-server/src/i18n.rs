@@ -1,4 +1,5 @@
-//! English and Japanese page texts, chosen by `Accept-Language`.
+//! English and Japanese page texts, chosen by `?lang=en|ja`, else the `lang` cookie (set by
+//! the header's EN/JA switch, see [`LANG_COOKIE`]), else `Accept-Language`.
 
 use axum::extract::FromRequestParts;
 use http::request::Parts;
@@ -43,6 +44,40 @@ impl Lang {
         best.map_or(Lang::En, |(_, l)| l)
     }
 
+    /// Parses `en` / `ja`.
+    pub fn from_code(code: &str) -> Option<Self> {
+        match code {
+            "en" => Some(Lang::En),
+            "ja" => Some(Lang::Ja),
+            _ => None,
+        }
+    }
+
+    /// The `?lang=` of a query string, if it names a supported language.
+    pub fn from_query(query: Option<&str>) -> Option<Self> {
+        query?
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("lang="))
+            .and_then(Lang::from_code)
+    }
+
+    /// The language of a request: `?lang=`, else the [`LANG_COOKIE`], else `Accept-Language`.
+    pub fn of_request(query: Option<&str>, headers: &http::HeaderMap) -> Self {
+        Lang::from_query(query)
+            .or_else(|| {
+                crate::session::read_cookie(headers, LANG_COOKIE)
+                    .as_deref()
+                    .and_then(Lang::from_code)
+            })
+            .unwrap_or_else(|| {
+                Lang::from_accept_language(
+                    headers
+                        .get(http::header::ACCEPT_LANGUAGE)
+                        .and_then(|v| v.to_str().ok()),
+                )
+            })
+    }
+
     /// The `lang` attribute value.
     pub fn code(self) -> &'static str {
         match self {
@@ -64,18 +99,16 @@ impl<S: Send + Sync> FromRequestParts<S> for Lang {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(Lang::from_accept_language(
-            parts
-                .headers
-                .get(http::header::ACCEPT_LANGUAGE)
-                .and_then(|v| v.to_str().ok()),
-        ))
+        Ok(Lang::of_request(parts.uri.query(), &parts.headers))
     }
 }
 
-/// Every text shown on a page.
+/// The cookie that remembers the EN/JA switch (a preference, not a secret; one year).
+pub const LANG_COOKIE: &str = "lang";
+
+/// Every text shown on a page (templates see them as `t.<field>`).
 #[allow(missing_docs)]
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize)]
 pub struct Texts {
     pub app_name: &'static str,
     pub home_title: &'static str,
@@ -95,11 +128,11 @@ pub struct Texts {
     pub unlinked_relogin: &'static str,
     pub unregister_title: &'static str,
     pub unregister_notice: &'static str,
-    pub unregister_effects: [&'static str; 3],
+    pub unregister_effects: &'static [&'static str],
     pub unregister_button: &'static str,
     pub unlink_title: &'static str,
     pub unlink_notice: &'static str,
-    pub unlink_effects: [&'static str; 3],
+    pub unlink_effects: &'static [&'static str],
     pub unlink_button: &'static str,
     pub relogin_note: &'static str,
     pub cancel: &'static str,
@@ -130,17 +163,21 @@ pub struct Texts {
     pub err_code_expired: &'static str,
     pub err_method: &'static str,
     pub err_too_large: &'static str,
+    pub logged_out: &'static str,
+    pub email: &'static str,
+    pub terms_unregister_heading: &'static str,
+    pub terms_unlink_heading: &'static str,
 }
 
 /// English.
 pub static EN: Texts = Texts {
     app_name: "linelogin",
     home_title: "Welcome",
-    home_intro: "Log in with your LINE account to see your profile. You can log out, unlink LINE or unregister at any time.",
+    home_intro: "Log in with your LINE account to see your profile. You can log out, unlink LINE or delete your account at any time.",
     login_button: "Log in with LINE",
     my_page: "My page",
     terms: "Terms",
-    me_title: "Your profile",
+    me_title: "My page",
     user_id: "LINE user ID",
     display_name: "Display name",
     status: "LINE link",
@@ -148,37 +185,35 @@ pub static EN: Texts = Texts {
     unlinked: "Not linked",
     logout: "Log out",
     unlink_link: "Unlink LINE…",
-    unregister_link: "Unregister…",
+    unregister_link: "Delete account…",
     unlinked_relogin: "Your account is not linked with LINE. Log in with LINE again to link it.",
-    unregister_title: "Unregister",
-    unregister_notice: "If you unregister, LY Corporation will be notified that you have unregistered, and the link between this service and your LINE account will end.",
-    unregister_effects: [
-        "LY Corporation is notified: we deauthorize this service for your LINE account.",
-        "The link between this service and LINE ends; the service disappears from Authorized apps in LINE.",
+    unregister_title: "Delete account",
+    unregister_notice: "If you delete your account, LY Corporation will be notified that you have unregistered, and this service will no longer be linked to your LINE account.",
+    unregister_effects: &[
         "Your account and your data here are deleted. This cannot be undone.",
+        "This service no longer appears under Linked apps in LINE.",
     ],
-    unregister_button: "Unregister",
+    unregister_button: "Delete account",
     unlink_title: "Unlink LINE",
-    unlink_notice: "If you unlink, LY Corporation will be notified, and the link between this service and your LINE account will end.",
-    unlink_effects: [
-        "LY Corporation is notified: we deauthorize this service for your LINE account.",
-        "The link between this service and LINE ends; the service disappears from Authorized apps in LINE.",
-        "Your account here stays. Logging in with LINE again links it again.",
+    unlink_notice: "If you unlink LINE, LY Corporation will be notified, and this service will no longer be linked to your LINE account.",
+    unlink_effects: &[
+        "Your account here stays. Log in with LINE again at any time to link it again.",
+        "This service no longer appears under Linked apps in LINE.",
     ],
     unlink_button: "Unlink LINE",
-    relogin_note: "If we no longer hold a valid LINE authorization for you, you will first be asked to log in with LINE once more, so that we can notify LY Corporation.",
+    relogin_note: "If your LINE login here has expired, you will first be asked to log in with LINE once more, so that LY Corporation can be notified.",
     cancel: "Cancel",
-    unregistered_title: "You have unregistered",
-    unregistered_body: "Your account and data have been deleted and you have been logged out everywhere. We are notifying LY Corporation and ending the link with LINE; this completes in the background, retrying if LINE is busy.",
+    unregistered_title: "Your account is deleted",
+    unregistered_body: "Your account and data have been deleted and you have been logged out on every device. LY Corporation is being notified in the background; if LINE is busy, we keep trying.",
     unlinked_title: "LINE is unlinked",
-    unlinked_body: "You have been logged out everywhere. We are notifying LY Corporation and ending the link with LINE; this completes in the background, retrying if LINE is busy. Log in with LINE again at any time to link your account again.",
+    unlinked_body: "You have been logged out on every device. LY Corporation is being notified in the background; if LINE is busy, we keep trying. Log in with LINE again at any time to link your account again.",
     terms_title: "Terms of use",
     terms_body: [
         "This service lets you log in with your LINE account. We keep your LINE user ID, display name and picture, and the tokens LINE issues to us, encrypted.",
         "We use your LINE tokens only to run the service: to keep you logged in and, when you leave, to end the link with LINE.",
-        "You can log out, unlink LINE or unregister at any time from your profile page.",
+        "You can log out, unlink LINE or delete your account at any time from My page.",
     ],
-    terms_deauth_heading: "Unregistering and unlinking",
+    terms_deauth_heading: "Deleting your account and unlinking LINE",
     back_home: "Back to the start page",
     try_again: "Try again",
     error_title: "Something went wrong",
@@ -196,9 +231,13 @@ pub static EN: Texts = Texts {
     err_internal: "An unexpected error happened on our side. Please try again later.",
     err_busy: "Your earlier request to end the link with LINE is still being sent. Please try again in a few seconds.",
     err_account_mismatch: "You logged in with a different LINE account than the one of this session, so nothing was changed.",
-    err_code_expired: "The login took too long or was already used. Please try again.",
-    err_method: "This address does not accept that kind of request.",
+    err_code_expired: "The login took too long or this link was already used. Please log in again.",
+    err_method: "This page cannot be used that way.",
     err_too_large: "The request was too large.",
+    logged_out: "You are logged out.",
+    email: "Email",
+    terms_unregister_heading: "Deleting your account",
+    terms_unlink_heading: "Unlinking LINE",
 };
 
 /// Japanese.
@@ -209,7 +248,7 @@ pub static JA: Texts = Texts {
     login_button: "LINEでログイン",
     my_page: "マイページ",
     terms: "利用規約",
-    me_title: "プロフィール",
+    me_title: "マイページ",
     user_id: "LINEユーザーID",
     display_name: "表示名",
     status: "LINE連携",
@@ -221,53 +260,55 @@ pub static JA: Texts = Texts {
     unlinked_relogin: "このアカウントはLINEと連携していません。もう一度LINEでログインすると連携されます。",
     unregister_title: "退会",
     unregister_notice: "退会すると、退会したことがLINEヤフー株式会社に通知され、本サービスとLINEアカウントの連携が解除されます。",
-    unregister_effects: [
-        "LINEヤフー株式会社に通知されます（本サービスへの認可を取り消します）。",
-        "本サービスとLINEの連携が解除され、LINEの「許可済みアプリ」から本サービスが消えます。",
+    unregister_effects: &[
         "本サービスのアカウントとデータは削除されます。元に戻すことはできません。",
+        "LINEの「連動アプリ」に本サービスが表示されなくなります。",
     ],
     unregister_button: "退会する",
     unlink_title: "LINE連携の解除",
     unlink_notice: "連携を解除すると、LINEヤフー株式会社に通知され、本サービスとLINEアカウントの連携が解除されます。",
-    unlink_effects: [
-        "LINEヤフー株式会社に通知されます（本サービスへの認可を取り消します）。",
-        "本サービスとLINEの連携が解除され、LINEの「許可済みアプリ」から本サービスが消えます。",
-        "本サービスのアカウントは残ります。もう一度LINEでログインすると再び連携されます。",
+    unlink_effects: &[
+        "本サービスのアカウントは残ります。もう一度LINEでログインすると、いつでも再び連携できます。",
+        "LINEの「連動アプリ」に本サービスが表示されなくなります。",
     ],
     unlink_button: "連携を解除する",
-    relogin_note: "有効なLINEの認可を保持していない場合は、LINEヤフー株式会社に通知するため、先にもう一度LINEでログインしていただきます。",
+    relogin_note: "LINEのログイン状態が切れている場合は、LINEヤフー株式会社に通知するため、先にもう一度LINEでログインしていただきます。",
     cancel: "キャンセル",
     unregistered_title: "退会しました",
-    unregistered_body: "アカウントとデータを削除し、すべての端末からログアウトしました。LINEヤフー株式会社への通知とLINE連携の解除はバックグラウンドで完了します（LINEが混雑している場合は再試行します）。",
+    unregistered_body: "アカウントとデータを削除し、すべての端末でログアウトしました。LINEヤフー株式会社への通知はバックグラウンドで行います（LINEが混雑している場合は再試行します）。",
     unlinked_title: "LINE連携を解除しました",
-    unlinked_body: "すべての端末からログアウトしました。LINEヤフー株式会社への通知とLINE連携の解除はバックグラウンドで完了します（LINEが混雑している場合は再試行します）。もう一度LINEでログインすると、いつでも再び連携できます。",
+    unlinked_body: "すべての端末でログアウトしました。LINEヤフー株式会社への通知はバックグラウンドで行います（LINEが混雑している場合は再試行します）。もう一度LINEでログインすると、いつでも再び連携できます。",
     terms_title: "利用規約",
     terms_body: [
         "本サービスではLINEアカウントでログインできます。LINEユーザーID、表示名、プロフィール画像、およびLINEが発行するトークン（暗号化して保存）を保持します。",
         "LINEのトークンは、ログイン状態の維持と、退会・連携解除時のLINE連携の解除にのみ使用します。",
-        "ログアウト、LINE連携の解除、退会は、プロフィールページからいつでも行えます。",
+        "ログアウト、LINE連携の解除、退会は、マイページからいつでも行えます。",
     ],
     terms_deauth_heading: "退会とLINE連携の解除について",
     back_home: "トップページへ戻る",
     try_again: "もう一度試す",
     error_title: "エラーが発生しました",
-    err_state_mismatch: "このログインがこのブラウザーから開始されたことを確認できなかったか、時間がかかりすぎました。もう一度ログインしてください。",
-    err_bad_callback: "受け取ったログイン応答が正しくありません。もう一度ログインしてください。",
+    err_state_mismatch: "ログインを確認できませんでした。時間がかかりすぎたか、別のブラウザーで開始された可能性があります。もう一度ログインしてください。",
+    err_bad_callback: "LINEからのログイン結果を正しく受け取れませんでした。もう一度ログインしてください。",
     err_cancelled_title: "ログインがキャンセルされました",
     err_cancelled: "LINEでのログインをキャンセルしました。何も変更されていません。",
     err_line_error: "LINEでログインを完了できませんでした。もう一度お試しください。",
-    err_id_token: "LINEから送られた本人情報を検証できませんでした。もう一度ログインしてください。",
+    err_id_token: "LINEから受け取ったユーザー情報を確認できませんでした。もう一度ログインしてください。",
     err_unavailable: "現在LINEが混雑しているか、接続できません。しばらくしてからもう一度お試しください。",
-    err_bad_upstream: "LINEから想定外の応答がありました。しばらくしてからもう一度お試しください。",
+    err_bad_upstream: "LINEから予期しない応答がありました。しばらくしてからもう一度お試しください。",
     err_login_required: "先にログインしてください。",
-    err_csrf: "このリクエストは本サービスのページから送信されたものではないため、無視しました。前のページに戻ってもう一度お試しください。",
+    err_csrf: "このリクエストは本サービスのページから送信されていないため、処理しませんでした。前のページに戻ってもう一度お試しください。",
     err_not_found: "ページが見つかりません。",
     err_internal: "予期しないエラーが発生しました。しばらくしてからもう一度お試しください。",
-    err_busy: "以前のLINE連携解除の処理がまだ送信中です。数秒後にもう一度お試しください。",
+    err_busy: "前回のLINE連携解除を処理しています。数秒後にもう一度お試しください。",
     err_account_mismatch: "このセッションとは別のLINEアカウントでログインしたため、何も変更していません。",
-    err_code_expired: "ログインに時間がかかりすぎたか、すでに使用されています。もう一度お試しください。",
-    err_method: "このアドレスはその種類のリクエストを受け付けません。",
+    err_code_expired: "ログインの有効期限が切れたか、このリンクはすでに使用されています。もう一度ログインしてください。",
+    err_method: "このページはこの方法ではご利用いただけません。",
     err_too_large: "リクエストが大きすぎます。",
+    logged_out: "ログアウトしました。",
+    email: "メールアドレス",
+    terms_unregister_heading: "退会について",
+    terms_unlink_heading: "LINE連携の解除について",
 };
 
 #[cfg(test)]

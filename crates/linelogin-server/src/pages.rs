@@ -1,111 +1,87 @@
-//! Server-rendered HTML. Every dynamic value goes through [`escape`]; no page carries inline
-//! script or style (the CSP is `default-src 'self'`); the stylesheet is `/static/style.css`.
+//! Server-rendered HTML, from [minijinja] templates.
+//!
+//! # Decisions
+//!
+//! - **minijinja** (not askama/tera): its templates are plain files parsed at run time, so an
+//!   operator can replace one without rebuilding, and it auto-escapes every value of a `.html`
+//!   template (HTML escaping of `& < > " ' /`), which replaces the hand-written `escape` this
+//!   module had. It is small (no proc macros) and maintained by the author of Jinja2.
+//! - The built-in templates (`templates/*.html` of this crate) are embedded in the binary with
+//!   `include_str!`. `[pages] templates_dir` names a directory whose files replace the
+//!   built-in ones of the same name (`layout.html`, `home.html`, `me.html`, `confirm.html`,
+//!   `done.html`, `terms.html`, `error.html`); any other name there is ignored. Every file is
+//!   read and parsed once, at start, so a syntax error stops the server with the file name and
+//!   line (`syntax error: … (in confirm.html:3)`).
+//! - No page carries inline script or style (the CSP is `default-src 'self'`); the stylesheet
+//!   is `/static/style.css`; `[pages] brand_color` is appended there as a CSS variable, after
+//!   validation (`#rgb` / `#rrggbb`), never into a page.
+//! - Only our own fixed URLs (`/login?retry=1`, form actions) are passed unescaped
+//!   ([`Value::from_safe_string`]); every other value, including the user's name and picture
+//!   URL, is escaped by the template engine.
+//! - [`Pages::check_notices`] renders the confirm and terms pages *with the configured
+//!   templates* and reports whether the unregister / unlink notice (en, ja) is on them; the
+//!   `linelogin check` command fails when a template drops one (LINE's development
+//!   guidelines require the notice).
 
-use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
 
+use minijinja::value::Serde;
+use minijinja::{Environment, Value, context};
+
+use crate::config::PagesConfig;
 use crate::i18n::Lang;
 use crate::store::{Account, AccountStatus};
 
-/// Escapes text for HTML element content and quoted attribute values.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#x27;"),
-            _ => out.push(c),
-        }
-    }
-    out
+/// The names of the built-in templates and their embedded sources.
+pub const TEMPLATES: [(&str, &str); 7] = [
+    ("layout.html", include_str!("../templates/layout.html")),
+    ("home.html", include_str!("../templates/home.html")),
+    ("me.html", include_str!("../templates/me.html")),
+    ("confirm.html", include_str!("../templates/confirm.html")),
+    ("done.html", include_str!("../templates/done.html")),
+    ("terms.html", include_str!("../templates/terms.html")),
+    ("error.html", include_str!("../templates/error.html")),
+];
+
+/// A template could not be loaded or rendered.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PagesError {
+    /// A file of the templates directory could not be read.
+    #[error("template {path}: {message}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        message: String,
+    },
+    /// A template does not parse or failed to render; the message names the file and line.
+    #[error("template error: {0}")]
+    Template(String),
+    /// A `[pages]` value is invalid.
+    #[error("[pages] {0}")]
+    Config(String),
 }
 
-/// The page frame: header with navigation, main content, footer.
-pub fn layout(lang: Lang, title: &str, logged_in: bool, body: &str) -> String {
-    let t = lang.t();
-    let nav = if logged_in {
-        format!("<a href=\"/me\">{}</a>", t.my_page)
-    } else {
-        format!("<a href=\"/login\">{}</a>", t.login_button)
-    };
-    format!(
-        "<!doctype html>\n<html lang=\"{code}\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>{title} · {app}</title>\n<link rel=\"stylesheet\" href=\"/static/style.css\">\n</head>\n<body>\n\
-         <header><a class=\"brand\" href=\"/\">{app}</a><nav>{nav} <a href=\"/terms\">{terms}</a></nav></header>\n\
-         <main>\n<h1>{title}</h1>\n{body}\n</main>\n\
-         <footer><a href=\"/terms\">{terms}</a></footer>\n</body>\n</html>\n",
-        code = lang.code(),
-        title = escape(title),
-        app = t.app_name,
-        terms = t.terms,
-    )
+impl From<minijinja::Error> for PagesError {
+    fn from(e: minijinja::Error) -> Self {
+        PagesError::Template(e.to_string())
+    }
 }
 
-/// `GET /`.
-pub fn home(lang: Lang, account: Option<&Account>) -> String {
-    let t = lang.t();
-    let body = match account {
-        Some(_) => format!(
-            "<p>{}</p>\n<p><a class=\"button\" href=\"/me\">{}</a></p>",
-            t.home_intro, t.my_page
-        ),
-        None => format!(
-            "<p>{}</p>\n<p><a class=\"button line\" id=\"login\" href=\"/login\">{}</a></p>",
-            t.home_intro, t.login_button
-        ),
-    };
-    layout(lang, t.home_title, account.is_some(), &body)
+/// The page renderer: the template environment plus the operator's branding.
+#[derive(Debug)]
+pub struct Pages {
+    env: Environment<'static>,
+    app_name: Option<String>,
+    logo_url: Option<String>,
+    brand_color: Option<String>,
 }
 
-/// `GET /me`.
-pub fn me(lang: Lang, account: &Account, csrf: &str) -> String {
-    let t = lang.t();
-    let mut body = String::new();
-    let _ = write!(body, "<section class=\"profile\">");
-    if let Some(pic) = account
-        .picture_url
-        .as_deref()
-        .filter(|p| p.starts_with("https://") || p.starts_with("http://"))
-    {
-        let _ = write!(
-            body,
-            "<img class=\"avatar\" src=\"{}\" alt=\"\">",
-            escape(pic)
-        );
+impl Default for Pages {
+    fn default() -> Self {
+        Self::builtin()
     }
-    let status = match account.status {
-        AccountStatus::Linked => t.linked,
-        AccountStatus::Unlinked => t.unlinked,
-    };
-    let _ = writeln!(
-        body,
-        "<dl><dt>{}</dt><dd id=\"display-name\">{}</dd><dt>{}</dt><dd id=\"user-id\"><code>{}</code></dd>\
-         <dt>{}</dt><dd id=\"link-status\">{}</dd></dl></section>",
-        t.display_name,
-        escape(&account.display_name),
-        t.user_id,
-        escape(&account.sub),
-        t.status,
-        status
-    );
-    if account.status == AccountStatus::Unlinked {
-        let _ = writeln!(body, "<p class=\"note\">{}</p>", t.unlinked_relogin);
-    }
-    let _ = write!(
-        body,
-        "<form method=\"post\" action=\"/logout\"><input type=\"hidden\" name=\"csrf_token\" value=\"{}\">\
-         <button type=\"submit\" id=\"logout\">{}</button></form>\n\
-         <p class=\"actions\"><a href=\"/account/unlink\" id=\"unlink-link\">{}</a> · \
-         <a href=\"/account/unregister\" id=\"unregister-link\">{}</a></p>",
-        escape(csrf),
-        t.logout,
-        t.unlink_link,
-        t.unregister_link
-    );
-    layout(lang, t.me_title, true, &body)
 }
 
 /// Which account action a confirmation page is for.
@@ -117,150 +93,415 @@ pub enum Action {
     Unlink,
 }
 
-fn notice_list(items: &[&str]) -> String {
-    let mut s = String::from("<ul class=\"effects\">");
-    for i in items {
-        let _ = write!(s, "<li>{i}</li>");
+/// The logged-in user as shown in the page header.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct HeaderUser {
+    /// The LINE display name.
+    pub display_name: String,
+    /// The profile picture (only `https://` URLs; otherwise a placeholder is shown).
+    pub picture_url: Option<String>,
+    /// The first letter of the name, for the placeholder.
+    pub initial: String,
+}
+
+impl HeaderUser {
+    /// The header view of an account.
+    pub fn of(account: &Account) -> Self {
+        Self {
+            display_name: account.display_name.clone(),
+            picture_url: safe_picture(account.picture_url.as_deref()),
+            initial: account
+                .display_name
+                .chars()
+                .next()
+                .map_or_else(|| "?".to_owned(), |c| c.to_uppercase().collect()),
+        }
     }
-    s.push_str("</ul>");
-    s
 }
 
-/// The confirmation page of unregister / unlink, with the guideline notice next to the button.
-pub fn confirm(lang: Lang, action: Action, csrf: &str) -> String {
-    let t = lang.t();
-    let (title, notice, effects, button, path, id) = match action {
-        Action::Unregister => (
-            t.unregister_title,
-            t.unregister_notice,
-            &t.unregister_effects,
-            t.unregister_button,
-            "/account/unregister",
-            "unregister",
-        ),
-        Action::Unlink => (
-            t.unlink_title,
-            t.unlink_notice,
-            &t.unlink_effects,
-            t.unlink_button,
-            "/account/unlink",
-            "unlink",
-        ),
-    };
-    let body = format!(
-        "<form method=\"post\" action=\"{path}\" class=\"confirm\">\n\
-         <p class=\"notice\" id=\"notice\">{notice}</p>\n{effects}\n<p class=\"note\">{relogin}</p>\n\
-         <input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">\n\
-         <button type=\"submit\" class=\"danger\" id=\"{id}\">{button}</button> \
-         <a href=\"/me\" class=\"cancel\">{cancel}</a>\n</form>",
-        effects = notice_list(effects),
-        relogin = t.relogin_note,
-        csrf = escape(csrf),
-        cancel = t.cancel,
-    );
-    layout(lang, title, true, &body)
+/// Only `https://` pictures are shown (LINE serves them from `profile.line-scdn.net`).
+fn safe_picture(url: Option<&str>) -> Option<String> {
+    url.filter(|p| p.starts_with("https://")).map(str::to_owned)
 }
 
-/// After unregister / unlink.
-pub fn done(lang: Lang, action: Action) -> String {
+/// Whether each guideline notice is on the pages that must carry it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoticeCheck {
+    /// The language checked.
+    pub lang: Lang,
+    /// `confirm.html` (unregister) carries the unregister notice.
+    pub unregister_confirm: bool,
+    /// `confirm.html` (unlink) carries the unlink notice.
+    pub unlink_confirm: bool,
+    /// `terms.html` carries the unregister notice.
+    pub unregister_terms: bool,
+    /// `terms.html` carries the unlink notice.
+    pub unlink_terms: bool,
+}
+
+impl NoticeCheck {
+    /// All four notices are present.
+    pub fn ok(&self) -> bool {
+        self.missing().is_empty()
+    }
+
+    /// What is missing, as `template (notice)` strings.
+    pub fn missing(&self) -> Vec<String> {
+        let l = self.lang.code();
+        [
+            (self.unregister_confirm, "confirm.html", "unregister"),
+            (self.unlink_confirm, "confirm.html", "unlink"),
+            (self.unregister_terms, "terms.html", "unregister"),
+            (self.unlink_terms, "terms.html", "unlink"),
+        ]
+        .into_iter()
+        .filter(|(ok, ..)| !ok)
+        .map(|(_, file, notice)| format!("{file} lacks the {notice} notice ({l})"))
+        .collect()
+    }
+}
+
+fn is_hex_color(s: &str) -> bool {
+    s.strip_prefix('#')
+        .is_some_and(|h| (h.len() == 3 || h.len() == 6) && h.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+impl Pages {
+    /// The built-in templates, no branding.
+    pub fn builtin() -> Self {
+        let mut env = Environment::new();
+        for (name, src) in TEMPLATES {
+            // The built-in templates are tested to parse (`builtin_templates_parse`).
+            if let Err(e) = env.add_template(name, src) {
+                tracing::error!(error = %e, "built-in template does not parse");
+            }
+        }
+        Self {
+            env,
+            app_name: None,
+            logo_url: None,
+            brand_color: None,
+        }
+    }
+
+    /// The built-in templates, replaced by the files of `[pages] templates_dir` of the same
+    /// name, with the configured branding.
+    pub fn load(config: &PagesConfig) -> Result<Self, PagesError> {
+        let mut env = Environment::new();
+        for (name, src) in TEMPLATES {
+            match config.templates_dir.as_deref() {
+                Some(dir) if dir.join(name).is_file() => {
+                    let src = read_template(&dir.join(name))?;
+                    env.add_template_owned(name.to_owned(), src)?;
+                }
+                _ => env.add_template(name, src)?,
+            }
+        }
+        if let Some(c) = config.brand_color.as_deref()
+            && !is_hex_color(c)
+        {
+            return Err(PagesError::Config(format!(
+                "brand_color {c:?} is not #rgb or #rrggbb"
+            )));
+        }
+        if let Some(u) = config.logo_url.as_deref()
+            && !(u.starts_with("https://") || u.starts_with('/'))
+        {
+            return Err(PagesError::Config(
+                "logo_url must start with https:// or /".to_owned(),
+            ));
+        }
+        Ok(Self {
+            env,
+            app_name: config.app_name.clone().filter(|n| !n.trim().is_empty()),
+            logo_url: config.logo_url.clone(),
+            brand_color: config.brand_color.clone(),
+        })
+    }
+
+    fn render(
+        &self,
+        name: &str,
+        lang: Lang,
+        title: &str,
+        user: Option<&HeaderUser>,
+        here: &str,
+        page: Value,
+    ) -> Result<String, PagesError> {
+        let t = lang.t();
+        let (other, other_name) = match lang {
+            Lang::En => ("ja", "日本語"),
+            Lang::Ja => ("en", "English"),
+        };
+        let base = context! {
+            lang => lang.code(),
+            t => Value::from(Serde(t)),
+            app_name => self.app_name.as_deref().unwrap_or(t.app_name),
+            logo_url => self.logo_url.as_deref(),
+            title => title,
+            user => user.map(|u| Value::from(Serde(u))),
+            here => Value::from_safe_string(here.to_owned()),
+            other_lang => other,
+            other_lang_name => other_name,
+        };
+        let ctx = context! { ..page, ..base };
+        Ok(self.env.get_template(name)?.render(ctx)?)
+    }
+
+    /// `GET /`; `logged_out` adds the "You are logged out" line.
+    pub fn home(
+        &self,
+        lang: Lang,
+        user: Option<&HeaderUser>,
+        logged_out: bool,
+    ) -> Result<String, PagesError> {
+        let t = lang.t();
+        self.render(
+            "home.html",
+            lang,
+            t.home_title,
+            user,
+            "/",
+            context! { logged_out },
+        )
+    }
+
+    /// `GET /me`; `email` comes from the verified ID token (scope `email`), when granted.
+    pub fn me(
+        &self,
+        lang: Lang,
+        account: &Account,
+        email: Option<&str>,
+        csrf: &str,
+    ) -> Result<String, PagesError> {
+        let t = lang.t();
+        let user = HeaderUser::of(account);
+        let view = context! {
+            display_name => &account.display_name,
+            picture_url => safe_picture(account.picture_url.as_deref()),
+            sub => &account.sub,
+            email => email,
+            linked => account.status == AccountStatus::Linked,
+        };
+        self.render(
+            "me.html",
+            lang,
+            t.me_title,
+            Some(&user),
+            "/me",
+            context! { account => view, csrf },
+        )
+    }
+
+    /// The confirmation page of unregister / unlink, with the guideline notice next to the
+    /// button.
+    pub fn confirm(
+        &self,
+        lang: Lang,
+        action: Action,
+        user: Option<&HeaderUser>,
+        csrf: &str,
+    ) -> Result<String, PagesError> {
+        let t = lang.t();
+        let (title, notice, effects, button, path, id) = match action {
+            Action::Unregister => (
+                t.unregister_title,
+                t.unregister_notice,
+                t.unregister_effects,
+                t.unregister_button,
+                "/account/unregister",
+                "unregister",
+            ),
+            Action::Unlink => (
+                t.unlink_title,
+                t.unlink_notice,
+                t.unlink_effects,
+                t.unlink_button,
+                "/account/unlink",
+                "unlink",
+            ),
+        };
+        self.render(
+            "confirm.html",
+            lang,
+            title,
+            user,
+            path,
+            context! {
+                notice, button, id, csrf,
+                effects => Value::from(Serde(effects)),
+                path => Value::from_safe_string(path.to_owned()),
+            },
+        )
+    }
+
+    /// After unregister / unlink (the session is gone).
+    pub fn done(&self, lang: Lang, action: Action) -> Result<String, PagesError> {
+        let t = lang.t();
+        let (title, body) = match action {
+            Action::Unregister => (t.unregistered_title, t.unregistered_body),
+            Action::Unlink => (t.unlinked_title, t.unlinked_body),
+        };
+        self.render("done.html", lang, title, None, "/", context! { body })
+    }
+
+    /// `GET /terms`, carrying the unregister / unlink notice.
+    pub fn terms(&self, lang: Lang, user: Option<&HeaderUser>) -> Result<String, PagesError> {
+        let t = lang.t();
+        self.render(
+            "terms.html",
+            lang,
+            t.terms_title,
+            user,
+            "/terms",
+            context! {},
+        )
+    }
+
+    /// An error page: a fixed message, never input, and an optional retry link (one of our
+    /// own fixed URLs).
+    pub fn error(
+        &self,
+        lang: Lang,
+        title: &str,
+        message: &str,
+        retry: Option<&'static str>,
+        user: Option<&HeaderUser>,
+    ) -> Result<String, PagesError> {
+        self.render(
+            "error.html",
+            lang,
+            title,
+            user,
+            "/",
+            context! {
+                message,
+                retry => retry.map(|r| Value::from_safe_string(r.to_owned())),
+            },
+        )
+    }
+
+    /// The stylesheet, with `[pages] brand_color` appended as `--brand` when set.
+    pub fn style_css(&self) -> String {
+        match &self.brand_color {
+            Some(c) => format!("{STYLE_CSS}:root {{ --brand: {c}; }}\n"),
+            None => STYLE_CSS.to_owned(),
+        }
+    }
+
+    /// Renders the confirm and terms pages with these templates and reports, per language,
+    /// whether each guideline notice is on them (`linelogin check`).
+    pub fn check_notices(&self) -> Result<Vec<NoticeCheck>, PagesError> {
+        let mut out = Vec::new();
+        for lang in [Lang::En, Lang::Ja] {
+            let t = lang.t();
+            let terms = self.terms(lang, None)?;
+            out.push(NoticeCheck {
+                lang,
+                unregister_confirm: self
+                    .confirm(lang, Action::Unregister, None, "x")?
+                    .contains(t.unregister_notice),
+                unlink_confirm: self
+                    .confirm(lang, Action::Unlink, None, "x")?
+                    .contains(t.unlink_notice),
+                unregister_terms: terms.contains(t.unregister_notice),
+                unlink_terms: terms.contains(t.unlink_notice),
+            });
+        }
+        Ok(out)
+    }
+}
+
+fn read_template(path: &Path) -> Result<String, PagesError> {
+    std::fs::read_to_string(path).map_err(|e| PagesError::Read {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })
+}
+
+/// A minimal page used only when a template fails to render (the failure is logged).
+pub fn fallback_page(lang: Lang) -> String {
     let t = lang.t();
-    let (title, body) = match action {
-        Action::Unregister => (t.unregistered_title, t.unregistered_body),
-        Action::Unlink => (t.unlinked_title, t.unlinked_body),
-    };
-    let body = format!(
-        "<p id=\"done\">{body}</p>\n<p><a href=\"/\">{}</a></p>",
+    format!(
+        "<!doctype html>\n<html lang=\"{}\"><head><meta charset=\"utf-8\"><title>{}</title>\
+         <link rel=\"stylesheet\" href=\"/static/style.css\"></head><body><main><h1>{}</h1>\
+         <p class=\"error\">{}</p><p><a href=\"/\">{}</a></p></main></body></html>\n",
+        lang.code(),
+        t.error_title,
+        t.error_title,
+        t.err_internal,
         t.back_home
-    );
-    layout(lang, title, false, &body)
+    )
 }
 
-/// `GET /terms`, carrying the unregister / unlink notice.
-pub fn terms(lang: Lang, logged_in: bool) -> String {
-    let t = lang.t();
-    let mut body = String::new();
-    for p in t.terms_body {
-        let _ = writeln!(body, "<p>{p}</p>");
-    }
-    let _ = write!(
-        body,
-        "<h2>{}</h2>\n<p class=\"notice\">{}</p>\n{}\n<p class=\"notice\">{}</p>\n{}",
-        t.terms_deauth_heading,
-        t.unregister_notice,
-        notice_list(&t.unregister_effects),
-        t.unlink_notice,
-        notice_list(&t.unlink_effects)
-    );
-    layout(lang, t.terms_title, logged_in, &body)
-}
-
-/// An error page: a fixed message, never input, and an optional retry link.
-pub fn error(lang: Lang, title: &str, message: &str, retry: Option<&str>) -> String {
-    let t = lang.t();
-    let mut body = format!(
-        "<p class=\"error\" id=\"error\">{}</p>\n<p>",
-        escape(message)
-    );
-    if let Some(href) = retry {
-        let _ = write!(
-            body,
-            "<a class=\"button\" id=\"retry\" href=\"{}\">{}</a> ",
-            escape(href),
-            t.try_again
-        );
-    }
-    let _ = write!(body, "<a href=\"/\">{}</a></p>", t.back_home);
-    layout(lang, title, false, &body)
-}
-
-/// The stylesheet.
-pub const STYLE_CSS: &str = r#"
-:root { --fg: #1f2328; --muted: #59636e; --line: #06c755; --danger: #c62828; --bg: #f6f8fa; }
-* { box-sizing: border-box; }
-body { margin: 0; font: 16px/1.6 system-ui, -apple-system, "Segoe UI", "Hiragino Sans", "Noto Sans JP", sans-serif; color: var(--fg); background: var(--bg); }
-header { display: flex; justify-content: space-between; align-items: center; padding: .8rem 1.5rem; background: #fff; border-bottom: 1px solid #d0d7de; }
-header nav a { margin-left: 1rem; }
-.brand { font-weight: 700; color: var(--fg); text-decoration: none; }
-main { max-width: 40rem; margin: 2rem auto; padding: 1.5rem 2rem; background: #fff; border: 1px solid #d0d7de; border-radius: 8px; }
-h1 { margin-top: 0; font-size: 1.6rem; }
-h2 { font-size: 1.2rem; margin-top: 2rem; }
-a { color: #0969da; }
-.button, button { display: inline-block; padding: .55rem 1.2rem; border: 0; border-radius: 6px; background: #0969da; color: #fff; font: inherit; text-decoration: none; cursor: pointer; }
-.button.line { background: var(--line); }
-button.danger { background: var(--danger); }
-.cancel { margin-left: 1rem; }
-.notice { padding: .8rem 1rem; border-left: 4px solid var(--danger); background: #fff5f5; }
-.note { color: var(--muted); font-size: .95rem; }
-.error { padding: .8rem 1rem; border-left: 4px solid #bf8700; background: #fff8c5; }
-.effects li { margin: .3rem 0; }
-dl { display: grid; grid-template-columns: max-content 1fr; gap: .4rem 1.2rem; }
-dt { color: var(--muted); }
-dd { margin: 0; word-break: break-all; }
-.avatar { width: 72px; height: 72px; border-radius: 50%; float: right; }
-form { margin: 1.2rem 0; }
-.actions { margin-top: 1.5rem; }
-footer { text-align: center; color: var(--muted); padding: 1rem; font-size: .9rem; }
-"#;
+/// The stylesheet. The LINE Login button follows LINE's "LINE Login button" design
+/// guidelines: base `#06C755` with white text and a logo area separated by a thin line,
+/// hover = base + 10% black overlay, pressed = base + 30% black overlay, disabled = white with
+/// a `#E5E5E5` border and grey text; overlays are a `linear-gradient` over the green, so the
+/// base colour stays exact.
+pub const STYLE_CSS: &str = include_str!("../templates/style.css");
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn escapes_markup() {
-        assert_eq!(escape("<script>\"'&"), "&lt;script&gt;&quot;&#x27;&amp;");
+    fn builtin_templates_parse() {
+        let mut env = Environment::new();
+        for (name, src) in TEMPLATES {
+            env.add_template(name, src).unwrap();
+        }
+    }
+
+    #[test]
+    fn values_are_escaped() {
+        let pages = Pages::builtin();
+        let html = pages
+            .error(Lang::En, "<script>\"'&", "m", None, None)
+            .unwrap();
+        assert!(html.contains("&lt;script&gt;&quot;&#x27;&amp;"), "{html}");
     }
 
     #[test]
     fn confirm_pages_carry_notice_and_csrf() {
+        let pages = Pages::builtin();
         for lang in [Lang::En, Lang::Ja] {
-            let p = confirm(lang, Action::Unregister, "tok");
+            let p = pages
+                .confirm(lang, Action::Unregister, None, "tok")
+                .unwrap();
             assert!(p.contains("name=\"csrf_token\" value=\"tok\""));
             assert!(p.contains(lang.t().unregister_notice));
-            let p = confirm(lang, Action::Unlink, "tok");
+            let p = pages.confirm(lang, Action::Unlink, None, "tok").unwrap();
             assert!(p.contains(lang.t().unlink_notice));
         }
-        assert!(confirm(Lang::En, Action::Unregister, "t").contains("LY Corporation"));
-        assert!(confirm(Lang::Ja, Action::Unregister, "t").contains("LINEヤフー株式会社"));
+        let en = pages.confirm(Lang::En, Action::Unregister, None, "t");
+        assert!(en.unwrap().contains("LY Corporation"));
+        let ja = pages.confirm(Lang::Ja, Action::Unregister, None, "t");
+        assert!(ja.unwrap().contains("LINEヤフー株式会社"));
+        assert!(pages.check_notices().unwrap().iter().all(NoticeCheck::ok));
+    }
+
+    #[test]
+    fn an_override_replaces_the_builtin_and_errors_name_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("done.html"),
+            "{% extends \"layout.html\" %}{% block content %}OVERRIDDEN{% endblock %}",
+        )
+        .unwrap();
+        let config = PagesConfig {
+            templates_dir: Some(dir.path().to_owned()),
+            app_name: Some("Acme".into()),
+            ..PagesConfig::default()
+        };
+        let pages = Pages::load(&config).unwrap();
+        let html = pages.done(Lang::En, Action::Unlink).unwrap();
+        assert!(
+            html.contains("OVERRIDDEN") && html.contains("Acme"),
+            "{html}"
+        );
+        std::fs::write(dir.path().join("me.html"), "line 1\n{% if %}\n").unwrap();
+        let err = Pages::load(&config).unwrap_err().to_string();
+        assert!(err.contains("me.html:2"), "{err}");
     }
 }

@@ -42,6 +42,54 @@ use crate::store::Account;
 pub const SESSION_COOKIE: &str = "ll_session";
 /// The pre-login cookie's base name (holds the pending-login handle, 10 minutes).
 pub const LOGIN_COOKIE: &str = "ll_login";
+/// Set at logout (value `1`, not a secret): `/` says "You are logged out" and the next
+/// `/login` adds `disable_auto_login=true`, then clears it.
+pub const LOGGED_OUT_COOKIE: &str = "ll_logged_out";
+/// How long [`LOGGED_OUT_COOKIE`] lives (10 minutes).
+pub const LOGGED_OUT_TTL_SECS: i64 = 600;
+/// The verified email of the session's ID token (scope `email`), sealed with the token
+/// cipher and bound to the session (see [`seal_email`]); the store keeps no email.
+pub const EMAIL_COOKIE: &str = "ll_email";
+
+fn email_binding(session_hash: &str) -> String {
+    // Never a hex id hash (the pending-login binding): the prefix keeps the two apart.
+    format!("email:{session_hash}")
+}
+
+/// The [`EMAIL_COOKIE`] value for a session id: the email sealed (XChaCha20-Poly1305) and
+/// bound to that session, base64url.
+pub fn seal_email(state: &AppState, session_id: &str, email: &str) -> String {
+    use base64::Engine as _;
+    let sealed = state.inner.cipher.seal(
+        crate::crypto::TokenKind::PendingLogin,
+        &email_binding(&session_key(session_id)),
+        email.as_bytes(),
+    );
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sealed)
+}
+
+impl CurrentUser {
+    /// The email of this session's ID token, from the [`EMAIL_COOKIE`] (`None` when the
+    /// cookie is absent, foreign to this session or tampered with).
+    pub fn email(&self, state: &AppState, headers: &HeaderMap) -> Option<String> {
+        use base64::Engine as _;
+        let value = read_cookie(headers, &cookie_name(state, EMAIL_COOKIE))?;
+        let sealed = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(value)
+            .ok()?;
+        let plain = state
+            .inner
+            .cipher
+            .open(
+                crate::crypto::TokenKind::PendingLogin,
+                &email_binding(&self.session_hash),
+                &sealed,
+            )
+            .ok()?;
+        String::from_utf8(plain).ok()
+    }
+}
+
 /// How long a pending login lives (≤ LINE's 10-minute code lifetime).
 pub const LOGIN_TTL_SECS: i64 = 600;
 

@@ -43,6 +43,9 @@ pub enum StartError {
         "failpoint {0:?} asked for, but this build has no failpoints (the `failpoints` feature)"
     )]
     NoFailpoints(String),
+    /// A page template could not be loaded (the message names the file and line).
+    #[error(transparent)]
+    Pages(#[from] crate::pages::PagesError),
     /// The listener could not be bound.
     #[error("cannot listen on {addr}: {message}")]
     Listen {
@@ -72,6 +75,69 @@ pub struct Settings {
     pub listener: line_listener::Limits,
     /// Bounded waits on the database (`[database]`).
     pub database: store::Timeouts,
+    /// `[line] scopes`, `bot_prompt`, `prompt`, `ui_locales`, parsed.
+    pub login_options: LoginOptions,
+}
+
+/// What every authorization request carries besides state, nonce and PKCE.
+#[derive(Debug, Clone)]
+pub struct LoginOptions {
+    /// The scopes (always with `openid`).
+    pub scopes: line_login::types::Scopes,
+    /// `bot_prompt`.
+    pub bot_prompt: Option<line_login::authorize::BotPrompt>,
+    /// `prompt`.
+    pub prompt: Option<line_login::authorize::Prompt>,
+    /// `ui_locales`.
+    pub ui_locales: Vec<String>,
+}
+
+impl LoginOptions {
+    /// Parses the `[line]` keys; an unknown `bot_prompt` / `prompt` or scopes without
+    /// `openid` is a configuration error.
+    pub fn from_config(
+        line: &crate::config::LineConfig,
+    ) -> Result<Self, crate::config::ConfigError> {
+        use line_login::authorize::{BotPrompt, Prompt};
+        use line_login::types::{Scope, Scopes};
+        let scopes: Scopes = line
+            .scopes
+            .iter()
+            .map(|s| Scope::from(s.as_str()))
+            .collect();
+        if !scopes.contains(&Scope::OpenId) {
+            return Err(crate::config::ConfigError(
+                "[line] scopes must include \"openid\"".to_owned(),
+            ));
+        }
+        let bot_prompt = match line.bot_prompt.as_deref() {
+            None => None,
+            Some("normal") => Some(BotPrompt::Normal),
+            Some("aggressive") => Some(BotPrompt::Aggressive),
+            Some(other) => {
+                return Err(crate::config::ConfigError(format!(
+                    "[line] bot_prompt {other:?}: expected \"normal\" or \"aggressive\""
+                )));
+            }
+        };
+        let prompt = match line.prompt.as_deref() {
+            None => None,
+            Some("consent") => Some(Prompt::Consent),
+            Some("login") => Some(Prompt::Login),
+            Some("none") => Some(Prompt::None),
+            Some(other) => {
+                return Err(crate::config::ConfigError(format!(
+                    "[line] prompt {other:?}: expected \"consent\", \"login\" or \"none\""
+                )));
+            }
+        };
+        Ok(Self {
+            scopes,
+            bot_prompt,
+            prompt,
+            ui_locales: line.ui_locales.clone(),
+        })
+    }
 }
 
 impl Settings {
@@ -86,6 +152,7 @@ impl Settings {
             deauth: config.deauth.clone(),
             listener: config.listener_limits(),
             database: store::Timeouts::from_config(&config.database),
+            login_options: LoginOptions::from_config(&config.line)?,
         })
     }
 }
@@ -107,6 +174,7 @@ pub(crate) struct Inner {
     pub(crate) channel_token: tokio::sync::Mutex<Option<(ChannelAccessToken, i64)>>,
     pub(crate) failpoint: Option<String>,
     pub(crate) limits: crate::routes::limits::Limits,
+    pub(crate) pages: crate::pages::Pages,
 }
 
 impl fmt::Debug for AppState {
@@ -217,6 +285,7 @@ impl<'a> AppStateBuilder<'a> {
                 channel_token: tokio::sync::Mutex::new(None),
                 failpoint: self.failpoint,
                 limits: crate::routes::limits::Limits::new(&config.inbound),
+                pages: crate::pages::Pages::load(&config.pages)?,
             }),
         })
     }
@@ -263,6 +332,11 @@ impl AppState {
     /// ([`crate::routes::limits`]).
     pub fn limits(&self) -> &crate::routes::limits::Limits {
         &self.inner.limits
+    }
+
+    /// The page renderer (built-in templates, or the operator's `[pages] templates_dir`).
+    pub fn pages(&self) -> &crate::pages::Pages {
+        &self.inner.pages
     }
 
     /// Wakes the deauthorization worker (a job was enqueued).

@@ -5,15 +5,15 @@ use axum::Router;
 use axum::extract::State;
 use axum::response::{Html, IntoResponse, Json, Redirect, Response};
 use axum::routing::get;
-use http::{StatusCode, header};
+use http::{HeaderMap, StatusCode, header};
 
 use crate::accounts::{self, DeauthStart};
 use crate::error::AppError;
 use crate::i18n::Lang;
-use crate::pages::{self, Action};
+use crate::pages::{Action, HeaderUser};
 use crate::session::{
-    CsrfChecked, CurrentUser, LOGIN_COOKIE, LOGIN_TTL_SECS, SESSION_COOKIE, clear_cookie,
-    set_cookie,
+    CsrfChecked, CurrentUser, EMAIL_COOKIE, LOGIN_COOKIE, LOGIN_TTL_SECS, SESSION_COOKIE,
+    clear_cookie, set_cookie,
 };
 use crate::state::AppState;
 use crate::store::{AccountStatus, DeauthReason};
@@ -31,38 +31,78 @@ fn to_login(next: &str) -> Response {
     Redirect::to(&format!("/login?next={next}")).into_response()
 }
 
-async fn me(lang: Lang, user: Option<CurrentUser>) -> Response {
-    match user {
-        Some(u) => Html(pages::me(lang, &u.account, &u.csrf_token)).into_response(),
+async fn me(
+    State(state): State<AppState>,
+    lang: Lang,
+    headers: HeaderMap,
+    user: Option<CurrentUser>,
+) -> Result<Response, AppError> {
+    Ok(match user {
+        Some(u) => {
+            let email = u.email(&state, &headers);
+            let html = state
+                .pages()
+                .me(lang, &u.account, email.as_deref(), &u.csrf_token)?;
+            Html(html).into_response()
+        }
         None => to_login("/me"),
-    }
+    })
 }
 
-/// `GET /api/me`: `{userId, displayName, pictureUrl, linked}`; 401 without a session.
-async fn api_me(user: Option<CurrentUser>) -> Result<Response, AppError> {
+/// `GET /api/me`: `{userId, displayName, pictureUrl, linked}`, plus `email` when the login's
+/// verified ID token carried one (scope `email`); 401 without a session.
+async fn api_me(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    user: Option<CurrentUser>,
+) -> Result<Response, AppError> {
     let user = user.ok_or(AppError::LoginRequired)?;
     let a = &user.account;
-    Ok(Json(serde_json::json!({
+    let mut body = serde_json::json!({
         "userId": a.sub,
         "displayName": a.display_name,
         "pictureUrl": a.picture_url,
         "linked": a.status == AccountStatus::Linked,
-    }))
-    .into_response())
+    });
+    if let Some(email) = user.email(&state, &headers) {
+        body["email"] = serde_json::Value::String(email);
+    }
+    Ok(Json(body).into_response())
 }
 
-async fn unregister_page(lang: Lang, user: Option<CurrentUser>) -> Response {
-    match user {
-        Some(u) => Html(pages::confirm(lang, Action::Unregister, &u.csrf_token)).into_response(),
+async fn unregister_page(
+    State(state): State<AppState>,
+    lang: Lang,
+    user: Option<CurrentUser>,
+) -> Result<Response, AppError> {
+    Ok(match user {
+        Some(u) => {
+            let header = HeaderUser::of(&u.account);
+            let html =
+                state
+                    .pages()
+                    .confirm(lang, Action::Unregister, Some(&header), &u.csrf_token)?;
+            Html(html).into_response()
+        }
         None => to_login("/account/unregister"),
-    }
+    })
 }
 
-async fn unlink_page(lang: Lang, user: Option<CurrentUser>) -> Response {
-    match user {
-        Some(u) => Html(pages::confirm(lang, Action::Unlink, &u.csrf_token)).into_response(),
+async fn unlink_page(
+    State(state): State<AppState>,
+    lang: Lang,
+    user: Option<CurrentUser>,
+) -> Result<Response, AppError> {
+    Ok(match user {
+        Some(u) => {
+            let header = HeaderUser::of(&u.account);
+            let html = state
+                .pages()
+                .confirm(lang, Action::Unlink, Some(&header), &u.csrf_token)?;
+            Html(html).into_response()
+        }
         None => to_login("/account/unlink"),
-    }
+    })
 }
 
 async fn unregister(
@@ -98,9 +138,11 @@ async fn act(
     };
     match accounts::request_deauthorization(state, &user.account, reason).await? {
         DeauthStart::Enqueued { .. } => {
-            let mut r = (StatusCode::OK, Html(pages::done(lang, action))).into_response();
+            let mut r = (StatusCode::OK, Html(state.pages().done(lang, action)?)).into_response();
             r.headers_mut()
                 .append(header::SET_COOKIE, clear_cookie(state, SESSION_COOKIE));
+            r.headers_mut()
+                .append(header::SET_COOKIE, clear_cookie(state, EMAIL_COOKIE));
             Ok(r)
         }
         DeauthStart::NeedsReauth(started) => {

@@ -16,8 +16,8 @@ use crate::error::AppError;
 use crate::i18n::Lang;
 use crate::pages::{self, Action};
 use crate::session::{
-    CsrfChecked, LOGIN_COOKIE, LOGIN_TTL_SECS, SESSION_COOKIE, clear_cookie, cookie_name,
-    read_cookie, set_cookie,
+    CsrfChecked, CurrentUser, EMAIL_COOKIE, LOGGED_OUT_COOKIE, LOGGED_OUT_TTL_SECS, LOGIN_COOKIE,
+    LOGIN_TTL_SECS, SESSION_COOKIE, clear_cookie, cookie_name, read_cookie, seal_email, set_cookie,
 };
 use crate::state::AppState;
 
@@ -42,6 +42,7 @@ async fn login(
     _: Inbound,
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
+    headers: HeaderMap,
 ) -> Result<Response, AppError> {
     state.limits().pending.admit(&state).await?;
     let q: LoginQuery = query
@@ -49,7 +50,17 @@ async fn login(
         .and_then(|q| serde_urlencoded::from_str(q).ok())
         .unwrap_or_default();
     let retry = q.retry.is_some_and(|r| r == "1" || r == "true");
-    let started = accounts::start_login(&state, q.next.as_deref(), Purpose::Login, retry).await?;
+    // The first login after a logout asks LINE to show its login screen
+    // (`disable_auto_login=true`), so LINE's single sign-on does not log the same user
+    // straight back in.
+    let after_logout = read_cookie(&headers, &cookie_name(&state, LOGGED_OUT_COOKIE)).is_some();
+    let started = accounts::start_login(
+        &state,
+        q.next.as_deref(),
+        Purpose::Login,
+        retry || after_logout,
+    )
+    .await?;
     let mut resp = (
         StatusCode::FOUND,
         [(header::LOCATION, started.url.as_str())],
@@ -59,6 +70,10 @@ async fn login(
         header::SET_COOKIE,
         set_cookie(&state, LOGIN_COOKIE, &started.cookie_value, LOGIN_TTL_SECS),
     );
+    if after_logout {
+        resp.headers_mut()
+            .append(header::SET_COOKIE, clear_cookie(&state, LOGGED_OUT_COOKIE));
+    }
     Ok(resp)
 }
 
@@ -88,12 +103,23 @@ async fn callback(
         Ok(LoginFinish::SignedIn {
             session_id,
             redirect,
+            email,
         }) => {
             let mut r = Redirect::to(&redirect).into_response();
             r.headers_mut().append(
                 header::SET_COOKIE,
                 set_cookie(&state, SESSION_COOKIE, &session_id, ttl),
             );
+            let email_cookie = match email {
+                Some(email) => set_cookie(
+                    &state,
+                    EMAIL_COOKIE,
+                    &seal_email(&state, &session_id, &email),
+                    ttl,
+                ),
+                None => clear_cookie(&state, EMAIL_COOKIE),
+            };
+            r.headers_mut().append(header::SET_COOKIE, email_cookie);
             r
         }
         Ok(LoginFinish::Deauthorizing { unlink }) => {
@@ -102,7 +128,11 @@ async fn callback(
             } else {
                 Action::Unregister
             };
-            let mut r = axum::response::Html(pages::done(lang, action)).into_response();
+            let html = state.pages().done(lang, action).unwrap_or_else(|e| {
+                tracing::error!(error = %e, "done page");
+                pages::fallback_page(lang)
+            });
+            let mut r = axum::response::Html(html).into_response();
             r.headers_mut()
                 .append(header::SET_COOKIE, clear_cookie(&state, SESSION_COOKIE));
             r
@@ -112,7 +142,23 @@ async fn callback(
                 .limits()
                 .rejections
                 .record("/callback", e.reason(), state.now_ms());
-            e.into_response()
+            // Back to a used or stale callback while logged in (the browser's Back button
+            // after a login): the user is fine, so show their page, not an error.
+            let reopened = matches!(
+                e,
+                AppError::StateMismatch | AppError::CodeRejected | AppError::BadCallback(_)
+            );
+            let logged_in = reopened
+                && CurrentUser::load(&state, &headers)
+                    .await
+                    .ok()
+                    .flatten()
+                    .is_some();
+            if logged_in {
+                Redirect::to("/me").into_response()
+            } else {
+                e.into_response()
+            }
         }
     };
     if login_cookie.is_some() {
@@ -133,5 +179,12 @@ async fn logout(
     let mut resp = Redirect::to("/").into_response();
     resp.headers_mut()
         .append(header::SET_COOKIE, clear_cookie(&state, SESSION_COOKIE));
+    resp.headers_mut()
+        .append(header::SET_COOKIE, clear_cookie(&state, EMAIL_COOKIE));
+    // "You are logged out" on `/`, and the next `/login` disables LINE's auto login.
+    resp.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(&state, LOGGED_OUT_COOKIE, "1", LOGGED_OUT_TTL_SECS),
+    );
     Ok(resp)
 }

@@ -25,7 +25,7 @@ pub fn app(state: AppState) -> Router {
         .merge(login::router())
         .merge(account::router())
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
-        .layer(middleware::from_fn(render_errors))
+        .layer(middleware::from_fn_with_state(state.clone(), render_errors))
         .layer(middleware::from_fn(security_headers))
         .with_state(state)
 }

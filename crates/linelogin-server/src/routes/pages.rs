@@ -4,13 +4,13 @@ use axum::Router;
 use axum::extract::State;
 use axum::response::{Html, IntoResponse, Json, Response};
 use axum::routing::get;
-use http::{StatusCode, header};
+use http::{HeaderMap, StatusCode, header};
 
 use crate::deauth::outbox;
 use crate::error::AppError;
 use crate::i18n::Lang;
-use crate::pages;
-use crate::session::CurrentUser;
+use crate::pages::HeaderUser;
+use crate::session::{CurrentUser, LOGGED_OUT_COOKIE, cookie_name, read_cookie};
 use crate::state::AppState;
 
 /// The routes of this module.
@@ -22,18 +22,36 @@ pub fn router() -> Router<AppState> {
         .route("/static/style.css", get(style))
 }
 
-async fn home(lang: Lang, user: Option<CurrentUser>) -> Html<String> {
-    Html(pages::home(lang, user.as_ref().map(|u| &u.account)))
+/// `GET /`: the start page; after a logout it says "You are logged out".
+async fn home(
+    State(state): State<AppState>,
+    lang: Lang,
+    headers: HeaderMap,
+    user: Option<CurrentUser>,
+) -> Result<Html<String>, AppError> {
+    let logged_out =
+        user.is_none() && read_cookie(&headers, &cookie_name(&state, LOGGED_OUT_COOKIE)).is_some();
+    let header = user.as_ref().map(|u| HeaderUser::of(&u.account));
+    Ok(Html(state.pages().home(
+        lang,
+        header.as_ref(),
+        logged_out,
+    )?))
 }
 
-async fn terms(lang: Lang, user: Option<CurrentUser>) -> Html<String> {
-    Html(pages::terms(lang, user.is_some()))
+async fn terms(
+    State(state): State<AppState>,
+    lang: Lang,
+    user: Option<CurrentUser>,
+) -> Result<Html<String>, AppError> {
+    let header = user.as_ref().map(|u| HeaderUser::of(&u.account));
+    Ok(Html(state.pages().terms(lang, header.as_ref())?))
 }
 
-async fn style() -> Response {
+async fn style(State(state): State<AppState>) -> Response {
     (
         [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
-        pages::STYLE_CSS,
+        state.pages().style_css(),
     )
         .into_response()
 }

@@ -457,7 +457,8 @@ impl Store for PostgresStore {
         next_attempt_at: i64,
         error: &str,
     ) -> Result<(), StoreError> {
-        self.update_job(sql::RETRY_JOB, job_id, next_attempt_at, error).await
+        self.update_job(sql::RETRY_JOB, job_id, next_attempt_at, error)
+            .await
     }
 
     async fn fail_job(&self, job_id: &str, error: &str, now: i64) -> Result<(), StoreError> {
@@ -470,7 +471,8 @@ impl Store for PostgresStore {
         next_attempt_at: i64,
         note: &str,
     ) -> Result<(), StoreError> {
-        self.update_job(sql::RELEASE_JOB, job_id, next_attempt_at, note).await
+        self.update_job(sql::RELEASE_JOB, job_id, next_attempt_at, note)
+            .await
     }
 
     async fn give_up_job(&self, job_id: &str, error: &str, now: i64) -> Result<(), StoreError> {

@@ -135,7 +135,7 @@ async fn unregister_deletes_account_and_deauthorizes_at_line() {
     let csrf = crate::harness::extract_csrf(&page).unwrap();
     let r = h.post_form(&c, "/account/unregister", Some(&csrf)).await;
     assert_eq!(r.status(), 200);
-    assert!(r.text().await.unwrap().contains("You have unregistered"));
+    assert!(r.text().await.unwrap().contains("Your account is deleted"));
     let health = h.wait_outbox_empty().await;
     assert_eq!(health["deauthorization"]["failed"], 0);
     assert!(
@@ -320,7 +320,7 @@ async fn out07_without_a_usable_token_unregister_goes_through_a_fresh_login() {
     let r = c.get(&authorize).send().await.unwrap();
     let r = c.get(location(&r)).send().await.unwrap();
     assert_eq!(r.status(), 200);
-    assert!(r.text().await.unwrap().contains("You have unregistered"));
+    assert!(r.text().await.unwrap().contains("Your account is deleted"));
     h.wait_outbox_empty().await;
     assert_eq!(h.line.calls("/user/v1/deauthorize"), vec![204]);
     assert!(!h.line.is_authorized(USER));

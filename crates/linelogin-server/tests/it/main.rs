@@ -5,6 +5,7 @@ mod browser;
 mod compose;
 mod crash;
 mod emulator;
+mod experience;
 mod fake_line;
 mod flow;
 mod hardening_db;

@@ -64,8 +64,13 @@ async fn sp03_callback_replay_is_rejected_without_a_second_exchange() {
     let c = h.client();
     let (_, callback) = begin(&h, &c, "").await;
     assert_eq!(c.get(&callback).send().await.unwrap().status(), 303);
-    let r = c.get(&callback).send().await.unwrap();
+    // Replayed by another client (no session): refused.
+    let r = h.client().get(&callback).send().await.unwrap();
     assert_eq!(r.status(), 400);
+    // Replayed by the same, logged-in browser (Back): sent to /me, still no second exchange.
+    let r = c.get(&callback).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), "/me");
     assert_eq!(
         h.line.calls("/oauth2/v2.1/token"),
         vec![200],

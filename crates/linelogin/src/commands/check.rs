@@ -6,8 +6,7 @@ use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use linelogin_server::config::{Config, is_real_line_host};
-use linelogin_server::i18n::Lang;
-use linelogin_server::pages::{Action, confirm, terms};
+use linelogin_server::pages::Pages;
 
 use super::CliError;
 
@@ -151,17 +150,23 @@ pub fn run(args: CheckArgs, out: &mut impl Write) -> Result<(), CliError> {
         )?,
     }
 
-    let notice_ok = [Lang::En, Lang::Ja].iter().all(|&lang| {
-        let t = lang.t();
-        confirm(lang, Action::Unregister, "x").contains(t.unregister_notice)
-            && confirm(lang, Action::Unlink, "x").contains(t.unlink_notice)
-            && terms(lang, false).contains(t.unregister_notice)
-    });
-    r.line(
-        notice_ok,
-        "deauthorize notice",
-        "shown next to unregister/unlink and in /terms (en, ja)",
-    )?;
+    // Rendered with the configured templates (`[pages] templates_dir`): an override that
+    // drops a notice fails here.
+    match Pages::load(&config.pages).and_then(|p| p.check_notices()) {
+        Ok(checks) => {
+            let missing: Vec<String> = checks.iter().flat_map(|c| c.missing()).collect();
+            r.line(
+                missing.is_empty(),
+                "deauthorize notice",
+                if missing.is_empty() {
+                    "shown next to unregister/unlink and in /terms (en, ja)".to_owned()
+                } else {
+                    missing.join("; ")
+                },
+            )?;
+        }
+        Err(e) => r.line(false, "deauthorize notice", e.to_string())?,
+    }
 
     let rt = super::serve::runtime()?;
     let db = rt.block_on(async {

@@ -42,3 +42,61 @@ dir = "{}"
         "no secret printed"
     );
 }
+
+#[test]
+fn check_fails_when_a_template_drops_the_notice() {
+    let dir = tempfile::tempdir().unwrap();
+    let templates = dir.path().join("templates");
+    std::fs::create_dir_all(&templates).unwrap();
+    // An operator's confirm page that forgot the guideline notice.
+    std::fs::write(
+        templates.join("confirm.html"),
+        "{% extends \"layout.html\" %}{% block content %}<form method=\"post\" action=\"{{ path }}\">\
+         <input type=\"hidden\" name=\"csrf_token\" value=\"{{ csrf }}\">\
+         <button type=\"submit\">{{ button }}</button></form>{% endblock %}",
+    )
+    .unwrap();
+    let config = dir.path().join("server.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"public_url = "https://login.example.com"
+database_url = "sqlite://{}"
+token_encryption_key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+[line]
+channel_id = "1234567890"
+channel_secret = "0123456789abcdef0123456789abcdef"
+[logs]
+dir = "{}"
+[pages]
+templates_dir = "{}"
+"#,
+            dir.path().join("db.sqlite").display(),
+            dir.path().join("logs").display(),
+            templates.display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_linelogin"))
+        .args(["check", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("deauthorize notice"))
+        .unwrap_or_else(|| panic!("no notice line: {stdout}"));
+    assert!(line.starts_with("FAIL"), "{line}");
+    for missing in [
+        "confirm.html lacks the unregister notice (en)",
+        "confirm.html lacks the unlink notice (ja)",
+    ] {
+        assert!(line.contains(missing), "{line}");
+    }
+    assert!(
+        !line.contains("terms.html"),
+        "terms.html is the built-in: {line}"
+    );
+}

@@ -1,0 +1,466 @@
+//! The login experience a newcomer expects (review findings, one test each): Back after a
+//! login, logout, the header, the EN/JA switch, the notices' wording and the LINE button.
+
+use crate::harness::{Harness, cookie_value, location};
+
+async fn get_html(c: &reqwest::Client, url: &str) -> String {
+    c.get(url).send().await.unwrap().text().await.unwrap()
+}
+
+/// Logs in and returns the callback URL LINE redirected to (now used).
+async fn login_keeping_callback(h: &Harness, c: &reqwest::Client) -> String {
+    let r = c.get(h.url("/login")).send().await.unwrap();
+    let r = c.get(location(&r)).send().await.unwrap();
+    let callback = location(&r);
+    let r = c.get(&callback).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), "/me");
+    callback
+}
+
+#[tokio::test]
+async fn back_to_a_used_callback_with_a_session_goes_to_me() {
+    let h = Harness::start().await;
+    let c = h.client();
+    let callback = login_keeping_callback(&h, &c).await;
+    // Back: the browser opens the used callback again, with the session cookie.
+    let r = c.get(&callback).send().await.unwrap();
+    assert_eq!(r.status(), 303, "not an error page");
+    assert_eq!(location(&r), "/me");
+    // Without a session the same URL is still refused.
+    let fresh = h.client();
+    let r = fresh.get(&callback).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn error_pages_show_the_logged_in_header() {
+    let h = Harness::start().await;
+    let c = h.client();
+    h.login(&c).await;
+    let r = c.get(h.url("/no-such-page")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("id=\"header-name\">Name of U0000<"), "{html}");
+    assert!(!html.contains("id=\"nav-login\""), "{html}");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn logout_says_logged_out_and_next_login_disables_auto_login() {
+    let h = Harness::start().await;
+    let c = h.client();
+    h.login(&c).await;
+    // Before any logout, a login keeps LINE's auto login.
+    let r = c.get(h.url("/login")).send().await.unwrap();
+    assert!(!location(&r).contains("disable_auto_login"));
+    let csrf = h.csrf(&c, "/me").await;
+    let r = h.post_form(&c, "/logout", Some(&csrf)).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), "/");
+    let home = get_html(&c, &h.url("/")).await;
+    assert!(home.contains("You are logged out."), "{home}");
+    // `/me` sends the user to a login that asks LINE to show its login screen.
+    let r = c.get(h.url("/me")).send().await.unwrap();
+    assert_eq!(location(&r), "/login?next=/me");
+    let r = c.get(h.url("/login?next=/me")).send().await.unwrap();
+    let authorize = location(&r);
+    assert!(authorize.contains("disable_auto_login=true"), "{authorize}");
+    assert_eq!(cookie_value(&r, "ll_logged_out").as_deref(), Some(""));
+    // Only the first login after the logout.
+    let r = c.get(h.url("/login")).send().await.unwrap();
+    assert!(!location(&r).contains("disable_auto_login"));
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn header_shows_name_and_avatar_or_placeholder() {
+    let h = Harness::start().await;
+    let c = h.client();
+    h.login(&c).await;
+    for (path, label) in [
+        ("/", "My page"),
+        ("/me", "My page"),
+        ("/terms", "My page"),
+        ("/account/unlink", "My page"),
+    ] {
+        let html = get_html(&c, &h.url(path)).await;
+        assert!(
+            html.contains("id=\"header-name\">Name of U0000<"),
+            "{path}: {html}"
+        );
+        // The fake LINE profile has no picture: the placeholder shows the initial.
+        assert!(
+            html.contains("placeholder\" id=\"header-avatar\" aria-hidden=\"true\">N<"),
+            "{path}: {html}"
+        );
+        assert!(html.contains(label), "{path}");
+        assert!(!html.contains("Your profile"), "one label for /me: {path}");
+    }
+    let ja = c
+        .get(h.url("/me"))
+        .header("accept-language", "ja")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(ja.contains("<h1>マイページ</h1>"), "{ja}");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn lang_switch_overrides_accept_language() {
+    let h = Harness::start().await;
+    let c = h.client();
+    let html = get_html(&c, &h.url("/")).await;
+    assert!(html.contains("href=\"/?lang=ja\""), "the switch: {html}");
+    let r = c
+        .get(h.url("/?lang=ja"))
+        .header("accept-language", "en")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cookie_value(&r, "lang").as_deref(), Some("ja"));
+    assert!(r.text().await.unwrap().contains("<html lang=\"ja\">"));
+    // The cookie keeps the choice on the next pages, over Accept-Language.
+    let r = c
+        .get(h.url("/terms"))
+        .header("accept-language", "en")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        r.contains("<html lang=\"ja\">") && r.contains("利用規約"),
+        "{r}"
+    );
+    let r = c
+        .get(h.url("/terms?lang=en"))
+        .header("accept-language", "ja")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(r.contains("<html lang=\"en\">"));
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn notices_say_delete_account_once_and_name_linked_apps() {
+    let h = Harness::start().await;
+    let c = h.client();
+    h.login(&c).await;
+    let me = get_html(&c, &h.url("/me")).await;
+    assert!(me.contains(">Delete account…</a>"), "{me}");
+    let page = get_html(&c, &h.url("/account/unregister")).await;
+    assert!(page.contains("<h1>Delete account</h1>"));
+    assert!(page.contains("id=\"unregister\">Delete account</button>"));
+    for path in ["/account/unregister", "/account/unlink", "/terms"] {
+        for lang in ["en", "ja"] {
+            let html = c
+                .get(h.url(path))
+                .header("accept-language", lang)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            let lower = html.to_lowercase();
+            assert!(!lower.contains("deauthoriz"), "{path} {lang}");
+            assert!(!html.contains("認可を取り消"), "{path} {lang}");
+            assert!(!html.contains("許可済みアプリ"), "{path} {lang}");
+            let notified = if lang == "en" {
+                "LY Corporation will be notified"
+            } else {
+                "LINEヤフー株式会社に通知され"
+            };
+            let times = html.matches(notified).count();
+            let expected = if path == "/terms" { 2 } else { 1 };
+            assert_eq!(times, expected, "said once per action: {path} {lang}");
+            if lang == "ja" {
+                assert!(html.contains("「連動アプリ」"), "{path}");
+            }
+        }
+    }
+    let terms = get_html(&c, &h.url("/terms")).await;
+    assert!(terms.contains(">Deleting your account</h3>"));
+    assert!(terms.contains(">Unlinking LINE</h3>"));
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn login_button_follows_line_guidelines_and_pages_have_states() {
+    let h = Harness::start().await;
+    let c = h.client();
+    let css = get_html(&c, &h.url("/static/style.css")).await;
+    for rule in [
+        ".button.line { display: inline-flex; align-items: stretch; padding: 0; border-radius: 8px; background: #06c755; color: #fff;",
+        ".button.line:hover { background: linear-gradient(rgba(0, 0, 0, .1), rgba(0, 0, 0, .1)), #06c755;",
+        ".button.line:active { background: linear-gradient(rgba(0, 0, 0, .3), rgba(0, 0, 0, .3)), #06c755;",
+        "button.line:disabled { background: #fff; color: rgba(30, 30, 30, .2); border: 1px solid #e5e5e5;",
+        ".button.line:focus-visible",
+        "a:focus-visible, button:focus-visible, .button:focus-visible",
+        "@media (max-width: 44rem)",
+        ".buttons { display: flex;",
+    ] {
+        assert!(css.contains(rule), "missing: {rule}");
+    }
+    let home = get_html(&c, &h.url("/")).await;
+    assert!(home.contains("class=\"line-logo\""), "logo area: {home}");
+    // The error page's "Try again" and its link are spaced (.buttons).
+    let r = c.get(h.url("/callback?code=x")).send().await.unwrap();
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("<p class=\"buttons\"><a class=\"button\" id=\"retry\""),
+        "{html}"
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn configured_scopes_and_options_reach_the_authorization_request() {
+    use crate::fake_line::FakeLine;
+    use crate::harness::{Opts, query_param};
+    let env = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+    let h = Harness::start_with(
+        FakeLine::start().await,
+        Opts {
+            extra_env: vec![
+                env("LINELOGIN_LINE__SCOPES", "openid profile email"),
+                env("LINELOGIN_LINE__BOT_PROMPT", "aggressive"),
+                env("LINELOGIN_LINE__PROMPT", "consent"),
+                env("LINELOGIN_LINE__UI_LOCALES", "ja-JP en-US"),
+            ],
+            ..Opts::default()
+        },
+    )
+    .await;
+    let c = h.client();
+    let r = c.get(h.url("/login")).send().await.unwrap();
+    let url = location(&r);
+    let mut scopes: Vec<String> = query_param(&url, "scope")
+        .split(' ')
+        .map(str::to_owned)
+        .collect();
+    scopes.sort();
+    assert_eq!(scopes, ["email", "openid", "profile"]);
+    assert_eq!(query_param(&url, "bot_prompt"), "aggressive");
+    assert_eq!(query_param(&url, "prompt"), "consent");
+    assert_eq!(query_param(&url, "ui_locales"), "ja-JP en-US");
+    h.stop().await;
+
+    // The defaults: openid profile, no options.
+    let h = Harness::start().await;
+    let r = h.client().get(h.url("/login")).send().await.unwrap();
+    let url = location(&r);
+    let mut scopes: Vec<String> = query_param(&url, "scope")
+        .split(' ')
+        .map(str::to_owned)
+        .collect();
+    scopes.sort();
+    assert_eq!(scopes, ["openid", "profile"]);
+    assert!(
+        !url.contains("bot_prompt=") && !url.contains("prompt="),
+        "{url}"
+    );
+    h.stop().await;
+}
+
+#[test]
+fn scopes_without_openid_or_unknown_prompt_are_config_errors() {
+    use linelogin_server::config::Config;
+    use linelogin_server::state::Settings;
+    let base = |extra: (&str, &str)| {
+        let mut env: Vec<(String, String)> = [
+            ("LINELOGIN_PUBLIC_URL", "http://127.0.0.1:1"),
+            ("LINELOGIN_TOKEN_ENCRYPTION_KEY", crate::harness::KEY),
+            ("LINELOGIN_LINE__CHANNEL_ID", "1234567890"),
+            (
+                "LINELOGIN_LINE__CHANNEL_SECRET",
+                "0123456789abcdef0123456789abcdef",
+            ),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        env.push((extra.0.to_owned(), extra.1.to_owned()));
+        Config::load(None, env).unwrap()
+    };
+    for (k, v, msg) in [
+        ("LINELOGIN_LINE__SCOPES", "profile", "openid"),
+        ("LINELOGIN_LINE__PROMPT", "always", "prompt"),
+        ("LINELOGIN_LINE__BOT_PROMPT", "loud", "bot_prompt"),
+    ] {
+        let err = Settings::from_config(&base((k, v)))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(msg), "{k}: {err}");
+    }
+}
+
+/// The emulator with one user who has an email and a LINE profile picture, and the server
+/// asking for `scopes`.
+async fn emulator_with_email(scopes: &str) -> crate::emulator::Emu {
+    use crate::fake_line::{CHANNEL_ID, CHANNEL_SECRET, FakeLine};
+    use line_emulator::{ChannelConfig, Emulator, UserConfig};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let mut cfg = line_emulator::Config::default_demo();
+    cfg.auto_consent = true;
+    cfg.channels = vec![ChannelConfig::new(
+        CHANNEL_ID,
+        CHANNEL_SECRET,
+        vec![format!("{base}/callback")],
+    )];
+    let mut user = UserConfig::new(crate::emulator::EMU_USER, "Emulated User");
+    user.email = Some("user@example.com".to_owned());
+    user.picture_url = Some("https://profile.line-scdn.net/0h_test".to_owned());
+    cfg.users = vec![user];
+    let running = Emulator::new(cfg)
+        .unwrap()
+        .serve(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap())
+        .await
+        .unwrap();
+    let emu_url = running.base_url().trim_end_matches('/').to_string();
+    let opts = crate::harness::Opts {
+        listener: Some(listener),
+        line_url: Some(emu_url.clone()),
+        extra_env: vec![("LINELOGIN_LINE__SCOPES".to_owned(), scopes.to_owned())],
+        ..crate::harness::Opts::default()
+    };
+    let h = Harness::start_with(FakeLine::start().await, opts).await;
+    crate::emulator::Emu {
+        h,
+        emu_url,
+        running,
+    }
+}
+
+#[tokio::test]
+async fn email_scope_shows_email_from_id_token() {
+    let e = emulator_with_email("openid profile email").await;
+    let c = e.h.client();
+    e.h.login(&c).await;
+    let me = get_html(&c, &e.h.url("/me")).await;
+    assert!(me.contains("id=\"email\">user@example.com<"), "{me}");
+    let (status, api) = e.h.api_me(&c).await;
+    assert_eq!(status, 200);
+    assert_eq!(api["email"], "user@example.com");
+    // The header shows LINE's profile picture (CSP img-src allows https:).
+    assert!(
+        me.contains(
+            "id=\"header-avatar\" src=\"https:&#x2f;&#x2f;profile.line-scdn.net&#x2f;0h_test\""
+        ),
+        "{me}"
+    );
+    // The email cookie is sealed and bound to its session: with another session it is
+    // ignored, and the session alone carries no email.
+    let other = e.h.client();
+    let r = e.h.login(&other).await;
+    let other_session = cookie_value(&r, "ll_session").unwrap();
+    let r = e.h.login(&e.h.client()).await;
+    let email_cookie = cookie_value(&r, "ll_email").unwrap();
+    assert!(!email_cookie.contains("example"), "sealed");
+    let api = reqwest::Client::new()
+        .get(e.h.url("/api/me"))
+        .header(
+            "cookie",
+            format!("ll_session={other_session}; ll_email={email_cookie}"),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap();
+    assert_eq!(api["displayName"], "Emulated User");
+    assert!(api.get("email").is_none(), "foreign email cookie: {api}");
+    assert!(e.h.api_me_as(&other_session).await.1.get("email").is_none());
+    // Logout forgets it.
+    let csrf = e.h.csrf(&c, "/me").await;
+    e.h.post_form(&c, "/logout", Some(&csrf)).await;
+    assert_eq!(e.h.api_me(&c).await.0, 401);
+    e.stop().await;
+
+    // Without the scope: no email anywhere.
+    let e = emulator_with_email("openid profile").await;
+    let c = e.h.client();
+    e.h.login(&c).await;
+    let me = get_html(&c, &e.h.url("/me")).await;
+    assert!(!me.contains("user@example.com") && !me.contains("id=\"email\""));
+    let (_, api) = e.h.api_me(&c).await;
+    assert!(api.get("email").is_none(), "{api}");
+    e.stop().await;
+}
+
+#[tokio::test]
+async fn operator_templates_dir_and_branding_replace_the_builtin_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("terms.html"),
+        "{% extends \"layout.html\" %}{% block content %}<p id=\"own-terms\">Our own terms for \
+         {{ app_name }}.</p><p>{{ t.unregister_notice }}</p><p>{{ t.unlink_notice }}</p>{% endblock %}",
+    )
+    .unwrap();
+    let env = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+    let h = Harness::start_with(
+        crate::fake_line::FakeLine::start().await,
+        crate::harness::Opts {
+            extra_env: vec![
+                env(
+                    "LINELOGIN_PAGES__TEMPLATES_DIR",
+                    dir.path().to_str().unwrap(),
+                ),
+                env("LINELOGIN_PAGES__APP_NAME", "Acme <Login>"),
+                env("LINELOGIN_PAGES__LOGO_URL", "/static/logo.png"),
+                env("LINELOGIN_PAGES__BRAND_COLOR", "#aa3300"),
+            ],
+            ..crate::harness::Opts::default()
+        },
+    )
+    .await;
+    let c = h.client();
+    let terms = get_html(&c, &h.url("/terms")).await;
+    assert!(
+        terms.contains("<p id=\"own-terms\">Our own terms for Acme &lt;Login&gt;.</p>"),
+        "{terms}"
+    );
+    let home = get_html(&c, &h.url("/")).await;
+    assert!(
+        home.contains("Acme &lt;Login&gt;</a>"),
+        "built-in home, operator's name"
+    );
+    assert!(
+        home.contains("class=\"logo\" src=\"&#x2f;static&#x2f;logo.png\""),
+        "{home}"
+    );
+    let css = get_html(&c, &h.url("/static/style.css")).await;
+    assert!(css.ends_with(":root { --brand: #aa3300; }\n"));
+    h.stop().await;
+
+    // A template that does not parse stops the start, naming the file and line.
+    std::fs::write(dir.path().join("me.html"), "ok\n{% if %}\n").unwrap();
+    let config = crate::harness::config(
+        "http://127.0.0.1:1",
+        "http://127.0.0.1:1",
+        &dir.path().join("db.sqlite"),
+        &[env(
+            "LINELOGIN_PAGES__TEMPLATES_DIR",
+            dir.path().to_str().unwrap(),
+        )],
+    );
+    let err = linelogin_server::state::AppState::builder(&config)
+        .build()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("me.html:2"), "{err}");
+}
