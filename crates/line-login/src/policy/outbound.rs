@@ -1,41 +1,4 @@
-//! The outbound limiter as an interface: where the policy asks "may I call LINE now?".
-//!
-//! [`OutboundPolicy`](super::OutboundPolicy) holds one [`OutboundLimiter`]. The default is
-//! the in-process GCRA [`RateLimiter`](super::RateLimiter) (governor); a fleet of instances
-//! plugs in a shared one (the `line-limit-redis` crate keeps the GCRA and the cool-down in
-//! Redis) through [`OutboundPolicy::with_limiter`](super::OutboundPolicy::with_limiter), so
-//! every instance on that Redis and channel shares one budget toward LINE.
-//!
-//! A limiter answers two questions:
-//!
-//! - [`acquire`](OutboundLimiter::acquire): take one permit, waiting up to `max_wait`, or say
-//!   how long the caller would have had to wait (`Err(wait)`, nothing taken). A shared
-//!   cool-down that is running counts as a wait.
-//! - the **cool-down**: the policy [reports](OutboundLimiter::report_cool_down) every `429`
-//!   with `Retry-After` (already clamped to the ceiling) and [reads](OutboundLimiter::cool_down_remaining)
-//!   the cool-down before each call, on top of its own local one. A local limiter has nothing
-//!   to share and keeps the defaults.
-//!
-//! # Bringing your own limiter
-//!
-//! ```
-//! use std::time::Duration;
-//! use futures::future::BoxFuture;
-//! use line_login::policy::{OutboundLimiter, OutboundPolicy, PolicyConfig};
-//!
-//! /// Lets every call through (a test double; never do this against LINE).
-//! #[derive(Debug)]
-//! struct Unlimited;
-//!
-//! impl OutboundLimiter for Unlimited {
-//!     fn acquire(&self, _max_wait: Duration) -> BoxFuture<'_, Result<(), Duration>> {
-//!         Box::pin(async { Ok(()) })
-//!     }
-//! }
-//!
-//! let policy = OutboundPolicy::with_limiter(PolicyConfig::default(), std::sync::Arc::new(Unlimited));
-//! assert_eq!(policy.limiter_status().mode, line_login::policy::LimitMode::Local);
-//! ```
+//! The outbound limiter interface ([`OutboundLimiter`]) and its state.
 
 use std::fmt;
 use std::time::{Duration, SystemTime};
@@ -81,7 +44,46 @@ impl LimiterStatus {
     };
 }
 
-/// Decides whether a call may go to LINE now. See the [module docs](self).
+/// Decides whether a call may go to LINE now.
+///
+/// The outbound limiter as an interface: where the policy asks "may I call LINE now?".
+///
+/// [`OutboundPolicy`](super::OutboundPolicy) holds one [`OutboundLimiter`]. The default is
+/// the in-process GCRA [`RateLimiter`](super::RateLimiter) (governor); a fleet of instances
+/// plugs in a shared one (the `line-limit-redis` crate keeps the GCRA and the cool-down in
+/// Redis) through [`OutboundPolicy::with_limiter`](super::OutboundPolicy::with_limiter), so
+/// every instance on that Redis and channel shares one budget toward LINE.
+///
+/// A limiter answers two questions:
+///
+/// - [`acquire`](OutboundLimiter::acquire): take one permit, waiting up to `max_wait`, or say
+///   how long the caller would have had to wait (`Err(wait)`, nothing taken). A shared
+///   cool-down that is running counts as a wait.
+/// - the **cool-down**: the policy [reports](OutboundLimiter::report_cool_down) every `429`
+///   with `Retry-After` (already clamped to the ceiling) and [reads](OutboundLimiter::cool_down_remaining)
+///   the cool-down before each call, on top of its own local one. A local limiter has nothing
+///   to share and keeps the defaults.
+///
+/// # Bringing your own limiter
+///
+/// ```
+/// use std::time::Duration;
+/// use futures::future::BoxFuture;
+/// use line_login::policy::{OutboundLimiter, OutboundPolicy, PolicyConfig};
+///
+/// /// Lets every call through (a test double; never do this against LINE).
+/// #[derive(Debug)]
+/// struct Unlimited;
+///
+/// impl OutboundLimiter for Unlimited {
+///     fn acquire(&self, _max_wait: Duration) -> BoxFuture<'_, Result<(), Duration>> {
+///         Box::pin(async { Ok(()) })
+///     }
+/// }
+///
+/// let policy = OutboundPolicy::with_limiter(PolicyConfig::default(), std::sync::Arc::new(Unlimited));
+/// assert_eq!(policy.limiter_status().mode, line_login::policy::LimitMode::Local);
+/// ```
 pub trait OutboundLimiter: Send + Sync + fmt::Debug {
     /// Takes one permit, waiting up to `max_wait`. `Err(wait)`: the wait that would have been
     /// needed (longer than `max_wait`); nothing is taken then. Must return within about
