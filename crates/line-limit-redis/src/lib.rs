@@ -457,6 +457,13 @@ impl OutboundLimiter for RedisLimiter {
         })
     }
 
+    fn check(&self) -> BoxFuture<'_, LimiterStatus> {
+        Box::pin(async move {
+            self.probe().await;
+            self.status()
+        })
+    }
+
     fn status(&self) -> LimiterStatus {
         self.inner.with_state(|s| LimiterStatus {
             mode: s.mode,

@@ -106,6 +106,12 @@ pub trait OutboundLimiter: Send + Sync + fmt::Debug {
     fn status(&self) -> LimiterStatus {
         LimiterStatus::LOCAL
     }
+
+    /// Checks the limiter's store now (bounded I/O, no permit taken) and returns the state,
+    /// for a health check. Default: [`status`](Self::status).
+    fn check(&self) -> BoxFuture<'_, LimiterStatus> {
+        Box::pin(async move { self.status() })
+    }
 }
 
 impl OutboundLimiter for super::RateLimiter {

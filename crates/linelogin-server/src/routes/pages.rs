@@ -39,10 +39,22 @@ async fn style() -> Response {
 }
 
 /// Liveness plus the deauthorization outbox: pending and failed jobs, age of the oldest.
+/// `outbound`: how the LINE rate limit is kept (`local`, `shared` through Redis, or
+/// `degraded`: Redis unreachable, the local share is used) and since when (Unix seconds).
 async fn healthz(State(state): State<AppState>) -> Result<Response, AppError> {
+    let limit = state.client().policy().limiter().check().await;
+    let outbound = serde_json::json!({
+        "limit": limit.mode.as_str(),
+        "since": limit.since.and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_secs()),
+    });
+    let limit_degraded = limit.mode == line_login::policy::LimitMode::Degraded;
     match outbox::stats(&state).await {
         Ok(stats) => {
-            let status = if stats.failed > 0 { "degraded" } else { "ok" };
+            let status = if stats.failed > 0 || limit_degraded {
+                "degraded"
+            } else {
+                "ok"
+            };
             Ok(Json(serde_json::json!({
                 "status": status,
                 "database": "ok",
@@ -50,7 +62,8 @@ async fn healthz(State(state): State<AppState>) -> Result<Response, AppError> {
                     "pending": stats.pending,
                     "failed": stats.failed,
                     "oldest_pending_age_secs": stats.oldest_pending_age_secs,
-                }
+                },
+                "outbound": outbound,
             }))
             .into_response())
         }
