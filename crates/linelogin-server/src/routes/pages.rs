@@ -71,7 +71,11 @@ async fn healthz(State(state): State<AppState>) -> Result<Response, AppError> {
             tracing::error!(error = %e, "health check: database unavailable");
             Ok((
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(serde_json::json!({ "status": "unavailable", "database": "unavailable" })),
+                Json(serde_json::json!({
+                    "status": "unavailable",
+                    "database": "unavailable",
+                    "outbound": outbound,
+                })),
             )
                 .into_response())
         }

@@ -5,6 +5,7 @@ mod browser;
 mod crash;
 mod emulator;
 mod fake_line;
+mod fleet;
 mod flow;
 mod hardening_line;
 mod harness;
