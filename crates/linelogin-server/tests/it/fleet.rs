@@ -401,3 +401,65 @@ async fn fleet_of_three_shares_one_outbound_budget_and_one_cool_down() {
     }
     f.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL and Redis (CI runs --ignored)"]
+async fn fleet_with_redis_stopped_keeps_each_instance_within_its_share_and_resumes() {
+    let mut f = start_fleet(2, 2).await;
+    for i in &f.instances {
+        assert_eq!(healthz(&i.base).await["outbound"]["limit"], "shared");
+    }
+    let port = f.redis.port;
+    f.redis.stop();
+    let (_, seen) = f.outbound_times(0).await;
+    let started = Instant::now();
+    let outcomes = drive(&f, Duration::from_secs(3), 3).await;
+    let (times, _) = f.outbound_times(seen).await;
+    let peak = peak_per_second(times.clone());
+    eprintln!(
+        "Redis stopped, 2 instances × local share 10/s + 2: {} outbound calls in {:.1} s, \
+         peak {peak} in any 1 s; per instance [logged in, refused, 5xx]: {outcomes:?}",
+        times.len(),
+        started.elapsed().as_secs_f64()
+    );
+    assert!(outcomes.iter().all(|o| o[2] == 0), "no 5xx: {outcomes:?}");
+    assert!(
+        outcomes.iter().all(|o| o[0] > 0),
+        "logins go on: {outcomes:?}"
+    );
+    // Two local shares of 10/s + 2 together.
+    assert!(peak <= 2 * (RATE / 2 + BURST / 2) as usize, "peak {peak}");
+    for i in &f.instances {
+        let h = healthz(&i.base).await;
+        assert_eq!(h["status"], "degraded", "{h}");
+        assert_eq!(h["outbound"]["limit"], "degraded", "{h}");
+        assert_eq!(
+            i.state.client().policy().limiter_status().mode,
+            line_login::policy::LimitMode::Degraded
+        );
+    }
+
+    f.redis = OwnRedis::start(Some(port));
+    let back = Instant::now();
+    for i in &f.instances {
+        loop {
+            let h = healthz(&i.base).await;
+            if h["outbound"]["limit"] == "shared" {
+                assert_eq!(h["status"], "ok", "{h}");
+                break;
+            }
+            assert!(
+                back.elapsed() < Duration::from_secs(5),
+                "the shared limit did not come back: {h}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    eprintln!("shared again {:?} after Redis restarted", back.elapsed());
+    let outcomes = drive(&f, Duration::from_secs(1), 2).await;
+    assert!(
+        outcomes.iter().all(|o| o[2] == 0 && o[0] > 0),
+        "{outcomes:?}"
+    );
+    f.stop().await;
+}
