@@ -51,8 +51,18 @@
 //!
 //! # Measured
 //!
-//! See the crate's `examples/acquire_cost.rs` and the figures recorded in the report of the
-//! change that introduced it.
+//! On loopback, Redis 7.0.15, debug build, a 2-core machine shared with other builds
+//! (`cargo run -p line-limit-redis --example acquire_cost`): one acquire (one EVALSHA round
+//! trip) p50 84–172 µs, p99 217–1663 µs over 5 000 sequential acquires (the spread is the
+//! machine's load); 26 700–29 400 acquires/s from one process with 32 concurrent tasks —
+//! three orders of magnitude above any LINE rate limit.
+//!
+//! Tests (`cargo test -p line-limit-redis --test redis -- --ignored`): two limiters at rate 20
+//! + burst 5 hammering for 3 s admitted 64 together (budget 5 + 3×20 = 65), peak 24 in any
+//! 1 s; with their Redis killed each admitted 21 in 2 s (local share 10/s + 2: at most 22),
+//! the slowest acquire took 73 ms (the connection refusal), and 0.53 s after Redis restarted
+//! both were shared again. In the server's fleet test (three instances, 20/s + 5) the
+//! emulator saw at most 24–25 calls in any second, against 74 without the shared limiter.
 
 use std::fmt;
 use std::sync::{Arc, Mutex, OnceLock};

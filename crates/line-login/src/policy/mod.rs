@@ -17,6 +17,10 @@
 //!   never refuses a login;
 //! - a channel-wide **cool-down** after a `429` that carries `Retry-After`.
 //!
+//! The rate limiter is an [`OutboundLimiter`]: the local GCRA [`RateLimiter`] by default, or
+//! one shared by a fleet of instances (e.g. the `line-limit-redis` crate's) given to
+//! [`OutboundPolicy::with_limiter`]; a shared limiter also shares the `429` cool-down.
+//!
 //! Every attempt, retries included, passes the rate limiter. Clone the policy (it is an `Arc`
 //! inside) and hand the same one to every client in the process.
 //!
