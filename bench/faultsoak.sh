@@ -59,9 +59,18 @@ as_postgres "$PG_BIN/initdb" -D "$PGDATA" -U postgres -A trust > /dev/null
 pg start -o "-p $PG_PORT -k $WORK -c listen_addresses=127.0.0.1 -c fsync=off"
 DB_URL="postgres://postgres@127.0.0.1:$PG_PORT/postgres"
 
-emulator_config "$WORK" "$EMU_PORT" "http://127.0.0.1:$SRV_PORT/callback"
+# Codes the relying party never exchanges (its logins refused while LINE fails) stay in the
+# emulator until they expire (10 minutes, as at LINE) or its byte budget is full: a small
+# budget (CODES_BUDGET, default 8 MiB) reaches that bound early, so the memory check sees the
+# plateau instead of ten minutes of abandoned codes piling up.
+EMU_TOP="codes_budget_bytes = ${CODES_BUDGET:-8388608}" \
+  emulator_config "$WORK" "$EMU_PORT" "http://127.0.0.1:$SRV_PORT/callback"
 server_config "$WORK" "$SRV_PORT" "$EMU_PORT"
 sed -i "s|^database_url = .*|database_url = \"$DB_URL\"|" "$WORK/server.toml"
+# A Retry-After ceiling of CEILING seconds (default 20; the product's default is 300): five
+# hostile 429s asking for a day then cost five short cool-downs, so the run goes through
+# cool-down and recovery several times instead of spending its ten minutes refused.
+sed -i "s|^\[outbound\]$|[outbound]\nretry_after_ceiling_seconds = ${CEILING:-20}|" "$WORK/server.toml"
 cat >> "$WORK/server.toml" <<TOML
 [deauth]
 poll_ms = 200

@@ -154,6 +154,15 @@ pub struct OutboundConfig {
     /// call to LINE, the breakers and the `Retry-After` shown to browsers.
     #[serde(default = "default_retry_after_ceiling")]
     pub retry_after_ceiling_seconds: u64,
+    /// Redis shared by every instance of the fleet: when set, the rate limit and the `429`
+    /// cool-down are one budget for every instance on this Redis and channel. Its password
+    /// never prints (`Debug` masks it).
+    #[serde(default)]
+    pub redis_url: Option<RedisUrl>,
+    /// Expected instances (default 1, at least 1): with Redis unreachable each instance
+    /// falls back to `rate_limit_per_second / instances` (and `burst / instances`).
+    #[serde(default = "default_instances")]
+    pub instances: u32,
 }
 
 impl Default for OutboundConfig {
@@ -162,6 +171,8 @@ impl Default for OutboundConfig {
             rate_limit_per_second: default_rate(),
             burst: default_rate(),
             retry_after_ceiling_seconds: default_retry_after_ceiling(),
+            redis_url: None,
+            instances: default_instances(),
         }
     }
 }
@@ -425,6 +436,9 @@ fn default_rate() -> u32 {
 fn default_retry_after_ceiling() -> u64 {
     300
 }
+fn default_instances() -> u32 {
+    1
+}
 fn default_log_dir() -> PathBuf {
     PathBuf::from("logs")
 }
@@ -503,6 +517,41 @@ impl fmt::Debug for DatabaseUrl {
     }
 }
 
+/// The outbound Redis URL (`[outbound] redis_url`). `Debug` masks the password.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct RedisUrl(String);
+
+impl RedisUrl {
+    /// Wraps a URL.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self(url.into())
+    }
+
+    /// The raw URL (with any password): pass it to the Redis client only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The URL with the password replaced by `***`.
+    pub fn masked(&self) -> String {
+        match Url::parse(&self.0) {
+            Ok(mut u) if u.password().is_some() => {
+                let _ = u.set_password(Some("***"));
+                u.to_string()
+            }
+            Ok(_) => self.0.clone(),
+            Err(_) => "[unparsable Redis URL]".into(),
+        }
+    }
+}
+
+impl fmt::Debug for RedisUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RedisUrl({})", self.masked())
+    }
+}
+
 /// The 32-byte token encryption key. Prints `[redacted]`.
 #[derive(Clone)]
 pub struct EncryptionKey([u8; 32]);
@@ -562,6 +611,7 @@ const TYPED_KEYS: &[(&str, Kind)] = &[
     ("outbound.rate_limit_per_second", Kind::Int),
     ("outbound.burst", Kind::Int),
     ("outbound.retry_after_ceiling_seconds", Kind::Int),
+    ("outbound.instances", Kind::Int),
     ("logs.retention_days", Kind::Int),
     ("logs.bodies", Kind::Bool),
     ("session.ttl_seconds", Kind::Int),
@@ -982,5 +1032,25 @@ mod tests {
                 .to_string()
                 .contains("whole number")
         );
+    }
+
+    #[test]
+    fn outbound_redis_url_and_instances_load_and_the_password_never_prints() {
+        let c = Config::load(None, minimal()).unwrap();
+        assert_eq!(c.outbound.redis_url, None);
+        assert_eq!(c.outbound.instances, 1);
+        let mut e = minimal();
+        e.push((
+            "LINELOGIN_OUTBOUND__REDIS_URL".into(),
+            "redis://:CANARY_REDIS_PW@127.0.0.1:6379/0".into(),
+        ));
+        e.push(("LINELOGIN_OUTBOUND__INSTANCES".into(), "3".into()));
+        let c = Config::load(None, e).unwrap();
+        assert_eq!(c.outbound.instances, 3);
+        let url = c.outbound.redis_url.as_ref().unwrap();
+        assert!(url.expose().contains("CANARY_REDIS_PW"));
+        let dbg = format!("{c:?}");
+        assert!(!dbg.contains("CANARY_REDIS_PW"), "{dbg}");
+        assert!(dbg.contains("redis://:***@127.0.0.1:6379/0"), "{dbg}");
     }
 }

@@ -54,6 +54,9 @@ pub enum StartError {
         /// The OS error.
         message: String,
     },
+    /// The shared outbound limiter could not be set up (bad `[outbound] redis_url`).
+    #[error(transparent)]
+    OutboundLimiter(#[from] line_limit_redis::Error),
 }
 
 /// Settings derived from the configuration, fixed for the life of the process.
@@ -260,6 +263,28 @@ impl<'a> AppStateBuilder<'a> {
             },
             self.clock.clone(),
         );
+        // `[outbound] redis_url`: one limit and cool-down for every instance on that Redis.
+        let policy = match &config.outbound.redis_url {
+            Some(url) => {
+                let pc = policy.config().clone();
+                let mut rc = line_limit_redis::RedisLimiterConfig::new(
+                    url.expose(),
+                    config.line.channel_id.clone(),
+                    pc.rate_per_second,
+                    pc.burst,
+                );
+                rc.instances = config.outbound.instances.max(1);
+                let limiter = line_limit_redis::RedisLimiter::new(rc)?;
+                if !limiter.probe().await {
+                    tracing::warn!(
+                        redis_url = %url.masked(),
+                        "outbound Redis unreachable at start: each instance uses its local share"
+                    );
+                }
+                OutboundPolicy::with_limiter_and_clock(pc, Arc::new(limiter), self.clock.clone())
+            }
+            None => policy,
+        };
         let mut builder = LineClient::builder(
             ChannelId::new(config.line.channel_id.clone()),
             config.line.channel_secret.clone(),

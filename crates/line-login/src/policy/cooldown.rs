@@ -1,17 +1,21 @@
 //! The channel-wide cool-down after a `429` with `Retry-After`, and the counters of calls the
 //! policy held back.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use super::OutboundLimiter;
 use crate::clock::SharedClock;
 
-/// A "do not call LINE before" mark on the monotonic clock, shared by every endpoint class.
+/// A "do not call LINE before" mark on the monotonic clock, shared by every endpoint class,
+/// and — when built [`shared`](Self::shared) — with every instance through an
+/// [`OutboundLimiter`].
 #[derive(Debug)]
 pub struct CoolDown {
     clock: SharedClock,
     until: Mutex<Duration>,
+    shared: Option<Arc<dyn OutboundLimiter>>,
 }
 
 impl CoolDown {
@@ -20,6 +24,16 @@ impl CoolDown {
         Self {
             clock,
             until: Mutex::new(Duration::ZERO),
+            shared: None,
+        }
+    }
+
+    /// No cool-down; [`start`](Self::start) also reports to `limiter`, and
+    /// [`remaining`](Self::remaining) also honours the limiter's (shared) cool-down.
+    pub fn shared(clock: SharedClock, limiter: Arc<dyn OutboundLimiter>) -> Self {
+        Self {
+            shared: Some(limiter),
+            ..Self::new(clock)
         }
     }
 
@@ -38,12 +52,22 @@ impl CoolDown {
         }
         let until = self.clock.monotonic() + period;
         self.with(|u| *u = (*u).max(until));
+        if let Some(shared) = &self.shared {
+            shared.report_cool_down(period);
+        }
     }
 
-    /// How long calls are still held back; `None` when they are not.
+    /// How long calls are still held back (the longer of this process's and the shared
+    /// cool-down); `None` when they are not.
     pub fn remaining(&self) -> Option<Duration> {
         let now = self.clock.monotonic();
-        self.with(|u| u.checked_sub(now).filter(|d| !d.is_zero()))
+        let local = self.with(|u| u.checked_sub(now).filter(|d| !d.is_zero()));
+        let shared = self
+            .shared
+            .as_ref()
+            .and_then(|s| s.cool_down_remaining())
+            .filter(|d| !d.is_zero());
+        local.max(shared)
     }
 }
 

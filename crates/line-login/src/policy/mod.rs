@@ -17,6 +17,10 @@
 //!   never refuses a login;
 //! - a channel-wide **cool-down** after a `429` that carries `Retry-After`.
 //!
+//! The rate limiter is an [`OutboundLimiter`]: the local GCRA [`RateLimiter`] by default, or
+//! one shared by a fleet of instances (e.g. the `line-limit-redis` crate's) given to
+//! [`OutboundPolicy::with_limiter`]; a shared limiter also shares the `429` cool-down.
+//!
 //! Every attempt, retries included, passes the rate limiter. Clone the policy (it is an `Arc`
 //! inside) and hand the same one to every client in the process.
 //!
@@ -57,6 +61,7 @@
 mod breaker;
 mod cooldown;
 mod limiter;
+mod outbound;
 mod retry;
 
 use std::fmt;
@@ -66,6 +71,7 @@ use std::time::Duration;
 pub use breaker::{Admission, BreakerState, CircuitBreaker};
 pub use cooldown::{CoolDown, LimitCounters, LimitReason};
 pub use limiter::RateLimiter;
+pub use outbound::{LimitMode, LimiterStatus, OutboundLimiter};
 pub use retry::{RetryBudget, backoff_delay};
 
 use crate::clock::{SharedClock, SystemClock};
@@ -138,7 +144,7 @@ pub struct OutboundPolicy {
 struct PolicyInner {
     config: PolicyConfig,
     clock: SharedClock,
-    limiter: RateLimiter,
+    limiter: Arc<dyn OutboundLimiter>,
     budget: RetryBudget,
     breakers: [CircuitBreaker; 3],
     cool_down: CoolDown,
@@ -169,6 +175,23 @@ impl OutboundPolicy {
     /// A policy on the given clock (tests use [`MockClock`](crate::clock::MockClock)).
     pub fn with_clock(config: PolicyConfig, clock: SharedClock) -> Self {
         let limiter = RateLimiter::new(config.rate_per_second, config.burst, clock.clone());
+        Self::with_limiter_and_clock(config, Arc::new(limiter), clock)
+    }
+
+    /// A policy on the system clock whose rate limit and cool-down are decided by `limiter`
+    /// (e.g. one shared by a fleet of instances) instead of the local GCRA limiter; see
+    /// [`OutboundLimiter`]. `rate_per_second` and `burst` of `config` are then the limiter's
+    /// business.
+    pub fn with_limiter(config: PolicyConfig, limiter: Arc<dyn OutboundLimiter>) -> Self {
+        Self::with_limiter_and_clock(config, limiter, Arc::new(SystemClock::new()))
+    }
+
+    /// [`with_limiter`](Self::with_limiter) on the given clock.
+    pub fn with_limiter_and_clock(
+        config: PolicyConfig,
+        limiter: Arc<dyn OutboundLimiter>,
+        clock: SharedClock,
+    ) -> Self {
         let budget = RetryBudget::new(config.retry_budget_ratio, config.retry_budget_reserve);
         let breakers = EndpointClass::ALL.map(|_| {
             CircuitBreaker::new(
@@ -177,7 +200,7 @@ impl OutboundPolicy {
                 clock.clone(),
             )
         });
-        let cool_down = CoolDown::new(clock.clone());
+        let cool_down = CoolDown::shared(clock.clone(), limiter.clone());
         Self {
             inner: Arc::new(PolicyInner {
                 config,
@@ -201,9 +224,15 @@ impl OutboundPolicy {
         &self.inner.clock
     }
 
-    /// The rate limiter.
-    pub fn limiter(&self) -> &RateLimiter {
-        &self.inner.limiter
+    /// The rate limiter (the local GCRA one unless the policy was built
+    /// [`with_limiter`](Self::with_limiter)).
+    pub fn limiter(&self) -> &dyn OutboundLimiter {
+        self.inner.limiter.as_ref()
+    }
+
+    /// The rate limiter's state (`local`, `shared` or `degraded`, and since when).
+    pub fn limiter_status(&self) -> LimiterStatus {
+        self.inner.limiter.status()
     }
 
     /// The retry budget.

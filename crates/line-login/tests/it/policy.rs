@@ -584,3 +584,100 @@ async fn one_policy_is_shared_by_clients() {
         Err(Error::RateLimited { .. })
     ));
 }
+
+/// A fake "shared" limiter: admits everything, records reported cool-downs and answers a
+/// cool-down another instance set.
+#[derive(Debug, Default)]
+struct FakeSharedLimiter {
+    acquired: Mutex<u32>,
+    reported: Mutex<Vec<Duration>>,
+    shared_cool_down: Mutex<Option<Duration>>,
+}
+
+impl line_login::policy::OutboundLimiter for FakeSharedLimiter {
+    fn acquire(&self, _max_wait: Duration) -> futures::future::BoxFuture<'_, Result<(), Duration>> {
+        *self.acquired.lock().unwrap() += 1;
+        Box::pin(async { Ok(()) })
+    }
+    fn report_cool_down(&self, period: Duration) {
+        self.reported.lock().unwrap().push(period);
+    }
+    fn cool_down_remaining(&self) -> Option<Duration> {
+        *self.shared_cool_down.lock().unwrap()
+    }
+    fn status(&self) -> line_login::policy::LimiterStatus {
+        line_login::policy::LimiterStatus {
+            mode: line_login::policy::LimitMode::Shared,
+            since: None,
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_pluggable_limiter_decides_admission_and_shares_the_cool_down() {
+    let clock = MockClock::at_unix(1_700_000_000);
+    let limiter = Arc::new(FakeSharedLimiter::default());
+    let policy = OutboundPolicy::with_limiter_and_clock(
+        PolicyConfig {
+            max_attempts: 1,
+            retry_after_ceiling: Duration::from_secs(30),
+            ..quiet()
+        },
+        limiter.clone(),
+        Arc::new(clock.clone()),
+    );
+    assert_eq!(
+        policy.limiter_status().mode,
+        line_login::policy::LimitMode::Shared
+    );
+    let script: Script = Arc::new(Mutex::new(VecDeque::new()));
+    let s2 = script.clone();
+    let transport = FnTransport(move |_req| {
+        let next = s2
+            .lock()
+            .unwrap()
+            .pop_front()
+            .unwrap_or_else(|| resp(200, None));
+        Box::pin(async move { next }) as futures::future::BoxFuture<'static, _>
+    });
+    let client = LineClient::builder(ChannelId::new("1"), ChannelSecret::new("s"))
+        .base_url("http://127.0.0.1:9".parse().unwrap())
+        .transport(Arc::new(transport))
+        .policy(policy.clone())
+        .build()
+        .unwrap();
+    let call = || async {
+        client
+            .friendship_status(&AccessToken::new("t"))
+            .await
+            .map(|f| f.friend_flag)
+    };
+    assert!(call().await.unwrap());
+    assert_eq!(
+        *limiter.acquired.lock().unwrap(),
+        1,
+        "the plugged limiter is asked"
+    );
+
+    // A 429 here is reported (clamped) to the shared limiter.
+    script.lock().unwrap().push_back(resp(429, Some("86400")));
+    assert!(call().await.is_err());
+    assert_eq!(
+        *limiter.reported.lock().unwrap(),
+        vec![Duration::from_secs(30)]
+    );
+    clock.advance(Duration::from_secs(31));
+    assert!(call().await.unwrap());
+
+    // A cool-down another instance started is honoured before the next call.
+    *limiter.shared_cool_down.lock().unwrap() = Some(Duration::from_secs(40));
+    let before = *limiter.acquired.lock().unwrap();
+    match call().await.unwrap_err() {
+        Error::CoolingDown { retry_after, .. } => {
+            assert_eq!(retry_after, Duration::from_secs(40))
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(*limiter.acquired.lock().unwrap(), before, "nothing sent");
+    assert_eq!(policy.limited_total(LimitReason::Cooldown), 1);
+}

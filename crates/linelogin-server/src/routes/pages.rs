@@ -60,7 +60,15 @@ async fn style(State(state): State<AppState>) -> Response {
 /// The outbox query is the database check: it runs on the store like any request, bounded by
 /// `[database]`'s timeouts (and here by their sum once more, should a driver not honour
 /// them); a failure or a timeout answers 503 `"database": "unavailable"` with `Retry-After`.
+/// `outbound`: how the LINE rate limit is kept (`local`, `shared` through Redis, or
+/// `degraded`: Redis unreachable, the local share is used) and since when (Unix seconds).
 async fn healthz(State(state): State<AppState>) -> Result<Response, AppError> {
+    let limit = state.client().policy().limiter().check().await;
+    let outbound = serde_json::json!({
+        "limit": limit.mode.as_str(),
+        "since": limit.since.and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_secs()),
+    });
+    let limit_degraded = limit.mode == line_login::policy::LimitMode::Degraded;
     let bound = state.settings().database.call_bound();
     let checked = match tokio::time::timeout(bound, outbox::stats(&state)).await {
         Ok(result) => result,
@@ -71,7 +79,11 @@ async fn healthz(State(state): State<AppState>) -> Result<Response, AppError> {
     };
     match checked {
         Ok(stats) => {
-            let status = if stats.failed > 0 { "degraded" } else { "ok" };
+            let status = if stats.failed > 0 || limit_degraded {
+                "degraded"
+            } else {
+                "ok"
+            };
             Ok(Json(serde_json::json!({
                 "status": status,
                 "database": "ok",
@@ -79,7 +91,8 @@ async fn healthz(State(state): State<AppState>) -> Result<Response, AppError> {
                     "pending": stats.pending,
                     "failed": stats.failed,
                     "oldest_pending_age_secs": stats.oldest_pending_age_secs,
-                }
+                },
+                "outbound": outbound,
             }))
             .into_response())
         }
@@ -91,7 +104,11 @@ async fn healthz(State(state): State<AppState>) -> Result<Response, AppError> {
                     header::RETRY_AFTER,
                     crate::error::DATABASE_RETRY_AFTER_SECS.to_string(),
                 )],
-                Json(serde_json::json!({ "status": "unavailable", "database": "unavailable" })),
+                Json(serde_json::json!({
+                    "status": "unavailable",
+                    "database": "unavailable",
+                    "outbound": outbound,
+                })),
             )
                 .into_response())
         }

@@ -7,6 +7,7 @@ mod crash;
 mod emulator;
 mod experience;
 mod fake_line;
+mod fleet;
 mod flow;
 mod hardening_db;
 mod hardening_line;

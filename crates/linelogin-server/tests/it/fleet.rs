@@ -1,0 +1,464 @@
+//! A fleet: several server instances (in-process `AppState`s on 127.0.0.1:0) on one
+//! PostgreSQL, one Redis (a `redis-server` child of the test, on a free port) and one
+//! `line-emulator`, with `[outbound] redis_url` set. The emulator's journal (with times) is
+//! the referee: the most outbound calls it sees in any one second, from all instances
+//! together, never exceed `rate + burst`.
+//!
+//! `#[ignore]`d (CI runs `--ignored`): they need `DATABASE_URL_POSTGRES` and the
+//! `redis-server` binary, and fail, not pass, without them.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use line_emulator::{ChannelConfig, Emulator, UserConfig};
+use linelogin_server::AppState;
+use linelogin_server::serve::{RunningServer, start_on};
+use linelogin_server::store::PostgresStore;
+use serde_json::json;
+
+use crate::fake_line::{CHANNEL_ID, CHANNEL_SECRET};
+use crate::harness::{config, extract_csrf, location};
+
+const RATE: u32 = 20;
+const BURST: u32 = 5;
+
+struct OwnRedis {
+    child: Child,
+    port: u16,
+}
+
+impl OwnRedis {
+    fn start(port: Option<u16>) -> Self {
+        let port = port.unwrap_or_else(|| {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        });
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the redis-server binary must be installed");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self { child, port }
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+struct Instance {
+    base: String,
+    state: AppState,
+    server: Option<RunningServer>,
+}
+
+struct Fleet {
+    instances: Vec<Instance>,
+    emu_url: String,
+    emulator: line_emulator::RunningEmulator,
+    redis: OwnRedis,
+    pg: (String, String),
+    _dir: tempfile::TempDir,
+}
+
+async fn start_fleet(n: usize, instances_key: u32) -> Fleet {
+    let pg_url = std::env::var("DATABASE_URL_POSTGRES")
+        .expect("DATABASE_URL_POSTGRES must be set (postgres://postgres@127.0.0.1:5432/test)");
+    let schema = format!(
+        "ll_fleet_{}_{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    );
+    let redis = OwnRedis::start(None);
+    let mut listeners = Vec::new();
+    for _ in 0..n {
+        listeners.push(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap());
+    }
+    let bases: Vec<String> = listeners
+        .iter()
+        .map(|l| format!("http://{}", l.local_addr().unwrap()))
+        .collect();
+    let mut cfg = line_emulator::Config::default_demo();
+    cfg.auto_consent = true;
+    cfg.journal_capacity = 100_000;
+    cfg.channels = vec![ChannelConfig::new(
+        CHANNEL_ID,
+        CHANNEL_SECRET,
+        bases.iter().map(|b| format!("{b}/callback")).collect(),
+    )];
+    cfg.users = (0..64)
+        .map(|i| UserConfig::new(format!("U{i:032x}"), format!("User {i}")))
+        .collect();
+    let emulator = Emulator::new(cfg)
+        .unwrap()
+        .serve(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap())
+        .await
+        .unwrap();
+    let emu_url = emulator.base_url().trim_end_matches('/').to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let extra: Vec<(String, String)> = [
+        (
+            "LINELOGIN_OUTBOUND__RATE_LIMIT_PER_SECOND",
+            RATE.to_string(),
+        ),
+        ("LINELOGIN_OUTBOUND__BURST", BURST.to_string()),
+        (
+            "LINELOGIN_OUTBOUND__REDIS_URL",
+            format!("redis://127.0.0.1:{}", redis.port),
+        ),
+        ("LINELOGIN_OUTBOUND__INSTANCES", instances_key.to_string()),
+        (
+            "LINELOGIN_OUTBOUND__RETRY_AFTER_CEILING_SECONDS",
+            "10".into(),
+        ),
+        ("LINELOGIN_DEAUTH__WORKER", "true".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let mut instances = Vec::new();
+    for (listener, base) in listeners.into_iter().zip(bases) {
+        let config = config(&base, &emu_url, &dir.path().join("unused.db"), &extra);
+        let store = PostgresStore::connect(&pg_url, Some(&schema))
+            .await
+            .unwrap();
+        if instances.is_empty() {
+            linelogin_server::store::Store::migrate(&store)
+                .await
+                .unwrap();
+        }
+        let state = AppState::builder(&config)
+            .store(Arc::new(store))
+            .build()
+            .await
+            .unwrap();
+        let server = start_on(state.clone(), listener).unwrap();
+        instances.push(Instance {
+            base,
+            state,
+            server: Some(server),
+        });
+    }
+    Fleet {
+        instances,
+        emu_url,
+        emulator,
+        redis,
+        pg: (pg_url, schema),
+        _dir: dir,
+    }
+}
+
+impl Fleet {
+    async fn stop(mut self) {
+        for i in &mut self.instances {
+            if let Some(s) = i.server.take() {
+                s.stop().await;
+            }
+        }
+        let _ = self.emulator.shutdown().await;
+        self.redis.stop();
+        let pool = sqlx::PgPool::connect(&self.pg.0).await.unwrap();
+        sqlx::query(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.pg.1))
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+
+    /// Emulator times (ms of the day) of the outbound calls (everything but the browser's
+    /// authorize/consent pages and the admin API) with seq > `after`; and the newest seq.
+    async fn outbound_times(&self, after: u64) -> (Vec<i64>, u64) {
+        let v: serde_json::Value =
+            reqwest::get(format!("{}/_emulator/journal?limit=100000", self.emu_url))
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+        let mut last = after;
+        let mut times = Vec::new();
+        for e in v["entries"].as_array().unwrap() {
+            let seq = e["seq"].as_u64().unwrap();
+            last = last.max(seq);
+            let endpoint = e["endpoint"].as_str().unwrap();
+            if seq <= after || matches!(endpoint, "authorize" | "consent" | "admin" | "index") {
+                continue;
+            }
+            times.push(ms_of_day(e["time"].as_str().unwrap()));
+        }
+        (times, last)
+    }
+
+    async fn admin(&self, path: &str, body: serde_json::Value) {
+        let r = reqwest::Client::new()
+            .put(format!("{}/_emulator/{path}", self.emu_url))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "admin {path}: {}", r.status());
+    }
+
+    async fn token_calls(&self) -> usize {
+        let v: serde_json::Value = reqwest::get(format!(
+            "{}/_emulator/journal?limit=100000&endpoint=token",
+            self.emu_url
+        ))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+        v["entries"].as_array().unwrap().len()
+    }
+}
+
+/// `…THH:MM:SS[.fff]Z` → milliseconds of the day.
+fn ms_of_day(rfc3339: &str) -> i64 {
+    let t = rfc3339.split('T').nth(1).unwrap().trim_end_matches('Z');
+    let mut parts = t.split(':');
+    let h: i64 = parts.next().unwrap().parse().unwrap();
+    let m: i64 = parts.next().unwrap().parse().unwrap();
+    let s: f64 = parts.next().unwrap().parse().unwrap();
+    (h * 3600 + m * 60) * 1000 + (s * 1000.0).round() as i64
+}
+
+/// The most calls in any window of one second.
+fn peak_per_second(mut ms: Vec<i64>) -> usize {
+    ms.sort();
+    let (mut best, mut lo) = (0, 0);
+    for hi in 0..ms.len() {
+        while ms[hi] - ms[lo] >= 1000 {
+            lo += 1;
+        }
+        best = best.max(hi - lo + 1);
+    }
+    best
+}
+
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+/// One login, then (when it worked) unregister; returns the callback status.
+async fn login_and_unregister(base: &str) -> u16 {
+    let c = browser();
+    let r = c.get(format!("{base}/login")).send().await.unwrap();
+    assert_eq!(r.status(), 302);
+    let r = c.get(location(&r)).send().await.unwrap();
+    assert!(r.status().is_redirection(), "{}", r.status());
+    let r = c.get(location(&r)).send().await.unwrap();
+    let status = r.status().as_u16();
+    if status == 303 {
+        let html = c
+            .get(format!("{base}/account/unregister"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let csrf = extract_csrf(&html).unwrap();
+        let r = c
+            .post(format!("{base}/account/unregister"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("origin", base)
+            .body(format!("csrf_token={csrf}"))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().as_u16() < 500, "unregister: {}", r.status());
+    }
+    status
+}
+
+/// Drives logins + unregisters at every instance at once for `run`, `per_instance`
+/// browsers each; returns per instance the callback outcomes: [logged in, refused (503 or
+/// 4xx), 5xx other than 503].
+async fn drive(f: &Fleet, run: Duration, per_instance: usize) -> Vec<[u64; 3]> {
+    let counters: Vec<Arc<[AtomicU64; 3]>> = f
+        .instances
+        .iter()
+        .map(|_| Arc::new([AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)]))
+        .collect();
+    let mut tasks = Vec::new();
+    for (inst, counts) in f.instances.iter().zip(&counters) {
+        for _ in 0..per_instance {
+            let (base, counts) = (inst.base.clone(), counts.clone());
+            tasks.push(tokio::spawn(async move {
+                let start = Instant::now();
+                while start.elapsed() < run {
+                    let s = login_and_unregister(&base).await;
+                    let k = match s {
+                        303 => 0,
+                        500.. if s != 503 => 2,
+                        _ => 1,
+                    };
+                    counts[k].fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }));
+        }
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    counters
+        .iter()
+        .map(|c| std::array::from_fn(|k| c[k].load(Ordering::Relaxed)))
+        .collect()
+}
+
+async fn healthz(base: &str) -> serde_json::Value {
+    reqwest::get(format!("{base}/healthz"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL and Redis (CI runs --ignored)"]
+async fn fleet_of_three_shares_one_outbound_budget_and_one_cool_down() {
+    let f = start_fleet(3, 3).await;
+    for i in &f.instances {
+        let h = healthz(&i.base).await;
+        assert_eq!(h["outbound"]["limit"], "shared", "{h}");
+        assert_eq!(
+            h["status"],
+            "ok",
+            "{h} {:?}",
+            i.state.store().job_stats(0).await
+        );
+    }
+    let outcomes = drive(&f, Duration::from_secs(4), 3).await;
+    let (times, _) = f.outbound_times(0).await;
+    let peak = peak_per_second(times.clone());
+    eprintln!(
+        "fleet of 3, rate {RATE} + burst {BURST}: {} outbound calls in ~4 s, peak {peak} in any 1 s; \
+         per instance [logged in, refused, 5xx]: {outcomes:?}",
+        times.len()
+    );
+    assert!(outcomes.iter().all(|o| o[2] == 0), "no 5xx: {outcomes:?}");
+    assert!(peak <= (RATE + BURST) as usize, "peak {peak}");
+    assert!(times.len() >= 40, "the budget was used: {}", times.len());
+
+    // A 429 storm seen by one instance cools every instance down.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    f.admin(
+        "faults",
+        json!([{ "endpoint": "token", "status": 429, "count": 100, "retry_after": 60 }]),
+    )
+    .await;
+    let before = f.token_calls().await;
+    let s = login_and_unregister(&f.instances[0].base).await;
+    assert_eq!(s, 503, "LINE answered 429");
+    assert_eq!(f.token_calls().await, before + 1);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for i in &f.instances[1..] {
+        let s = login_and_unregister(&i.base).await;
+        assert_eq!(s, 503, "cooling down");
+    }
+    assert_eq!(
+        f.token_calls().await,
+        before + 1,
+        "no instance called LINE during the shared cool-down"
+    );
+    for i in &f.instances[1..] {
+        let limited = i
+            .state
+            .client()
+            .policy()
+            .limited_total(line_login::policy::LimitReason::RateLimit)
+            + i.state
+                .client()
+                .policy()
+                .limited_total(line_login::policy::LimitReason::Cooldown);
+        assert!(limited >= 1);
+    }
+    f.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL and Redis (CI runs --ignored)"]
+async fn fleet_with_redis_stopped_keeps_each_instance_within_its_share_and_resumes() {
+    let mut f = start_fleet(2, 2).await;
+    for i in &f.instances {
+        assert_eq!(healthz(&i.base).await["outbound"]["limit"], "shared");
+    }
+    let port = f.redis.port;
+    f.redis.stop();
+    let (_, seen) = f.outbound_times(0).await;
+    let started = Instant::now();
+    let outcomes = drive(&f, Duration::from_secs(3), 3).await;
+    let (times, _) = f.outbound_times(seen).await;
+    let peak = peak_per_second(times.clone());
+    eprintln!(
+        "Redis stopped, 2 instances × local share 10/s + 2: {} outbound calls in {:.1} s, \
+         peak {peak} in any 1 s; per instance [logged in, refused, 5xx]: {outcomes:?}",
+        times.len(),
+        started.elapsed().as_secs_f64()
+    );
+    assert!(outcomes.iter().all(|o| o[2] == 0), "no 5xx: {outcomes:?}");
+    assert!(
+        outcomes.iter().all(|o| o[0] > 0),
+        "logins go on: {outcomes:?}"
+    );
+    // Two local shares of 10/s + 2 together.
+    assert!(peak <= 2 * (RATE / 2 + BURST / 2) as usize, "peak {peak}");
+    for i in &f.instances {
+        let h = healthz(&i.base).await;
+        assert_eq!(h["status"], "degraded", "{h}");
+        assert_eq!(h["outbound"]["limit"], "degraded", "{h}");
+        assert_eq!(
+            i.state.client().policy().limiter_status().mode,
+            line_login::policy::LimitMode::Degraded
+        );
+    }
+
+    f.redis = OwnRedis::start(Some(port));
+    let back = Instant::now();
+    for i in &f.instances {
+        loop {
+            let h = healthz(&i.base).await;
+            if h["outbound"]["limit"] == "shared" {
+                assert_eq!(h["status"], "ok", "{h}");
+                break;
+            }
+            assert!(
+                back.elapsed() < Duration::from_secs(5),
+                "the shared limit did not come back: {h}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    eprintln!("shared again {:?} after Redis restarted", back.elapsed());
+    let outcomes = drive(&f, Duration::from_secs(1), 2).await;
+    assert!(
+        outcomes.iter().all(|o| o[2] == 0 && o[0] > 0),
+        "{outcomes:?}"
+    );
+    f.stop().await;
+}
