@@ -221,9 +221,15 @@ impl Drop for Charge {
 #[derive(Debug)]
 pub(crate) struct Charged<T> {
     value: T,
+    /// Insertion order (process-wide): ages are whole seconds, so records of one second are
+    /// forgotten in the order they came.
+    seq: u64,
     /// Held for its `Drop`.
     _charge: Charge,
 }
+
+/// The next [`Charged::seq`].
+static NEXT_SEQ: AtomicU64 = AtomicU64::new(0);
 
 impl<T> Charged<T> {
     /// Charges `bytes` to `meter` for `value`.
@@ -231,6 +237,7 @@ impl<T> Charged<T> {
         meter.fetch_add(bytes, Ordering::Relaxed);
         Self {
             value,
+            seq: NEXT_SEQ.fetch_add(1, Ordering::Relaxed),
             _charge: Charge {
                 bytes,
                 meter: meter.clone(),
@@ -298,12 +305,12 @@ fn make_room<V>(
         max_entries: bounds.max_entries / 10 * 9,
         max_bytes: bounds.max_bytes / 10 * 9,
     };
-    let mut ages: Vec<(i64, String)> = map
+    let mut ages: Vec<(i64, u64, String)> = map
         .iter()
-        .map(|e| (age(e.value()), e.key().clone()))
+        .map(|e| (age(e.value()), e.value().seq, e.key().clone()))
         .collect();
     ages.sort_unstable();
-    for (_, k) in ages {
+    for (_, _, k) in ages {
         if target.fit(map.len(), meter.load(Ordering::Relaxed), incoming) {
             break;
         }
