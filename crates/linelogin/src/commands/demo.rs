@@ -129,6 +129,9 @@ pub fn run(args: DemoArgs, out: &mut impl Write) -> Result<(), CliError> {
                 args.rate_limit.to_string(),
             ),
             ("LINELOGIN_OUTBOUND__BURST", args.rate_limit.to_string()),
+            // The demo is a sandbox that load tests aim at, from this host or another one
+            // (`loadtest --allow-remote-target`): no per-client limit on /login and /callback.
+            ("LINELOGIN_INBOUND__PER_CLIENT_PER_SECOND", "0".to_owned()),
         ];
         let config = Config::load(None, env.into_iter().map(|(k, v)| (k.to_owned(), v)))
             .map_err(|e| CliError::failure(e.to_string()))?;
