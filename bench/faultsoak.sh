@@ -19,6 +19,12 @@
 # PostgreSQL or Redis. (The server uses no Redis yet; when the fleet's shared limit lands, the
 # soak restarts a private Redis too.)
 #
+# Two settings keep the run meaningful: the server's Retry-After ceiling is CEILING seconds
+# (default 20, the product's is 300), so five hostile 429s cost five short cool-downs rather
+# than the rest of the run; the emulator's code budget is CODES_BUDGET bytes (default 8 MiB), so
+# the codes that refused logins leave behind reach their bound early rather than piling up for
+# their ten-minute lifetime (with the 64 MiB default the emulator's RSS rose to ~155 MiB).
+#
 #   bench/faultsoak.sh                          # 600 s at 32 virtual users
 #   DURATION=120 VUS=16 bench/faultsoak.sh      # a short run
 #   NO_BUILD=1 BIN=other/linelogin bench/faultsoak.sh
