@@ -1,11 +1,12 @@
 //! `linelogin check` as a process.
 
-use std::process::Command;
+use std::path::Path;
+use std::process::{Command, Output};
 
-#[test]
-fn check_prints_the_callback_url_to_register() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("server.toml");
+/// Runs `linelogin check` on a configuration in `dir` (SQLite and logs there too), with `extra`
+/// TOML appended.
+fn check(dir: &Path, extra: &str) -> Output {
+    let config = dir.join("server.toml");
     std::fs::write(
         &config,
         format!(
@@ -17,17 +18,23 @@ channel_id = "1234567890"
 channel_secret = "0123456789abcdef0123456789abcdef"
 [logs]
 dir = "{}"
-"#,
-            dir.path().join("db.sqlite").display(),
-            dir.path().join("logs").display()
+{extra}"#,
+            dir.join("db.sqlite").display(),
+            dir.join("logs").display()
         ),
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_linelogin"))
+    Command::new(env!("CARGO_BIN_EXE_linelogin"))
         .args(["check", "--config"])
         .arg(&config)
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn check_prints_the_callback_url_to_register() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = check(dir.path(), "");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let line = stdout
         .lines()
@@ -56,32 +63,10 @@ fn check_fails_when_a_template_drops_the_notice() {
          <button type=\"submit\">{{ button }}</button></form>{% endblock %}",
     )
     .unwrap();
-    let config = dir.path().join("server.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"public_url = "https://login.example.com"
-database_url = "sqlite://{}"
-token_encryption_key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
-[line]
-channel_id = "1234567890"
-channel_secret = "0123456789abcdef0123456789abcdef"
-[logs]
-dir = "{}"
-[pages]
-templates_dir = "{}"
-"#,
-            dir.path().join("db.sqlite").display(),
-            dir.path().join("logs").display(),
-            templates.display()
-        ),
-    )
-    .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_linelogin"))
-        .args(["check", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
+    let out = check(
+        dir.path(),
+        &format!("[pages]\ntemplates_dir = \"{}\"\n", templates.display()),
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     let line = stdout
