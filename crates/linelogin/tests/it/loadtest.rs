@@ -471,18 +471,20 @@ fn a_staging_relying_party_on_another_host_is_a_target_when_allowed() {
     let server = format!("{}.1:8080", hosts.subnet);
     let emulator = format!("{}.1:9000", hosts.subnet);
     // Host A: the demo (a relying party and its emulator), on A's own address.
-    let mut demo = hosts
-        .exec(&hosts.a)
-        .arg(env!("CARGO_BIN_EXE_linelogin"))
-        .args(["demo", "--auto-consent", "--test-users", "8"])
-        .args(["--listen", &server, "--emulator-listen", &emulator])
-        .arg("--data-dir")
-        .arg(data.path())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(demo.stdout.take().unwrap()).lines();
+    let mut demo = KillOnDrop(
+        hosts
+            .exec(&hosts.a)
+            .arg(env!("CARGO_BIN_EXE_linelogin"))
+            .args(["demo", "--auto-consent", "--test-users", "8"])
+            .args(["--listen", &server, "--emulator-listen", &emulator])
+            .arg("--data-dir")
+            .arg(data.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut lines = BufReader::new(demo.0.stdout.take().unwrap()).lines();
     let banner = lines
         .by_ref()
         .map_while(Result::ok)
@@ -529,6 +531,15 @@ fn a_staging_relying_party_on_another_host_is_a_target_when_allowed() {
         stdout.contains(&format!("emulator    http://{emulator}")),
         "{stdout}"
     );
-    let _ = demo.kill();
-    let _ = demo.wait();
+    drop(demo);
+}
+
+/// A child process killed (and reaped) when the test ends, whether it passed or panicked.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
