@@ -94,63 +94,50 @@ impl RunningServer {
 /// and their retention, its store, its worker (when configured) and its purge. Errors say what
 /// could not be started; nothing is left running after one.
 pub async fn start(config: &Config, options: StartOptions) -> Result<RunningServer, StartError> {
+    let logs_error = |e: line_audit::AuditError| StartError::Logs {
+        dir: config.logs.dir.display().to_string(),
+        message: e.to_string(),
+    };
     let mut builder = AppState::builder(config);
-    let mut log_maintenance = None;
+    let mut audit_log = None;
     if !options.without_guideline_logs {
-        let logs = GuidelineLogs::open(&config.logs).map_err(|e| StartError::Logs {
-            dir: config.logs.dir.display().to_string(),
-            message: e.to_string(),
-        })?;
-        log_maintenance = Some(
-            logs.log()
-                .spawn_maintenance(LOG_MAINTENANCE_EVERY)
-                .map_err(|e| StartError::Logs {
-                    dir: config.logs.dir.display().to_string(),
-                    message: e.to_string(),
-                })?,
-        );
+        let logs = GuidelineLogs::open(&config.logs).map_err(logs_error)?;
+        audit_log = Some(logs.log().clone());
         builder = builder.audit(Arc::new(logs));
     }
     if let Some(name) = options.failpoint {
         builder = builder.failpoint(Some(name))?;
     }
-    let started = async {
-        let state = builder.build().await?;
-        let listener = match options.listener {
-            Some(l) => l,
-            None => TcpListener::bind(config.listen)
-                .await
-                .map_err(|e| StartError::Listen {
-                    addr: config.listen.to_string(),
-                    message: e.to_string(),
-                })?,
-        };
-        start_on(state, listener)
-    }
-    .await;
-    match started {
-        Ok(mut server) => {
-            server.log_maintenance = log_maintenance;
-            Ok(server)
-        }
-        Err(e) => {
-            if let Some(m) = log_maintenance {
-                m.abort();
+    let state = builder.build().await?;
+    let listener = match options.listener {
+        Some(l) => l,
+        None => bind(config.listen).await?,
+    };
+    let mut server = start_on(state, listener)?;
+    if let Some(log) = audit_log {
+        match log.spawn_maintenance(LOG_MAINTENANCE_EVERY) {
+            Ok(task) => server.log_maintenance = Some(task),
+            Err(e) => {
+                server.stop().await;
+                return Err(logs_error(e));
             }
-            Err(e)
         }
     }
+    Ok(server)
 }
 
-/// Binds `addr` and starts serving `state` (and the worker, when configured, and the purge).
-pub async fn start_state(state: AppState, addr: SocketAddr) -> Result<RunningServer, StartError> {
-    let listener = TcpListener::bind(addr)
+async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr)
         .await
         .map_err(|e| StartError::Listen {
             addr: addr.to_string(),
             message: e.to_string(),
-        })?;
-    start_on(state, listener)
+        })
+}
+
+/// Binds `addr` and starts serving `state` (and the worker, when configured, and the purge).
+pub async fn start_state(state: AppState, addr: SocketAddr) -> Result<RunningServer, StartError> {
+    start_on(state, bind(addr).await?)
 }
 
 /// Starts serving `state` on an already bound listener, with the deauthorization worker (when
