@@ -252,21 +252,17 @@ impl<'a> AppStateBuilder<'a> {
             Some(s) => s,
             None => store::connect_with(&config.database_url, settings.database).await?,
         };
-        let policy = OutboundPolicy::with_clock(
-            PolicyConfig {
-                rate_per_second: config.outbound.rate_limit_per_second.max(1),
-                burst: config.outbound.burst.max(1),
-                retry_after_ceiling: Duration::from_secs(
-                    config.outbound.retry_after_ceiling_seconds.max(1),
-                ),
-                ..PolicyConfig::default()
-            },
-            self.clock.clone(),
-        );
+        let pc = PolicyConfig {
+            rate_per_second: config.outbound.rate_limit_per_second.max(1),
+            burst: config.outbound.burst.max(1),
+            retry_after_ceiling: Duration::from_secs(
+                config.outbound.retry_after_ceiling_seconds.max(1),
+            ),
+            ..PolicyConfig::default()
+        };
         // `[outbound] redis_url`: one limit and cool-down for every instance on that Redis.
         let policy = match &config.outbound.redis_url {
             Some(url) => {
-                let pc = policy.config().clone();
                 let mut rc = line_limit_redis::RedisLimiterConfig::new(
                     url.expose(),
                     config.line.channel_id.clone(),
@@ -283,7 +279,7 @@ impl<'a> AppStateBuilder<'a> {
                 }
                 OutboundPolicy::with_limiter_and_clock(pc, Arc::new(limiter), self.clock.clone())
             }
-            None => policy,
+            None => OutboundPolicy::with_clock(pc, self.clock.clone()),
         };
         let mut builder = LineClient::builder(
             ChannelId::new(config.line.channel_id.clone()),
