@@ -164,7 +164,7 @@ pub fn run(args: DemoArgs, out: &mut impl Write) -> Result<(), CliError> {
         )?;
         writeln!(out, "Press Ctrl-C to stop.")?;
         out.flush()?;
-        super::serve::shutdown_signal().await;
+        linelogin_server::serve::shutdown_signal().await;
         server.stop().await;
         let _ = running_emulator.shutdown().await;
         Ok(())

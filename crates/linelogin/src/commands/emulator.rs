@@ -168,7 +168,7 @@ pub fn run(args: EmulatorArgs, out: &mut impl Write) -> Result<(), CliError> {
         writeln!(out, "Press Ctrl-C to stop.")?;
         out.flush()?;
         running
-            .run_until(super::serve::shutdown_signal())
+            .run_until(linelogin_server::serve::shutdown_signal())
             .await
             .map_err(|e| CliError::failure(format!("the emulator stopped: {e}")))?;
         writeln!(out, "Emulator stopped.")?;

@@ -31,7 +31,7 @@ pub fn run(args: ServeArgs, out: &mut impl Write) -> Result<(), CliError> {
         )?;
         writeln!(out, "guideline logs in {}", config.logs.dir.display())?;
         out.flush()?;
-        shutdown_signal().await;
+        linelogin_server::serve::shutdown_signal().await;
         server.stop().await;
         Ok(())
     })
@@ -76,9 +76,4 @@ pub(crate) fn init_tracing() {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
-}
-
-/// Resolves on Ctrl-C or SIGTERM.
-pub(crate) async fn shutdown_signal() {
-    linelogin_server::serve::shutdown_signal().await;
 }
