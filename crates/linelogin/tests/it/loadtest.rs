@@ -346,21 +346,26 @@ fn an_unwritable_output_path_fails_before_the_run() {
 fn failed_flows_exit_1_unless_within_max_failure_rate() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (rp, emulator, _server) = rt.block_on(server_on_emulator());
-    // LINE (the emulator) fails a third of the code exchanges: those logins end in a 503 page.
+    // LINE (the emulator) fails three code exchanges a run: those logins end in a 503 page.
+    // A count, not a probability: five failures in a row would open the server's circuit
+    // breaker and fail every flow after them.
     let faults = format!(
         "{}/_emulator/faults",
         emulator.base_url().trim_end_matches('/')
     );
-    rt.block_on(async {
-        let status = reqwest::Client::new()
-            .put(&faults)
-            .json(&serde_json::json!([{"endpoint": "token", "status": 500, "probability": 0.34}]))
-            .send()
-            .await
-            .unwrap()
-            .status();
-        assert!(status.is_success(), "{status}");
-    });
+    let fail_three_token_calls = || {
+        rt.block_on(async {
+            let status = reqwest::Client::new()
+                .put(&faults)
+                .json(&serde_json::json!([{"endpoint": "token", "status": 500, "count": 3}]))
+                .send()
+                .await
+                .unwrap()
+                .status();
+            assert!(status.is_success(), "{status}");
+        });
+    };
+    fail_three_token_calls();
     let args = [
         "--target",
         rp.as_str(),
@@ -381,6 +386,7 @@ fn failed_flows_exit_1_unless_within_max_failure_rate() {
     assert!(table.contains("callback_status_503"), "{table}");
     assert!(table.contains("likely causes"), "{table}");
 
+    fail_three_token_calls();
     let mut tolerant = args.to_vec();
     tolerant.extend(["--max-failure-rate", "0.9"]);
     let out = loadtest(&tolerant);
