@@ -12,6 +12,9 @@ use line_login::secret::ChannelSecret;
 use serde::{Deserialize, Deserializer};
 use url::Url;
 
+mod gateway;
+pub use gateway::{ApiKey, GatewayConfig, MetricsConfig, WebhookConfig, WebhookSecret};
+
 /// Environment variables with the `LINELOGIN_` prefix that are not configuration keys.
 pub const RESERVED_ENV: &[&str] = &[
     "LINELOGIN_LOAD_TEST",
@@ -65,6 +68,20 @@ pub struct Config {
     /// `[pages]`: the page templates and the operator's branding.
     #[serde(default)]
     pub pages: PagesConfig,
+    /// Keys that tokens were encrypted with before `token_encryption_key` (base64 each):
+    /// still decrypted, never used to encrypt (`linelogin keys rotate` re-encrypts).
+    #[serde(default)]
+    pub previous_token_encryption_keys: Vec<EncryptionKey>,
+    /// `[gateway]`: linelogin in front of another web app (see [`GatewayConfig`]). Absent:
+    /// linelogin is the app, at the root.
+    #[serde(default)]
+    pub gateway: Option<GatewayConfig>,
+    /// `[webhook]`: account events to the app, per Standard Webhooks.
+    #[serde(default)]
+    pub webhook: Option<WebhookConfig>,
+    /// `[metrics]`: the Prometheus listener; off when absent.
+    #[serde(default)]
+    pub metrics: Option<MetricsConfig>,
 }
 
 /// `[pages]`.
@@ -194,6 +211,10 @@ pub struct LogsConfig {
     /// is cut and ends with `…[truncated N bytes]`.
     #[serde(default = "default_max_value_bytes")]
     pub max_value_bytes: usize,
+    /// Names this instance of a fleet in its log files and metrics (letters, digits, `-`,
+    /// `_`; at most 32). Absent: one instance.
+    #[serde(default)]
+    pub instance: Option<String>,
 }
 
 impl Default for LogsConfig {
@@ -203,6 +224,7 @@ impl Default for LogsConfig {
             retention_days: default_retention(),
             bodies: false,
             max_value_bytes: default_max_value_bytes(),
+            instance: None,
         }
     }
 }
@@ -634,6 +656,10 @@ const TYPED_KEYS: &[(&str, Kind)] = &[
     ("http.max_header_bytes", Kind::Int),
     ("database.acquire_timeout_ms", Kind::Int),
     ("database.statement_timeout_ms", Kind::Int),
+    ("gateway.connect_timeout_ms", Kind::Int),
+    ("gateway.response_header_timeout_ms", Kind::Int),
+    ("gateway.pool_idle_timeout_ms", Kind::Int),
+    ("gateway.max_request_body_bytes", Kind::Int),
 ];
 
 #[derive(Clone, Copy)]
@@ -744,6 +770,23 @@ impl Config {
             return Err(ConfigError("inbound.max_clients must be at least 1".into()));
         }
         self.validate_limits()?;
+        if let Some(name) = &self.logs.instance
+            && (name.is_empty()
+                || name.len() > 32
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        {
+            return Err(ConfigError(
+                "logs.instance must be 1 to 32 letters, digits, - or _".into(),
+            ));
+        }
+        if let Some(g) = &self.gateway {
+            g.validate()?;
+        }
+        if let Some(w) = &self.webhook {
+            w.validate()?;
+        }
         Ok(())
     }
 
