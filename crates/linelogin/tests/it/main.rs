@@ -4,6 +4,7 @@
 
 mod check;
 mod emulator;
+mod gateway;
 mod loadtest;
 mod logs;
 mod memory;
