@@ -96,12 +96,10 @@ pub(crate) fn remove_cookies(headers: &mut HeaderMap, names: &[&str]) {
             .trim_ascii();
         names.iter().any(|n| n.as_bytes() == name)
     };
-    let any_removed = headers.get_all(header::COOKIE).iter().any(|value| {
-        value
-            .as_bytes()
-            .split(|&b| b == b';')
-            .any(is_removed)
-    });
+    let any_removed = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .any(|value| value.as_bytes().split(|&b| b == b';').any(is_removed));
     if !any_removed {
         return;
     }
