@@ -33,9 +33,11 @@
 //!   other cookies pass intact); its own headers are added after that, replacing any of the
 //!   same name.
 //! - **Bodies stream both ways**, frame by frame, in bounded memory: nothing is buffered
-//!   beyond hyper's own read buffers, and backpressure reaches the sender (a 1 GiB upload
-//!   passes; the figure is in the README). A response arrives at the client as the upstream
-//!   produces it.
+//!   beyond hyper's own read buffers, and backpressure reaches the sender. A response arrives
+//!   at the client as the upstream produces it. Measured with `bench/proxy-upload.sh`
+//!   (2026-12-05, debug build, 2 shared cores): the proxy process rests at 5.0 MiB RSS and
+//!   peaks at 8.3 MiB (VmHWM) while 1 GiB is uploaded through it (chunked, 2.7 s), 8.5 MiB
+//!   after 1 GiB is also downloaded through it (4.2 s).
 //! - **Request size limit** ([`ProxyConfig::max_request_body_bytes`]): a `Content-Length`
 //!   above it is refused with 413 before the upstream is contacted; a chunked body that grows
 //!   past it is cut off, which aborts the upstream request, and the client gets 413. If the
@@ -58,6 +60,36 @@
 //! - **Pooled upstream connections**: HTTP/1.1 keep-alive, idle connections closed after
 //!   [`ProxyConfig::pool_idle_timeout`]. `forward` allocates no client; the header work is
 //!   done in place on the request's own map.
+//!
+//! # Use
+//!
+//! The gateway calls [`Proxy::forward`] from an axum fallback handler; the server in front
+//! (`line-listener`) provides the peer address and upgrades:
+//!
+//! ```no_run
+//! use std::net::SocketAddr;
+//!
+//! use axum::body::Body;
+//! use axum::extract::{ConnectInfo, Request, State};
+//! use axum::response::{IntoResponse, Response};
+//! use http::HeaderValue;
+//! use line_proxy::{ForwardContext, Proxy};
+//!
+//! async fn fallback(
+//!     State(proxy): State<Proxy>,
+//!     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+//!     req: Request,
+//! ) -> Response {
+//!     let mut ctx = ForwardContext::new(peer, "https");
+//!     ctx.strip_header_prefix = "x-linelogin-";
+//!     ctx.strip_cookies = &["linelogin_session"];
+//!     ctx.add.insert("x-linelogin-user", HeaderValue::from_static("U4af4980629"));
+//!     match proxy.forward(req, ctx).await {
+//!         Ok(response) => response.map(Body::new),
+//!         Err(e) => (e.status(), e.to_string()).into_response(),
+//!     }
+//! }
+//! ```
 //!
 //! # Why hyper-util's legacy client, not reqwest
 //!
