@@ -54,9 +54,10 @@
 //!   no response headers within [`ProxyConfig::response_header_timeout`] → 504
 //!   ([`ProxyError::Timeout`]), counted from the last progress of the request body, so that a
 //!   long upload is not cut off while it moves; an upstream that breaks the exchange → 502
-//!   ([`ProxyError::Upstream`]); one that closes in the middle of a response body → the
-//!   client's response body errors (its connection is aborted, it does not hang and does
-//!   not see a short body as complete).
+//!   ([`ProxyError::Upstream`]); one that closes in the middle of a response body, or sends
+//!   nothing more of it for [`ProxyConfig::response_idle_timeout`] → the client's response
+//!   body errors (its connection is aborted: it does not hang, and does not take a short
+//!   body for a complete one).
 //! - **Pooled upstream connections**: HTTP/1.1 keep-alive, idle connections closed after
 //!   [`ProxyConfig::pool_idle_timeout`]. `forward` allocates no client; the header work is
 //!   done in place on the request's own map.
@@ -139,6 +140,11 @@ pub struct ProxyConfig {
     /// The longest wait for the upstream's response headers after the request body last
     /// moved (default 60 s): beyond, 504.
     pub response_header_timeout: Duration,
+    /// The longest wait for the next piece of a response body once its headers have come
+    /// (default 60 s, nginx's `proxy_read_timeout`); beyond, the response is aborted.
+    /// `None`: no limit (responses that stay silent longer, such as event streams without a
+    /// heartbeat). WebSocket tunnels are not timed.
+    pub response_idle_timeout: Option<Duration>,
     /// How long an idle pooled upstream connection is kept (default 90 s).
     pub pool_idle_timeout: Duration,
     /// The largest request body passed upstream; `None`: no limit. Beyond it:
@@ -155,6 +161,7 @@ impl ProxyConfig {
             upstream,
             connect_timeout: Duration::from_secs(5),
             response_header_timeout: Duration::from_secs(60),
+            response_idle_timeout: Some(Duration::from_secs(60)),
             pool_idle_timeout: Duration::from_secs(90),
             max_request_body_bytes: None,
             trusted_proxies: Vec::new(),
@@ -449,7 +456,8 @@ impl Proxy {
         } else {
             headers::remove_hop_by_hop(response.headers_mut(), false);
         }
-        Ok(response.map(ProxyBody::new))
+        let idle = inner.config.response_idle_timeout;
+        Ok(response.map(|body| ProxyBody::new(body, idle)))
     }
 }
 
