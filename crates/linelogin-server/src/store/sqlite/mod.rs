@@ -1218,7 +1218,7 @@ mod tests {
             .await
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
-        assert_eq!(version, 2, "adopted at 1, then 0002 applied");
+        assert_eq!(version, 3, "adopted at 1, then 0002 and 0003 applied");
     }
 
     /// A migrated store in a file `name` of a new temporary directory (kept while the
