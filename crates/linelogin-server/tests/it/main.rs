@@ -1,6 +1,7 @@
 //! Integration tests of the login server (one test binary).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod api;
 mod browser;
 mod compose;
 mod crash;
@@ -17,3 +18,4 @@ mod inbound;
 mod load429;
 mod security;
 mod store;
+mod webhook;
