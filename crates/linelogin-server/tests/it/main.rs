@@ -16,6 +16,7 @@ mod hardening_listener;
 mod harness;
 mod inbound;
 mod load429;
+mod outbox_fleet;
 mod security;
 mod store;
 mod webhook;
