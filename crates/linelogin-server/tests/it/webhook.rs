@@ -145,7 +145,7 @@ async fn events_queue_while_the_app_is_down_and_arrive_signed_once_in_order() {
             extra_env: vec![
                 env("LINELOGIN_WEBHOOK__URL", &hook_url),
                 env("LINELOGIN_WEBHOOK__SECRET", SECRET),
-                env("LINELOGIN_WEBHOOK__TIMEOUT_MS", "600"),
+                env("LINELOGIN_WEBHOOK__TIMEOUT_MS", "5000"),
                 env("LINELOGIN_WEBHOOK__BACKOFF_BASE_MS", "20"),
                 env("LINELOGIN_WEBHOOK__BACKOFF_MAX_MS", "200"),
             ],
@@ -164,17 +164,33 @@ async fn events_queue_while_the_app_is_down_and_arrive_signed_once_in_order() {
         .await
         .unwrap()
         .unwrap();
+    // The `account.linked` delivery is now hanging (for up to 5 s, the delivery timeout).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while app.seen.lock().unwrap().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no delivery was tried"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let r = h.submit(&c, "/account/unregister").await;
+    let unregistered = std::time::Instant::now();
     assert!(
         r.status().is_redirection() || r.status().is_success(),
         "{}",
         r.status()
     );
-    // The deauthorization goes through while every event is still queued behind the app.
+    // The deauthorization goes through at once, while every event is still queued behind
+    // the hanging app (one loop for both would wait for the hanging POST first).
     wait_health(&h, "deauthorized while the app is down", |v| {
         v["deauthorization"]["pending"] == 0 && v["webhooks"]["pending"] == 3
     })
     .await;
+    let took = unregistered.elapsed();
+    assert!(
+        took < Duration::from_millis(2500),
+        "a hanging app held up the deauthorization for {took:?}"
+    );
     assert!(!h.line.is_authorized(USER));
     assert_eq!(h.line.calls("/user/v1/deauthorize"), vec![204]);
     assert!(
