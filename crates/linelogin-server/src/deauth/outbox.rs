@@ -11,19 +11,28 @@ use std::time::Duration;
 use crate::state::AppState;
 use crate::store::{JobStats, StoreError};
 
-/// How long a claim (deauthorization job or webhook delivery) is leased to one worker. Short,
-/// because a worker renews its lease every [`RENEW_EVERY`] while its call is in flight: the
-/// jobs of an instance that dies are taken over by another within this time.
-pub const LEASE_MS: i64 = 15_000;
-/// How often a held lease is renewed while the work is in flight.
-pub const RENEW_EVERY: Duration = Duration::from_secs(5);
+/// The default lease of a claim (deauthorization job or webhook delivery), `[deauth]
+/// lease_ms`. Short, because a worker renews its lease every third of it while its call is in
+/// flight: the jobs of an instance that dies are taken over by another within this time.
+pub const DEFAULT_LEASE_MS: u64 = 15_000;
 
-/// Runs `work`, calling `renew` every [`RENEW_EVERY`] until it completes. A lost lease (the
+/// The lease of a claim, in milliseconds (`[deauth] lease_ms`), and how often a worker
+/// renews it while the work is in flight (a third of it).
+pub fn lease(state: &AppState) -> (i64, Duration) {
+    let ms = state.settings().deauth.lease_ms.max(300);
+    (
+        i64::try_from(ms).unwrap_or(i64::MAX),
+        Duration::from_millis(ms / 3),
+    )
+}
+
+/// Runs `work`, calling `renew` every `renew_every` until it completes. A lost lease (the
 /// row was claimed by another worker) is logged and stops the renewals; the work runs to its
 /// end, and its final write, fenced by the lease id, then changes nothing.
 pub async fn while_renewing<T, R>(
     what: &str,
     id: &str,
+    renew_every: Duration,
     work: impl Future<Output = T>,
     mut renew: impl FnMut() -> R,
 ) -> T
@@ -31,8 +40,8 @@ where
     R: Future<Output = Result<(), StoreError>>,
 {
     let mut work = std::pin::pin!(work);
-    let start = tokio::time::Instant::now() + RENEW_EVERY;
-    let mut tick = tokio::time::interval_at(start, RENEW_EVERY);
+    let start = tokio::time::Instant::now() + renew_every;
+    let mut tick = tokio::time::interval_at(start, renew_every);
     let mut lost = false;
     loop {
         tokio::select! {

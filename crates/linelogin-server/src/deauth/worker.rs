@@ -37,7 +37,7 @@ use std::time::Duration;
 use line_login::DeauthorizeOutcome;
 use line_login::secret::ChannelAccessToken;
 
-use super::outbox::{LEASE_MS, backoff_ms, while_renewing};
+use super::outbox::{backoff_ms, lease, while_renewing};
 use crate::accounts::{OpenTokens, open_tokens, refresh_tokens};
 use crate::state::AppState;
 use crate::store::{DeauthJob, JobFinal, StoreError};
@@ -111,7 +111,8 @@ pub fn spawn(state: AppState) -> WorkerHandle {
 /// Claims and processes at most one due job.
 pub async fn run_once(state: &AppState) -> Step {
     let now = state.now_ms();
-    let job = match state.store().claim_job(now, LEASE_MS).await {
+    let (lease_ms, renew_every) = lease(state);
+    let job = match state.store().claim_job(now, lease_ms).await {
         Ok(Some(job)) => job,
         Ok(None) => return Step::Idle,
         Err(e) => {
@@ -121,11 +122,17 @@ pub async fn run_once(state: &AppState) -> Step {
     };
     let id = job.id.clone();
     let lease = job.lease.clone();
-    let result = while_renewing("deauthorization", &id, process(state, &job), || {
-        state
-            .store()
-            .renew_job_lease(&id, &lease, state.now_ms().saturating_add(LEASE_MS))
-    })
+    let result = while_renewing(
+        "deauthorization",
+        &id,
+        renew_every,
+        process(state, &job),
+        || {
+            state
+                .store()
+                .renew_job_lease(&id, &lease, state.now_ms().saturating_add(lease_ms))
+        },
+    )
     .await;
     let now = state.now_ms();
     let cfg = &state.settings().deauth;

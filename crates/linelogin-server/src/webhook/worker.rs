@@ -15,7 +15,7 @@
 use std::time::Duration;
 
 use crate::config::WebhookConfig;
-use crate::deauth::outbox::{LEASE_MS, backoff_ms, while_renewing};
+use crate::deauth::outbox::{backoff_ms, lease, while_renewing};
 use crate::state::AppState;
 use crate::store::StoreError;
 
@@ -95,7 +95,8 @@ pub async fn run_once(state: &AppState, client: &reqwest::Client) -> Step {
     let Some(config) = state.settings().webhook.as_ref() else {
         return Step::Idle;
     };
-    let event = match state.store().claim_webhook(state.now_ms(), LEASE_MS).await {
+    let (lease_ms, renew_every) = lease(state);
+    let event = match state.store().claim_webhook(state.now_ms(), lease_ms).await {
         Ok(Some(event)) => event,
         Ok(None) => return Step::Idle,
         Err(e) => {
@@ -110,11 +111,12 @@ pub async fn run_once(state: &AppState, client: &reqwest::Client) -> Step {
     let result = while_renewing(
         "webhook",
         &id,
+        renew_every,
         deliver(client, config, &id, attempt_at, body),
         || {
             state
                 .store()
-                .renew_webhook_lease(&id, &lease, state.now_ms().saturating_add(LEASE_MS))
+                .renew_webhook_lease(&id, &lease, state.now_ms().saturating_add(lease_ms))
         },
     )
     .await;

@@ -303,3 +303,43 @@ async fn sigkill_of_one_instance_loses_no_deauthorization() {
     let _ = emulator.shutdown().await;
     drop_database(&admin_url, &db_name).await;
 }
+
+/// A call to LINE that outlasts the lease keeps it: with a 600-ms lease and each deauthorize
+/// call taking 2 s at the emulator, a second worker on the same database never re-claims the
+/// job (its holder renews the lease every 200 ms), so LINE sees one call. Without renewal the
+/// second worker would take the job after 600 ms and call again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_call_renews_its_lease_so_no_other_worker_takes_the_job() {
+    use crate::emulator::{EMU_USER, start};
+    use crate::harness::Opts;
+
+    let e = start(
+        Opts {
+            extra_env: vec![("LINELOGIN_DEAUTH__LEASE_MS".into(), "600".into())],
+            ..Opts::default()
+        },
+        true,
+    )
+    .await;
+    let second = linelogin_server::deauth::worker::spawn(e.h.state.clone());
+    let c = e.h.client();
+    e.h.login(&c).await;
+    assert!(e.authorized(EMU_USER).await);
+    e.admin(
+        reqwest::Method::PUT,
+        "faults",
+        json!([{ "endpoint": "deauthorize", "latency_ms": 2000 }]),
+    )
+    .await;
+    let r = e.h.submit(&c, "/account/unregister").await;
+    assert!(r.status().as_u16() < 400, "{}", r.status());
+    e.h.wait_outbox_empty().await;
+    assert!(!e.authorized(EMU_USER).await);
+    assert_eq!(
+        e.calls("/user/v1/deauthorize").await,
+        vec![204],
+        "one call: the lease was renewed while it was in flight"
+    );
+    second.stop().await;
+    e.stop().await;
+}
