@@ -364,4 +364,37 @@ mod tests {
         assert!(!format!("{s:?}").contains("MfKQ"));
         assert!(WebhookSecret::parse("whsec_!!").is_err());
     }
+
+    #[test]
+    fn webhook_delivery_bounds_have_defaults_and_must_be_positive() {
+        let wh = |extra: &str| -> Result<WebhookConfig, String> {
+            let text = format!(
+                "url = \"http://127.0.0.1:3000/hooks\"\nsecret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\n{extra}"
+            );
+            let c: WebhookConfig = toml::from_str(&text).map_err(|e| e.message().to_owned())?;
+            c.validate().map_err(|e| e.0)?;
+            Ok(c)
+        };
+        let c = wh("").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            (
+                c.max_attempts,
+                c.connect_timeout_ms,
+                c.timeout_ms,
+                c.backoff_base_ms,
+                c.backoff_max_ms
+            ),
+            (10, 3_000, 10_000, 1_000, 600_000)
+        );
+        for zero in [
+            "max_attempts = 0",
+            "connect_timeout_ms = 0",
+            "timeout_ms = 0",
+            "backoff_base_ms = 0",
+            "backoff_max_ms = 0",
+        ] {
+            assert!(wh(zero).is_err(), "{zero}");
+        }
+        assert!(wh("retries = 3").is_err(), "unknown keys are refused");
+    }
 }
