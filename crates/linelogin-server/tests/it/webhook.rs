@@ -200,11 +200,17 @@ async fn events_queue_while_the_app_is_down_and_arrive_signed_once_in_order() {
     assert_eq!(healthz(&h).await["webhooks"]["failed"], 0);
 
     // The app is back; it refuses its first delivery (a forced retry), then takes them all.
+    let line_calls = h.line.journal().len();
     app.mode.store(1, Ordering::SeqCst);
     wait_health(&h, "every event delivered", |v| {
         v["webhooks"]["pending"] == 0
     })
     .await;
+    assert_eq!(
+        h.line.journal().len(),
+        line_calls,
+        "webhook deliveries never go to LINE (none of its budget)"
+    );
     let seen = app.seen.lock().unwrap().clone();
     let delivered: Vec<&Seen> = seen.iter().filter(|s| s.answered == 204).collect();
     assert_eq!(delivered.len(), 3, "each event exactly once: {seen:#?}");
