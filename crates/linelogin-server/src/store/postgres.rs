@@ -184,9 +184,9 @@ impl PostgresStore {
                 ));
             }
         }
-        // With webhooks on: was the user linked before this login? (`account.linked` is
-        // written only when the login creates the account or links it again.)
-        let was_linked = match &login.linked_event {
+        // With webhooks on: was the account unlinked before this login? (`account.linked`
+        // is written only when the login creates the account or links it again.)
+        let was_unlinked = match &login.linked_event {
             Some(_) => sqlx::query(sql::ACCOUNT_BY_SUB)
                 .bind(&login.issuer)
                 .bind(&login.sub)
@@ -195,8 +195,8 @@ impl PostgresStore {
                 .map_err(map_err)?
                 .map(|row| account_from_row(&row))
                 .transpose()?
-                .is_some_and(|a| a.status == AccountStatus::Linked),
-            None => true,
+                .is_some_and(|a| a.status == AccountStatus::Unlinked),
+            None => false,
         };
         let row = sqlx::query(sql::UPSERT_ACCOUNT)
             .bind(&login.new_account_id)
@@ -235,7 +235,14 @@ impl PostgresStore {
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
-        if let Some(event) = login.linked_event.as_ref().filter(|_| !was_linked) {
+        // Created by this login: the upsert kept our fresh id (of two first logins at once,
+        // only the one that inserted writes the event).
+        let created = account.id == login.new_account_id;
+        if let Some(event) = login
+            .linked_event
+            .as_ref()
+            .filter(|_| created || was_unlinked)
+        {
             sqlx::query(sql::INSERT_EVENT_FOR_ACCOUNT)
                 .bind(event)
                 .bind(EventKind::Linked.as_str())

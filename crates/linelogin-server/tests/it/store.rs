@@ -430,8 +430,9 @@ pub async fn crash06_concurrent_first_logins_make_one_account(s: Arc<dyn Store>)
     for i in 0..8 {
         let s = s.clone();
         tasks.push(tokio::spawn(async move {
-            s.complete_login(&login("U9", &format!("c{i}"), 10 + i))
-                .await
+            let mut write = login("U9", &format!("c{i}"), 10 + i);
+            write.linked_event = Some(format!("e{i}"));
+            s.complete_login(&write).await
         }));
     }
     let mut ids = std::collections::HashSet::new();
@@ -445,6 +446,11 @@ pub async fn crash06_concurrent_first_logins_make_one_account(s: Arc<dyn Store>)
         }
     }
     assert_eq!(ids.len(), 1, "exactly one account for one (issuer, sub)");
+    assert_eq!(
+        s.webhook_stats(100).await.unwrap().pending,
+        1,
+        "one account.linked event: only the login that created the account writes it"
+    );
 }
 
 /// Issue 14: a worker whose lease expired (it stalled) and whose job another worker claimed

@@ -508,13 +508,11 @@ fn complete_login(tx: &Connection, login: &LoginWrite) -> Result<Account, StoreE
             ));
         }
     }
-    // With webhooks on: was the user linked before this login? (`account.linked` is written
-    // only when the login creates the account or links it again.)
-    let was_linked = match &login.linked_event {
-        Some(_) => query_opt(tx, sql::ACCOUNT_BY_SUB, &user, account_from_row)?
-            .is_some_and(|a| a.status == AccountStatus::Linked),
-        None => true,
-    };
+    // With webhooks on: was the account unlinked before this login? (`account.linked` is
+    // written only when the login creates the account or links it again.)
+    let was_unlinked = login.linked_event.is_some()
+        && query_opt(tx, sql::ACCOUNT_BY_SUB, &user, account_from_row)?
+            .is_some_and(|a| a.status == AccountStatus::Unlinked);
     let account = query_opt(
         tx,
         sql::UPSERT_ACCOUNT,
@@ -555,7 +553,14 @@ fn complete_login(tx: &Connection, login: &LoginWrite) -> Result<Account, StoreE
             &login.session.expires_at,
         ],
     )?;
-    if let Some(event) = login.linked_event.as_ref().filter(|_| !was_linked) {
+    // Created by this login: the upsert kept our fresh id (of two first logins at once, only
+    // the one that inserted writes the event).
+    let created = account.id == login.new_account_id;
+    if let Some(event) = login
+        .linked_event
+        .as_ref()
+        .filter(|_| created || was_unlinked)
+    {
         execute(
             tx,
             sql::INSERT_EVENT_FOR_ACCOUNT,
