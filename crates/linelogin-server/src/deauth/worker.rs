@@ -6,7 +6,11 @@
 //! back with exponential backoff and jitter, never sooner than LINE's (clamped) `Retry-After`
 //! (every call also passes the client's outbound policy: rate limit, budgeted retries, a
 //! breaker per endpoint class, the cool-down after a 429). A crash at any point leaves the job
-//! in the table, and its lease expires, so it runs again after a restart.
+//! in the table, and its lease expires, so it runs again after a restart or on another
+//! instance. The lease is short (`[deauth] lease_ms`, 15 s) and renewed while the calls are in
+//! flight ([`while_renewing`]); every write about the job carries the claim's lease id, so a
+//! worker that lost its lease (stalled past it, the job re-claimed elsewhere) records nothing
+//! ([`Step::LeaseLost`]).
 //!
 //! **Only real attempts count towards `[deauth] max_attempts`**: an attempt whose last call
 //! reached, or may have reached, LINE (LINE's answers, timeouts, connection failures). When the
