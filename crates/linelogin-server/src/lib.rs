@@ -44,6 +44,7 @@ pub mod config;
 pub mod crypto;
 pub mod deauth;
 pub mod error;
+pub mod gateway;
 pub mod i18n;
 pub mod maintenance;
 pub mod pages;
@@ -52,6 +53,7 @@ pub mod serve;
 pub mod session;
 pub mod state;
 pub mod store;
+pub mod webhook;
 
 pub use error::AppError;
 pub use routes::app;

@@ -342,6 +342,11 @@ pub struct DeauthConfig {
     /// How often the worker looks for due jobs, in milliseconds.
     #[serde(default = "default_poll")]
     pub poll_ms: u64,
+    /// How long a claimed job (or webhook delivery) is leased to one worker, in milliseconds
+    /// (default 15000, at least 300). The worker renews it every third of this while its call
+    /// is in flight; a dead instance's jobs are taken over after it.
+    #[serde(default = "default_lease")]
+    pub lease_ms: u64,
 }
 
 impl Default for DeauthConfig {
@@ -352,6 +357,7 @@ impl Default for DeauthConfig {
             backoff_max_ms: default_backoff_max(),
             max_attempts: default_attempts(),
             poll_ms: default_poll(),
+            lease_ms: default_lease(),
         }
     }
 }
@@ -503,6 +509,9 @@ fn default_attempts() -> u32 {
 fn default_poll() -> u64 {
     1_000
 }
+fn default_lease() -> u64 {
+    crate::deauth::outbox::DEFAULT_LEASE_MS
+}
 
 /// The database URL. `Debug` masks the password.
 #[derive(Clone, PartialEq, Eq, Deserialize)]
@@ -643,6 +652,7 @@ const TYPED_KEYS: &[(&str, Kind)] = &[
     ("deauth.backoff_max_ms", Kind::Int),
     ("deauth.max_attempts", Kind::Int),
     ("deauth.poll_ms", Kind::Int),
+    ("deauth.lease_ms", Kind::Int),
     ("logs.max_value_bytes", Kind::Int),
     ("inbound.per_client_per_second", Kind::Int),
     ("inbound.per_client_burst", Kind::Int),
@@ -660,6 +670,11 @@ const TYPED_KEYS: &[(&str, Kind)] = &[
     ("gateway.response_header_timeout_ms", Kind::Int),
     ("gateway.pool_idle_timeout_ms", Kind::Int),
     ("gateway.max_request_body_bytes", Kind::Int),
+    ("webhook.max_attempts", Kind::Int),
+    ("webhook.connect_timeout_ms", Kind::Int),
+    ("webhook.timeout_ms", Kind::Int),
+    ("webhook.backoff_base_ms", Kind::Int),
+    ("webhook.backoff_max_ms", Kind::Int),
 ];
 
 #[derive(Clone, Copy)]
@@ -786,6 +801,9 @@ impl Config {
         }
         if let Some(w) = &self.webhook {
             w.validate()?;
+        }
+        if self.deauth.lease_ms < 300 {
+            return Err(ConfigError("deauth.lease_ms must be at least 300".into()));
         }
         Ok(())
     }

@@ -5,8 +5,58 @@
 //! `superseded` (the same LINE user linked again before it was sent: a stale job never revokes
 //! a newer link). [`crate::store::Store::job_stats`] feeds `/healthz` and `linelogin check`.
 
+use std::future::Future;
+use std::time::Duration;
+
 use crate::state::AppState;
 use crate::store::{JobStats, StoreError};
+
+/// The default lease of a claim (deauthorization job or webhook delivery), `[deauth]
+/// lease_ms`. Short, because a worker renews its lease every third of it while its call is in
+/// flight: the jobs of an instance that dies are taken over by another within this time.
+pub const DEFAULT_LEASE_MS: u64 = 15_000;
+
+/// The lease of a claim, in milliseconds (`[deauth] lease_ms`), and how often a worker
+/// renews it while the work is in flight (a third of it).
+pub fn lease(state: &AppState) -> (i64, Duration) {
+    let ms = state.settings().deauth.lease_ms.max(300);
+    (
+        i64::try_from(ms).unwrap_or(i64::MAX),
+        Duration::from_millis(ms / 3),
+    )
+}
+
+/// Runs `work`, calling `renew` every `renew_every` until it completes. A lost lease (the
+/// row was claimed by another worker) is logged and stops the renewals; the work runs to its
+/// end, and its final write, fenced by the lease id, then changes nothing.
+pub async fn while_renewing<T, R>(
+    what: &str,
+    id: &str,
+    renew_every: Duration,
+    work: impl Future<Output = T>,
+    mut renew: impl FnMut() -> R,
+) -> T
+where
+    R: Future<Output = Result<(), StoreError>>,
+{
+    let mut work = std::pin::pin!(work);
+    let start = tokio::time::Instant::now() + renew_every;
+    let mut tick = tokio::time::interval_at(start, renew_every);
+    let mut lost = false;
+    loop {
+        tokio::select! {
+            out = &mut work => return out,
+            _ = tick.tick(), if !lost => match renew().await {
+                Ok(()) => {}
+                Err(StoreError::LeaseLost) => {
+                    tracing::warn!(kind = what, id, "lease lost while in flight: another worker holds the row now");
+                    lost = true;
+                }
+                Err(e) => tracing::warn!(kind = what, id, error = %e, "could not renew a lease"),
+            },
+        }
+    }
+}
 
 /// The delay before attempt `attempts + 1`: `base · 2^(attempts−1)`, capped at `max`, with
 /// jitter drawn from `[½, 1]` of that (`jitter` is a uniform sample in `[0, 1)`).

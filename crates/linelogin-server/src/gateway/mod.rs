@@ -1,0 +1,3 @@
+//! The gateway: linelogin in front of, or beside, any web app.
+
+pub mod api;
