@@ -299,7 +299,7 @@ impl<'a> AppStateBuilder<'a> {
                 settings,
                 store,
                 client,
-                cipher: TokenCipher::new(&config.token_encryption_key),
+                cipher: TokenCipher::from_config(config),
                 clock: self.clock,
                 audit: self.audit,
                 worker_wake: Notify::new(),
