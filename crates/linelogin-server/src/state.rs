@@ -178,6 +178,8 @@ pub(crate) struct Inner {
     pub(crate) failpoint: Option<String>,
     pub(crate) limits: crate::routes::limits::Limits,
     pub(crate) pages: crate::pages::Pages,
+    /// Deauthorization jobs whose tokens no configured key decrypts.
+    pub(crate) key_trouble: crate::deauth::keys::KeyTrouble,
 }
 
 impl fmt::Debug for AppState {
@@ -307,6 +309,7 @@ impl<'a> AppStateBuilder<'a> {
                 failpoint: self.failpoint,
                 limits: crate::routes::limits::Limits::new(&config.inbound),
                 pages: crate::pages::Pages::load(&config.pages)?,
+                key_trouble: crate::deauth::keys::KeyTrouble::default(),
             }),
         })
     }

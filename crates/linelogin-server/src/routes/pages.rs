@@ -62,6 +62,8 @@ async fn style(State(state): State<AppState>) -> Response {
 /// them); a failure or a timeout answers 503 `"database": "unavailable"` with `Retry-After`.
 /// `outbound`: how the LINE rate limit is kept (`local`, `shared` through Redis, or
 /// `degraded`: Redis unreachable, the local share is used) and since when (Unix seconds).
+/// `keys.undecryptable_jobs`: deauthorization jobs whose tokens no configured key decrypts
+/// (they wait, pending; the status is `degraded` with `keys.problem` saying why).
 async fn healthz(State(state): State<AppState>) -> Result<Response, AppError> {
     let limit = state.client().policy().limiter().check().await;
     let outbound = serde_json::json!({
@@ -77,9 +79,24 @@ async fn healthz(State(state): State<AppState>) -> Result<Response, AppError> {
             bound.as_millis()
         ))),
     };
+    // Jobs seen undecryptable within two of their waits (plus a poll) still count.
+    let deauth = &state.settings().deauth;
+    let key_window = i64::try_from(deauth.backoff_max_ms.saturating_mul(2))
+        .unwrap_or(i64::MAX)
+        .saturating_add(60_000);
+    let undecryptable = state.inner.key_trouble.count(state.now_ms(), key_window);
+    let keys = if undecryptable > 0 {
+        serde_json::json!({
+            "undecryptable_jobs": undecryptable,
+            "problem": "deauthorization jobs hold tokens that no configured key decrypts: \
+                        put the old key back in previous_token_encryption_keys",
+        })
+    } else {
+        serde_json::json!({ "undecryptable_jobs": 0 })
+    };
     match checked {
         Ok(stats) => {
-            let status = if stats.failed > 0 || limit_degraded {
+            let status = if stats.failed > 0 || limit_degraded || undecryptable > 0 {
                 "degraded"
             } else {
                 "ok"
@@ -93,6 +110,7 @@ async fn healthz(State(state): State<AppState>) -> Result<Response, AppError> {
                     "oldest_pending_age_secs": stats.oldest_pending_age_secs,
                 },
                 "outbound": outbound,
+                "keys": keys,
             }))
             .into_response())
         }

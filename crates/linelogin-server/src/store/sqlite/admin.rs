@@ -32,16 +32,14 @@ fn read_all<T>(
     values: &[&dyn rusqlite::types::ToSql],
     map: impl Fn(&Row<'_>) -> Result<T, StoreError>,
 ) -> Result<Vec<T>, StoreError> {
-    {
-        let mut stmt = conn.prepare_cached(sql).map_err(map_err)?;
-        bind(&mut stmt, values).map_err(map_err)?;
-        let mut rows = stmt.raw_query();
-        let mut out = Vec::new();
-        while let Some(row) = rows.next().map_err(map_err)? {
-            out.push(map(row)?);
-        }
-        Ok(out)
+    let mut stmt = conn.prepare_cached(sql).map_err(map_err)?;
+    bind(&mut stmt, values).map_err(map_err)?;
+    let mut rows = stmt.raw_query();
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(map_err)? {
+        out.push(map(row)?);
     }
+    Ok(out)
 }
 
 #[async_trait]
