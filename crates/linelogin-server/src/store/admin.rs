@@ -104,13 +104,31 @@ pub trait AdminStore: Store + Admin {}
 
 impl<T: Store + Admin> AdminStore for T {}
 
-/// Opens the store named by the URL with its operator side, and runs its migrations.
+/// Opens the existing store named by the URL with its operator side, and runs its
+/// migrations. Never creates a database: a SQLite file that does not exist (or an in-memory
+/// URL, which would be a new, empty database) is [`StoreError::Unavailable`].
 pub async fn connect_admin(
     url: &DatabaseUrl,
     timeouts: Timeouts,
 ) -> Result<Arc<dyn AdminStore>, StoreError> {
     let raw = url.expose();
     let store: Arc<dyn AdminStore> = if raw.starts_with("sqlite:") {
+        match super::sqlite::admin::file_of(raw)? {
+            Some(path) if path.is_file() => {}
+            Some(path) => {
+                return Err(StoreError::Unavailable(format!(
+                    "no database at {} (nothing was created; is database_url right?)",
+                    path.display()
+                )));
+            }
+            None => {
+                return Err(StoreError::Unavailable(
+                    "database_url is an in-memory SQLite database, which only the server's \
+                     process can see"
+                        .into(),
+                ));
+            }
+        }
         Arc::new(super::SqliteStore::connect_with(raw, timeouts).await?)
     } else if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
         Arc::new(super::PostgresStore::connect_with(raw, None, timeouts).await?)

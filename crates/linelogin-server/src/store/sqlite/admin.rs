@@ -8,6 +8,14 @@ use super::{SqliteStore, account_from_row, bind, execute, map_err, query_opt, to
 use crate::store::admin::{self, Admin, JobInfo, TokenRow, TokenTable};
 use crate::store::{Account, StoreError, StoredTokens};
 
+/// The file of a `sqlite:` URL; `None` for an in-memory database.
+pub(crate) fn file_of(url: &str) -> Result<Option<std::path::PathBuf>, StoreError> {
+    Ok(match super::parse_url(url)? {
+        super::Location::File(path) => Some(path),
+        super::Location::Memory => None,
+    })
+}
+
 fn job_from_row(row: &Row<'_>) -> Result<JobInfo, StoreError> {
     let has_tokens: i64 = row.get("has_tokens").map_err(map_err)?;
     Ok(JobInfo {
