@@ -17,3 +17,4 @@ mod inbound;
 mod load429;
 mod security;
 mod store;
+mod store_admin;
