@@ -90,7 +90,7 @@ fn token_state(
     ) {
         (Ok(a), Ok(r)) => {
             let under = if a == KeyUsed::Current && r == KeyUsed::Current {
-                "current key"
+                "the current key"
             } else {
                 "a previous key (run `linelogin keys rotate`)"
             };
@@ -99,7 +99,7 @@ fn token_state(
             } else {
                 format!("access token expired {}", time(t.access_expires_at))
             };
-            format!("held, under the {under}; {access}")
+            format!("held, under {under}; {access}")
         }
         _ => "held, but no configured key decrypts them".into(),
     }

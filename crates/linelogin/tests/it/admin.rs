@@ -501,11 +501,16 @@ async fn keys_rotate_then_dropping_the_old_key_keeps_every_token_usable() {
         },
     );
     let b = both.to_str().unwrap();
+    let stays_account = account_of(&both, USERS[0]).await;
+    let shown = ok(&["accounts", "show", &stays_account, "--config", b]).await;
+    assert!(shown.contains("under a previous key"), "{shown}");
     let report = ok_json(&["keys", "rotate", "--batch", "1", "--json", "--config", b]).await;
     for table in ["accounts", "jobs"] {
         assert_eq!(report[table]["scanned"], 1, "{report}");
         assert_eq!(report[table]["reencrypted"], 1, "{report}");
     }
+    let shown = ok(&["accounts", "show", &stays_account, "--config", b]).await;
+    assert!(shown.contains("under the current key"), "{shown}");
     // Idempotent: a second run finds everything under the current key.
     let again = ok(&["keys", "rotate", "--config", b]).await;
     assert!(
