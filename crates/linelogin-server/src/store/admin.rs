@@ -68,6 +68,10 @@ pub trait Admin: Send + Sync {
     /// Up to `limit` jobs, the newest first, of one status or of all.
     async fn jobs(&self, status: Option<&str>, limit: i64) -> Result<Vec<JobInfo>, StoreError>;
 
+    /// Up to `limit` jobs of one LINE user id (any issuer), the newest first: "was this user
+    /// deauthorized, and when?".
+    async fn jobs_of_user(&self, sub: &str, limit: i64) -> Result<Vec<JobInfo>, StoreError>;
+
     /// One job.
     async fn job(&self, job_id: &str) -> Result<Option<JobInfo>, StoreError>;
 
@@ -157,6 +161,11 @@ pub(crate) const JOBS_BY_STATUS: &str = concat!(
     job_columns!(),
     "WHERE status = $1 ORDER BY created_at DESC, id LIMIT $2"
 );
+/// `$1` LINE user id, `$2` limit → that user's jobs, the newest first.
+pub(crate) const JOBS_OF_USER: &str = concat!(
+    job_columns!(),
+    "WHERE sub = $1 ORDER BY created_at DESC, id LIMIT $2"
+);
 /// `$1` job id.
 pub(crate) const JOB: &str = concat!(job_columns!(), "WHERE id = $1");
 /// `$1` job, `$2` now, `$3` note.
@@ -205,6 +214,7 @@ mod tests {
         for sql in [
             JOBS_ALL,
             JOBS_BY_STATUS,
+            JOBS_OF_USER,
             JOB,
             CANCEL_JOB,
             ACCOUNTS_BY_USER,

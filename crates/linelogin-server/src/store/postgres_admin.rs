@@ -38,6 +38,18 @@ impl Admin for PostgresStore {
         rows.iter().map(job_from_row).collect()
     }
 
+    async fn jobs_of_user(&self, sub: &str, limit: i64) -> Result<Vec<JobInfo>, StoreError> {
+        sqlx::query(admin::JOBS_OF_USER)
+            .bind(sub)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(job_from_row)
+            .collect()
+    }
+
     async fn job(&self, job_id: &str) -> Result<Option<JobInfo>, StoreError> {
         sqlx::query(admin::JOB)
             .bind(job_id)

@@ -81,6 +81,10 @@ async fn admin_suite(s: Arc<dyn AdminStore>) {
     assert_eq!(s.jobs(None, 10).await.unwrap().len(), 1);
     assert_eq!(s.jobs(Some("pending"), 10).await.unwrap().len(), 1);
     assert!(s.jobs(Some("failed"), 10).await.unwrap().is_empty());
+    let of_ub = s.jobs_of_user("Ub", 10).await.unwrap();
+    assert_eq!(of_ub.len(), 1);
+    assert_eq!(of_ub[0].id, "j1");
+    assert!(s.jobs_of_user("Ua", 10).await.unwrap().is_empty());
 
     // Rotate, one row per batch: each table's rows under the old key are re-encrypted.
     let r = rotate_keys(&*s, &rotating, 1).await.unwrap();

@@ -27,6 +27,9 @@ pub enum OutboxCommand {
         /// Only jobs in this state.
         #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(JOB_STATUSES))]
         state: Option<String>,
+        /// Only the jobs of this LINE user id (`U…`): was this user deauthorized, and when?
+        #[arg(long, value_name = "LINE_USER_ID")]
+        user: Option<String>,
         /// At most this many jobs.
         #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(i64).range(1..=100_000))]
         limit: i64,
@@ -78,15 +81,22 @@ pub fn run(args: OutboxArgs, out: &mut impl Write) -> Result<(), CliError> {
         OutboxCommand::List {
             config,
             state,
+            user,
             limit,
             json: as_json,
         } => {
             let config = config.load()?;
             let jobs = with_store(&config, async |store| {
-                store
-                    .jobs(state.as_deref(), limit)
-                    .await
-                    .map_err(store_failure)
+                let jobs = match &user {
+                    Some(sub) => store.jobs_of_user(sub, limit).await,
+                    None => store.jobs(state.as_deref(), limit).await,
+                }
+                .map_err(store_failure)?;
+                // `--user` and `--state` together: that user's jobs in that state.
+                Ok(match (&user, &state) {
+                    (Some(_), Some(s)) => jobs.into_iter().filter(|j| &j.status == s).collect(),
+                    _ => jobs,
+                })
             })?;
             if as_json {
                 return json(out, &jobs);
@@ -105,6 +115,7 @@ pub fn run(args: OutboxArgs, out: &mut impl Write) -> Result<(), CliError> {
                         j.account_id.clone(),
                         j.attempts.to_string(),
                         time(j.created_at),
+                        opt_time(j.finished_at),
                         j.last_error.clone().unwrap_or_else(|| "-".into()),
                     ]
                 })
@@ -118,6 +129,7 @@ pub fn run(args: OutboxArgs, out: &mut impl Write) -> Result<(), CliError> {
                     "ACCOUNT",
                     "ATTEMPTS",
                     "CREATED",
+                    "FINISHED",
                     "LAST ERROR",
                 ],
                 &rows,

@@ -359,6 +359,9 @@ async fn support_unregisters_a_user_and_manages_the_outbox() {
             .any(|j| j["id"] == job.as_str()),
         "{failed}"
     );
+    let of_user = ok_json(&["outbox", "list", "--user", user, "--json", "--config", c]).await;
+    assert_eq!(of_user.as_array().unwrap().len(), 1, "{of_user}");
+    assert_eq!(of_user[0]["id"], job.as_str());
     let listed = ok(&["outbox", "list", "--config", c]).await;
     assert!(
         listed.contains(&job) && listed.contains("failed"),
@@ -381,6 +384,13 @@ async fn support_unregisters_a_user_and_manages_the_outbox() {
     assert_eq!(done["has_tokens"], false);
     assert!(!f.authorized(user).await, "deauthorized at LINE");
     assert_eq!(f.calls("/user/v1/deauthorize").await, vec![403, 204]);
+    // "Was this user deauthorized, and when?"
+    let of_user = ok_json(&[
+        "outbox", "list", "--user", user, "--state", "done", "--json", "--config", c,
+    ])
+    .await;
+    assert_eq!(of_user[0]["last_error"], "deauthorized", "{of_user}");
+    assert!(of_user[0]["finished_at"].as_i64().is_some(), "{of_user}");
 
     // The account is gone; a finished job can be neither retried nor cancelled.
     let gone = cli(&["accounts", "show", &account, "--config", c]).await;

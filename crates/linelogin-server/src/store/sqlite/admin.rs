@@ -60,6 +60,11 @@ impl Admin for SqliteStore {
         }
     }
 
+    async fn jobs_of_user(&self, sub: &str, limit: i64) -> Result<Vec<JobInfo>, StoreError> {
+        let conn = self.inner.reader().await;
+        read_all(&conn, admin::JOBS_OF_USER, &[&sub, &limit], job_from_row)
+    }
+
     async fn job(&self, job_id: &str) -> Result<Option<JobInfo>, StoreError> {
         query_opt(
             &*self.inner.reader().await,
