@@ -51,8 +51,9 @@ pub enum AccountsCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Unregister an account on the user's behalf (e.g. an erasure request): in one
-    /// transaction its tokens move into a durable deauthorization job, its sessions end and it
+    /// Unregister an account on the user's behalf (e.g. an erasure request).
+    ///
+    /// In one transaction its tokens move into a durable deauthorization job, its sessions end and it
     /// is deleted. The running server's worker then deauthorizes the app at LINE.
     Unregister {
         /// Our account id (`a_…`).
@@ -61,8 +62,9 @@ pub enum AccountsCommand {
         #[command(flatten)]
         config: ConfigArg,
     },
-    /// Unlink an account from LINE on the user's behalf: like `unregister`, but the account
-    /// stays, marked unlinked.
+    /// Unlink an account from LINE on the user's behalf.
+    ///
+    /// Like `unregister`, but the account stays, marked unlinked.
     Unlink {
         /// Our account id (`a_…`).
         account: String,
