@@ -53,8 +53,8 @@ pub enum AccountsCommand {
     },
     /// Unregister an account on the user's behalf (e.g. an erasure request).
     ///
-    /// In one transaction its tokens move into a durable deauthorization job, its sessions end and it
-    /// is deleted. The running server's worker then deauthorizes the app at LINE.
+    /// In one transaction its tokens move into a durable deauthorization job, its sessions
+    /// end and it is deleted. The running server's worker then deauthorizes the app at LINE.
     Unregister {
         /// Our account id (`a_…`).
         account: String,
