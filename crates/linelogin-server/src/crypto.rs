@@ -7,6 +7,13 @@
 //! per-request key derivation).
 //!
 //! Layout: `version (1) ‖ key id (1) ‖ nonce (24) ‖ ciphertext+tag`.
+//!
+//! **Key rotation**: the cipher holds the current key (`token_encryption_key`), which alone
+//! seals, and the previous keys (`previous_token_encryption_keys`), which still open. Opening
+//! tries the current key first, then each previous key in order (an AEAD tag check is cheap,
+//! and the header's key id stays `1` so that ciphertexts written before rotation existed
+//! still open). `linelogin keys rotate` uses [`TokenCipher::open_with_key`] to find the
+//! ciphertexts not yet under the current key and re-seals them.
 
 use std::fmt;
 
@@ -46,10 +53,21 @@ impl TokenKind {
 #[error("stored secret could not be decrypted (wrong key, wrong binding or tampered)")]
 pub struct DecryptError;
 
-/// The AEAD used for stored tokens.
+/// Which configured key opened a ciphertext.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyUsed {
+    /// The current key (`token_encryption_key`).
+    Current,
+    /// `previous_token_encryption_keys[i]`: the ciphertext should be re-sealed.
+    Previous(usize),
+}
+
+/// The AEAD used for stored tokens: seals with the current key, opens with the current key
+/// or any previous one.
 #[derive(Clone)]
 pub struct TokenCipher {
     aead: XChaCha20Poly1305,
+    previous: Vec<XChaCha20Poly1305>,
 }
 
 impl fmt::Debug for TokenCipher {
@@ -59,11 +77,30 @@ impl fmt::Debug for TokenCipher {
 }
 
 impl TokenCipher {
-    /// Builds the cipher from the configured key.
+    /// Builds the cipher from one key (no previous keys).
     pub fn new(key: &EncryptionKey) -> Self {
+        Self::with_previous(key, &[])
+    }
+
+    /// Builds the cipher from the current key and the keys used before it (tried in order
+    /// when the current one does not open a ciphertext).
+    pub fn with_previous(current: &EncryptionKey, previous: &[EncryptionKey]) -> Self {
         Self {
-            aead: XChaCha20Poly1305::new(key.bytes().into()),
+            aead: XChaCha20Poly1305::new(current.bytes().into()),
+            previous: previous
+                .iter()
+                .map(|k| XChaCha20Poly1305::new(k.bytes().into()))
+                .collect(),
         }
+    }
+
+    /// The cipher of a configuration: `token_encryption_key`, then
+    /// `previous_token_encryption_keys`.
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        Self::with_previous(
+            &config.token_encryption_key,
+            &config.previous_token_encryption_keys,
+        )
     }
 
     fn aad(kind: TokenKind, binding: &str) -> Vec<u8> {
@@ -100,28 +137,46 @@ impl TokenCipher {
         out
     }
 
-    /// Opens a ciphertext sealed with the same kind and binding.
+    /// Opens a ciphertext sealed with the same kind and binding, under any configured key.
     pub fn open(
         &self,
         kind: TokenKind,
         binding: &str,
         sealed: &[u8],
     ) -> Result<Vec<u8>, DecryptError> {
+        self.open_with_key(kind, binding, sealed)
+            .map(|(plain, _)| plain)
+    }
+
+    /// [`TokenCipher::open`], also saying which key opened it.
+    pub fn open_with_key(
+        &self,
+        kind: TokenKind,
+        binding: &str,
+        sealed: &[u8],
+    ) -> Result<(Vec<u8>, KeyUsed), DecryptError> {
         if sealed.len() < 2 + 24 + 16 || sealed[0] != VERSION || sealed[1] != KEY_ID {
             return Err(DecryptError);
         }
         let nonce_bytes: [u8; 24] = sealed[2..26].try_into().map_err(|_| DecryptError)?;
         let nonce: XNonce = nonce_bytes.into();
         let aad = Self::aad(kind, binding);
-        self.aead
-            .decrypt(
-                &nonce,
-                Payload {
-                    msg: &sealed[26..],
-                    aad: &aad,
-                },
-            )
-            .map_err(|_| DecryptError)
+        let payload = || Payload {
+            msg: &sealed[26..],
+            aad: &aad,
+        };
+        if let Ok(plain) = self.aead.decrypt(&nonce, payload()) {
+            return Ok((plain, KeyUsed::Current));
+        }
+        self.previous
+            .iter()
+            .enumerate()
+            .find_map(|(i, aead)| {
+                aead.decrypt(&nonce, payload())
+                    .ok()
+                    .map(|plain| (plain, KeyUsed::Previous(i)))
+            })
+            .ok_or(DecryptError)
     }
 
     /// Seals a string token.
@@ -213,6 +268,39 @@ mod tests {
         let other = TokenCipher::new(&EncryptionKey::from_bytes([8; 32]));
         assert!(other.open(TokenKind::Access, &b, &x).is_err());
         assert!(other.open(TokenKind::Access, &b, &[1, 1, 0]).is_err());
+    }
+
+    #[test]
+    fn previous_keys_open_but_only_the_current_one_seals() {
+        let b = user_binding("i", "s");
+        let old = EncryptionKey::from_bytes([7; 32]);
+        let new = EncryptionKey::from_bytes([9; 32]);
+        let sealed_old = TokenCipher::new(&old).seal_str(TokenKind::Refresh, &b, "r");
+        let rotated = TokenCipher::with_previous(&new, &[EncryptionKey::from_bytes([8; 32]), old]);
+        let (plain, used) = rotated
+            .open_with_key(TokenKind::Refresh, &b, &sealed_old)
+            .unwrap();
+        assert_eq!((plain.as_slice(), used), (&b"r"[..], KeyUsed::Previous(1)));
+        let sealed_new = rotated.seal_str(TokenKind::Refresh, &b, "r");
+        assert_eq!(
+            rotated
+                .open_with_key(TokenKind::Refresh, &b, &sealed_new)
+                .unwrap()
+                .1,
+            KeyUsed::Current
+        );
+        assert!(
+            TokenCipher::new(&new)
+                .open(TokenKind::Refresh, &b, &sealed_new)
+                .is_ok()
+        );
+        assert!(
+            TokenCipher::new(&new)
+                .open(TokenKind::Refresh, &b, &sealed_old)
+                .is_err()
+        );
+        // The binding still holds under a previous key.
+        assert!(rotated.open(TokenKind::Access, &b, &sealed_old).is_err());
     }
 
     #[test]

@@ -39,6 +39,7 @@
 #![warn(missing_docs)]
 
 pub mod accounts;
+pub mod admin;
 pub mod audit;
 pub mod config;
 pub mod crypto;

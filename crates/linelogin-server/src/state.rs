@@ -185,6 +185,8 @@ pub(crate) struct Inner {
     pub(crate) failpoint: Option<String>,
     pub(crate) limits: crate::routes::limits::Limits,
     pub(crate) pages: crate::pages::Pages,
+    /// Deauthorization jobs whose tokens no configured key decrypts.
+    pub(crate) key_trouble: crate::deauth::keys::KeyTrouble,
 }
 
 impl fmt::Debug for AppState {
@@ -306,7 +308,7 @@ impl<'a> AppStateBuilder<'a> {
                 settings,
                 store,
                 client,
-                cipher: TokenCipher::new(&config.token_encryption_key),
+                cipher: TokenCipher::from_config(config),
                 clock: self.clock,
                 audit: self.audit,
                 worker_wake: Notify::new(),
@@ -315,6 +317,7 @@ impl<'a> AppStateBuilder<'a> {
                 failpoint: self.failpoint,
                 limits: crate::routes::limits::Limits::new(&config.inbound),
                 pages: crate::pages::Pages::load(&config.pages)?,
+                key_trouble: crate::deauth::keys::KeyTrouble::default(),
             }),
         })
     }

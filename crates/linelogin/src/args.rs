@@ -29,4 +29,10 @@ pub enum Command {
     Demo(commands::demo::DemoArgs),
     /// Compliance self-check of a login server configuration and its outbox.
     Check(commands::check::CheckArgs),
+    /// The deauthorization outbox: list, show, retry or cancel jobs.
+    Outbox(commands::outbox::OutboxArgs),
+    /// Accounts, for support staff: find, show, unregister or unlink on a user's behalf.
+    Accounts(commands::accounts::AccountsArgs),
+    /// The token encryption key: generate a new one, re-encrypt stored tokens under it.
+    Keys(commands::keys::KeysArgs),
 }

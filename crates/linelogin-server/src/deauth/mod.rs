@@ -5,5 +5,6 @@
 //! the same transaction that deletes or unlinks the account ([`crate::accounts`]), so it exists
 //! before the POST returns and survives restarts and crashes; [`worker`] sends it.
 
+pub mod keys;
 pub mod outbox;
 pub mod worker;

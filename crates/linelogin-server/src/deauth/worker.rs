@@ -33,8 +33,15 @@
 //! in `/healthz`, and keeps its encrypted tokens so that an operator can send it again with
 //! [`Store::retry_failed_job`](crate::store::Store::retry_failed_job) (listed by
 //! [`Store::failed_jobs`](crate::store::Store::failed_jobs)). Jobs that cannot succeed
-//! whatever happens (no or undecryptable tokens, refresh token rejected) fail for good at
-//! once, with their tokens wiped.
+//! whatever happens (no tokens, refresh token rejected) fail for good at once, with their
+//! tokens wiped.
+//!
+//! A job whose tokens decrypt under no configured key is **not** failed: that is an operator
+//! error (the key changed without the old one in `previous_token_encryption_keys`), and the
+//! job can run once the key is back. It stays pending, put back for `backoff_max_ms` without
+//! counting the attempt, is logged at `error` level once per job per
+//! [`LOG_PERIOD_MS`](super::keys::LOG_PERIOD_MS), and `/healthz` says `degraded` (see
+//! [`super::keys`]).
 
 use std::time::Duration;
 
@@ -140,8 +147,45 @@ pub async fn run_once(state: &AppState) -> Step {
     .await;
     let now = state.now_ms();
     let cfg = &state.settings().deauth;
+    if !matches!(result, Err(Failure::Undecryptable)) {
+        state.inner.key_trouble.clear(&id);
+    }
     let event = state.new_event_id();
     let step = match result {
+        Err(Failure::Undecryptable) => {
+            let delay = i64::try_from(cfg.backoff_max_ms)
+                .unwrap_or(i64::MAX)
+                .max(MIN_REFUSAL_DELAY_MS);
+            if state.inner.key_trouble.note(&id, now) {
+                tracing::error!(
+                    job = %id,
+                    account = %job.account_id,
+                    reason = job.reason.as_str(),
+                    retry_in_ms = delay,
+                    "deauthorization job's tokens decrypt under no configured key \
+                     (token_encryption_key changed without the old key in \
+                     previous_token_encryption_keys?); the job stays pending and is not \
+                     counted as an attempt"
+                );
+            }
+            match state
+                .store()
+                .release_job(
+                    &id,
+                    &lease,
+                    now.saturating_add(delay),
+                    super::keys::WAITING_FOR_KEY,
+                )
+                .await
+            {
+                Err(StoreError::LeaseLost) => return lease_lost(id),
+                Err(e) => {
+                    tracing::warn!(job = %id, error = %e, "could not put a job back; its lease will expire");
+                }
+                Ok(()) => {}
+            }
+            Step::Deferred(id)
+        }
         Ok(outcome) => {
             tracing::info!(job = %id, outcome = ?outcome, "deauthorization done");
             state.failpoint("deauth-after-call");
@@ -271,6 +315,8 @@ enum Failure {
     Refused { reason: String, wait: Duration },
     /// Cannot succeed whatever happens.
     Permanent(&'static str),
+    /// The job's tokens decrypt under no configured key (an operator error): wait for it.
+    Undecryptable,
 }
 
 fn classify(e: &line_login::Error) -> Failure {
@@ -321,8 +367,8 @@ async fn process(state: &AppState, job: &DeauthJob) -> Result<JobFinal, Failure>
         .tokens
         .as_ref()
         .ok_or(Failure::Permanent("no user token stored with the job"))?;
-    let mut tokens: OpenTokens = open_tokens(state, &job.issuer, &job.sub, stored)
-        .ok_or(Failure::Permanent("stored user token does not decrypt"))?;
+    let mut tokens: OpenTokens =
+        open_tokens(state, &job.issuer, &job.sub, stored).ok_or(Failure::Undecryptable)?;
     let mut refreshed = false;
     if !tokens.access_valid(state.now_ms()) {
         tokens = refresh(state, job, &tokens).await?;

@@ -64,6 +64,8 @@ async fn style(State(state): State<AppState>) -> Response {
 /// them); a failure or a timeout answers 503 `"database": "unavailable"` with `Retry-After`.
 /// `outbound`: how the LINE rate limit is kept (`local`, `shared` through Redis, or
 /// `degraded`: Redis unreachable, the local share is used) and since when (Unix seconds).
+/// `keys.undecryptable_jobs`: deauthorization jobs whose tokens no configured key decrypts
+/// (they wait, pending; the status is `degraded` with `keys.problem` saying why).
 async fn healthz(State(state): State<AppState>) -> Result<Response, AppError> {
     let limit = state.client().policy().limiter().check().await;
     let outbound = serde_json::json!({
@@ -89,14 +91,30 @@ async fn healthz(State(state): State<AppState>) -> Result<Response, AppError> {
             bound.as_millis()
         ))),
     };
+    // Jobs seen undecryptable within two of their waits (plus a poll) still count.
+    let deauth = &state.settings().deauth;
+    let key_window = i64::try_from(deauth.backoff_max_ms.saturating_mul(2))
+        .unwrap_or(i64::MAX)
+        .saturating_add(60_000);
+    let undecryptable = state.inner.key_trouble.count(state.now_ms(), key_window);
+    let keys = if undecryptable > 0 {
+        serde_json::json!({
+            "undecryptable_jobs": undecryptable,
+            "problem": "deauthorization jobs hold tokens that no configured key decrypts: \
+                        put the old key back in previous_token_encryption_keys",
+        })
+    } else {
+        serde_json::json!({ "undecryptable_jobs": 0 })
+    };
     match checked {
         Ok((stats, webhooks)) => {
             let webhooks_failed = webhooks.is_some_and(|w| w.failed > 0);
-            let status = if stats.failed > 0 || limit_degraded || webhooks_failed {
-                "degraded"
-            } else {
-                "ok"
-            };
+            let status =
+                if stats.failed > 0 || limit_degraded || webhooks_failed || undecryptable > 0 {
+                    "degraded"
+                } else {
+                    "ok"
+                };
             let mut body = serde_json::json!({
                 "status": status,
                 "database": "ok",
@@ -106,6 +124,7 @@ async fn healthz(State(state): State<AppState>) -> Result<Response, AppError> {
                     "oldest_pending_age_secs": stats.oldest_pending_age_secs,
                 },
                 "outbound": outbound,
+                "keys": keys,
             });
             if let (Some(w), Some(map)) = (webhooks, body.as_object_mut()) {
                 map.insert(

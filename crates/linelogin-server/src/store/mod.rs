@@ -6,12 +6,14 @@
 //! ciphertexts (see [`crate::crypto`]); session ids and pending-login ids only as SHA-256
 //! hashes (a session's prefixed by its creation time, see [`crate::session::session_key`]).
 
+pub mod admin;
 mod postgres;
 mod sql;
 mod sqlite;
 
 use async_trait::async_trait;
 
+pub use admin::{Admin, AdminStore, connect_admin};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 

@@ -7,6 +7,9 @@ use async_trait::async_trait;
 use sqlx::Row as _;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 
+#[path = "postgres_admin.rs"]
+mod admin;
+
 use super::sql;
 use super::{
     Account, AccountStatus, DeauthJob, DeauthReason, EventKind, FailedJob, JobFinal, JobStats,

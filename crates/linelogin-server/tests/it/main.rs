@@ -19,4 +19,5 @@ mod load429;
 mod outbox_fleet;
 mod security;
 mod store;
+mod store_admin;
 mod webhook;

@@ -14,6 +14,16 @@ use linelogin_server::store::{
 pub struct Cleanup(Option<(String, String)>);
 
 impl Cleanup {
+    /// Nothing to drop.
+    pub fn none() -> Self {
+        Cleanup(None)
+    }
+
+    /// Drops `schema` of the database at `url`.
+    pub fn schema(url: String, schema: String) -> Self {
+        Cleanup(Some((url, schema)))
+    }
+
     pub async fn run(self) {
         if let Some((url, schema)) = self.0 {
             let pool = sqlx::PgPool::connect(&url).await.unwrap();

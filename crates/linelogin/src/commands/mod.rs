@@ -1,10 +1,14 @@
 //! The subcommands. Each takes its parsed arguments and a writer for its normal output.
 
+pub mod accounts;
+pub mod admin;
 pub mod check;
 pub mod demo;
 pub mod emulator;
+pub mod keys;
 pub mod loadtest;
 pub mod logs;
+pub mod outbox;
 pub mod serve;
 
 use std::fmt;
@@ -76,5 +80,8 @@ pub fn run(cli: Cli, out: &mut impl Write) -> Result<(), CliError> {
         Command::Serve(args) => serve::run(args, out),
         Command::Demo(args) => demo::run(args, out),
         Command::Check(args) => check::run(args, out),
+        Command::Outbox(args) => outbox::run(args, out),
+        Command::Accounts(args) => accounts::run(args, out),
+        Command::Keys(args) => keys::run(args, out),
     }
 }

@@ -2,6 +2,7 @@
 //! the load-test command, and the process-wide memory settings.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod admin;
 mod check;
 mod emulator;
 mod gateway;

@@ -40,6 +40,7 @@ use async_trait::async_trait;
 use rusqlite::types::ToSql;
 use rusqlite::{Connection, ErrorCode, OpenFlags, Row, Statement};
 
+pub(crate) mod admin;
 mod batch;
 mod checkpoint;
 
