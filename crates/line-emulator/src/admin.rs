@@ -349,6 +349,15 @@ pub(crate) async fn reset(State(st): State<Shared>) -> Response {
     StatusCode::NO_CONTENT.into_response()
 }
 
+/// `POST /_emulator/sso/clear`: every browser forgets its single-sign-on user, so the next
+/// authorize request shows the login (consent) page as for a browser LINE has never seen.
+/// Grants stay (see `unlink` for those).
+pub(crate) async fn clear_sso(State(st): State<Shared>) -> Response {
+    let epoch = st.clear_sso();
+    tracing::info!(epoch, "emulator: single-sign-on sessions cleared");
+    StatusCode::NO_CONTENT.into_response()
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ClockBody {

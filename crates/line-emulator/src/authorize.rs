@@ -24,8 +24,8 @@ use bytes::Bytes;
 use crate::Shared;
 use crate::crypto;
 use crate::error::ApiError;
-use crate::html;
 use crate::observe::{CallbackFault, tag_channel};
+use crate::pages::{self, ConsentPage, Lang, Note, RegisterHelp, UserChoice};
 use crate::params::Params;
 use crate::state::{
     AuthRequest, BotPrompt, CODE_TTL, Channel, CodeRecord, Inner, Pending, ResponseMode,
@@ -130,7 +130,7 @@ enum Failure {
     },
 }
 
-fn parse_request(st: &Inner, q: &Params) -> Result<AuthRequest, Failure> {
+fn parse_request(st: &Inner, q: &Params, headers: &HeaderMap) -> Result<AuthRequest, Failure> {
     let Some(ch) = q
         .get("client_id")
         .filter(|_| !q.repeated("client_id"))
@@ -151,11 +151,9 @@ fn parse_request(st: &Inner, q: &Params) -> Result<AuthRequest, Failure> {
         {
             r.to_owned()
         }
-        _ => {
-            return Err(Failure::Page(ApiError::page(
-                StatusCode::BAD_REQUEST,
-                "Bad Request",
-                "Invalid redirect_uri value. Check if it is registered in a LINE developers site.",
+        other => {
+            return Err(Failure::Page(ApiError::unregistered_redirect_uri(
+                register_help(ch, other),
             )));
         }
     };
@@ -356,7 +354,35 @@ fn parse_request(st: &Inner, q: &Params) -> Result<AuthRequest, Failure> {
         prompt_none,
         bot_prompt,
         response_mode: mode,
+        disable_auto_login: q.get("disable_auto_login") == Some("true"),
+        lang: Lang::pick(q.get("ui_locales"), headers),
     })
+}
+
+/// What the error page of a refused `redirect_uri` shows: the URI received (cut to
+/// [`MAX_REDIRECT_URI`] bytes), the channel's callback URLs, and the URL to register (the
+/// received one without its query and fragment, when it parses).
+fn register_help(ch: &Channel, received: Option<&str>) -> RegisterHelp {
+    let received = received.unwrap_or("");
+    let mut end = received.len().min(MAX_REDIRECT_URI);
+    while !received.is_char_boundary(end) {
+        end -= 1;
+    }
+    let received = &received[..end];
+    let suggested = match url::Url::parse(received) {
+        Ok(mut u) => {
+            u.set_query(None);
+            u.set_fragment(None);
+            u.to_string()
+        }
+        Err(_) => "CALLBACK_URL".to_owned(),
+    };
+    RegisterHelp {
+        channel: ch.cfg.id.clone(),
+        received: received.to_owned(),
+        registered: ch.cfg.callback_urls.clone(),
+        suggested,
+    }
 }
 
 fn session_from(st: &Inner, headers: &HeaderMap) -> Option<Session> {
@@ -443,14 +469,15 @@ fn deliver(
                     .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
                 resp
             }
-            Err(_) => html::error_page(
+            Err(_) => pages::error_page(
                 StatusCode::BAD_REQUEST,
                 "Bad Request",
                 "Invalid redirect_uri value.",
+                None,
             ),
         },
         ResponseMode::FormPost | ResponseMode::FormPostJwt => {
-            html::html_response(StatusCode::OK, html::form_post_page(redirect_uri, &params))
+            pages::form_post_page(redirect_uri, &params)
         }
     }
 }
@@ -513,7 +540,7 @@ pub(crate) async fn authorize(
     RawQuery(query): RawQuery,
 ) -> Response {
     let q = Params::parse(query.as_deref().unwrap_or("").as_bytes());
-    let req = match parse_request(&st, &q) {
+    let req = match parse_request(&st, &q, &headers) {
         Ok(r) => r,
         Err(Failure::Page(e)) => return e.into_response(),
         Err(Failure::Callback {
@@ -578,13 +605,18 @@ pub(crate) async fn authorize(
         return resp;
     }
 
-    // SSO: a logged-in browser that already consented to every requested scope.
+    // SSO: a logged-in browser that already consented to every requested scope logs in
+    // without a page (LINE's auto login), unless the app asked for the screen.
     let sso_user = session.user.filter(|_| !req.prompt_login);
     let fresh_enough = req
         .max_age
         .is_none_or(|m| now.saturating_sub(session.auth_time) <= m);
-    if let (Some(user), true, false) = (sso_user, fresh_enough, req.prompt_consent)
-        && let Some(g) = st.active_grant(user, ch.idx)
+    if let (Some(user), true, false, false) = (
+        sso_user,
+        fresh_enough,
+        req.prompt_consent,
+        req.disable_auto_login,
+    ) && let Some(g) = st.active_grant(user, ch.idx)
         && g.scopes & req.scopes == req.scopes
     {
         return finish(
@@ -601,6 +633,8 @@ pub(crate) async fn authorize(
     if req.prompt_none {
         let description = if sso_user.is_none() || !fresh_enough {
             "The user is not logged in, and prompt=none forbids showing the login screen."
+        } else if req.disable_auto_login {
+            "disable_auto_login=true asks for the login screen, and prompt=none forbids showing it."
         } else {
             "The user has not consented to the requested permissions, and prompt=none forbids showing the consent screen."
         };
@@ -616,11 +650,13 @@ pub(crate) async fn authorize(
     }
 
     let note = if req.prompt_login {
-        Some("Log in again: this app asked LINE to confirm who you are (prompt=login).")
+        Some(Note::PromptLogin)
     } else if req.prompt_consent {
-        Some("This app asked LINE to show the consent screen again (prompt=consent).")
+        Some(Note::PromptConsent)
     } else if sso_user.is_some() && !fresh_enough {
-        Some("Your last login is older than the app allows (max_age): log in again.")
+        Some(Note::MaxAge)
+    } else if sso_user.is_some() && req.disable_auto_login {
+        Some(Note::NoAutoLogin)
     } else {
         None
     };
@@ -656,8 +692,8 @@ fn consent_page(
     request_id: &str,
     session: &Session,
     preselect: Option<u32>,
-    error: Option<&str>,
-    note: Option<&str>,
+    error: Option<Note>,
+    note: Option<Note>,
 ) -> Response {
     let csrf = st.csrf_for(&session.id);
     let mut perms = scope_names(req.scopes);
@@ -667,26 +703,34 @@ fn consent_page(
     let users = st
         .users
         .iter()
-        .map(|u| html::UserChoice {
+        .map(|u| UserChoice {
             id: &u.ids[ch.idx as usize],
             name: &u.cfg.display_name,
             checked: preselect == Some(u.idx),
         })
         .collect();
     let oa_name = format!("{} (LINE Official Account)", ch.display_name);
-    let page = html::ConsentPage {
+    // The browser's single-sign-on user, when preselected, comes with "Not you?".
+    let signed_in_as = session
+        .user
+        .filter(|u| preselect == Some(*u))
+        .and_then(|u| st.user_at(u))
+        .map(|u| u.cfg.display_name.as_str());
+    let page = ConsentPage {
         channel_name: &ch.display_name,
         channel_id: &ch.cfg.id,
         permissions: &perms,
         users,
+        signed_in_as,
         request: request_id,
         csrf: &csrf,
         add_friend: (req.bot_prompt == Some(BotPrompt::Normal) && ch.cfg.bot_linked)
             .then_some(oa_name.as_str()),
         error,
         note,
+        lang: req.lang,
     };
-    html::html_response(StatusCode::OK, page.render())
+    page.render()
 }
 
 /// `POST /oauth2/v2.1/authorize/consent`: the consent page's answer.
@@ -771,6 +815,16 @@ pub(crate) async fn consent(
     }
 
     match form.get("decision") {
+        // "Not you? Choose another test user": the browser forgets its single-sign-on user
+        // and the same request's page comes back with no one preselected.
+        Some("switch") => {
+            session.user = None;
+            session.auth_time = 0;
+            let mut resp = consent_page(&st, ch, &req, &request_id, &session, None, None, None);
+            st.pending.insert(request_id, pending);
+            set_cookie(&mut resp, &st, &session);
+            resp
+        }
         Some("cancel") => deliver_error(
             &st,
             ch,
@@ -793,7 +847,7 @@ pub(crate) async fn consent(
                     &request_id,
                     &session,
                     None,
-                    Some("Choose a test user to log in as."),
+                    Some(Note::ChooseUser),
                     None,
                 );
                 st.pending.insert(request_id, pending);
@@ -816,14 +870,12 @@ pub(crate) async fn consent(
                         let next_id = crypto::random_alnum(24);
                         let csrf = st.csrf_for(&session.id);
                         let oa = format!("{} (LINE Official Account)", ch.display_name);
-                        let mut resp = html::html_response(
-                            StatusCode::OK,
-                            html::friend_page(
-                                &oa,
-                                &next_id,
-                                &csrf,
-                                &st.users[user as usize].ids[ch.idx as usize],
-                            ),
+                        let mut resp = pages::friend_page(
+                            req.lang,
+                            &oa,
+                            &next_id,
+                            &csrf,
+                            &st.users[user as usize].ids[ch.idx as usize],
                         );
                         st.add_pending(
                             next_id,

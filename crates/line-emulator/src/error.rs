@@ -6,7 +6,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use line_login::wire::{ErrorDetail, MessageErrorBody, OAuthErrorBody};
 
-use crate::html;
+use crate::pages::{self, RegisterHelp};
 
 /// The body LINE's rate limiter answers with (Messaging API wording).
 pub const RATE_LIMIT_MESSAGE: &str = "The API rate limit has been exceeded. Try again later.";
@@ -52,6 +52,8 @@ pub enum ApiError {
         title: Cow<'static, str>,
         /// Explanation.
         detail: Cow<'static, str>,
+        /// How to register a refused `redirect_uri`.
+        help: Option<Box<RegisterHelp>>,
     },
 }
 
@@ -104,6 +106,20 @@ impl ApiError {
             status,
             title: title.into(),
             detail: detail.into(),
+            help: None,
+        }
+    }
+
+    /// The HTML 400 page of a `redirect_uri` that is not registered for the channel: it shows
+    /// the URI received and how to register it.
+    pub fn unregistered_redirect_uri(help: RegisterHelp) -> Self {
+        ApiError::Page {
+            status: StatusCode::BAD_REQUEST,
+            title: "Bad Request".into(),
+            detail:
+                "Invalid redirect_uri value. Check if it is registered in a LINE developers site."
+                    .into(),
+            help: Some(Box::new(help)),
         }
     }
 
@@ -181,7 +197,8 @@ impl IntoResponse for ApiError {
                 status,
                 title,
                 detail,
-            } => html::error_page(status, &title, &detail),
+                help,
+            } => pages::error_page(status, &title, &detail, help.as_deref()),
         }
     }
 }

@@ -49,6 +49,7 @@ use crate::config::{ChannelConfig, Config, DEFAULT_PROVIDER, UserConfig, derive_
 use crate::crypto::{self, AccessClaims, TokenShape};
 use crate::error::ApiError;
 use crate::observe::Observer;
+use crate::pages::Lang;
 
 /// Scope bit: `profile`.
 pub(crate) const SCOPE_PROFILE: u8 = 1;
@@ -361,6 +362,10 @@ pub(crate) struct AuthRequest {
     pub prompt_none: bool,
     pub bot_prompt: Option<BotPrompt>,
     pub response_mode: ResponseMode,
+    /// `disable_auto_login=true`: no silent single sign-on; the consent page confirms the user.
+    pub disable_auto_login: bool,
+    /// The pages' language (`ui_locales`, else `Accept-Language`).
+    pub lang: Lang,
 }
 
 /// `bot_prompt`.
@@ -455,6 +460,9 @@ pub(crate) struct Inner {
     pending_room: Mutex<()>,
     pub auto_next: AtomicUsize,
     pub observer: Observer,
+    /// Bumped by `POST /_emulator/sso/clear`: a session cookie signed under an older epoch
+    /// keeps its id (and the CSRF of its open consent pages) but loses its user.
+    sso_epoch: AtomicU64,
 }
 
 /// The ES256 signing key: random, or derived from `key_seed`.
@@ -592,6 +600,7 @@ impl Inner {
             pending_room: Mutex::new(()),
             auto_next: AtomicUsize::new(0),
             observer: Observer::new(journal_capacity),
+            sso_epoch: AtomicU64::new(0),
         }
     }
 
@@ -937,10 +946,17 @@ impl Inner {
         Ok(())
     }
 
+    /// Forgets every browser's single-sign-on user (the next authorize shows the login
+    /// page); returns the new epoch.
+    pub fn clear_sso(&self) -> u64 {
+        self.sso_epoch.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
     /// The session cookie value for a session.
     pub fn session_cookie_value(&self, s: &Session) -> String {
         let user = s.user.map(|u| u.to_string()).unwrap_or_else(|| "-".into());
-        let body = format!("{}.{}.{}", s.id, user, s.auth_time);
+        let epoch = self.sso_epoch.load(Ordering::Relaxed);
+        let body = format!("{}.{}.{}.{epoch}", s.id, user, s.auth_time);
         let tag = crypto::hmac(&self.key, &[b"session|", body.as_bytes()]);
         format!("{body}.{}", crypto::b64(&tag[..16]))
     }
@@ -964,6 +980,14 @@ impl Inner {
             ),
         };
         let auth_time = it.next()?.parse().ok()?;
+        let epoch: u64 = it.next()?.parse().ok()?;
+        if epoch != self.sso_epoch.load(Ordering::Relaxed) {
+            return Some(Session {
+                id,
+                user: None,
+                auth_time: 0,
+            });
+        }
         Some(Session {
             id,
             user,
@@ -1082,6 +1106,8 @@ mod tests {
             prompt_none: false,
             bot_prompt: None,
             response_mode: ResponseMode::Query,
+            disable_auto_login: false,
+            lang: Lang::En,
         }
     }
 
