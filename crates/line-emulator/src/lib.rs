@@ -39,8 +39,16 @@
 //!   (`normal`: a checkbox; `aggressive`: a separate screen) with
 //!   `friendship_status_changed`, PKCE `S256`, and the `query`, `form_post`, `query.jwt`
 //!   and `form_post.jwt` response modes. Unknown `client_id`/`redirect_uri` get an HTML 400
-//!   page with no redirect; other errors redirect with UPPER_CASE codes (`lowercase_errors`
+//!   page with no redirect (an unregistered `redirect_uri`'s page shows the URI received and
+//!   how to register it); other errors redirect with UPPER_CASE codes (`lowercase_errors`
 //!   switches). With `auto_consent`, authorize answers at once, test users taken in turn.
+//! - **Single sign-on like LINE's**: a browser that logged in and already granted the scopes
+//!   is answered at once; `disable_auto_login=true` shows the page again with its user
+//!   preselected (and "Not you? Choose another test user"), `prompt=login` with nobody
+//!   preselected. The pages are in Japanese for `ui_locales=ja…` or a browser preferring `ja`.
+//! - **Errors by `Accept`**: the browser pages answer HTML, or JSON to a client accepting
+//!   `application/json` and not `text/html`; unknown paths JSON, or HTML to a browser; LINE's
+//!   APIs and the admin API always JSON (see [`error`]).
 //! - **Tokens**: codes are single use, 10 minutes, bound to the client, `redirect_uri`, PKCE
 //!   challenge and nonce. Access tokens are JWS-shaped (`eyJhbGciOiJIUzI1NiJ9.…`, 30 days),
 //!   refresh tokens 20 alphanumerics (90 days from the grant; the same one comes back on
@@ -243,6 +251,7 @@ impl Emulator {
             )
             .fallback(not_found)
             .method_not_allowed_fallback(method_not_allowed)
+            .layer(axum::middleware::from_fn(error::negotiate))
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
             .layer(axum::middleware::from_fn_with_state(
                 st.clone(),
