@@ -212,7 +212,13 @@ async fn errors_are_html_for_browsers_and_json_for_api_clients() {
     use Want::*;
     /// (what, method, URL, form body, the format wanted for [browser, application/json,
     /// */*, no Accept]).
-    type Row = (&'static str, &'static str, String, Option<&'static str>, [Want; 4]);
+    type Row = (
+        &'static str,
+        &'static str,
+        String,
+        Option<&'static str>,
+        [Want; 4],
+    );
     let table: Vec<Row> = vec![
         (
             "authorize, unknown client",
