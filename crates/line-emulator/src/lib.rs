@@ -104,6 +104,7 @@ pub mod clock;
 pub mod config;
 mod crypto;
 pub mod error;
+mod extract;
 mod oauth;
 pub mod observe;
 mod pages;

@@ -3,18 +3,16 @@
 //! (`POST /oauth2/v2.1/authorize/consent`: allow, cancel, switch user, add friend).
 
 use axum::extract::State;
-use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
+use axum::response::Response;
 
 use super::*;
 use crate::Shared;
 use crate::crypto;
 use crate::error::ApiError;
+use crate::extract::PageForm;
 use crate::observe::tag_channel;
 use crate::pages::{self, ConsentPage, Note, UserChoice};
-use crate::params::Params;
 use crate::state::{
     AuthRequest, BotPrompt, Channel, Inner, Pending, SCOPE_EMAIL, Session, scope_names,
 };
@@ -72,39 +70,27 @@ pub(super) fn consent_page(
 pub(crate) async fn consent(
     State(st): State<Shared>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let bytes = match crate::params::body_bytes(body, || {
-        ApiError::page(
-            StatusCode::BAD_REQUEST,
-            "Bad Request",
-            "The form could not be read.",
-        )
-    }) {
-        Ok(b) => b,
-        Err(e) => return e.into_response(),
-    };
-    let form = Params::parse(&bytes);
+    PageForm(form): PageForm,
+) -> Result<Response, ApiError> {
     let expired = || {
         ApiError::page(
             StatusCode::BAD_REQUEST,
             "Bad Request",
             "This login request has expired or was already answered. Start the login again from the app.",
         )
-        .into_response()
     };
     let Some(request_id) = form.get("request") else {
-        return expired();
+        return Err(expired());
     };
     let Some((request_id, pending)) = st.pending.remove(request_id) else {
-        return expired();
+        return Err(expired());
     };
     let now = st.clock.now();
     if pending.created + crate::state::PENDING_TTL <= now {
-        return expired();
+        return Err(expired());
     }
     let Some(ch) = st.channel_at(pending.request.channel) else {
-        return expired();
+        return Err(expired());
     };
     tag_channel(ch.idx);
     let session = session_from(&st, &headers);
@@ -117,12 +103,11 @@ pub(crate) async fn consent(
     };
     let Some(mut session) = session.filter(|_| csrf_ok) else {
         st.pending.insert(request_id, pending);
-        return ApiError::page(
+        return Err(ApiError::page(
             StatusCode::FORBIDDEN,
             "Forbidden",
             "The form does not belong to this browser session (CSRF check failed). Start the login again.",
-        )
-        .into_response();
+        ));
     };
     let req = pending.request.clone();
 
@@ -137,7 +122,7 @@ pub(crate) async fn consent(
             _ => false,
         };
         let generation = st.consent(user, ch.idx, req.scopes);
-        return finish(
+        return Ok(finish(
             &st,
             ch,
             &req,
@@ -146,10 +131,10 @@ pub(crate) async fn consent(
             session.auth_time,
             "pwd",
             Some(changed),
-        );
+        ));
     }
 
-    match form.get("decision") {
+    Ok(match form.get("decision") {
         // "Not you? Choose another test user": the browser forgets its single-sign-on user
         // and the same request's page comes back with no one preselected.
         Some("switch") => {
@@ -186,7 +171,7 @@ pub(crate) async fn consent(
                     None,
                 );
                 st.pending.insert(request_id, pending);
-                return resp;
+                return Ok(resp);
             };
             session.user = Some(user);
             session.auth_time = now;
@@ -221,7 +206,7 @@ pub(crate) async fn consent(
                             },
                         );
                         set_cookie(&mut resp, &st, &session);
-                        return resp;
+                        return Ok(resp);
                     }
                     Some(BotPrompt::Aggressive) => friendship = Some(false),
                     None => {}
@@ -234,12 +219,11 @@ pub(crate) async fn consent(
         }
         _ => {
             st.pending.insert(request_id, pending);
-            ApiError::page(
+            return Err(ApiError::page(
                 StatusCode::BAD_REQUEST,
                 "Bad Request",
                 "Choose Allow or Cancel.",
-            )
-            .into_response()
+            ));
         }
-    }
+    })
 }

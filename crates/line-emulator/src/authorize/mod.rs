@@ -24,16 +24,16 @@ use respond::{CallbackError, deliver_error, finish};
 
 use std::sync::atomic::Ordering;
 
-use axum::extract::{Extension, RawQuery, State};
+use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
 use crate::Shared;
 use crate::crypto;
 use crate::error::ApiError;
+use crate::extract::Query;
 use crate::observe::CallbackFault;
 use crate::pages::Note;
-use crate::params::Params;
 use crate::state::{Inner, Pending, Session};
 
 /// The emulator's session cookie on its own origin.
@@ -83,12 +83,11 @@ pub(crate) async fn authorize(
     State(st): State<Shared>,
     headers: HeaderMap,
     fault: Option<Extension<CallbackFault>>,
-    RawQuery(query): RawQuery,
-) -> Response {
-    let q = Params::parse(query.as_deref().unwrap_or("").as_bytes());
+    Query(q): Query,
+) -> Result<Response, ApiError> {
     let req = match parse_request(&st, &q, &headers) {
         Ok(r) => r,
-        Err(Failure::Page(e)) => return e.into_response(),
+        Err(Failure::Page(e)) => return Err(e),
         Err(Failure::Callback {
             channel,
             redirect_uri,
@@ -98,19 +97,33 @@ pub(crate) async fn authorize(
             description,
         }) => {
             let Some(ch) = st.channel_at(channel) else {
-                return ApiError::page(StatusCode::BAD_REQUEST, "Bad Request", "Unknown channel")
-                    .into_response();
+                return Err(ApiError::page(
+                    StatusCode::BAD_REQUEST,
+                    "Bad Request",
+                    "Unknown channel",
+                ));
             };
-            return deliver_error(&st, ch, &redirect_uri, mode, state, error, &description);
+            return Ok(deliver_error(
+                &st,
+                ch,
+                &redirect_uri,
+                mode,
+                state,
+                error,
+                &description,
+            ));
         }
     };
     let Some(ch) = st.channel_at(req.channel) else {
-        return ApiError::page(StatusCode::BAD_REQUEST, "Bad Request", "Unknown channel")
-            .into_response();
+        return Err(ApiError::page(
+            StatusCode::BAD_REQUEST,
+            "Bad Request",
+            "Unknown channel",
+        ));
     };
     if let Some(Extension(CallbackFault(code))) = fault {
         let error = CallbackError::from_name(&code);
-        return deliver_error(
+        return Ok(deliver_error(
             &st,
             ch,
             &req.redirect_uri,
@@ -118,7 +131,7 @@ pub(crate) async fn authorize(
             Some(req.state.clone()),
             error,
             error.description(),
-        );
+        ));
     }
     let now = st.clock.now();
     let existing = session_from(&st, &headers);
@@ -148,7 +161,7 @@ pub(crate) async fn authorize(
         if existing.is_none() || session.user != existing.as_ref().and_then(|s| s.user) {
             set_cookie(&mut resp, &st, &session);
         }
-        return resp;
+        return Ok(resp);
     }
 
     // SSO: a logged-in browser that already consented to every requested scope logs in
@@ -165,7 +178,7 @@ pub(crate) async fn authorize(
     ) && let Some(g) = st.active_grant(user, ch.idx)
         && g.scopes & req.scopes == req.scopes
     {
-        return finish(
+        return Ok(finish(
             &st,
             ch,
             &req,
@@ -174,7 +187,7 @@ pub(crate) async fn authorize(
             session.auth_time,
             "linesso",
             None,
-        );
+        ));
     }
     if req.prompt_none {
         let description = if sso_user.is_none() || !fresh_enough {
@@ -184,7 +197,7 @@ pub(crate) async fn authorize(
         } else {
             "The user has not consented to the requested permissions, and prompt=none forbids showing the consent screen."
         };
-        return deliver_error(
+        return Ok(deliver_error(
             &st,
             ch,
             &req.redirect_uri,
@@ -192,7 +205,7 @@ pub(crate) async fn authorize(
             Some(req.state.clone()),
             CallbackError::LoginRequired,
             description,
-        );
+        ));
     }
 
     let note = if req.prompt_login {
@@ -227,5 +240,5 @@ pub(crate) async fn authorize(
     if existing.is_none() {
         set_cookie(&mut resp, &st, &session);
     }
-    resp
+    Ok(resp)
 }
