@@ -1,7 +1,7 @@
 //! The admin API under `/_emulator/` (JSON, same origin as the emulator).
 
 use axum::extract::rejection::{BytesRejection, PathRejection};
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -9,12 +9,13 @@ use serde::Deserialize;
 
 use crate::Shared;
 use crate::error::{ApiError, json_response};
+use crate::extract::Query;
 use crate::observe::FaultSpec;
-use crate::params::{Params, body_bytes};
+use crate::params::body_bytes;
 use crate::state::{Inner, User, scope_names};
 
-fn not_found(what: &str) -> Response {
-    ApiError::message(StatusCode::NOT_FOUND, format!("{what} not found")).into_response()
+fn not_found(what: &str) -> ApiError {
+    ApiError::message(StatusCode::NOT_FOUND, format!("{what} not found"))
 }
 
 fn user_json(st: &Inner, u: &User) -> serde_json::Value {
@@ -89,12 +90,12 @@ pub(crate) async fn channels(State(st): State<Shared>) -> Response {
 pub(crate) async fn authorized_apps(
     State(st): State<Shared>,
     path: Result<Path<String>, PathRejection>,
-) -> Response {
+) -> Result<Response, ApiError> {
     let Ok(Path(user_id)) = path else {
-        return not_found("user");
+        return Err(not_found("user"));
     };
     let Some(user) = st.user_by_id(&user_id) else {
-        return not_found("user");
+        return Err(not_found("user"));
     };
     let apps: Vec<_> = st
         .channels
@@ -112,34 +113,34 @@ pub(crate) async fn authorized_apps(
             })
         })
         .collect();
-    json_response(
+    Ok(json_response(
         StatusCode::OK,
         &serde_json::json!({ "user_id": user.cfg.id, "authorized_apps": apps }),
-    )
+    ))
 }
 
 /// `POST /_emulator/users/{userId}/authorized-apps/{channelId}/unlink`.
 pub(crate) async fn unlink(
     State(st): State<Shared>,
     path: Result<Path<(String, String)>, PathRejection>,
-) -> Response {
+) -> Result<Response, ApiError> {
     let Ok(Path((user_id, channel_id))) = path else {
-        return not_found("user");
+        return Err(not_found("user"));
     };
     let Some(user) = st.user_by_id(&user_id) else {
-        return not_found("user");
+        return Err(not_found("user"));
     };
     let Some(ch) = st.channel(&channel_id) else {
-        return not_found("channel");
+        return Err(not_found("channel"));
     };
     if st.unlink(user.idx, ch.idx) {
         tracing::info!(user = %user.cfg.id, channel = %ch.cfg.id, "emulator: unlinked");
-        json_response(
+        Ok(json_response(
             StatusCode::OK,
             &serde_json::json!({ "unlinked": true, "user_id": user.cfg.id, "channel_id": ch.cfg.id }),
-        )
+        ))
     } else {
-        not_found("authorized app")
+        Err(not_found("authorized app"))
     }
 }
 
@@ -155,15 +156,15 @@ pub(crate) async fn put_friendship(
     State(st): State<Shared>,
     path: Result<Path<(String, String)>, PathRejection>,
     body: Result<Bytes, BytesRejection>,
-) -> Response {
+) -> Result<Response, ApiError> {
     let Ok(Path((user_id, channel_id))) = path else {
-        return not_found("user");
+        return Err(not_found("user"));
     };
     let Some(user) = st.user_by_id(&user_id) else {
-        return not_found("user");
+        return Err(not_found("user"));
     };
     let Some(ch) = st.channel(&channel_id) else {
-        return not_found("channel");
+        return Err(not_found("channel"));
     };
     let parsed = body_bytes(body, || {
         ApiError::message(
@@ -176,41 +177,43 @@ pub(crate) async fn put_friendship(
             ApiError::message(StatusCode::BAD_REQUEST, "expected {\"friend\": true|false}")
         })
     });
-    match parsed {
-        Ok(b) => {
-            st.friendships.insert((user.idx, ch.idx), b.friend);
-            json_response(
-                StatusCode::OK,
-                &serde_json::json!({
-                    "user_id": user.cfg.id,
-                    "channel_id": ch.cfg.id,
-                    "friend": st.is_friend(user.idx, ch.idx),
-                    "bot_linked": ch.cfg.bot_linked,
-                }),
-            )
-        }
-        Err(e) => e.into_response(),
-    }
+    let b = parsed?;
+    st.friendships.insert((user.idx, ch.idx), b.friend);
+    Ok(json_response(
+        StatusCode::OK,
+        &serde_json::json!({
+            "user_id": user.cfg.id,
+            "channel_id": ch.cfg.id,
+            "friend": st.is_friend(user.idx, ch.idx),
+            "bot_linked": ch.cfg.bot_linked,
+        }),
+    ))
 }
 
 /// `GET /_emulator/journal?limit=N&endpoint=NAME&status=CODE` (default limit 100; the
 /// newest matching entries, oldest first).
-pub(crate) async fn journal(State(st): State<Shared>, RawQuery(q): RawQuery) -> Response {
-    let p = Params::parse(q.as_deref().unwrap_or("").as_bytes());
+pub(crate) async fn journal(
+    State(st): State<Shared>,
+    Query(p): Query,
+) -> Result<Response, ApiError> {
     let limit = match p.get("limit").map(str::parse::<usize>) {
         None => 100,
         Some(Ok(n)) => n,
         Some(Err(_)) => {
-            return ApiError::message(StatusCode::BAD_REQUEST, "limit must be a number")
-                .into_response();
+            return Err(ApiError::message(
+                StatusCode::BAD_REQUEST,
+                "limit must be a number",
+            ));
         }
     };
     let status = match p.get("status").map(str::parse::<u16>) {
         None => None,
         Some(Ok(s)) => Some(s),
         Some(Err(_)) => {
-            return ApiError::message(StatusCode::BAD_REQUEST, "status must be a number")
-                .into_response();
+            return Err(ApiError::message(
+                StatusCode::BAD_REQUEST,
+                "status must be a number",
+            ));
         }
     };
     let endpoint = p.get("endpoint");
@@ -218,13 +221,13 @@ pub(crate) async fn journal(State(st): State<Shared>, RawQuery(q): RawQuery) -> 
         endpoint.is_none_or(|want| e.endpoint == want || e.path == want)
             && status.is_none_or(|s| e.status == s)
     });
-    json_response(
+    Ok(json_response(
         StatusCode::OK,
         &serde_json::json!({
             "capacity": st.observer.capacity(),
             "entries": entries,
         }),
-    )
+    ))
 }
 
 /// `GET /_emulator/stats`.
@@ -261,71 +264,68 @@ enum FaultsBody {
 pub(crate) async fn put_faults(
     State(st): State<Shared>,
     body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let r = (|| {
-        let bytes = body_bytes(body, || {
-            ApiError::message(
+) -> Result<Response, ApiError> {
+    let bytes = body_bytes(body, || {
+        ApiError::message(
+            StatusCode::BAD_REQUEST,
+            "The request body could not be read",
+        )
+    })?;
+    let parsed: FaultsBody = serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::message(
+            StatusCode::BAD_REQUEST,
+            format!("faults must be a JSON list of fault rules: {e}"),
+        )
+    })?;
+    let specs = match parsed {
+        FaultsBody::List(v) | FaultsBody::Wrapped { faults: v } => v,
+        FaultsBody::One(f) => vec![f],
+    };
+    for f in &specs {
+        if !(0.0..=1.0).contains(&f.probability) {
+            return Err(ApiError::message(
                 StatusCode::BAD_REQUEST,
-                "The request body could not be read",
-            )
-        })?;
-        let parsed: FaultsBody = serde_json::from_slice(&bytes).map_err(|e| {
-            ApiError::message(
+                "probability must be between 0 and 1",
+            ));
+        }
+        // 1xx is no final response (hyper answers 500 for it, and 101 would hijack the
+        // connection).
+        if f.status.is_some_and(|s| !(200..=599).contains(&s)) {
+            return Err(ApiError::message(
                 StatusCode::BAD_REQUEST,
-                format!("faults must be a JSON list of fault rules: {e}"),
-            )
-        })?;
-        let specs = match parsed {
-            FaultsBody::List(v) | FaultsBody::Wrapped { faults: v } => v,
-            FaultsBody::One(f) => vec![f],
-        };
-        for f in &specs {
-            if !(0.0..=1.0).contains(&f.probability) {
+                "status must be between 200 and 599",
+            ));
+        }
+        if let Some(code) = &f.callback_error {
+            let known = [
+                "INVALID_REQUEST",
+                "ACCESS_DENIED",
+                "UNSUPPORTED_RESPONSE_TYPE",
+                "INVALID_SCOPE",
+                "SERVER_ERROR",
+                "LOGIN_REQUIRED",
+                "INTERACTION_REQUIRED",
+            ];
+            if !known.contains(&code.to_ascii_uppercase().as_str()) {
                 return Err(ApiError::message(
                     StatusCode::BAD_REQUEST,
-                    "probability must be between 0 and 1",
-                ));
-            }
-            // 1xx is no final response (hyper answers 500 for it, and 101 would hijack the
-            // connection).
-            if f.status.is_some_and(|s| !(200..=599).contains(&s)) {
-                return Err(ApiError::message(
-                    StatusCode::BAD_REQUEST,
-                    "status must be between 200 and 599",
-                ));
-            }
-            if let Some(code) = &f.callback_error {
-                let known = [
-                    "INVALID_REQUEST",
-                    "ACCESS_DENIED",
-                    "UNSUPPORTED_RESPONSE_TYPE",
-                    "INVALID_SCOPE",
-                    "SERVER_ERROR",
-                    "LOGIN_REQUIRED",
-                    "INTERACTION_REQUIRED",
-                ];
-                if !known.contains(&code.to_ascii_uppercase().as_str()) {
-                    return Err(ApiError::message(
-                        StatusCode::BAD_REQUEST,
-                        format!("callback_error must be one of {}", known.join(", ")),
-                    ));
-                }
-            }
-            if f.latency_ms > 600_000 {
-                return Err(ApiError::message(
-                    StatusCode::BAD_REQUEST,
-                    "latency_ms must be at most 600000",
+                    format!("callback_error must be one of {}", known.join(", ")),
                 ));
             }
         }
-        tracing::info!(rules = specs.len(), "emulator: fault rules set");
-        st.observer.set_faults(specs);
-        Ok(json_response(
-            StatusCode::OK,
-            &serde_json::json!({ "faults": st.observer.faults() }),
-        ))
-    })();
-    r.unwrap_or_else(IntoResponse::into_response)
+        if f.latency_ms > 600_000 {
+            return Err(ApiError::message(
+                StatusCode::BAD_REQUEST,
+                "latency_ms must be at most 600000",
+            ));
+        }
+    }
+    tracing::info!(rules = specs.len(), "emulator: fault rules set");
+    st.observer.set_faults(specs);
+    Ok(json_response(
+        StatusCode::OK,
+        &serde_json::json!({ "faults": st.observer.faults() }),
+    ))
 }
 
 /// `GET /_emulator/faults`.
@@ -346,6 +346,15 @@ pub(crate) async fn delete_faults(State(st): State<Shared>) -> Response {
 pub(crate) async fn reset(State(st): State<Shared>) -> Response {
     tracing::info!("emulator: reset");
     st.reset();
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// `POST /_emulator/sso/clear`: every browser forgets its single-sign-on user, so the next
+/// authorize request shows the login (consent) page as for a browser LINE has never seen.
+/// Grants stay (see `unlink` for those).
+pub(crate) async fn clear_sso(State(st): State<Shared>) -> Response {
+    let epoch = st.clear_sso();
+    tracing::info!(epoch, "emulator: single-sign-on sessions cleared");
     StatusCode::NO_CONTENT.into_response()
 }
 
@@ -374,47 +383,44 @@ pub(crate) async fn get_clock(State(st): State<Shared>) -> Response {
 pub(crate) async fn post_clock(
     State(st): State<Shared>,
     body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let r = (|| {
-        let bytes = body_bytes(body, || {
-            ApiError::message(
-                StatusCode::BAD_REQUEST,
-                "The request body could not be read",
-            )
-        })?;
-        let b: ClockBody = serde_json::from_slice(&bytes).map_err(|e| {
-            ApiError::message(
-                StatusCode::BAD_REQUEST,
-                format!("expected {{\"advance_secs\": N}} or {{\"offset_secs\": N}}: {e}"),
-            )
-        })?;
-        let limit = crate::clock::MAX_OFFSET_SECS;
-        if [b.advance_secs, b.offset_secs]
-            .into_iter()
-            .flatten()
-            .any(|v| !(-limit..=limit).contains(&v))
-        {
+) -> Result<Response, ApiError> {
+    let bytes = body_bytes(body, || {
+        ApiError::message(
+            StatusCode::BAD_REQUEST,
+            "The request body could not be read",
+        )
+    })?;
+    let b: ClockBody = serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::message(
+            StatusCode::BAD_REQUEST,
+            format!("expected {{\"advance_secs\": N}} or {{\"offset_secs\": N}}: {e}"),
+        )
+    })?;
+    let limit = crate::clock::MAX_OFFSET_SECS;
+    if [b.advance_secs, b.offset_secs]
+        .into_iter()
+        .flatten()
+        .any(|v| !(-limit..=limit).contains(&v))
+    {
+        return Err(ApiError::message(
+            StatusCode::BAD_REQUEST,
+            format!("advance_secs and offset_secs must be between -{limit} and {limit}"),
+        ));
+    }
+    match (b.advance_secs, b.offset_secs) {
+        (Some(a), None) => {
+            st.clock.advance(a);
+        }
+        (None, Some(o)) => {
+            st.clock.set_offset(o);
+        }
+        _ => {
             return Err(ApiError::message(
                 StatusCode::BAD_REQUEST,
-                format!("advance_secs and offset_secs must be between -{limit} and {limit}"),
+                "give exactly one of advance_secs or offset_secs",
             ));
         }
-        match (b.advance_secs, b.offset_secs) {
-            (Some(a), None) => {
-                st.clock.advance(a);
-            }
-            (None, Some(o)) => {
-                st.clock.set_offset(o);
-            }
-            _ => {
-                return Err(ApiError::message(
-                    StatusCode::BAD_REQUEST,
-                    "give exactly one of advance_secs or offset_secs",
-                ));
-            }
-        }
-        tracing::info!(offset_secs = st.clock.offset(), "emulator: clock moved");
-        Ok(clock_json(&st))
-    })();
-    r.unwrap_or_else(IntoResponse::into_response)
+    }
+    tracing::info!(offset_secs = st.clock.offset(), "emulator: clock moved");
+    Ok(clock_json(&st))
 }

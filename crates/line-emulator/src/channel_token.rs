@@ -13,8 +13,8 @@
 //! (`client_credentials` with `client_assertion`) authenticates with the JWT assertion only,
 //! as LINE documents; a Basic header there is not looked at.
 
+use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -24,6 +24,7 @@ use line_login::wire::ChannelTokenKeyIds;
 use crate::Shared;
 use crate::crypto;
 use crate::error::{ApiError, json_response};
+use crate::extract::Query;
 use crate::oauth::{JWT_BEARER, channel_token_response};
 use crate::observe::tag_channel;
 use crate::params::{Params, client_credentials_opt, form};
@@ -165,21 +166,19 @@ pub(crate) fn issue_v21(st: &Inner, p: &Params) -> Result<Response, ApiError> {
 }
 
 /// `GET /oauth2/v2.1/tokens/kid`: the key IDs of the channel's valid v2.1 tokens.
-pub(crate) async fn tokens_kid(State(st): State<Shared>, RawQuery(q): RawQuery) -> Response {
-    let p = Params::parse(q.as_deref().unwrap_or("").as_bytes());
-    match verify_assertion(&st, &p) {
-        Ok(a) => {
-            let now = st.clock.now();
-            let kids = st
-                .channel_tokens
-                .iter()
-                .filter(|t| t.channel == a.channel && t.exp > now)
-                .map(|t| t.key_id.clone())
-                .collect();
-            json_response(StatusCode::OK, &ChannelTokenKeyIds { kids })
-        }
-        Err(e) => e.into_response(),
-    }
+pub(crate) async fn tokens_kid(
+    State(st): State<Shared>,
+    Query(p): Query,
+) -> Result<Response, ApiError> {
+    let a = verify_assertion(&st, &p)?;
+    let now = st.clock.now();
+    let kids = st
+        .channel_tokens
+        .iter()
+        .filter(|t| t.channel == a.channel && t.exp > now)
+        .map(|t| t.key_id.clone())
+        .collect();
+    Ok(json_response(StatusCode::OK, &ChannelTokenKeyIds { kids }))
 }
 
 /// Checks `grant_type=client_credentials`, the only grant of the channel token endpoints.
@@ -199,27 +198,24 @@ pub(crate) async fn stateless(
     State(st): State<Shared>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let r = (|| {
-        let p = form(&headers, body)?;
-        require_client_credentials(&p)?;
-        let channel = if p.get("client_assertion").is_some() {
-            verify_assertion(&st, &p)?.channel
-        } else {
-            let bad = || ApiError::invalid_request("Invalid 'client_credentials'.");
-            let creds = client_credentials_opt(&headers, &p)?.ok_or_else(bad)?;
-            let ch = st.channel(&creds.id).ok_or_else(bad)?;
-            st.admit(ch.idx)?;
-            if !creds.secret.as_deref().is_some_and(|s| ch.secret_ok(s)) {
-                return Err(bad());
-            }
-            ch.idx
-        };
-        let exp = st.clock.now() + STATELESS_TTL;
-        let token = st.mint_channel_token(channel, "stateless", exp, "");
-        Ok(channel_token_response(token, STATELESS_TTL, None))
-    })();
-    r.unwrap_or_else(IntoResponse::into_response)
+) -> Result<Response, ApiError> {
+    let p = form(&headers, body)?;
+    require_client_credentials(&p)?;
+    let channel = if p.get("client_assertion").is_some() {
+        verify_assertion(&st, &p)?.channel
+    } else {
+        let bad = || ApiError::invalid_request("Invalid 'client_credentials'.");
+        let creds = client_credentials_opt(&headers, &p)?.ok_or_else(bad)?;
+        let ch = st.channel(&creds.id).ok_or_else(bad)?;
+        st.admit(ch.idx)?;
+        if !creds.secret.as_deref().is_some_and(|s| ch.secret_ok(s)) {
+            return Err(bad());
+        }
+        ch.idx
+    };
+    let exp = st.clock.now() + STATELESS_TTL;
+    let token = st.mint_channel_token(channel, "stateless", exp, "");
+    Ok(channel_token_response(token, STATELESS_TTL, None))
 }
 
 /// `POST /v2/oauth/accessToken`: a short-lived channel access token (30 days, 30 per channel,
@@ -228,38 +224,35 @@ pub(crate) async fn short_lived(
     State(st): State<Shared>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let r = (|| {
-        let p = form(&headers, body)?;
-        require_client_credentials(&p)?;
-        let invalid_id = || ApiError::invalid_client("invalid client_id");
-        let creds = client_credentials_opt(&headers, &p)?.ok_or_else(invalid_id)?;
-        let ch = st.channel(&creds.id).ok_or_else(invalid_id)?;
-        st.admit(ch.idx)?;
-        if !creds.secret.as_deref().is_some_and(|s| ch.secret_ok(s)) {
-            return Err(ApiError::invalid_client("invalid client_secret"));
+) -> Result<Response, ApiError> {
+    let p = form(&headers, body)?;
+    require_client_credentials(&p)?;
+    let invalid_id = || ApiError::invalid_client("invalid client_id");
+    let creds = client_credentials_opt(&headers, &p)?.ok_or_else(invalid_id)?;
+    let ch = st.channel(&creds.id).ok_or_else(invalid_id)?;
+    st.admit(ch.idx)?;
+    if !creds.secret.as_deref().is_some_and(|s| ch.secret_ok(s)) {
+        return Err(ApiError::invalid_client("invalid client_secret"));
+    }
+    let token = crypto::random_alnum(64);
+    let exp = st.clock.now() + SHORT_LIVED_TTL;
+    st.short_lived.insert(
+        token.clone(),
+        ShortLivedRecord {
+            channel: ch.idx,
+            exp,
+        },
+    );
+    let mut issued = ch.short_lived.lock();
+    issued.push_back(token.clone());
+    issued.retain(|t| st.short_lived.contains_key(t));
+    while issued.len() > CHANNEL_TOKEN_QUOTA {
+        if let Some(old) = issued.pop_front() {
+            st.short_lived.remove(&old);
         }
-        let token = crypto::random_alnum(64);
-        let exp = st.clock.now() + SHORT_LIVED_TTL;
-        st.short_lived.insert(
-            token.clone(),
-            ShortLivedRecord {
-                channel: ch.idx,
-                exp,
-            },
-        );
-        let mut issued = ch.short_lived.lock();
-        issued.push_back(token.clone());
-        issued.retain(|t| st.short_lived.contains_key(t));
-        while issued.len() > CHANNEL_TOKEN_QUOTA {
-            if let Some(old) = issued.pop_front() {
-                st.short_lived.remove(&old);
-            }
-        }
-        drop(issued);
-        Ok(channel_token_response(token, SHORT_LIVED_TTL, None))
-    })();
-    r.unwrap_or_else(IntoResponse::into_response)
+    }
+    drop(issued);
+    Ok(channel_token_response(token, SHORT_LIVED_TTL, None))
 }
 
 fn short_lived_shape_ok(token: &str) -> bool {
@@ -275,33 +268,30 @@ pub(crate) async fn short_lived_verify(
     State(st): State<Shared>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let r = (|| {
-        let p = form(&headers, body)?;
-        let token = p
-            .get("access_token")
-            .ok_or_else(|| ApiError::invalid_request("'access_token' is not specified."))?;
-        if !short_lived_shape_ok(token) {
-            return Err(ApiError::invalid_request("access_token in invalid format"));
-        }
-        let now = st.clock.now();
-        let rec = st
-            .short_lived
-            .get(token)
-            .map(|r| r.clone())
-            .filter(|r| r.exp > now)
-            .ok_or_else(|| ApiError::invalid_request("access_token invalid"))?;
-        st.admit(rec.channel)?;
-        let id = st
-            .channel_at(rec.channel)
-            .map(|c| c.cfg.id.clone())
-            .unwrap_or_default();
-        Ok(json_response(
-            StatusCode::OK,
-            &serde_json::json!({"client_id": id, "expires_in": rec.exp - now}),
-        ))
-    })();
-    r.unwrap_or_else(IntoResponse::into_response)
+) -> Result<Response, ApiError> {
+    let p = form(&headers, body)?;
+    let token = p
+        .get("access_token")
+        .ok_or_else(|| ApiError::invalid_request("'access_token' is not specified."))?;
+    if !short_lived_shape_ok(token) {
+        return Err(ApiError::invalid_request("access_token in invalid format"));
+    }
+    let now = st.clock.now();
+    let rec = st
+        .short_lived
+        .get(token)
+        .map(|r| r.clone())
+        .filter(|r| r.exp > now)
+        .ok_or_else(|| ApiError::invalid_request("access_token invalid"))?;
+    st.admit(rec.channel)?;
+    let id = st
+        .channel_at(rec.channel)
+        .map(|c| c.cfg.id.clone())
+        .unwrap_or_default();
+    Ok(json_response(
+        StatusCode::OK,
+        &serde_json::json!({"client_id": id, "expires_in": rec.exp - now}),
+    ))
 }
 
 /// `POST /v2/oauth/revoke`: revokes a short-lived channel access token.
@@ -309,23 +299,20 @@ pub(crate) async fn short_lived_revoke(
     State(st): State<Shared>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let r = (|| {
-        let p = form(&headers, body)?;
-        let token = match p.get("access_token") {
-            Some(t) if short_lived_shape_ok(t) => t,
-            _ => {
-                return Err(ApiError::OAuth {
-                    status: StatusCode::BAD_REQUEST,
-                    error: "invalid_request",
-                    description: None,
-                });
-            }
-        };
-        if let Some((_, rec)) = st.short_lived.remove(token) {
-            tag_channel(rec.channel);
+) -> Result<Response, ApiError> {
+    let p = form(&headers, body)?;
+    let token = match p.get("access_token") {
+        Some(t) if short_lived_shape_ok(t) => t,
+        _ => {
+            return Err(ApiError::OAuth {
+                status: StatusCode::BAD_REQUEST,
+                error: "invalid_request",
+                description: None,
+            });
         }
-        Ok(StatusCode::OK.into_response())
-    })();
-    r.unwrap_or_else(IntoResponse::into_response)
+    };
+    if let Some((_, rec)) = st.short_lived.remove(token) {
+        tag_channel(rec.channel);
+    }
+    Ok(StatusCode::OK.into_response())
 }

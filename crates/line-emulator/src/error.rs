@@ -2,11 +2,13 @@
 
 use std::borrow::Cow;
 
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::extract::{MatchedPath, Request};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use line_login::wire::{ErrorDetail, MessageErrorBody, OAuthErrorBody};
 
-use crate::html;
+use crate::pages::{self, RegisterHelp};
 
 /// The body LINE's rate limiter answers with (Messaging API wording).
 pub const RATE_LIMIT_MESSAGE: &str = "The API rate limit has been exceeded. Try again later.";
@@ -52,6 +54,8 @@ pub enum ApiError {
         title: Cow<'static, str>,
         /// Explanation.
         detail: Cow<'static, str>,
+        /// How to register a refused `redirect_uri`.
+        help: Option<Box<RegisterHelp>>,
     },
 }
 
@@ -104,6 +108,20 @@ impl ApiError {
             status,
             title: title.into(),
             detail: detail.into(),
+            help: None,
+        }
+    }
+
+    /// The HTML 400 page of a `redirect_uri` that is not registered for the channel: it shows
+    /// the URI received and how to register it.
+    pub fn unregistered_redirect_uri(help: RegisterHelp) -> Self {
+        ApiError::Page {
+            status: StatusCode::BAD_REQUEST,
+            title: "Bad Request".into(),
+            detail:
+                "Invalid redirect_uri value. Check if it is registered in a LINE developers site."
+                    .into(),
+            help: Some(Box::new(help)),
         }
     }
 
@@ -133,8 +151,95 @@ pub(crate) fn json_response(status: StatusCode, body: &impl serde::Serialize) ->
     resp
 }
 
+/// The error a response was made from, kept on the response so that [`negotiate`] can
+/// answer it in the format the client asked for.
+#[derive(Debug, Clone)]
+struct ErrorSource(ApiError);
+
+/// Whether the client asked for HTML (a browser) or for JSON only (an API client).
+fn preference(headers: &HeaderMap) -> (bool, bool) {
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let html = accept.contains("text/html");
+    (html, !html && accept.contains("application/json"))
+}
+
+/// Errors in the format the client asked for, by one rule for every endpoint:
+/// - the browser pages (authorize, consent) answer HTML, or JSON
+///   (`{"error","error_description"}`) to a client that accepts `application/json` and not
+///   `text/html`;
+/// - a path the emulator does not serve answers JSON (`{"message"}`), or an HTML page to a
+///   client that accepts `text/html`;
+/// - LINE's APIs and the admin API answer JSON in LINE's documented shapes whatever the
+///   `Accept`, as LINE does.
+pub(crate) async fn negotiate(req: Request, next: Next) -> Response {
+    let (wants_html, wants_json) = preference(req.headers());
+    let routed = req.extensions().get::<MatchedPath>().is_some();
+    let resp = next.run(req).await;
+    let Some(ErrorSource(err)) = resp.extensions().get::<ErrorSource>() else {
+        return resp;
+    };
+    let mut out = match err {
+        ApiError::Page {
+            status,
+            detail,
+            help,
+            ..
+        } if wants_json => {
+            let mut description = detail.clone().into_owned();
+            if let Some(h) = help {
+                description.push_str(&format!(
+                    " Received: {}. Register it with `--channel {},SECRET,{}` or in [[channels]] callback_urls.",
+                    h.received, h.channel, h.suggested
+                ));
+            }
+            json_response(
+                *status,
+                &OAuthErrorBody {
+                    error: if *status == StatusCode::FORBIDDEN {
+                        "access_denied"
+                    } else {
+                        "invalid_request"
+                    }
+                    .to_owned(),
+                    error_description: Some(description),
+                },
+            )
+        }
+        ApiError::Message {
+            status, message, ..
+        } if wants_html && !routed => {
+            let title = status.canonical_reason().unwrap_or("Error");
+            pages::error_page(*status, title, message, None)
+        }
+        _ => return resp,
+    };
+    // The request id and anything else the handler set stays.
+    for (name, value) in resp.headers() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            out.headers_mut()
+                .entry(name)
+                .or_insert_with(|| value.clone());
+        }
+    }
+    out
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let source = ErrorSource(self.clone());
+        let mut resp = self.render();
+        resp.extensions_mut().insert(source);
+        resp
+    }
+}
+
+impl ApiError {
+    /// The response in the error's own format.
+    fn render(self) -> Response {
         match self {
             ApiError::OAuth {
                 status,
@@ -181,7 +286,8 @@ impl IntoResponse for ApiError {
                 status,
                 title,
                 detail,
-            } => html::error_page(status, &title, &detail),
+                help,
+            } => pages::error_page(status, &title, &detail, help.as_deref()),
         }
     }
 }

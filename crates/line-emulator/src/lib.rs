@@ -39,8 +39,16 @@
 //!   (`normal`: a checkbox; `aggressive`: a separate screen) with
 //!   `friendship_status_changed`, PKCE `S256`, and the `query`, `form_post`, `query.jwt`
 //!   and `form_post.jwt` response modes. Unknown `client_id`/`redirect_uri` get an HTML 400
-//!   page with no redirect; other errors redirect with UPPER_CASE codes (`lowercase_errors`
+//!   page with no redirect (an unregistered `redirect_uri`'s page shows the URI received and
+//!   how to register it); other errors redirect with UPPER_CASE codes (`lowercase_errors`
 //!   switches). With `auto_consent`, authorize answers at once, test users taken in turn.
+//! - **Single sign-on like LINE's**: a browser that logged in and already granted the scopes
+//!   is answered at once; `disable_auto_login=true` shows the page again with its user
+//!   preselected (and "Not you? Choose another test user"), `prompt=login` with nobody
+//!   preselected. The pages are in Japanese for `ui_locales=ja…` or a browser preferring `ja`.
+//! - **Errors by `Accept`**: the browser pages answer HTML, or JSON to a client accepting
+//!   `application/json` and not `text/html`; unknown paths JSON, or HTML to a browser; LINE's
+//!   APIs and the admin API always JSON (see [`error`]).
 //! - **Tokens**: codes are single use, 10 minutes, bound to the client, `redirect_uri`, PKCE
 //!   challenge and nonce. Access tokens are JWS-shaped (`eyJhbGciOiJIUzI1NiJ9.…`, 30 days),
 //!   refresh tokens 20 alphanumerics (90 days from the grant; the same one comes back on
@@ -85,6 +93,7 @@
 //! | `GET /_emulator/stats` | counts per endpoint and status; outstanding codes, refresh tokens, pending consent pages, revocation records |
 //! | `GET`, `PUT`, `DELETE /_emulator/faults` | fault rules `{endpoint, method?, status?, body?, latency_ms, probability, count?, retry_after?}` |
 //! | `POST /_emulator/reset` | forget grants, tokens, journal, stats, faults, clock offset |
+//! | `POST /_emulator/sso/clear` | every browser forgets its single-sign-on user: the next authorize shows the login page (grants stay) |
 //! | `GET`, `POST /_emulator/clock` | `{"advance_secs": N}` or `{"offset_secs": N}` shifts the clock used for every expiry (at most ±200 years; the offset saturates there) |
 #![warn(missing_docs)]
 
@@ -95,9 +104,10 @@ pub mod clock;
 pub mod config;
 mod crypto;
 pub mod error;
-mod html;
+mod extract;
 mod oauth;
 pub mod observe;
+mod pages;
 mod params;
 mod resource;
 mod state;
@@ -122,6 +132,7 @@ pub use clock::Clock;
 pub use config::{AssertionKeyConfig, ChannelConfig, Config, ConfigError, RsaJwk, UserConfig};
 pub use error::ApiError;
 pub use observe::{FaultSpec, JournalEntry, MAX_BODY_BYTES, REQUEST_ID_HEADER, endpoint_name};
+pub use pages::RegisterHelp;
 
 use crate::error::json_response;
 use crate::state::Inner;
@@ -234,12 +245,14 @@ impl Emulator {
                     .delete(admin::delete_faults),
             )
             .route("/_emulator/reset", post(admin::reset))
+            .route("/_emulator/sso/clear", post(admin::clear_sso))
             .route(
                 "/_emulator/clock",
                 get(admin::get_clock).post(admin::post_clock),
             )
             .fallback(not_found)
             .method_not_allowed_fallback(method_not_allowed)
+            .layer(axum::middleware::from_fn(error::negotiate))
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
             .layer(axum::middleware::from_fn_with_state(
                 st.clone(),
@@ -499,32 +512,29 @@ async fn method_not_allowed() -> Response {
 }
 
 async fn index(State(st): State<Shared>, headers: HeaderMap) -> Response {
-    use html::escape;
     let base = st.base_url(host(&headers));
-    let mut b = String::new();
-    b.push_str("<h1>LINE Platform emulator</h1><p class=\"sub\">LINE Login v2.1 on one origin: use this base URL for both access.line.me and api.line.me.</p>");
-    b.push_str(&format!(
-        "<p>Base URL <code>{}</code> &middot; issuer <code>{}</code></p>",
-        escape(&base),
-        escape(&st.config.issuer)
-    ));
-    b.push_str("<h2>Channels</h2><table><tr><th>ID</th><th>Secret</th><th>Callback URLs</th></tr>");
-    for c in &st.channels {
-        b.push_str(&format!(
-            "<tr><td><code>{}</code></td><td><code>{}</code></td><td>{}</td></tr>",
-            escape(&c.cfg.id),
-            escape(&c.cfg.secret),
-            escape(&c.cfg.callback_urls.join(" "))
-        ));
-    }
-    b.push_str("</table><h2>Test users</h2><table><tr><th>ID</th><th>Name</th></tr>");
-    for u in &st.users {
-        b.push_str(&format!(
-            "<tr><td><code>{}</code></td><td>{}</td></tr>",
-            escape(&u.cfg.id),
-            escape(&u.cfg.display_name)
-        ));
-    }
-    b.push_str("</table><h2>Admin API</h2><p><code>/_emulator/stats</code>, <code>/_emulator/journal</code>, <code>/_emulator/users</code>, <code>/_emulator/faults</code>, <code>/_emulator/clock</code>, <code>/_emulator/reset</code></p>");
-    html::html_response(StatusCode::OK, html::layout("LINE Platform emulator", &b))
+    let channels: Vec<pages::ChannelRow<'_>> = st
+        .channels
+        .iter()
+        .map(|c| pages::ChannelRow {
+            id: &c.cfg.id,
+            secret: &c.cfg.secret,
+            callbacks: &c.cfg.callback_urls,
+        })
+        .collect();
+    let users: Vec<pages::UserRow<'_>> = st
+        .users
+        .iter()
+        .map(|u| pages::UserRow {
+            id: &u.cfg.id,
+            name: &u.cfg.display_name,
+        })
+        .collect();
+    pages::index_page(
+        pages::Lang::pick(None, &headers),
+        &base,
+        &st.config.issuer,
+        &channels,
+        &users,
+    )
 }

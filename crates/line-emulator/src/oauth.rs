@@ -11,11 +11,9 @@
 //! `invalid client_secret` in either place; a malformed Basic header is a 400
 //! `invalid_request`. [`client_credentials`] is the one parser.
 
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
 use line_login::secret::{AccessToken, ChannelAccessToken, IdToken, RefreshToken};
 use line_login::types::{ChannelId, Scopes};
 use line_login::wire::{AccessTokenInfo, ChannelAccessTokenResponse, TokenResponse};
@@ -24,7 +22,8 @@ use crate::Shared;
 use crate::channel_token;
 use crate::crypto::{self, TokenShape};
 use crate::error::{ApiError, json_response};
-use crate::params::{ClientCredentials, Params, client_credentials, form};
+use crate::extract::{OAuthForm, Query};
+use crate::params::{ClientCredentials, Params, client_credentials};
 use crate::state::{
     ACCESS_TTL, AccessCheck, Channel, ChannelTokenError, Inner, REFRESH_TTL, RefreshRecord,
     SCOPE_OPENID, scope_wire,
@@ -73,30 +72,17 @@ fn client<'a>(
     }
 }
 
-fn ok_or_error(r: Result<Response, ApiError>) -> Response {
-    r.unwrap_or_else(IntoResponse::into_response)
-}
-
 /// `POST /oauth2/v2.1/token`.
 pub(crate) async fn token(
     State(st): State<Shared>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    ok_or_error(token_inner(&st, &headers, body))
-}
-
-fn token_inner(
-    st: &Inner,
-    headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    OAuthForm(p): OAuthForm,
 ) -> Result<Response, ApiError> {
-    let p = form(headers, body)?;
     match p.get("grant_type") {
         None => Err(ApiError::invalid_request("'grant_type' is not specified.")),
-        Some("authorization_code") => code_grant(st, headers, &p),
-        Some("refresh_token") => refresh_grant(st, headers, &p),
-        Some("client_credentials") => channel_token::issue_v21(st, &p),
+        Some("authorization_code") => code_grant(&st, &headers, &p),
+        Some("refresh_token") => refresh_grant(&st, &headers, &p),
+        Some("client_credentials") => channel_token::issue_v21(&st, &p),
         Some(_) => Err(ApiError::oauth(
             "unsupported_grant_type",
             "unsupported grant_type",
@@ -253,15 +239,9 @@ fn refresh_grant(st: &Inner, headers: &HeaderMap, p: &Params) -> Result<Response
 /// `GET /oauth2/v2.1/verify?access_token=…`.
 pub(crate) async fn verify_access_token(
     State(st): State<Shared>,
-    RawQuery(query): RawQuery,
-) -> Response {
-    ok_or_error(verify_access_inner(
-        &st,
-        &Params::parse(query.as_deref().unwrap_or("").as_bytes()),
-    ))
-}
-
-fn verify_access_inner(st: &Inner, q: &Params) -> Result<Response, ApiError> {
+    Query(q): Query,
+) -> Result<Response, ApiError> {
+    let (st, q) = (&*st, &q);
     let token = required(q, "access_token")?;
     let now = st.clock.now();
     if crypto::split_jws(token).is_some_and(|(h, _, _)| h == crypto::JWT_HS256_HEADER) {
@@ -323,18 +303,9 @@ fn verify_access_inner(st: &Inner, q: &Params) -> Result<Response, ApiError> {
 /// `POST /oauth2/v2.1/verify` (ID token).
 pub(crate) async fn verify_id_token(
     State(st): State<Shared>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    ok_or_error(verify_id_inner(&st, &headers, body))
-}
-
-fn verify_id_inner(
-    st: &Inner,
-    headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    OAuthForm(p): OAuthForm,
 ) -> Result<Response, ApiError> {
-    let p = form(headers, body)?;
+    let st = &*st;
     let token = required(&p, "id_token")?;
     let client_id = required(&p, "client_id")?;
     if let Some(ch) = st.channel(client_id) {
@@ -396,22 +367,10 @@ fn verify_id_inner(
 pub(crate) async fn revoke(
     State(st): State<Shared>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    ok_or_error(revoke_inner(&st, &headers, body))
-}
-
-fn empty_ok() -> Response {
-    StatusCode::OK.into_response()
-}
-
-fn revoke_inner(
-    st: &Inner,
-    headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    OAuthForm(p): OAuthForm,
 ) -> Result<Response, ApiError> {
-    let p = form(headers, body)?;
-    let creds = client_credentials(headers, &p)?;
+    let st = &*st;
+    let creds = client_credentials(&headers, &p)?;
     // The secret is required for web-only channels (except in the refresh-token form, which
     // LINE's SDKs send without one) and ignored for the others.
     let rule = match st.channel(&creds.id) {
@@ -425,7 +384,7 @@ fn revoke_inner(
             // A channel access token v2.1: an invalid one is no error.
             st.channel_tokens
                 .remove_if(token, |_, rec| rec.channel == ch.idx);
-            return Ok(empty_ok());
+            return Ok(StatusCode::OK.into_response());
         }
         return match crypto::parse_access_token(&st.key, token) {
             Err(TokenShape::NotJws) => Err(ApiError::invalid_request("The access token not JWS")),
@@ -441,7 +400,7 @@ fn revoke_inner(
                     st.refresh_dead_families
                         .insert(c.family, st.clock.now() + REFRESH_TTL);
                 }
-                Ok(empty_ok())
+                Ok(StatusCode::OK.into_response())
             }
         };
     }
@@ -452,7 +411,7 @@ fn revoke_inner(
             st.revoked_families
                 .insert(rec.family, st.clock.now() + ACCESS_TTL);
         }
-        return Ok(empty_ok());
+        return Ok(StatusCode::OK.into_response());
     }
     Err(ApiError::invalid_request(
         "'access_token' is not specified.",

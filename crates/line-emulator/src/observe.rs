@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -34,7 +34,8 @@ pub(crate) fn tag_channel(channel: u32) {
     let _ = CHANNEL.try_with(|c| c.set(Some(channel)));
 }
 
-/// The endpoint name of a request (used by the journal, the stats and fault matching).
+/// The endpoint name of a route (or of a path: the emulator's routes have no parameters
+/// outside the admin API), used by the journal, the stats and fault matching.
 pub fn endpoint_name(method: &Method, path: &str) -> &'static str {
     match path {
         "/oauth2/v2.1/authorize" => "authorize",
@@ -359,7 +360,13 @@ pub(crate) async fn observe(State(st): State<Shared>, req: Request, next: Next) 
     let start = Instant::now();
     let method = req.method().clone();
     let path = journal_path(req.uri().path());
-    let endpoint = endpoint_name(&method, &path);
+    // Named from the route that matched (axum's `MatchedPath`); a path no route serves is
+    // `not_found`, except under `/_emulator` (the admin API's, never journaled).
+    let endpoint = match req.extensions().get::<MatchedPath>() {
+        Some(route) => endpoint_name(&method, route.as_str()),
+        None if path.starts_with("/_emulator") => "admin",
+        None => "not_found",
+    };
     let request_id = crypto::random_hex(8);
     let is_admin = endpoint == "admin";
 

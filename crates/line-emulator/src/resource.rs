@@ -48,54 +48,55 @@ fn user_token<'a>(
 }
 
 /// `GET|POST /oauth2/v2.1/userinfo` (needs `openid`).
-pub(crate) async fn userinfo(State(st): State<Shared>, headers: HeaderMap) -> Response {
-    match user_token(&st, &headers, SCOPE_OPENID) {
-        Ok((claims, user, id)) => {
-            let profile = claims.scopes & SCOPE_PROFILE != 0;
-            json_response(
-                StatusCode::OK,
-                &UserInfo {
-                    sub: UserId::new(id),
-                    name: profile.then(|| user.cfg.display_name.clone()),
-                    picture: if profile {
-                        user.cfg.picture_url.clone()
-                    } else {
-                        None
-                    },
-                },
-            )
-        }
-        Err(e) => e.into_response(),
-    }
+pub(crate) async fn userinfo(
+    State(st): State<Shared>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let (claims, user, id) = user_token(&st, &headers, SCOPE_OPENID)?;
+    let profile = claims.scopes & SCOPE_PROFILE != 0;
+    Ok(json_response(
+        StatusCode::OK,
+        &UserInfo {
+            sub: UserId::new(id),
+            name: profile.then(|| user.cfg.display_name.clone()),
+            picture: if profile {
+                user.cfg.picture_url.clone()
+            } else {
+                None
+            },
+        },
+    ))
 }
 
 /// `GET /v2/profile` (needs `profile`).
-pub(crate) async fn profile(State(st): State<Shared>, headers: HeaderMap) -> Response {
-    match user_token(&st, &headers, SCOPE_PROFILE) {
-        Ok((_, user, id)) => json_response(
-            StatusCode::OK,
-            &Profile {
-                user_id: UserId::new(id),
-                display_name: user.cfg.display_name.clone(),
-                picture_url: user.cfg.picture_url.clone(),
-                status_message: user.cfg.status_message.clone(),
-            },
-        ),
-        Err(e) => e.into_response(),
-    }
+pub(crate) async fn profile(
+    State(st): State<Shared>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let (_, user, id) = user_token(&st, &headers, SCOPE_PROFILE)?;
+    Ok(json_response(
+        StatusCode::OK,
+        &Profile {
+            user_id: UserId::new(id),
+            display_name: user.cfg.display_name.clone(),
+            picture_url: user.cfg.picture_url.clone(),
+            status_message: user.cfg.status_message.clone(),
+        },
+    ))
 }
 
 /// `GET /friendship/v1/status` (needs `profile`).
-pub(crate) async fn friendship(State(st): State<Shared>, headers: HeaderMap) -> Response {
-    match user_token(&st, &headers, SCOPE_PROFILE) {
-        Ok((claims, _, _)) => json_response(
-            StatusCode::OK,
-            &FriendshipStatus {
-                friend_flag: st.is_friend(claims.user, claims.channel),
-            },
-        ),
-        Err(e) => e.into_response(),
-    }
+pub(crate) async fn friendship(
+    State(st): State<Shared>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let (claims, _, _) = user_token(&st, &headers, SCOPE_PROFILE)?;
+    Ok(json_response(
+        StatusCode::OK,
+        &FriendshipStatus {
+            friend_flag: st.is_friend(claims.user, claims.channel),
+        },
+    ))
 }
 
 /// The 401 message for a bad channel access token.
@@ -108,44 +109,41 @@ pub(crate) async fn deauthorize(
     State(st): State<Shared>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let r = (|| {
-        let token = bearer(&headers).ok_or_else(|| ApiError::unauthorized(AUTH_HEADER_REQUIRED))?;
-        let (channel, _, _) = st
-            .check_channel_token(token)
-            .map_err(|_| ApiError::unauthorized(CHANNEL_AUTH_FAILED))?;
-        st.admit(channel)?;
-        let bytes = body_bytes(body, || {
-            ApiError::message(
-                StatusCode::BAD_REQUEST,
-                "The request body could not be read",
-            )
-        })?;
-        let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| {
-            ApiError::message(
-                StatusCode::BAD_REQUEST,
-                "The request body could not be parsed as JSON",
-            )
-        })?;
-        let Some(user_token) = value.get("userAccessToken").and_then(|v| v.as_str()) else {
-            return Err(ApiError::Message {
-                status: StatusCode::BAD_REQUEST,
-                message: "The request body has 1 error(s)".into(),
-                details: Some(vec![ErrorDetail {
-                    message: Some("must be specified".into()),
-                    property: Some("userAccessToken".into()),
-                }]),
-            });
-        };
-        let invalid = || ApiError::message(StatusCode::BAD_REQUEST, "invalid token");
-        match st.check_access(user_token) {
-            AccessCheck::Valid(c) if c.channel == channel => {
-                st.unlink(c.user, c.channel);
-                tracing::debug!(channel, user = c.user, "emulator: deauthorized");
-                Ok(StatusCode::NO_CONTENT.into_response())
-            }
-            _ => Err(invalid()),
+) -> Result<Response, ApiError> {
+    let token = bearer(&headers).ok_or_else(|| ApiError::unauthorized(AUTH_HEADER_REQUIRED))?;
+    let (channel, _, _) = st
+        .check_channel_token(token)
+        .map_err(|_| ApiError::unauthorized(CHANNEL_AUTH_FAILED))?;
+    st.admit(channel)?;
+    let bytes = body_bytes(body, || {
+        ApiError::message(
+            StatusCode::BAD_REQUEST,
+            "The request body could not be read",
+        )
+    })?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| {
+        ApiError::message(
+            StatusCode::BAD_REQUEST,
+            "The request body could not be parsed as JSON",
+        )
+    })?;
+    let Some(user_token) = value.get("userAccessToken").and_then(|v| v.as_str()) else {
+        return Err(ApiError::Message {
+            status: StatusCode::BAD_REQUEST,
+            message: "The request body has 1 error(s)".into(),
+            details: Some(vec![ErrorDetail {
+                message: Some("must be specified".into()),
+                property: Some("userAccessToken".into()),
+            }]),
+        });
+    };
+    let invalid = || ApiError::message(StatusCode::BAD_REQUEST, "invalid token");
+    match st.check_access(user_token) {
+        AccessCheck::Valid(c) if c.channel == channel => {
+            st.unlink(c.user, c.channel);
+            tracing::debug!(channel, user = c.user, "emulator: deauthorized");
+            Ok(StatusCode::NO_CONTENT.into_response())
         }
-    })();
-    r.unwrap_or_else(IntoResponse::into_response)
+        _ => Err(invalid()),
+    }
 }

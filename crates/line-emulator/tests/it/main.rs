@@ -8,6 +8,7 @@ mod client;
 mod client_auth;
 mod common;
 mod cross;
+mod developer;
 mod flow;
 mod hardening;
 mod resources;
