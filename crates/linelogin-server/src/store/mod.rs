@@ -14,6 +14,7 @@ use async_trait::async_trait;
 
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
+pub use sqlite::file_path as sqlite_file_path;
 
 use crate::config::DatabaseUrl;
 
