@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod check;
+mod demo;
 mod emulator;
 mod loadtest;
 mod logs;
