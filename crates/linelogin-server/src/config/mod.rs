@@ -1237,4 +1237,87 @@ mod tests {
         );
         assert_eq!(format!("{built:?}"), format!("{loaded:?}"));
     }
+
+    /// `server.example.toml` at the repository root, with its `# key = value` lines
+    /// uncommented and its placeholders filled.
+    fn example_uncommented() -> String {
+        const WHSEC: &str = "whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+        include_str!("../../../../server.example.toml")
+            .lines()
+            .map(|l| match l.strip_prefix("# ") {
+                Some(rest)
+                    if rest.starts_with('[')
+                        || rest.split_once(" = ").is_some_and(|(k, _)| {
+                            k.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+                        }) =>
+                {
+                    rest
+                }
+                _ => l,
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+            .replace("<openssl rand -base64 32>", KEY)
+            .replace("<old key, base64>", KEY)
+            .replace("whsec_<base64 of 24 to 64 random bytes>", WHSEC)
+    }
+
+    /// The field names of the struct at `section` ("" for the root), as serde lists them
+    /// when it meets an unknown key there.
+    fn fields_of(base: &toml::Table, section: &str) -> Vec<String> {
+        use figment::Figment;
+        use figment::providers::Serialized;
+        let bogus = if section.is_empty() {
+            "zz_not_a_key".to_owned()
+        } else {
+            format!("{section}.zz_not_a_key")
+        };
+        let err = Figment::from(Serialized::defaults(base.clone()))
+            .merge(Serialized::default(&bogus, 1))
+            .extract::<Config>()
+            .unwrap_err();
+        for e in err {
+            if let figment::error::Kind::UnknownField(_, expected) = e.kind {
+                return expected.iter().map(|s| s.to_string()).collect();
+            }
+        }
+        panic!("no unknown-field error for {bogus}");
+    }
+
+    #[test]
+    fn server_example_toml_shows_the_real_defaults_and_every_key() {
+        // As shipped: with the required keys given, it is exactly the defaults.
+        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../server.example.toml");
+        let shipped = Config::load(Some(&file), minimal())
+            .unwrap_or_else(|e| panic!("server.example.toml: {e}"));
+        let defaults = Config::load(None, minimal()).unwrap();
+        assert_eq!(format!("{shipped:?}"), format!("{defaults:?}"));
+
+        // Uncommented: every optional key and section parses and is valid.
+        let text = example_uncommented();
+        let dir = tempfile::tempdir().unwrap();
+        let full = write(&dir, &text);
+        let c = Config::load(Some(&full), env(&[]))
+            .unwrap_or_else(|e| panic!("server.example.toml uncommented: {e}"));
+        assert!(c.gateway.is_some() && c.webhook.is_some() && c.metrics.is_some());
+        assert_eq!(c.previous_token_encryption_keys.len(), 1);
+
+        // And it names every key of every section.
+        let table: toml::Table = text.parse().unwrap();
+        let mut missing = Vec::new();
+        for field in fields_of(&table, "") {
+            match table.get(&field) {
+                None => missing.push(field),
+                Some(toml::Value::Table(section)) => {
+                    for key in fields_of(&table, &field) {
+                        if !section.contains_key(&key) {
+                            missing.push(format!("{field}.{key}"));
+                        }
+                    }
+                }
+                Some(_) => {}
+            }
+        }
+        assert!(missing.is_empty(), "server.example.toml lacks {missing:?}");
+    }
 }
