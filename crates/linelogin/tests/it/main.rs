@@ -8,3 +8,4 @@ mod emulator;
 mod loadtest;
 mod logs;
 mod memory;
+mod readme;
