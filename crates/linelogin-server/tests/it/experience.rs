@@ -35,6 +35,38 @@ async fn back_to_a_used_callback_with_a_session_goes_to_me() {
 }
 
 #[tokio::test]
+async fn back_to_a_stale_callback_with_a_session_goes_to_me() {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let clock = line_login::clock::MockClock::at_unix(now);
+    let h = Harness::start_with(
+        crate::fake_line::FakeLine::start().await,
+        crate::harness::Opts {
+            clock: Some(clock.clone()),
+            ..crate::harness::Opts::default()
+        },
+    )
+    .await;
+    let c = h.client();
+    h.login(&c).await;
+    // A second login is started but its callback is opened after the pending login
+    // (10 minutes) has expired, by a browser that is still logged in.
+    let r = c.get(h.url("/login")).send().await.unwrap();
+    let r = c.get(location(&r)).send().await.unwrap();
+    let callback = location(&r);
+    clock.advance(std::time::Duration::from_secs(11 * 60));
+    let r = c.get(&callback).send().await.unwrap();
+    assert_eq!(r.status(), 303, "not an error page");
+    assert_eq!(location(&r), "/me");
+    // Without a session the stale callback is still refused.
+    let r = h.client().get(&callback).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    h.stop().await;
+}
+
+#[tokio::test]
 async fn error_pages_show_the_logged_in_header() {
     let h = Harness::start().await;
     let c = h.client();
