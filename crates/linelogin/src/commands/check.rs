@@ -24,6 +24,10 @@ pub struct CheckArgs {
     /// The server configuration file (TOML); `LINELOGIN_*` variables apply as for `serve`.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// The running server's base URL: its served `/terms` page (English and Japanese) must
+    /// carry the unregister and unlink notices. Only GET requests, with a 5 s bound.
+    #[arg(long, value_name = "URL")]
+    pub url: Option<url::Url>,
 }
 
 struct Report<'a, W: Write> {
@@ -189,6 +193,10 @@ pub fn run(args: CheckArgs, out: &mut impl Write) -> Result<(), CliError> {
         Err(e) => r.line(false, "deauthorize notice", e.to_string())?,
     }
 
+    if let Some(base) = &args.url {
+        served_notices(&mut r, &config, base)?;
+    }
+
     let raw = config.database_url.expose();
     if raw.starts_with("sqlite:") {
         match sqlite_file_path(raw) {
@@ -252,6 +260,69 @@ pub fn run(args: CheckArgs, out: &mut impl Write) -> Result<(), CliError> {
         0 => Ok(()),
         n => Err(failed(n)),
     }
+}
+
+/// Fetches the running server's `/terms` in each language and looks for both notices.
+fn served_notices<W: Write>(
+    r: &mut Report<'_, W>,
+    config: &Config,
+    base: &url::Url,
+) -> Result<(), CliError> {
+    use linelogin_server::i18n::Lang;
+    let prefix = config.gateway.as_ref().map_or("", |g| g.prefix.as_str());
+    let url = format!("{}{prefix}/terms", base.as_str().trim_end_matches('/'));
+    let rt = super::serve::runtime()?;
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(5))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| CliError::failure(format!("HTTP client: {e}")))?;
+    let mut missing = Vec::new();
+    for lang in [Lang::En, Lang::Ja] {
+        let page = rt.block_on(async {
+            let resp = client
+                .get(&url)
+                .header("accept-language", lang.code())
+                .send()
+                .await?
+                .error_for_status()?;
+            resp.text().await
+        });
+        match page {
+            Ok(html) => {
+                let t = lang.t();
+                for (notice, name) in [
+                    (t.unregister_notice, "unregister"),
+                    (t.unlink_notice, "unlink"),
+                ] {
+                    if !html.contains(notice) {
+                        missing.push(format!("{name} notice ({})", lang.code()));
+                    }
+                }
+            }
+            Err(e) => {
+                let why = if e.is_timeout() {
+                    "no answer within 5 s".to_owned()
+                } else if e.is_connect() {
+                    "cannot connect".to_owned()
+                } else if let Some(status) = e.status() {
+                    format!("answered {status}")
+                } else {
+                    "request failed".to_owned()
+                };
+                return r.line(false, "served notice", format!("{url}: {why}"));
+            }
+        }
+    }
+    r.line(
+        missing.is_empty(),
+        "served notice",
+        if missing.is_empty() {
+            format!("{url} shows the unregister and unlink notices (en, ja)")
+        } else {
+            format!("{url} lacks the {}", missing.join(", "))
+        },
+    )
 }
 
 /// `1 check failed`, `3 checks failed`.

@@ -76,6 +76,49 @@ fn the_demo_writes_its_config_so_check_and_logs_work_on_it() {
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains("emulator on loopback"), "{stdout}");
 
+    // --url: the running server's own /terms carries both notices; the emulator's does not.
+    let url_after = |label: &str| {
+        banner
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(label))
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no {label} in {banner}"))
+            .to_owned()
+    };
+    let (server, emulator) = (url_after("Login server:"), url_after("LINE emulator:"));
+    let out = linelogin(
+        cwd.path(),
+        &[
+            "check",
+            "--config",
+            "linelogin-demo/server.toml",
+            "--url",
+            &server,
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("shows the unregister and unlink notices (en, ja)"),
+        "{stdout}"
+    );
+    let out = linelogin(
+        cwd.path(),
+        &[
+            "check",
+            "--config",
+            "linelogin-demo/server.toml",
+            "--url",
+            &emulator,
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.lines().any(|l| l.starts_with("FAIL served notice")),
+        "{stdout}"
+    );
+
     let out = linelogin(
         cwd.path(),
         &["logs", "search", "--dir", "linelogin-demo/logs"],
