@@ -777,30 +777,32 @@ impl Config {
     }
 
     /// Checks values that serde cannot: URL schemes, the channel, and the load-test guard.
+    /// Every problem is reported, one line each.
     pub fn validate(&self, load_test: Option<&str>) -> Result<(), ConfigError> {
+        let mut errors: Vec<ConfigError> = Vec::new();
         for (key, url) in [
             ("public_url", &self.public_url),
             ("line.auth_url", &self.line.auth_url),
             ("line.api_url", &self.line.api_url),
         ] {
             if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-                return Err(ConfigError(format!("{key} must be an http(s) URL")));
+                errors.push(ConfigError(format!("{key} must be an http(s) URL")));
             }
         }
         if self.public_url.query().is_some() || self.public_url.fragment().is_some() {
-            return Err(ConfigError(
+            errors.push(ConfigError(
                 "public_url must not carry a query or fragment".into(),
             ));
         }
         if self.line.channel_id.is_empty()
             || !self.line.channel_id.bytes().all(|b| b.is_ascii_digit())
         {
-            return Err(ConfigError(
+            errors.push(ConfigError(
                 "line.channel_id must be the numeric channel id".into(),
             ));
         }
         if self.line.channel_secret.secret().is_empty() {
-            return Err(ConfigError("line.channel_secret is empty".into()));
+            errors.push(ConfigError("line.channel_secret is empty".into()));
         }
         if load_test.is_some_and(|v| !v.is_empty() && v != "0") {
             for (key, url) in [
@@ -808,7 +810,7 @@ impl Config {
                 ("line.api_url", &self.line.api_url),
             ] {
                 if is_real_line_host(url) {
-                    return Err(ConfigError(format!(
+                    errors.push(ConfigError(format!(
                         "LINELOGIN_LOAD_TEST is set but {key} points at the real LINE Platform; \
                          load tests must use the emulator"
                     )));
@@ -816,14 +818,14 @@ impl Config {
             }
         }
         if self.logs.max_value_bytes < 64 {
-            return Err(ConfigError(
+            errors.push(ConfigError(
                 "logs.max_value_bytes must be at least 64".into(),
             ));
         }
         if self.inbound.max_clients == 0 {
-            return Err(ConfigError("inbound.max_clients must be at least 1".into()));
+            errors.push(ConfigError("inbound.max_clients must be at least 1".into()));
         }
-        self.validate_limits()?;
+        self.validate_limits(&mut errors);
         if let Some(name) = &self.logs.instance
             && (name.is_empty()
                 || name.len() > 32
@@ -831,22 +833,30 @@ impl Config {
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
         {
-            return Err(ConfigError(
+            errors.push(ConfigError(
                 "logs.instance must be 1 to 32 letters, digits, - or _".into(),
             ));
         }
-        if let Some(g) = &self.gateway {
-            g.validate()?;
+        if let Some(g) = &self.gateway
+            && let Err(e) = g.validate()
+        {
+            errors.push(e);
         }
-        if let Some(w) = &self.webhook {
-            w.validate()?;
+        if let Some(w) = &self.webhook
+            && let Err(e) = w.validate()
+        {
+            errors.push(e);
         }
-        Ok(())
+        if errors.is_empty() {
+            return Ok(());
+        }
+        let lines: Vec<String> = errors.into_iter().map(|e| e.0).collect();
+        Err(ConfigError(lines.join("\n")))
     }
 
     /// The `[http]` and `[database]` values must be positive (a zero would disable a bound
     /// or refuse every connection).
-    fn validate_limits(&self) -> Result<(), ConfigError> {
+    fn validate_limits(&self, errors: &mut Vec<ConfigError>) {
         for (key, value) in [
             (
                 "http.header_read_timeout_ms",
@@ -865,15 +875,14 @@ impl Config {
             ),
         ] {
             if value == 0 {
-                return Err(ConfigError(format!("{key} must be at least 1")));
+                errors.push(ConfigError(format!("{key} must be at least 1")));
             }
         }
         if self.http.max_header_bytes < 1024 {
-            return Err(ConfigError(
+            errors.push(ConfigError(
                 "http.max_header_bytes must be at least 1024".into(),
             ));
         }
-        Ok(())
     }
 
     /// The listener's limits from `[http]`.
@@ -1319,5 +1328,22 @@ mod tests {
             }
         }
         assert!(missing.is_empty(), "server.example.toml lacks {missing:?}");
+    }
+
+    #[test]
+    fn every_value_problem_is_listed() {
+        let mut e = minimal();
+        e.push(("LINELOGIN_HTTP__MAX_CONNECTIONS".into(), "0".into()));
+        e.push(("LINELOGIN_LOGS__MAX_VALUE_BYTES".into(), "10".into()));
+        e.push(("LINELOGIN_LINE__CHANNEL_ID".into(), "abc".into()));
+        let err = Config::load(None, e).unwrap_err().to_string();
+        assert_eq!(err.lines().count(), 3, "{err}");
+        for key in [
+            "http.max_connections",
+            "logs.max_value_bytes",
+            "line.channel_id",
+        ] {
+            assert!(err.contains(key), "{key}: {err}");
+        }
     }
 }
