@@ -31,13 +31,16 @@ fn main() -> ExitCode {
     let cli = match args::Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
-            // clap prints help/version to stdout (exit 0) and usage errors to stderr (exit 2).
-            let _ = err.print();
-            return if err.use_stderr() {
-                ExitCode::from(2)
-            } else {
-                ExitCode::SUCCESS
-            };
+            // Help and version go to stdout (exit 0). A usage error is one line on stderr
+            // (clap's first line, then where to look), exit 2, as the README says.
+            if !err.use_stderr() {
+                let _ = err.print();
+                return ExitCode::SUCCESS;
+            }
+            let text = err.to_string();
+            let first = text.lines().next().unwrap_or("error: bad usage");
+            eprintln!("{first} (see --help)");
+            return ExitCode::from(2);
         }
     };
     let stdout = std::io::stdout();

@@ -1,6 +1,11 @@
 //! Configuration: defaults, then a TOML file, then `LINELOGIN_*` environment variables
 //! (`__` separates nesting: `LINELOGIN_LINE__CHANNEL_SECRET`). Unknown keys are an error.
 //! Secrets never appear in `Debug` output; the database URL's `Debug` masks its password.
+//!
+//! Adding a setting means adding one field: each section's `Default` holds its defaults,
+//! serde reads the field, and figment layers the file and the environment (see
+//! [`Config::load`]). [`Config::new`] builds one in code from the required parts only.
+//! Errors name the key and its place: `server.toml:3:10: listen: …`.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -31,13 +36,14 @@ pub struct ConfigError(pub String);
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// Address to listen on.
-    #[serde(default = "default_listen")]
+    /// Address to listen on: `IP:PORT`, or `localhost:PORT` for 127.0.0.1 (default
+    /// `127.0.0.1:8080`).
+    #[serde(default = "default_listen", deserialize_with = "listen_addr")]
     pub listen: SocketAddr,
     /// The public origin of the server; the callback is `public_url + "/callback"`.
     pub public_url: Url,
     /// `sqlite://file.db` (default `sqlite://linelogin.db`) or `postgres://…`.
-    #[serde(default = "default_db")]
+    #[serde(default)]
     pub database_url: DatabaseUrl,
     /// The 32-byte token encryption key, base64 (standard or URL-safe). Required.
     pub token_encryption_key: EncryptionKey,
@@ -70,7 +76,7 @@ pub struct Config {
     pub pages: PagesConfig,
     /// Keys that tokens were encrypted with before `token_encryption_key` (base64 each):
     /// still decrypted, never used to encrypt (`linelogin keys rotate` re-encrypts).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "key_list")]
     pub previous_token_encryption_keys: Vec<EncryptionKey>,
     /// `[gateway]`: linelogin in front of another web app (see [`GatewayConfig`]). Absent:
     /// linelogin is the app, at the root.
@@ -86,20 +92,16 @@ pub struct Config {
 
 /// `[pages]`.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct PagesConfig {
     /// A directory whose `*.html` files replace the built-in templates of the same name
     /// (see [`crate::pages`]); unset: the built-in templates only.
-    #[serde(default)]
     pub templates_dir: Option<PathBuf>,
     /// The name shown in the header and page titles (default `linelogin`).
-    #[serde(default)]
     pub app_name: Option<String>,
     /// A logo shown before the name in the header (`https://…` or a path on this server).
-    #[serde(default)]
     pub logo_url: Option<String>,
     /// The colour of ordinary buttons (`#rgb` or `#rrggbb`); the LINE button stays LINE green.
-    #[serde(default)]
     pub brand_color: Option<String>,
 }
 
@@ -152,78 +154,97 @@ fn word_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
         .collect())
 }
 
+/// `IP:PORT`, or `localhost:PORT` (127.0.0.1, without asking a resolver).
+fn listen_addr<'de, D: Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
+    let s = String::deserialize(d)?;
+    parse_listen(&s).map_err(serde::de::Error::custom)
+}
+
+/// Parses a listen address: `IP:PORT`, `[IPv6]:PORT` or `localhost:PORT`.
+pub fn parse_listen(s: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = s.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    if let Some(port) = s.strip_prefix("localhost:")
+        && let Ok(port) = port.parse::<u16>()
+    {
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    Err(format!(
+        "expected \"IP:PORT\" or \"localhost:PORT\", got {s:?}"
+    ))
+}
+
+/// Keys: a TOML array, or one string of keys separated by commas (environment).
+fn key_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<EncryptionKey>, D::Error> {
+    word_list(d)?
+        .iter()
+        .map(|k| EncryptionKey::from_base64(k).map_err(serde::de::Error::custom))
+        .collect()
+}
+
 fn default_scopes() -> Vec<String> {
     vec!["openid".to_owned(), "profile".to_owned()]
 }
 
 /// `[outbound]`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct OutboundConfig {
     /// Sustained calls per second to LINE.
-    #[serde(default = "default_rate")]
     pub rate_limit_per_second: u32,
     /// Burst above the sustained rate.
-    #[serde(default = "default_rate")]
     pub burst: u32,
     /// The longest `Retry-After` from LINE that is honoured, in seconds (default 300, at
     /// least 1). A longer one is clamped to this, with a warning, for the cool-down of every
     /// call to LINE, the breakers and the `Retry-After` shown to browsers.
-    #[serde(default = "default_retry_after_ceiling")]
     pub retry_after_ceiling_seconds: u64,
     /// Redis shared by every instance of the fleet: when set, the rate limit and the `429`
     /// cool-down are one budget for every instance on this Redis and channel. Its password
     /// never prints (`Debug` masks it).
-    #[serde(default)]
     pub redis_url: Option<RedisUrl>,
     /// Expected instances (default 1, at least 1): with Redis unreachable each instance
     /// falls back to `rate_limit_per_second / instances` (and `burst / instances`).
-    #[serde(default = "default_instances")]
     pub instances: u32,
 }
 
 impl Default for OutboundConfig {
     fn default() -> Self {
         Self {
-            rate_limit_per_second: default_rate(),
-            burst: default_rate(),
-            retry_after_ceiling_seconds: default_retry_after_ceiling(),
+            rate_limit_per_second: 20,
+            burst: 20,
+            retry_after_ceiling_seconds: 300,
             redis_url: None,
-            instances: default_instances(),
+            instances: 1,
         }
     }
 }
 
 /// `[logs]`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct LogsConfig {
     /// Directory of the guideline log files.
-    #[serde(default = "default_log_dir")]
     pub dir: PathBuf,
     /// Days to keep rotated files.
-    #[serde(default = "default_retention")]
     pub retention_days: u32,
     /// Also log (redacted) API request and response bodies.
-    #[serde(default)]
     pub bodies: bool,
     /// The longest a logged value may be, in bytes (default 2048, at least 64); a longer one
     /// is cut and ends with `…[truncated N bytes]`.
-    #[serde(default = "default_max_value_bytes")]
     pub max_value_bytes: usize,
     /// Names this instance of a fleet in its log files and metrics (letters, digits, `-`,
     /// `_`; at most 32). Absent: one instance.
-    #[serde(default)]
     pub instance: Option<String>,
 }
 
 impl Default for LogsConfig {
     fn default() -> Self {
         Self {
-            dir: default_log_dir(),
-            retention_days: default_retention(),
+            dir: PathBuf::from("logs"),
+            retention_days: 90,
             bodies: false,
-            max_value_bytes: default_max_value_bytes(),
+            max_value_bytes: 2048,
             instance: None,
         }
     }
@@ -232,48 +253,42 @@ impl Default for LogsConfig {
 /// `[inbound]`: what one client may ask of the server before it is refused, and how many
 /// logins may be pending at once. See `routes::limits`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct InboundConfig {
     /// Sustained `/login` + `/callback` requests per second from one client (an IPv4
     /// address, or an IPv6 /64); 0 turns the per-client limit off. Default 10.
-    #[serde(default = "default_per_client_per_second")]
     pub per_client_per_second: u32,
     /// Requests one client may make at once above the sustained rate. Default 40.
-    #[serde(default = "default_per_client_burst")]
     pub per_client_burst: u32,
     /// Also limit loopback clients (127.0.0.0/8, ::1). Default false: load tests run from
     /// the same host, and a reverse proxy on the same host that is not listed in
     /// `trusted_proxies` would otherwise make every user one client.
-    #[serde(default)]
     pub limit_loopback: bool,
     /// Peers whose `client_ip_header` is believed (your reverse proxies). Default none.
-    #[serde(default, deserialize_with = "ip_list")]
+    #[serde(deserialize_with = "ip_list")]
     pub trusted_proxies: Vec<IpAddr>,
     /// The header a trusted proxy puts the client address in (`x-forwarded-for`: the
     /// right-most address that is not a trusted proxy is the client; `x-real-ip`,
     /// `forwarded`-less single-address headers: the address). Default none.
-    #[serde(default)]
     pub client_ip_header: Option<String>,
     /// Most clients the limiter remembers; idle ones are forgotten first (memory bound).
     /// Default 100000.
-    #[serde(default = "default_max_clients")]
     pub max_clients: usize,
     /// Most logins that may be pending (started, not called back, not expired) at once,
     /// store-wide; beyond it `/login` answers 503. 0 turns the cap off. Default 100000.
-    #[serde(default = "default_max_pending_logins")]
     pub max_pending_logins: u64,
 }
 
 impl Default for InboundConfig {
     fn default() -> Self {
         Self {
-            per_client_per_second: default_per_client_per_second(),
-            per_client_burst: default_per_client_burst(),
+            per_client_per_second: 10,
+            per_client_burst: 40,
             limit_loopback: false,
             trusted_proxies: Vec::new(),
             client_ip_header: None,
-            max_clients: default_max_clients(),
-            max_pending_logins: default_max_pending_logins(),
+            max_clients: 100_000,
+            max_pending_logins: 100_000,
         }
     }
 }
@@ -304,48 +319,40 @@ fn ip_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<IpAddr>, D::Error> {
 
 /// `[session]`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct SessionConfig {
     /// Absolute session lifetime in seconds (default 7 days).
-    #[serde(default = "default_ttl")]
     pub ttl_seconds: u64,
     /// Idle timeout in seconds (default 1 day).
-    #[serde(default = "default_idle")]
     pub idle_seconds: u64,
 }
 
 impl Default for SessionConfig {
     fn default() -> Self {
         Self {
-            ttl_seconds: default_ttl(),
-            idle_seconds: default_idle(),
+            ttl_seconds: 7 * 24 * 3600,
+            idle_seconds: 24 * 3600,
         }
     }
 }
 
 /// `[deauth]`: the deauthorization worker.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct DeauthConfig {
     /// Run the worker in this process (default true).
-    #[serde(default = "default_true")]
     pub worker: bool,
     /// First retry delay in milliseconds; doubles per attempt, with jitter.
-    #[serde(default = "default_backoff_base")]
     pub backoff_base_ms: u64,
     /// Largest retry delay in milliseconds.
-    #[serde(default = "default_backoff_max")]
     pub backoff_max_ms: u64,
     /// Attempts before a job is marked failed.
-    #[serde(default = "default_attempts")]
     pub max_attempts: u32,
     /// How often the worker looks for due jobs, in milliseconds.
-    #[serde(default = "default_poll")]
     pub poll_ms: u64,
     /// How long a claimed job (or webhook delivery) is leased to one worker, in milliseconds
     /// (default 15000, at least 300). The worker renews it every third of this while its call
     /// is in flight; a dead instance's jobs are taken over after it.
-    #[serde(default = "default_lease")]
     pub lease_ms: u64,
 }
 
@@ -353,47 +360,42 @@ impl Default for DeauthConfig {
     fn default() -> Self {
         Self {
             worker: true,
-            backoff_base_ms: default_backoff_base(),
-            backoff_max_ms: default_backoff_max(),
-            max_attempts: default_attempts(),
-            poll_ms: default_poll(),
-            lease_ms: default_lease(),
+            backoff_base_ms: 1_000,
+            backoff_max_ms: 15 * 60 * 1_000,
+            max_attempts: 30,
+            poll_ms: 1_000,
+            lease_ms: crate::deauth::outbox::DEFAULT_LEASE_MS,
         }
     }
 }
 
 /// `[http]`: the listener's limits (see the `line-listener` crate).
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct HttpConfig {
     /// How long a request head may take to arrive, in milliseconds (default 5,000).
-    #[serde(default = "default_header_read_timeout")]
     pub header_read_timeout_ms: u64,
     /// How long a kept-alive connection may wait for its next request, in milliseconds
     /// (default 60,000).
-    #[serde(default = "default_idle_timeout")]
     pub idle_timeout_ms: u64,
     /// How long a request body may take to arrive in full, in milliseconds (default 20,000);
     /// then 408 and the connection is closed.
-    #[serde(default = "default_body_read_timeout")]
     pub body_read_timeout_ms: u64,
     /// Connections open at once (default 1,024); more are answered 503 and closed. Keep it
     /// below the process's open-file limit (`ulimit -n`).
-    #[serde(default = "default_max_connections")]
     pub max_connections: usize,
     /// The largest request head in bytes (default 16,384); larger gets 431.
-    #[serde(default = "default_max_header_bytes")]
     pub max_header_bytes: usize,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
         Self {
-            header_read_timeout_ms: default_header_read_timeout(),
-            idle_timeout_ms: default_idle_timeout(),
-            body_read_timeout_ms: default_body_read_timeout(),
-            max_connections: default_max_connections(),
-            max_header_bytes: default_max_header_bytes(),
+            header_read_timeout_ms: 5_000,
+            idle_timeout_ms: 60_000,
+            body_read_timeout_ms: 20_000,
+            max_connections: 1_024,
+            max_header_bytes: 16 * 1024,
         }
     }
 }
@@ -401,52 +403,28 @@ impl Default for HttpConfig {
 /// `[database]`: bounded waits, so that a down or stalled database answers 503 in time
 /// instead of hanging.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct DatabaseConfig {
     /// How long a request waits for a database connection (PostgreSQL's pool; SQLite's
     /// writer), in milliseconds (default 3,000).
-    #[serde(default = "default_db_timeout")]
     pub acquire_timeout_ms: u64,
     /// How long one statement may take, in milliseconds (default 3,000): PostgreSQL's
     /// `statement_timeout` (and `lock_timeout`); SQLite's busy timeout (a lock held by
     /// another process).
-    #[serde(default = "default_db_timeout")]
     pub statement_timeout_ms: u64,
 }
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
         Self {
-            acquire_timeout_ms: default_db_timeout(),
-            statement_timeout_ms: default_db_timeout(),
+            acquire_timeout_ms: 3_000,
+            statement_timeout_ms: 3_000,
         }
     }
 }
 
-fn default_header_read_timeout() -> u64 {
-    5_000
-}
-fn default_idle_timeout() -> u64 {
-    60_000
-}
-fn default_body_read_timeout() -> u64 {
-    20_000
-}
-fn default_max_connections() -> usize {
-    1_024
-}
-fn default_max_header_bytes() -> usize {
-    16 * 1024
-}
-fn default_db_timeout() -> u64 {
-    3_000
-}
-
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8080))
-}
-fn default_db() -> DatabaseUrl {
-    DatabaseUrl("sqlite://linelogin.db".into())
 }
 fn default_auth_url() -> Url {
     const_url("https://access.line.me")
@@ -458,65 +436,18 @@ fn default_api_url() -> Url {
 fn const_url(s: &str) -> Url {
     Url::parse(s).expect("constant URL")
 }
-fn default_rate() -> u32 {
-    20
-}
-fn default_retry_after_ceiling() -> u64 {
-    300
-}
-fn default_instances() -> u32 {
-    1
-}
-fn default_log_dir() -> PathBuf {
-    PathBuf::from("logs")
-}
-fn default_retention() -> u32 {
-    90
-}
-fn default_max_value_bytes() -> usize {
-    2048
-}
-fn default_per_client_per_second() -> u32 {
-    10
-}
-fn default_per_client_burst() -> u32 {
-    40
-}
-fn default_max_clients() -> usize {
-    100_000
-}
-fn default_max_pending_logins() -> u64 {
-    100_000
-}
-fn default_ttl() -> u64 {
-    7 * 24 * 3600
-}
-fn default_idle() -> u64 {
-    24 * 3600
-}
-fn default_true() -> bool {
-    true
-}
-fn default_backoff_base() -> u64 {
-    1_000
-}
-fn default_backoff_max() -> u64 {
-    15 * 60 * 1_000
-}
-fn default_attempts() -> u32 {
-    30
-}
-fn default_poll() -> u64 {
-    1_000
-}
-fn default_lease() -> u64 {
-    crate::deauth::outbox::DEFAULT_LEASE_MS
-}
 
 /// The database URL. `Debug` masks the password.
 #[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(transparent)]
 pub struct DatabaseUrl(String);
+
+impl Default for DatabaseUrl {
+    /// `sqlite://linelogin.db`, next to where the server runs.
+    fn default() -> Self {
+        Self("sqlite://linelogin.db".into())
+    }
+}
 
 impl DatabaseUrl {
     /// Wraps a URL.
@@ -637,131 +568,246 @@ impl<'de> Deserialize<'de> for EncryptionKey {
     }
 }
 
-/// Keys whose environment values are numbers or booleans rather than strings.
-const TYPED_KEYS: &[(&str, Kind)] = &[
-    ("outbound.rate_limit_per_second", Kind::Int),
-    ("outbound.burst", Kind::Int),
-    ("outbound.retry_after_ceiling_seconds", Kind::Int),
-    ("outbound.instances", Kind::Int),
-    ("logs.retention_days", Kind::Int),
-    ("logs.bodies", Kind::Bool),
-    ("session.ttl_seconds", Kind::Int),
-    ("session.idle_seconds", Kind::Int),
-    ("deauth.worker", Kind::Bool),
-    ("deauth.backoff_base_ms", Kind::Int),
-    ("deauth.backoff_max_ms", Kind::Int),
-    ("deauth.max_attempts", Kind::Int),
-    ("deauth.poll_ms", Kind::Int),
-    ("deauth.lease_ms", Kind::Int),
-    ("logs.max_value_bytes", Kind::Int),
-    ("inbound.per_client_per_second", Kind::Int),
-    ("inbound.per_client_burst", Kind::Int),
-    ("inbound.limit_loopback", Kind::Bool),
-    ("inbound.max_clients", Kind::Int),
-    ("inbound.max_pending_logins", Kind::Int),
-    ("http.header_read_timeout_ms", Kind::Int),
-    ("http.idle_timeout_ms", Kind::Int),
-    ("http.body_read_timeout_ms", Kind::Int),
-    ("http.max_connections", Kind::Int),
-    ("http.max_header_bytes", Kind::Int),
-    ("database.acquire_timeout_ms", Kind::Int),
-    ("database.statement_timeout_ms", Kind::Int),
-    ("gateway.connect_timeout_ms", Kind::Int),
-    ("gateway.response_header_timeout_ms", Kind::Int),
-    ("gateway.pool_idle_timeout_ms", Kind::Int),
-    ("gateway.max_request_body_bytes", Kind::Int),
-    ("webhook.max_attempts", Kind::Int),
-    ("webhook.connect_timeout_ms", Kind::Int),
-    ("webhook.timeout_ms", Kind::Int),
-    ("webhook.backoff_base_ms", Kind::Int),
-    ("webhook.backoff_max_ms", Kind::Int),
+impl LineConfig {
+    /// A channel with LINE's platform URLs and the default scopes and options.
+    pub fn new(channel_id: impl Into<String>, channel_secret: ChannelSecret) -> Self {
+        Self {
+            channel_id: channel_id.into(),
+            channel_secret,
+            auth_url: default_auth_url(),
+            api_url: default_api_url(),
+            scopes: default_scopes(),
+            bot_prompt: None,
+            prompt: None,
+            ui_locales: Vec::new(),
+        }
+    }
+}
+
+/// Where a configuration value came from, for error messages.
+struct Sources<'a> {
+    /// The file's path and text, when there is a file.
+    file: Option<(&'a Path, &'a str)>,
+    /// Dotted key → the environment variable that set it.
+    env: BTreeMap<String, String>,
+}
+
+impl Sources<'_> {
+    /// `server.toml:12:5: line.channel_id` or `LINELOGIN_LINE__CHANNEL_ID (line.channel_id)`.
+    fn place(&self, key: &[String], want_key_span: bool) -> String {
+        let dotted = key.join(".");
+        if let Some(var) = self.env.get(&dotted) {
+            return format!("{var} ({dotted})");
+        }
+        if let Some((path, text)) = self.file {
+            let name = path.display();
+            return match toml_span(text, key, want_key_span) {
+                Some(offset) => {
+                    let (line, col) = line_col(text, offset);
+                    format!("{name}:{line}:{col}: {dotted}")
+                }
+                None => format!("{name}: {dotted}"),
+            };
+        }
+        dotted
+    }
+}
+
+/// The byte offset of `key` (its name, or its value) in a TOML text.
+fn toml_span(text: &str, key: &[String], want_key_span: bool) -> Option<usize> {
+    let root = toml::de::DeTable::parse(text).ok()?;
+    let mut table = root.get_ref();
+    let (last, parents) = key.split_last()?;
+    for part in parents {
+        let (_, value) = table.iter().find(|(k, _)| k.get_ref() == part)?;
+        match value.get_ref() {
+            toml::de::DeValue::Table(t) => table = t,
+            _ => return None,
+        }
+    }
+    let (k, v) = table.iter().find(|(k, _)| k.get_ref() == last)?;
+    Some(if want_key_span { k.span() } else { v.span() }.start)
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+/// The keys without a default.
+const REQUIRED: &[&str] = &[
+    "public_url",
+    "token_encryption_key",
+    "line.channel_id",
+    "line.channel_secret",
 ];
 
-#[derive(Clone, Copy)]
-enum Kind {
-    Int,
-    Bool,
+/// `line.channel_id: missing (set it in the file or with LINELOGIN_LINE__CHANNEL_ID)`.
+fn missing(dotted: &str) -> String {
+    let var = format!(
+        "LINELOGIN_{}",
+        dotted.replace('.', "__").to_ascii_uppercase()
+    );
+    format!("{dotted}: missing (set it in the file or with {var})")
+}
+
+/// One line per problem figment reports, each naming the key and where it was set.
+fn describe(errors: figment::Error, sources: &Sources<'_>) -> ConfigError {
+    use figment::error::Kind;
+    let lines: Vec<String> = errors
+        .into_iter()
+        .map(|e| match &e.kind {
+            Kind::UnknownField(field, _) => {
+                let mut key = e.path.clone();
+                if key.last() != Some(field) {
+                    key.push(field.clone());
+                }
+                format!("{}: unknown key", sources.place(&key, true))
+            }
+            Kind::MissingField(field) => {
+                let mut key = e.path.clone();
+                if key.last().map(String::as_str) != Some(field) {
+                    key.push(field.to_string());
+                }
+                missing(&key.join("."))
+            }
+            kind => format!("{}: {kind}", sources.place(&e.path, false)),
+        })
+        .collect();
+    ConfigError(lines.join("\n"))
 }
 
 impl Config {
+    /// A configuration with every optional key at its default: the server at `public_url`
+    /// with this token key and LINE channel. Set other fields on the result.
+    pub fn new(public_url: Url, token_encryption_key: EncryptionKey, line: LineConfig) -> Self {
+        Self {
+            listen: default_listen(),
+            public_url,
+            database_url: DatabaseUrl::default(),
+            token_encryption_key,
+            line,
+            outbound: OutboundConfig::default(),
+            logs: LogsConfig::default(),
+            session: SessionConfig::default(),
+            deauth: DeauthConfig::default(),
+            inbound: InboundConfig::default(),
+            http: HttpConfig::default(),
+            database: DatabaseConfig::default(),
+            pages: PagesConfig::default(),
+            previous_token_encryption_keys: Vec::new(),
+            gateway: None,
+            webhook: None,
+            metrics: None,
+        }
+    }
+
     /// Loads the file (if any), then applies `LINELOGIN_*` variables from `env`, then checks
     /// the result. `env` is usually `std::env::vars()`.
+    ///
+    /// Layering is figment's: the file, then one provider per variable
+    /// (`LINELOGIN_LINE__CHANNEL_ID` → `line.channel_id`; the names in [`RESERVED_ENV`]
+    /// are not keys). A variable's value is a string that the target field's type reads
+    /// (figment's lossy extraction: `"7"` for a number, `"true"`/`"1"`/`"yes"` for a
+    /// flag), so a numeric channel id stays a string. Every problem is reported, each with
+    /// its key and its place (`server.toml:3:10: listen: …`).
     pub fn load(
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Config, ConfigError> {
-        let mut table = match file {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
-                text.parse::<toml::Table>()
-                    .map_err(|e| ConfigError(format!("{}: {}", path.display(), e.message())))?
-            }
-            None => toml::Table::new(),
+        use figment::Figment;
+        use figment::providers::Serialized;
+
+        let text = match file {
+            Some(path) => Some(
+                std::fs::read_to_string(path)
+                    .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?,
+            ),
+            None => None,
+        };
+        let mut figment = Figment::new();
+        if let (Some(path), Some(text)) = (file, &text) {
+            let table = text.parse::<toml::Table>().map_err(|e| {
+                let place = match e.span() {
+                    Some(span) => {
+                        let (line, col) = line_col(text, span.start);
+                        format!("{}:{line}:{col}", path.display())
+                    }
+                    None => path.display().to_string(),
+                };
+                ConfigError(format!("{place}: {}", e.message().trim_end()))
+            })?;
+            figment = figment.merge(Serialized::defaults(table));
+        }
+        let mut sources = Sources {
+            file: file.zip(text.as_deref()),
+            env: BTreeMap::new(),
         };
         let env: BTreeMap<String, String> = env.into_iter().collect();
-        for (name, value) in &env {
+        let mut load_test = None;
+        for (name, value) in env {
+            if name == "LINELOGIN_LOAD_TEST" {
+                load_test = Some(value);
+                continue;
+            }
             let Some(rest) = name.strip_prefix("LINELOGIN_") else {
                 continue;
             };
-            if RESERVED_ENV.contains(&name.as_str()) || rest.is_empty() {
+            if RESERVED_ENV.contains(&name.as_str()) {
                 continue;
             }
-            let path: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
-            let dotted = path.join(".");
-            let v = match TYPED_KEYS
-                .iter()
-                .find(|(k, _)| *k == dotted)
-                .map(|(_, kind)| *kind)
-            {
-                Some(Kind::Int) => toml::Value::Integer(
-                    value
-                        .trim()
-                        .parse()
-                        .map_err(|_| ConfigError(format!("{name} must be a whole number")))?,
-                ),
-                Some(Kind::Bool) => toml::Value::Boolean(match value.trim() {
-                    "1" | "true" | "yes" => true,
-                    "0" | "false" | "no" => false,
-                    _ => return Err(ConfigError(format!("{name} must be true or false"))),
-                }),
-                None => toml::Value::String(value.clone()),
-            };
-            insert_path(&mut table, &path, v)
-                .map_err(|()| ConfigError(format!("{name} does not name a key")))?;
+            let key: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
+            if key.iter().any(String::is_empty) {
+                return Err(ConfigError(format!("{name} does not name a key")));
+            }
+            let dotted = key.join(".");
+            figment = figment.merge(Serialized::default(&dotted, value));
+            sources.env.insert(dotted, name);
         }
-        let config: Config = toml::Value::Table(table)
-            .try_into()
-            .map_err(|e: toml::de::Error| ConfigError(format!("configuration: {}", e.message())))?;
-        config.validate(env.get("LINELOGIN_LOAD_TEST").map(String::as_str))?;
+        // serde stops at the first missing field: name every missing one at once.
+        let absent: Vec<String> = REQUIRED
+            .iter()
+            .filter(|k| !figment.contains(k))
+            .map(|k| missing(k))
+            .collect();
+        if !absent.is_empty() {
+            return Err(ConfigError(absent.join("\n")));
+        }
+        let config: Config = figment.extract_lossy().map_err(|e| describe(e, &sources))?;
+        config.validate(load_test.as_deref())?;
         Ok(config)
     }
 
     /// Checks values that serde cannot: URL schemes, the channel, and the load-test guard.
+    /// Every problem is reported, one line each.
     pub fn validate(&self, load_test: Option<&str>) -> Result<(), ConfigError> {
+        let mut errors: Vec<ConfigError> = Vec::new();
         for (key, url) in [
             ("public_url", &self.public_url),
             ("line.auth_url", &self.line.auth_url),
             ("line.api_url", &self.line.api_url),
         ] {
             if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-                return Err(ConfigError(format!("{key} must be an http(s) URL")));
+                errors.push(ConfigError(format!("{key} must be an http(s) URL")));
             }
         }
         if self.public_url.query().is_some() || self.public_url.fragment().is_some() {
-            return Err(ConfigError(
+            errors.push(ConfigError(
                 "public_url must not carry a query or fragment".into(),
             ));
         }
         if self.line.channel_id.is_empty()
             || !self.line.channel_id.bytes().all(|b| b.is_ascii_digit())
         {
-            return Err(ConfigError(
+            errors.push(ConfigError(
                 "line.channel_id must be the numeric channel id".into(),
             ));
         }
         if self.line.channel_secret.secret().is_empty() {
-            return Err(ConfigError("line.channel_secret is empty".into()));
+            errors.push(ConfigError("line.channel_secret is empty".into()));
         }
         if load_test.is_some_and(|v| !v.is_empty() && v != "0") {
             for (key, url) in [
@@ -769,7 +815,7 @@ impl Config {
                 ("line.api_url", &self.line.api_url),
             ] {
                 if is_real_line_host(url) {
-                    return Err(ConfigError(format!(
+                    errors.push(ConfigError(format!(
                         "LINELOGIN_LOAD_TEST is set but {key} points at the real LINE Platform; \
                          load tests must use the emulator"
                     )));
@@ -777,14 +823,14 @@ impl Config {
             }
         }
         if self.logs.max_value_bytes < 64 {
-            return Err(ConfigError(
+            errors.push(ConfigError(
                 "logs.max_value_bytes must be at least 64".into(),
             ));
         }
         if self.inbound.max_clients == 0 {
-            return Err(ConfigError("inbound.max_clients must be at least 1".into()));
+            errors.push(ConfigError("inbound.max_clients must be at least 1".into()));
         }
-        self.validate_limits()?;
+        self.validate_limits(&mut errors);
         if let Some(name) = &self.logs.instance
             && (name.is_empty()
                 || name.len() > 32
@@ -792,25 +838,30 @@ impl Config {
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
         {
-            return Err(ConfigError(
+            errors.push(ConfigError(
                 "logs.instance must be 1 to 32 letters, digits, - or _".into(),
             ));
         }
-        if let Some(g) = &self.gateway {
-            g.validate()?;
+        if let Some(g) = &self.gateway
+            && let Err(e) = g.validate()
+        {
+            errors.push(e);
         }
-        if let Some(w) = &self.webhook {
-            w.validate()?;
+        if let Some(w) = &self.webhook
+            && let Err(e) = w.validate()
+        {
+            errors.push(e);
         }
-        if self.deauth.lease_ms < 300 {
-            return Err(ConfigError("deauth.lease_ms must be at least 300".into()));
+        if errors.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        let lines: Vec<String> = errors.into_iter().map(|e| e.0).collect();
+        Err(ConfigError(lines.join("\n")))
     }
 
     /// The `[http]` and `[database]` values must be positive (a zero would disable a bound
     /// or refuse every connection).
-    fn validate_limits(&self) -> Result<(), ConfigError> {
+    fn validate_limits(&self, errors: &mut Vec<ConfigError>) {
         for (key, value) in [
             (
                 "http.header_read_timeout_ms",
@@ -829,15 +880,14 @@ impl Config {
             ),
         ] {
             if value == 0 {
-                return Err(ConfigError(format!("{key} must be at least 1")));
+                errors.push(ConfigError(format!("{key} must be at least 1")));
             }
         }
         if self.http.max_header_bytes < 1024 {
-            return Err(ConfigError(
+            errors.push(ConfigError(
                 "http.max_header_bytes must be at least 1024".into(),
             ));
         }
-        Ok(())
     }
 
     /// The listener's limits from `[http]`.
@@ -874,26 +924,6 @@ pub fn is_real_line_host(url: &Url) -> bool {
         let h = h.trim_end_matches('.').to_ascii_lowercase();
         h == "line.me" || h.ends_with(".line.me")
     })
-}
-
-fn insert_path(table: &mut toml::Table, path: &[String], value: toml::Value) -> Result<(), ()> {
-    match path {
-        [] => Err(()),
-        [last] if !last.is_empty() => {
-            table.insert(last.clone(), value);
-            Ok(())
-        }
-        [first, rest @ ..] if !first.is_empty() => {
-            let entry = table
-                .entry(first.clone())
-                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-            match entry {
-                toml::Value::Table(t) => insert_path(t, rest, value),
-                _ => Err(()),
-            }
-        }
-        _ => Err(()),
-    }
 }
 
 #[cfg(test)]
@@ -1087,12 +1117,12 @@ mod tests {
         );
         let mut e = minimal();
         e.push(("LINELOGIN_SESSION__TTL_SECONDS".into(), "soon".into()));
+        let err = Config::load(None, e).unwrap_err().to_string();
         assert!(
-            Config::load(None, e)
-                .unwrap_err()
-                .to_string()
-                .contains("whole number")
+            err.starts_with("LINELOGIN_SESSION__TTL_SECONDS (session.ttl_seconds): "),
+            "{err}"
         );
+        assert!(err.contains("\"soon\""), "{err}");
     }
 
     #[test]
@@ -1113,5 +1143,212 @@ mod tests {
         let dbg = format!("{c:?}");
         assert!(!dbg.contains("CANARY_REDIS_PW"), "{dbg}");
         assert!(dbg.contains("redis://:***@127.0.0.1:6379/0"), "{dbg}");
+    }
+
+    fn write(dir: &tempfile::TempDir, text: &str) -> PathBuf {
+        let file = dir.path().join("server.toml");
+        std::fs::write(&file, text).unwrap();
+        file
+    }
+
+    #[test]
+    fn file_errors_name_the_file_line_column_and_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = write(
+            &dir,
+            "# comment\nlisten = 8085\n[line]\nchannel_id = \"1\"\n",
+        );
+        let err = Config::load(Some(&file), minimal())
+            .unwrap_err()
+            .to_string();
+        let name = file.display();
+        assert!(err.starts_with(&format!("{name}:2:10: listen: ")), "{err}");
+        // An unknown key points at the key, in its section.
+        let file = write(&dir, "[outbound]\nburst = 3\n  rate_per_second = 5\n");
+        let err = Config::load(Some(&file), minimal())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(&format!(
+                "{name}:3:3: outbound.rate_per_second: unknown key"
+            )),
+            "{err}"
+        );
+        // A TOML syntax error has its place too.
+        let file = write(&dir, "listen = \n");
+        let err = Config::load(Some(&file), minimal())
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with(&format!("{name}:1:")), "{err}");
+    }
+
+    #[test]
+    fn every_problem_is_listed_and_missing_keys_say_how_to_set_them() {
+        let err = Config::load(None, env(&[])).unwrap_err().to_string();
+        for key in [
+            "public_url",
+            "token_encryption_key",
+            "line.channel_id",
+            "line.channel_secret",
+        ] {
+            assert!(err.contains(&format!("{key}: missing")), "{key}: {err}");
+        }
+        assert!(err.contains("LINELOGIN_PUBLIC_URL"), "{err}");
+    }
+
+    #[test]
+    fn env_values_take_the_type_of_their_field() {
+        // A numeric channel id stays a string; numbers and flags are read as such.
+        let mut e = minimal();
+        e.push(("LINELOGIN_DEAUTH__WORKER".into(), "no".into()));
+        e.push(("LINELOGIN_LOGS__BODIES".into(), "1".into()));
+        e.push(("LINELOGIN_LOGS__INSTANCE".into(), "7".into()));
+        e.push(("LINELOGIN_GATEWAY__CONNECT_TIMEOUT_MS".into(), "250".into()));
+        let c = Config::load(None, e).unwrap();
+        assert_eq!(c.line.channel_id, "1234567890");
+        assert!(!c.deauth.worker);
+        assert!(c.logs.bodies);
+        assert_eq!(c.logs.instance.as_deref(), Some("7"));
+        assert_eq!(c.gateway.map(|g| g.connect_timeout_ms), Some(250));
+        let mut e = minimal();
+        e.push((
+            "LINELOGIN_PREVIOUS_TOKEN_ENCRYPTION_KEYS".into(),
+            format!("{KEY},{KEY}"),
+        ));
+        assert_eq!(
+            Config::load(None, e)
+                .unwrap()
+                .previous_token_encryption_keys
+                .len(),
+            2
+        );
+    }
+
+    #[test]
+    fn listen_takes_localhost_and_refuses_other_names() {
+        let mut e = minimal();
+        e.push(("LINELOGIN_LISTEN".into(), "localhost:8085".into()));
+        assert_eq!(
+            Config::load(None, e).unwrap().listen,
+            SocketAddr::from(([127, 0, 0, 1], 8085))
+        );
+        let mut e = minimal();
+        e.push(("LINELOGIN_LISTEN".into(), "example.com:80".into()));
+        let err = Config::load(None, e).unwrap_err().to_string();
+        assert!(err.contains("localhost:PORT"), "{err}");
+    }
+
+    #[test]
+    fn new_has_the_defaults_a_file_would_get() {
+        let loaded = Config::load(None, minimal()).unwrap();
+        let built = Config::new(
+            loaded.public_url.clone(),
+            EncryptionKey::from_base64(KEY).unwrap(),
+            LineConfig::new(
+                "1234567890",
+                ChannelSecret::new("CANARY_SECRET_0123456789abcdef"),
+            ),
+        );
+        assert_eq!(format!("{built:?}"), format!("{loaded:?}"));
+    }
+
+    /// `server.example.toml` at the repository root, with its `# key = value` lines
+    /// uncommented and its placeholders filled.
+    fn example_uncommented() -> String {
+        const WHSEC: &str = "whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+        include_str!("../../../../server.example.toml")
+            .lines()
+            .map(|l| match l.strip_prefix("# ") {
+                Some(rest)
+                    if rest.starts_with('[')
+                        || rest.split_once(" = ").is_some_and(|(k, _)| {
+                            k.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+                        }) =>
+                {
+                    rest
+                }
+                _ => l,
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+            .replace("<openssl rand -base64 32>", KEY)
+            .replace("<old key, base64>", KEY)
+            .replace("whsec_<base64 of 24 to 64 random bytes>", WHSEC)
+    }
+
+    /// The field names of the struct at `section` ("" for the root), as serde lists them
+    /// when it meets an unknown key there.
+    fn fields_of(base: &toml::Table, section: &str) -> Vec<String> {
+        use figment::Figment;
+        use figment::providers::Serialized;
+        let bogus = if section.is_empty() {
+            "zz_not_a_key".to_owned()
+        } else {
+            format!("{section}.zz_not_a_key")
+        };
+        let err = Figment::from(Serialized::defaults(base.clone()))
+            .merge(Serialized::default(&bogus, 1))
+            .extract::<Config>()
+            .unwrap_err();
+        for e in err {
+            if let figment::error::Kind::UnknownField(_, expected) = e.kind {
+                return expected.iter().map(|s| s.to_string()).collect();
+            }
+        }
+        panic!("no unknown-field error for {bogus}");
+    }
+
+    #[test]
+    fn server_example_toml_shows_the_real_defaults_and_every_key() {
+        // As shipped: with the required keys given, it is exactly the defaults.
+        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../server.example.toml");
+        let shipped = Config::load(Some(&file), minimal())
+            .unwrap_or_else(|e| panic!("server.example.toml: {e}"));
+        let defaults = Config::load(None, minimal()).unwrap();
+        assert_eq!(format!("{shipped:?}"), format!("{defaults:?}"));
+
+        // Uncommented: every optional key and section parses and is valid.
+        let text = example_uncommented();
+        let dir = tempfile::tempdir().unwrap();
+        let full = write(&dir, &text);
+        let c = Config::load(Some(&full), env(&[]))
+            .unwrap_or_else(|e| panic!("server.example.toml uncommented: {e}"));
+        assert!(c.gateway.is_some() && c.webhook.is_some() && c.metrics.is_some());
+        assert_eq!(c.previous_token_encryption_keys.len(), 1);
+
+        // And it names every key of every section.
+        let table: toml::Table = text.parse().unwrap();
+        let mut missing = Vec::new();
+        for field in fields_of(&table, "") {
+            match table.get(&field) {
+                None => missing.push(field),
+                Some(toml::Value::Table(section)) => {
+                    for key in fields_of(&table, &field) {
+                        if !section.contains_key(&key) {
+                            missing.push(format!("{field}.{key}"));
+                        }
+                    }
+                }
+                Some(_) => {}
+            }
+        }
+        assert!(missing.is_empty(), "server.example.toml lacks {missing:?}");
+    }
+
+    #[test]
+    fn every_value_problem_is_listed() {
+        let mut e = minimal();
+        e.push(("LINELOGIN_HTTP__MAX_CONNECTIONS".into(), "0".into()));
+        e.push(("LINELOGIN_LOGS__MAX_VALUE_BYTES".into(), "10".into()));
+        e.push(("LINELOGIN_LINE__CHANNEL_ID".into(), "abc".into()));
+        let err = Config::load(None, e).unwrap_err().to_string();
+        assert_eq!(err.lines().count(), 3, "{err}");
+        for key in [
+            "http.max_connections",
+            "logs.max_value_bytes",
+            "line.channel_id",
+        ] {
+            assert!(err.contains(key), "{key}: {err}");
+        }
     }
 }

@@ -16,6 +16,7 @@ use async_trait::async_trait;
 pub use admin::{Admin, AdminStore, connect_admin};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
+pub use sqlite::file_path as sqlite_file_path;
 
 use crate::config::DatabaseUrl;
 

@@ -1,12 +1,17 @@
 //! `linelogin check --config FILE`: a compliance self-check of a login server's configuration
-//! and state, one line per check; exit status 1 when any check fails.
+//! and state, one line per check (every failure, not only the first); exit status 1 when any
+//! check fails, 2 on bad usage.
+//!
+//! Read-only: it never creates the database, the logs directory or any file, and it does not
+//! run migrations. A database or logs directory that does not exist yet is a failure.
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use linelogin_server::config::{Config, is_real_line_host};
+use linelogin_server::config::{Config, RESERVED_ENV, is_real_line_host};
 use linelogin_server::pages::Pages;
+use linelogin_server::store::{PostgresStore, SqliteStore, Store, sqlite_file_path};
 
 use super::CliError;
 
@@ -19,6 +24,10 @@ pub struct CheckArgs {
     /// The server configuration file (TOML); `LINELOGIN_*` variables apply as for `serve`.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// The running server's base URL: its served `/terms` page (English and Japanese) must
+    /// carry the unregister and unlink notices. Only GET requests, with a 5 s bound.
+    #[arg(long, value_name = "URL")]
+    pub url: Option<url::Url>,
 }
 
 struct Report<'a, W: Write> {
@@ -53,6 +62,14 @@ fn is_loopback(url: &url::Url) -> bool {
 /// Runs the checks.
 pub fn run(args: CheckArgs, out: &mut impl Write) -> Result<(), CliError> {
     let mut r = Report { out, failed: 0 };
+    if args.config.is_none()
+        && !std::env::vars()
+            .any(|(k, _)| k.starts_with("LINELOGIN_") && !RESERVED_ENV.contains(&k.as_str()))
+    {
+        return Err(CliError::usage(
+            "no --config given (pass --config FILE, or set LINELOGIN_* variables)",
+        ));
+    }
     let config = match Config::load(args.config.as_deref(), std::env::vars()) {
         Ok(c) => {
             r.line(
@@ -63,8 +80,10 @@ pub fn run(args: CheckArgs, out: &mut impl Write) -> Result<(), CliError> {
             c
         }
         Err(e) => {
-            r.line(false, "config", e.to_string())?;
-            return Err(CliError::failure("1 check failed"));
+            for problem in e.to_string().lines() {
+                r.line(false, "config", problem)?;
+            }
+            return Err(failed(r.failed));
         }
     };
 
@@ -127,27 +146,33 @@ pub fn run(args: CheckArgs, out: &mut impl Write) -> Result<(), CliError> {
         "set (32 bytes; tokens stored with XChaCha20-Poly1305)",
     )?;
 
+    // Looked at, never created or written: a check must leave no trace.
     let dir = &config.logs.dir;
-    let writable = std::fs::create_dir_all(dir).and_then(|()| {
-        let probe = dir.join(".linelogin-check");
-        std::fs::write(&probe, b"")?;
-        std::fs::remove_file(probe)
-    });
-    match writable {
-        Ok(()) => r.line(
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() && !m.permissions().readonly() => r.line(
             config.logs.retention_days > 0,
             "logs",
             format!(
-                "{} writable; kept {} days",
+                "{} exists; kept {} days",
                 dir.display(),
                 config.logs.retention_days
             ),
         )?,
-        Err(e) => r.line(
+        Ok(m) if m.is_dir() => r.line(false, "logs", format!("{} is read-only", dir.display()))?,
+        Ok(_) => r.line(
             false,
             "logs",
-            format!("{} not writable: {e}", dir.display()),
+            format!("{} is not a directory", dir.display()),
         )?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => r.line(
+            false,
+            "logs",
+            format!(
+                "{} does not exist (the server creates it when it starts; wrong directory?)",
+                dir.display()
+            ),
+        )?,
+        Err(e) => r.line(false, "logs", format!("{}: {e}", dir.display()))?,
     }
 
     // Rendered with the configured templates (`[pages] templates_dir`): an override that
@@ -168,9 +193,39 @@ pub fn run(args: CheckArgs, out: &mut impl Write) -> Result<(), CliError> {
         Err(e) => r.line(false, "deauthorize notice", e.to_string())?,
     }
 
+    if let Some(base) = &args.url {
+        served_notices(&mut r, &config, base)?;
+    }
+
+    let raw = config.database_url.expose();
+    if raw.starts_with("sqlite:") {
+        match sqlite_file_path(raw) {
+            Ok(Some(path)) if !path.exists() => {
+                r.line(
+                    false,
+                    "database",
+                    format!(
+                        "{} does not exist (the server creates it when it starts; wrong directory?)",
+                        path.display()
+                    ),
+                )?;
+                return Err(failed(r.failed));
+            }
+            Ok(_) => {}
+            Err(e) => {
+                r.line(false, "database", e.to_string())?;
+                return Err(failed(r.failed));
+            }
+        }
+    }
     let rt = super::serve::runtime()?;
     let db = rt.block_on(async {
-        let store = linelogin_server::store::connect(&config.database_url).await?;
+        // Opened without migrating: a check changes nothing.
+        let store: Box<dyn Store> = if raw.starts_with("sqlite:") {
+            Box::new(SqliteStore::connect(raw).await?)
+        } else {
+            Box::new(PostgresStore::connect(raw, None).await?)
+        };
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
@@ -182,10 +237,7 @@ pub fn run(args: CheckArgs, out: &mut impl Write) -> Result<(), CliError> {
             r.line(
                 true,
                 "database",
-                format!(
-                    "{} reachable; migrations applied",
-                    config.database_url.masked()
-                ),
+                format!("{} reachable", config.database_url.masked()),
             )?;
             let ok = stats.failed == 0 && stats.oldest_pending_age_secs <= MAX_PENDING_AGE_SECS;
             r.line(
@@ -206,7 +258,77 @@ pub fn run(args: CheckArgs, out: &mut impl Write) -> Result<(), CliError> {
 
     match r.failed {
         0 => Ok(()),
-        1 => Err(CliError::failure("1 check failed")),
-        n => Err(CliError::failure(format!("{n} checks failed"))),
+        n => Err(failed(n)),
     }
+}
+
+/// Fetches the running server's `/terms` in each language and looks for both notices.
+fn served_notices<W: Write>(
+    r: &mut Report<'_, W>,
+    config: &Config,
+    base: &url::Url,
+) -> Result<(), CliError> {
+    use linelogin_server::i18n::Lang;
+    let prefix = config.gateway.as_ref().map_or("", |g| g.prefix.as_str());
+    let url = format!("{}{prefix}/terms", base.as_str().trim_end_matches('/'));
+    let rt = super::serve::runtime()?;
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(5))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| CliError::failure(format!("HTTP client: {e}")))?;
+    let mut missing = Vec::new();
+    for lang in [Lang::En, Lang::Ja] {
+        let page = rt.block_on(async {
+            let resp = client
+                .get(&url)
+                .header("accept-language", lang.code())
+                .send()
+                .await?
+                .error_for_status()?;
+            resp.text().await
+        });
+        match page {
+            Ok(html) => {
+                let t = lang.t();
+                for (notice, name) in [
+                    (t.unregister_notice, "unregister"),
+                    (t.unlink_notice, "unlink"),
+                ] {
+                    if !html.contains(notice) {
+                        missing.push(format!("{name} notice ({})", lang.code()));
+                    }
+                }
+            }
+            Err(e) => {
+                let why = if e.is_timeout() {
+                    "no answer within 5 s".to_owned()
+                } else if e.is_connect() {
+                    "cannot connect".to_owned()
+                } else if let Some(status) = e.status() {
+                    format!("answered {status}")
+                } else {
+                    "request failed".to_owned()
+                };
+                return r.line(false, "served notice", format!("{url}: {why}"));
+            }
+        }
+    }
+    r.line(
+        missing.is_empty(),
+        "served notice",
+        if missing.is_empty() {
+            format!("{url} shows the unregister and unlink notices (en, ja)")
+        } else {
+            format!("{url} lacks the {}", missing.join(", "))
+        },
+    )
+}
+
+/// `1 check failed`, `3 checks failed`.
+fn failed(n: usize) -> CliError {
+    CliError::failure(match n {
+        1 => "1 check failed".to_owned(),
+        n => format!("{n} checks failed"),
+    })
 }

@@ -60,6 +60,85 @@ fn token_key(dir: &Path) -> Result<EncryptionKey, CliError> {
     }
 }
 
+/// What the demo's configuration file holds beyond the defaults.
+struct DemoConfig<'a> {
+    listen: SocketAddr,
+    public_url: &'a str,
+    data: &'a str,
+    key: &'a EncryptionKey,
+    channel_id: &'a str,
+    channel_secret: &'a str,
+    emulator_url: &'a str,
+    rate_limit: u32,
+}
+
+/// The demo's `server.toml`: built as a [`Config`] from its required parts, then written out
+/// as TOML (the toml crate quotes every value) with a header saying it holds secrets.
+fn demo_config_toml(d: &DemoConfig<'_>) -> Result<String, CliError> {
+    use linelogin_server::config::LineConfig;
+    let url =
+        |s: &str| url::Url::parse(s).map_err(|e| CliError::failure(format!("demo URL {s}: {e}")));
+    let mut line = LineConfig::new(
+        d.channel_id,
+        line_login::secret::ChannelSecret::new(d.channel_secret),
+    );
+    line.auth_url = url(d.emulator_url)?;
+    line.api_url = url(d.emulator_url)?;
+    let mut c = Config::new(url(d.public_url)?, d.key.clone(), line);
+    c.listen = d.listen;
+    c.database_url =
+        linelogin_server::config::DatabaseUrl::new(format!("sqlite://{}/linelogin.db", d.data));
+    c.logs.dir = PathBuf::from(format!("{}/logs", d.data));
+    c.outbound.rate_limit_per_second = d.rate_limit;
+    c.outbound.burst = d.rate_limit;
+    // The demo is a sandbox that load tests aim at, from this host or another one
+    // (`loadtest --allow-remote-target`): no per-client limit on /login and /callback.
+    c.inbound.per_client_per_second = 0;
+
+    let mut line_table = toml::Table::new();
+    line_table.insert("channel_id".into(), c.line.channel_id.clone().into());
+    line_table.insert(
+        "channel_secret".into(),
+        c.line.channel_secret.secret().to_owned().into(),
+    );
+    line_table.insert("auth_url".into(), c.line.auth_url.as_str().into());
+    line_table.insert("api_url".into(), c.line.api_url.as_str().into());
+    let mut outbound = toml::Table::new();
+    outbound.insert(
+        "rate_limit_per_second".into(),
+        i64::from(c.outbound.rate_limit_per_second).into(),
+    );
+    outbound.insert("burst".into(), i64::from(c.outbound.burst).into());
+    let mut inbound = toml::Table::new();
+    inbound.insert(
+        "per_client_per_second".into(),
+        i64::from(c.inbound.per_client_per_second).into(),
+    );
+    let mut logs = toml::Table::new();
+    logs.insert("dir".into(), c.logs.dir.display().to_string().into());
+    let mut root = toml::Table::new();
+    root.insert("listen".into(), c.listen.to_string().into());
+    root.insert("public_url".into(), c.public_url.as_str().into());
+    root.insert("database_url".into(), c.database_url.expose().into());
+    root.insert(
+        "token_encryption_key".into(),
+        c.token_encryption_key.to_base64().into(),
+    );
+    root.insert("line".into(), line_table.into());
+    root.insert("outbound".into(), outbound.into());
+    root.insert("inbound".into(), inbound.into());
+    root.insert("logs".into(), logs.into());
+    let body = toml::to_string(&root)
+        .map_err(|e| CliError::failure(format!("cannot write the demo's config: {e}")))?;
+    Ok(format!(
+        "# Written by `linelogin demo`: the configuration the demo runs with, rewritten at\n\
+         # each start. It holds SECRETS (the token encryption key and the emulator channel's\n\
+         # secret) because this is a local demo against the emulator; never do this with a\n\
+         # real channel. Try: linelogin check --config {}/server.toml\n\n{body}",
+        d.data
+    ))
+}
+
 /// Runs the demo until Ctrl-C.
 pub fn run(args: DemoArgs, out: &mut impl Write) -> Result<(), CliError> {
     std::fs::create_dir_all(&args.data_dir).map_err(|e| {
@@ -111,29 +190,21 @@ pub fn run(args: DemoArgs, out: &mut impl Write) -> Result<(), CliError> {
         let emulator_url = running_emulator.base_url().trim_end_matches('/').to_owned();
 
         let data = args.data_dir.display().to_string();
-        let env = [
-            ("LINELOGIN_LISTEN", server_addr.to_string()),
-            ("LINELOGIN_PUBLIC_URL", public_url.clone()),
-            (
-                "LINELOGIN_DATABASE_URL",
-                format!("sqlite://{data}/linelogin.db"),
-            ),
-            ("LINELOGIN_TOKEN_ENCRYPTION_KEY", key.to_base64()),
-            ("LINELOGIN_LINE__CHANNEL_ID", channel_id),
-            ("LINELOGIN_LINE__CHANNEL_SECRET", channel_secret),
-            ("LINELOGIN_LINE__AUTH_URL", emulator_url.clone()),
-            ("LINELOGIN_LINE__API_URL", emulator_url.clone()),
-            ("LINELOGIN_LOGS__DIR", format!("{data}/logs")),
-            (
-                "LINELOGIN_OUTBOUND__RATE_LIMIT_PER_SECOND",
-                args.rate_limit.to_string(),
-            ),
-            ("LINELOGIN_OUTBOUND__BURST", args.rate_limit.to_string()),
-            // The demo is a sandbox that load tests aim at, from this host or another one
-            // (`loadtest --allow-remote-target`): no per-client limit on /login and /callback.
-            ("LINELOGIN_INBOUND__PER_CLIENT_PER_SECOND", "0".to_owned()),
-        ];
-        let config = Config::load(None, env.into_iter().map(|(k, v)| (k.to_owned(), v)))
+        let file = args.data_dir.join("server.toml");
+        let text = demo_config_toml(&DemoConfig {
+            listen: server_addr,
+            public_url: &public_url,
+            data: &data,
+            key: &key,
+            channel_id: &channel_id,
+            channel_secret: &channel_secret,
+            emulator_url: &emulator_url,
+            rate_limit: args.rate_limit,
+        })?;
+        std::fs::write(&file, text)
+            .map_err(|e| CliError::failure(format!("cannot write {}: {e}", file.display())))?;
+        // The demo runs with exactly the file it wrote, so `check` and `serve` on it agree.
+        let config = Config::load(Some(&file), std::iter::empty())
             .map_err(|e| CliError::failure(e.to_string()))?;
         let server = linelogin_server::serve::start(
             &config,
@@ -161,6 +232,14 @@ pub fn run(args: DemoArgs, out: &mut impl Write) -> Result<(), CliError> {
         writeln!(
             out,
             "  Data:          {data}/ (SQLite database, token key, guideline logs)"
+        )?;
+        writeln!(
+            out,
+            "  Config:        {data}/server.toml   (linelogin check --config {data}/server.toml)"
+        )?;
+        writeln!(
+            out,
+            "  Logs:          {data}/logs/          (linelogin logs search --dir {data}/logs)"
         )?;
         writeln!(out, "Press Ctrl-C to stop.")?;
         out.flush()?;

@@ -18,8 +18,10 @@ pub struct ServeArgs {
 
 /// Runs the server until Ctrl-C / SIGTERM.
 pub fn run(args: ServeArgs, out: &mut impl Write) -> Result<(), CliError> {
+    // Every problem of an unusable configuration, on one line (exit 1, as the load-test
+    // guard's refusal always was).
     let config = Config::load(args.config.as_deref(), std::env::vars())
-        .map_err(|e| CliError::failure(e.to_string()))?;
+        .map_err(|e| CliError::failure(e.to_string().replace('\n', "; ")))?;
     init_tracing();
     let rt = runtime()?;
     rt.block_on(async {

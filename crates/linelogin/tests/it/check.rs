@@ -85,3 +85,92 @@ fn check_fails_when_a_template_drops_the_notice() {
         "terms.html is the built-in: {line}"
     );
 }
+
+#[test]
+fn check_is_read_only_and_lists_every_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    // An http public URL on a non-loopback host, no database file, no logs directory.
+    check(dir.path(), "");
+    let config = std::fs::read_to_string(dir.path().join("server.toml")).unwrap();
+    std::fs::write(
+        dir.path().join("server.toml"),
+        config.replace("https://login.example.com", "http://login.example.com"),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_linelogin"))
+        .args(["check", "--config"])
+        .arg(dir.path().join("server.toml"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    for name in ["public_url:", "logs:", "database:"] {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.starts_with("FAIL") && l.contains(name)),
+            "{name}: {stdout}"
+        );
+    }
+    assert!(stdout.contains("does not exist"), "{stdout}");
+    assert!(
+        !dir.path().join("db.sqlite").exists(),
+        "no database created"
+    );
+    assert!(
+        !dir.path().join("logs").exists(),
+        "no logs directory created"
+    );
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        left,
+        vec![std::ffi::OsString::from("server.toml")],
+        "nothing written"
+    );
+}
+
+#[test]
+fn check_lists_every_missing_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("server.toml");
+    std::fs::write(&file, "listen = 8085\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_linelogin"))
+        .args(["check", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    // Every required key is named, one line each.
+    let fails = stdout
+        .lines()
+        .filter(|l| l.starts_with("FAIL config"))
+        .count();
+    assert_eq!(fails, 4, "{stdout}");
+    assert!(stdout.contains("line.channel_secret: missing"), "{stdout}");
+}
+
+#[test]
+fn usage_errors_exit_2_with_one_line_on_stderr() {
+    for (args, expect) in [
+        (&["check"][..], "no --config given"),
+        (&["check", "--config"][..], "error:"),
+        (&["check", "--bogus"][..], "'--bogus'"),
+        (&["no-such-command"][..], "error:"),
+    ] {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_linelogin"));
+        for (k, _) in std::env::vars() {
+            if k.starts_with("LINELOGIN_") {
+                cmd.env_remove(k);
+            }
+        }
+        let out = cmd.args(args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.contains(expect), "{args:?}: {stderr}");
+    }
+}

@@ -4,8 +4,10 @@
 
 mod admin;
 mod check;
+mod demo;
 mod emulator;
 mod gateway;
 mod loadtest;
 mod logs;
 mod memory;
+mod readme;

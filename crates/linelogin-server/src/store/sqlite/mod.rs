@@ -150,6 +150,15 @@ fn parse_url(url: &str) -> Result<Location, StoreError> {
     Ok(Location::File(PathBuf::from(path.as_ref())))
 }
 
+/// The file a `sqlite:` URL names (`None` for an in-memory database), so that a read-only
+/// caller (`linelogin check`) can look for it without creating it.
+pub fn file_path(url: &str) -> Result<Option<PathBuf>, StoreError> {
+    Ok(match parse_url(url)? {
+        Location::Memory => None,
+        Location::File(path) => Some(path),
+    })
+}
+
 fn open(location: &Location, read_only: bool) -> Result<Connection, StoreError> {
     let flags = if read_only {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
