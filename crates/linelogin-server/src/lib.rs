@@ -18,6 +18,7 @@
 //! - [`deauth`]: the deauthorization outbox and worker.
 //! - [`pages`] and [`i18n`]: server-rendered HTML in English and Japanese.
 //! - [`audit`]: the hook for the guideline logs.
+//! - [`metrics`]: Prometheus metrics (`[metrics] listen`) and the request log.
 //!
 //! ## Example
 //! ```no_run
@@ -46,6 +47,7 @@ pub mod deauth;
 pub mod error;
 pub mod i18n;
 pub mod maintenance;
+pub mod metrics;
 pub mod pages;
 pub mod routes;
 pub mod serve;

@@ -15,5 +15,6 @@ mod hardening_listener;
 mod harness;
 mod inbound;
 mod load429;
+mod metrics;
 mod security;
 mod store;

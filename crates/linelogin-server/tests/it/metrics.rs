@@ -1,0 +1,532 @@
+//! `[metrics] listen`: the Prometheus listener, its series and labels after real flows, the
+//! request log, and (ignored: they need the Debian `prometheus` package) a real Prometheus
+//! scraping a running server and `promtool` checking and unit-testing the alert rules.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::fake_line::FakeLine;
+use crate::harness::{Harness, Opts};
+
+fn metrics_opts(extra: &[(&str, &str)]) -> Opts {
+    let mut env = vec![(
+        "LINELOGIN_METRICS__LISTEN".to_owned(),
+        "127.0.0.1:0".to_owned(),
+    )];
+    env.extend(
+        extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    Opts {
+        extra_env: env,
+        ..Opts::default()
+    }
+}
+
+async fn start_with_metrics(extra: &[(&str, &str)]) -> Harness {
+    Harness::start_with(FakeLine::start().await, metrics_opts(extra)).await
+}
+
+fn metrics_url(h: &Harness) -> String {
+    let addr = h
+        .server
+        .as_ref()
+        .and_then(|s| s.metrics_addr())
+        .unwrap_or_else(|| panic!("no metrics listener"));
+    format!("http://{addr}/metrics")
+}
+
+async fn scrape(h: &Harness) -> String {
+    let r = reqwest::get(metrics_url(h))
+        .await
+        .unwrap_or_else(|e| panic!("scrape: {e}"));
+    assert_eq!(r.status(), 200);
+    let ct = r
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(ct.starts_with("application/openmetrics-text"), "{ct}");
+    r.text().await.unwrap_or_else(|e| panic!("body: {e}"))
+}
+
+/// The value of the sample `series` (name and labels exactly as exposed), if present.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|l| {
+        let rest = l.strip_prefix(series)?;
+        rest.strip_prefix(' ')?.split(' ').next()?.parse().ok()
+    })
+}
+
+fn value(text: &str, series: &str) -> f64 {
+    sample(text, series).unwrap_or_else(|| panic!("no sample {series} in:\n{text}"))
+}
+
+#[tokio::test]
+async fn a_login_flow_shows_in_the_series_with_low_cardinality_labels() {
+    let h = start_with_metrics(&[("LINELOGIN_LOGS__INSTANCE", "web-1")]).await;
+    let c = h.client();
+    let r = h.login(&c).await;
+    assert!(
+        r.headers().get("x-request-id").is_some(),
+        "request id echoed"
+    );
+    assert_eq!(h.submit(&c, "/account/unregister").await.status(), 200);
+    h.wait_outbox_empty().await;
+    let nope = c.get(h.url("/no/such/page")).send().await.unwrap();
+    assert_eq!(nope.status(), 404);
+    let bogus = c
+        .get(h.url("/callback?code=SECRETCODE&state=SECRETSTATE"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bogus.status(), 400);
+
+    let text = scrape(&h).await;
+    assert_eq!(
+        value(
+            &text,
+            "linelogin_login_events_total{event=\"login\",outcome=\"success\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &text,
+            "linelogin_login_events_total{event=\"login\",outcome=\"state_mismatch\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &text,
+            "linelogin_login_events_total{event=\"unregister\",outcome=\"enqueued\"}"
+        ),
+        1.0
+    );
+    assert!(
+        value(
+            &text,
+            "linelogin_line_requests_total{endpoint=\"token\",status_class=\"2xx\"}"
+        ) >= 1.0
+    );
+    assert!(
+        value(
+            &text,
+            "linelogin_line_requests_total{endpoint=\"deauthorize\",status_class=\"2xx\"}"
+        ) >= 1.0
+    );
+    assert!(
+        value(
+            &text,
+            "linelogin_line_request_duration_seconds_count{endpoint=\"token\"}"
+        ) >= 1.0
+    );
+    assert!(
+        text.contains(
+            "linelogin_line_request_duration_seconds_bucket{le=\"0.01\",endpoint=\"token\"}"
+        ) || text.contains(
+            "linelogin_line_request_duration_seconds_bucket{endpoint=\"token\",le=\"0.01\"}"
+        ),
+        "histogram buckets:\n{text}"
+    );
+    assert_eq!(
+        value(
+            &text,
+            "linelogin_http_requests_total{route=\"/callback\",status_class=\"3xx\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &text,
+            "linelogin_http_requests_total{route=\"/callback\",status_class=\"4xx\"}"
+        ),
+        1.0
+    );
+    assert!(
+        value(
+            &text,
+            "linelogin_http_requests_total{route=\"/login\",status_class=\"3xx\"}"
+        ) >= 1.0
+    );
+    assert_eq!(
+        value(
+            &text,
+            "linelogin_http_requests_total{route=\"unmatched\",status_class=\"4xx\"}"
+        ),
+        1.0
+    );
+    assert!(
+        value(
+            &text,
+            "linelogin_http_request_duration_seconds_count{route=\"/callback\"}"
+        ) >= 2.0
+    );
+    assert_eq!(
+        value(
+            &text,
+            "linelogin_outbox_jobs{kind=\"deauthorization\",state=\"pending\"}"
+        ),
+        0.0
+    );
+    assert_eq!(
+        value(
+            &text,
+            "linelogin_outbox_jobs{kind=\"deauthorization\",state=\"failed\"}"
+        ),
+        0.0
+    );
+    assert_eq!(
+        value(
+            &text,
+            "linelogin_outbox_oldest_pending_seconds{kind=\"deauthorization\"}"
+        ),
+        0.0
+    );
+    assert_eq!(value(&text, "linelogin_store_up"), 1.0);
+    for reason in ["rate_limit", "cooldown", "breaker"] {
+        assert_eq!(
+            value(
+                &text,
+                &format!("linelogin_outbound_limited_total{{reason=\"{reason}\"}}")
+            ),
+            0.0
+        );
+    }
+    assert_eq!(
+        value(
+            &text,
+            "linelogin_callback_rejected_total{reason=\"state_mismatch\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(&text, "linelogin_line_breaker_open{class=\"login\"}"),
+        0.0
+    );
+    assert_eq!(
+        value(&text, "linelogin_instance_info{instance=\"web-1\"}"),
+        1.0
+    );
+    assert!(text.ends_with("# EOF\n"));
+    // Never a raw path, a query, a code or a user id in a label.
+    for leak in [
+        "SECRETCODE",
+        "SECRETSTATE",
+        "/no/such/page",
+        "U00000000000000000000000000000001",
+    ] {
+        assert!(!text.contains(leak), "{leak} in the metrics");
+    }
+    // `/metrics` is not on the public port.
+    assert_eq!(c.get(h.url("/metrics")).send().await.unwrap().status(), 404);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn line_429s_and_the_breaker_are_counted() {
+    let h = start_with_metrics(&[]).await;
+    // One 429, then five 500s: the login breaker opens (threshold 5) and the next code
+    // exchange is held back locally, never sent.
+    h.line
+        .fault("/oauth2/v2.1/token", &[429, 500, 500, 500, 500, 500]);
+    let c = h.client();
+    for _ in 0..7 {
+        let r = h.login_with(&c, "").await;
+        assert!(!r.status().is_redirection(), "{}", r.status());
+    }
+    let text = scrape(&h).await;
+    assert_eq!(
+        value(
+            &text,
+            "linelogin_line_requests_total{endpoint=\"token\",status_class=\"429\"}"
+        ),
+        1.0
+    );
+    assert!(
+        value(
+            &text,
+            "linelogin_line_requests_total{endpoint=\"token\",status_class=\"5xx\"}"
+        ) >= 4.0
+    );
+    assert!(
+        value(
+            &text,
+            "linelogin_outbound_limited_total{reason=\"breaker\"}"
+        ) >= 1.0
+    );
+    assert_eq!(
+        value(&text, "linelogin_line_breaker_open{class=\"login\"}"),
+        1.0
+    );
+    assert_eq!(
+        value(&text, "linelogin_line_breaker_open{class=\"deauthorize\"}"),
+        0.0
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn every_server_has_its_own_registry_and_no_listener_without_the_section() {
+    let a = start_with_metrics(&[]).await;
+    let b = start_with_metrics(&[]).await;
+    a.login(&a.client()).await;
+    let text_b = scrape(&b).await;
+    assert!(
+        sample(
+            &text_b,
+            "linelogin_login_events_total{event=\"login\",outcome=\"success\"}"
+        )
+        .is_none(),
+        "b counted a's login:\n{text_b}"
+    );
+    a.stop().await;
+    b.stop().await;
+
+    let plain = Harness::start().await;
+    let server = plain.server.as_ref().unwrap_or_else(|| panic!("server"));
+    assert!(server.metrics_addr().is_none());
+    assert!(plain.state.metrics().is_none());
+    plain.stop().await;
+}
+
+#[tokio::test]
+async fn the_metrics_listener_stops_with_the_server() {
+    let h = start_with_metrics(&[]).await;
+    let url = metrics_url(&h);
+    scrape(&h).await;
+    h.stop().await;
+    let after = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap()
+        .get(&url)
+        .send()
+        .await;
+    assert!(after.is_err(), "metrics still served after stop");
+}
+
+/// Collects the request log lines (target `linelogin_server::request`) as text.
+#[derive(Clone, Default)]
+struct RequestLines(Arc<Mutex<Vec<(tracing::Level, String)>>>);
+
+struct Fields(String);
+
+impl tracing::field::Visit for Fields {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        self.0.push_str(&format!("{}={:?} ", field.name(), value));
+    }
+}
+
+impl tracing::Subscriber for RequestLines {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        if event.metadata().target() == linelogin_server::metrics::REQUEST_LOG_TARGET {
+            let mut f = Fields(String::new());
+            event.record(&mut f);
+            self.0
+                .lock()
+                .unwrap()
+                .push((*event.metadata().level(), f.0));
+        }
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+#[tokio::test]
+async fn one_request_log_line_per_request_without_queries_and_routine_4xx_at_debug() {
+    // Current-thread runtime: the server's tasks run on this thread, under this subscriber.
+    let lines = RequestLines::default();
+    let guard = tracing::dispatcher::set_default(&tracing::Dispatch::new(lines.clone()));
+    let h = Harness::start().await;
+    let c = h.client();
+    h.login(&c).await;
+    // A client without the session: logged in, a stale callback would go to /me.
+    let r = reqwest::Client::new()
+        .get(h.url("/callback?code=SECRETCODE&state=SECRETSTATE"))
+        .header("x-request-id", "req-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(
+        r.headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok()),
+        Some("req-42")
+    );
+    let forged = c
+        .get(h.url("/"))
+        .header("x-request-id", "a b\"c")
+        .send()
+        .await
+        .unwrap();
+    let forged_id = forged
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(forged_id.len(), 16, "a fresh id replaces an unsafe one");
+    h.stop().await;
+    drop(guard);
+    let lines = lines.0.lock().unwrap().clone();
+    // /login, /callback (303), the bogus /callback (400), and `/`.
+    assert_eq!(lines.len(), 4, "{lines:#?}");
+    let all: String = lines.iter().map(|(_, l)| format!("{l}\n")).collect();
+    for leak in ["SECRETCODE", "SECRETSTATE", "code=", "ll_session", "a b"] {
+        assert!(!all.contains(leak), "{leak} in the request log:\n{all}");
+    }
+    let bogus = lines
+        .iter()
+        .find(|(_, l)| l.contains("req-42"))
+        .unwrap_or_else(|| panic!("no line for req-42:\n{all}"));
+    assert_eq!(
+        bogus.0,
+        tracing::Level::DEBUG,
+        "a refused callback is routine"
+    );
+    for field in [
+        "method=GET",
+        "route=/callback",
+        "status=400",
+        "duration_ms=",
+    ] {
+        assert!(bogus.1.contains(field), "{field} missing: {}", bogus.1);
+    }
+    let ok = lines
+        .iter()
+        .find(|(_, l)| l.contains("status=303"))
+        .unwrap_or_else(|| panic!("no line for the callback:\n{all}"));
+    assert_eq!(ok.0, tracing::Level::INFO);
+}
+
+// ---- A real Prometheus and promtool (Debian package `prometheus`) ----
+
+const PROMETHEUS: &str = "/usr/bin/prometheus";
+const PROMTOOL: &str = "/usr/bin/promtool";
+
+fn rules_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/prometheus")
+}
+
+fn need(bin: &str) {
+    assert!(
+        Path::new(bin).exists(),
+        "{bin} is missing: install the Debian package `prometheus` (this test must not pass without it)"
+    );
+}
+
+/// Kills the child when the test ends, whatever way it ends.
+struct Child(tokio::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.start_kill();
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs prometheus (Debian package): run with --ignored"]
+async fn a_real_prometheus_scrapes_the_counter_after_a_login() {
+    need(PROMETHEUS);
+    let h = start_with_metrics(&[]).await;
+    h.login(&h.client()).await;
+    let target = h
+        .server
+        .as_ref()
+        .and_then(|s| s.metrics_addr())
+        .unwrap_or_else(|| panic!("no metrics listener"));
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {}\nscrape_configs:\n  - job_name: linelogin\n    static_configs:\n      - targets: ['{target}']\n",
+            rules_dir().join("linelogin.rules.yml").display()
+        ),
+    )
+    .unwrap();
+    // Prometheus has no "port 0": take a free port, release it, hand it over.
+    let web = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let _prom = Child(
+        tokio::process::Command::new(PROMETHEUS)
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address={web}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {PROMETHEUS}: {e}")),
+    );
+    let query = format!(
+        "http://{web}/api/v1/query?query=linelogin_login_events_total%7Bevent%3D%22login%22%2Coutcome%3D%22success%22%7D"
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let found = loop {
+        if let Ok(r) = reqwest::get(&query).await
+            && let Ok(body) = r.json::<serde_json::Value>().await
+            && let Some(v) = body["data"]["result"][0]["value"][1].as_str()
+        {
+            break v.to_owned();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "Prometheus never returned the login counter"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(found, "1");
+    // The same scrape carries the HTTP series.
+    let http = format!("http://{web}/api/v1/query?query=linelogin_http_requests_total");
+    let body: serde_json::Value = reqwest::get(&http).await.unwrap().json().await.unwrap();
+    assert!(
+        body["data"]["result"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty()),
+        "{body}"
+    );
+    h.stop().await;
+}
+
+async fn promtool(args: &[&str]) {
+    need(PROMTOOL);
+    let out = tokio::process::Command::new(PROMTOOL)
+        .args(args)
+        .current_dir(rules_dir())
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("cannot run {PROMTOOL}: {e}"));
+    assert!(
+        out.status.success(),
+        "promtool {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs promtool (Debian package prometheus): run with --ignored"]
+async fn the_alert_rules_pass_promtool_check_and_their_unit_tests() {
+    promtool(&["check", "rules", "linelogin.rules.yml"]).await;
+    promtool(&["test", "rules", "linelogin.rules.test.yml"]).await;
+}
