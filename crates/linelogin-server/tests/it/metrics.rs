@@ -530,3 +530,116 @@ async fn the_alert_rules_pass_promtool_check_and_their_unit_tests() {
     promtool(&["check", "rules", "linelogin.rules.yml"]).await;
     promtool(&["test", "rules", "linelogin.rules.test.yml"]).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL at DATABASE_URL_POSTGRES (CI runs --ignored)"]
+async fn a_locked_outbox_table_does_not_hang_the_scrape() {
+    use linelogin_server::AppState;
+    use linelogin_server::store::{PostgresStore, Store, Timeouts};
+
+    let url = crate::store::postgres_url();
+    let suffix = format!(
+        "{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos()
+    );
+    let schema = format!("ll_metrics_{suffix}");
+    let timeouts = Timeouts {
+        acquire: Duration::from_secs(1),
+        statement: Duration::from_secs(1),
+    };
+    let store = PostgresStore::connect_with(&url, Some(&schema), timeouts)
+        .await
+        .unwrap_or_else(|e| panic!("DATABASE_URL_POSTGRES is set but unusable: {e}"));
+    store.migrate().await.unwrap();
+    let admin = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(2)
+        .connect(&url)
+        .await
+        .unwrap();
+    let line = FakeLine::start().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let config = crate::harness::config(
+        &base,
+        &line.url,
+        Path::new("unused.db"),
+        &[
+            ("LINELOGIN_METRICS__LISTEN".into(), "127.0.0.1:0".into()),
+            ("LINELOGIN_DEAUTH__WORKER".into(), "false".into()),
+            (
+                "LINELOGIN_DATABASE__ACQUIRE_TIMEOUT_MS".into(),
+                "1000".into(),
+            ),
+            (
+                "LINELOGIN_DATABASE__STATEMENT_TIMEOUT_MS".into(),
+                "1000".into(),
+            ),
+        ],
+    );
+    let state = AppState::builder(&config)
+        .store(Arc::new(store) as Arc<dyn Store>)
+        .build()
+        .await
+        .unwrap();
+    let server = linelogin_server::serve::start_on(state, listener).unwrap();
+    let url_metrics = format!("http://{}/metrics", server.metrics_addr().unwrap());
+    let c = reqwest::Client::builder()
+        .timeout(Duration::from_secs(15))
+        .build()
+        .unwrap();
+
+    let mut locker = admin.begin().await.unwrap();
+    sqlx::query(&format!(
+        "LOCK TABLE {schema}.deauth_jobs IN ACCESS EXCLUSIVE MODE"
+    ))
+    .execute(&mut *locker)
+    .await
+    .unwrap();
+    let started = std::time::Instant::now();
+    let text = c
+        .get(&url_metrics)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(4), "scrape took {took:?}");
+    assert_eq!(value(&text, "linelogin_store_up"), 0.0);
+    assert!(
+        !text.contains("linelogin_outbox_jobs{"),
+        "stale outbox series:\n{text}"
+    );
+    assert!(
+        text.contains("linelogin_outbound_limited_total"),
+        "the rest is there"
+    );
+    locker.rollback().await.unwrap();
+
+    let text = c
+        .get(&url_metrics)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(value(&text, "linelogin_store_up"), 1.0);
+    assert_eq!(
+        value(
+            &text,
+            "linelogin_outbox_jobs{kind=\"deauthorization\",state=\"pending\"}"
+        ),
+        0.0
+    );
+    server.stop().await;
+    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+        .execute(&admin)
+        .await
+        .unwrap();
+}

@@ -7,3 +7,4 @@ mod emulator;
 mod loadtest;
 mod logs;
 mod memory;
+mod serve_logs;
