@@ -643,3 +643,48 @@ async fn a_locked_outbox_table_does_not_hang_the_scrape() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_response_marked_proxied_is_counted_as_upstream() {
+    use axum::response::IntoResponse as _;
+    use linelogin_server::metrics::{ProxiedUpstream, observe_requests};
+    use tower::ServiceExt as _;
+
+    let h = start_with_metrics(&[]).await;
+    // What the gateway's proxy fallback does: mark its responses.
+    let router = axum::Router::new()
+        .route("/known", axum::routing::get(|| async { "ok" }))
+        .fallback(|| async {
+            let mut r = "from upstream".into_response();
+            r.extensions_mut().insert(ProxiedUpstream);
+            r
+        })
+        .layer(axum::middleware::from_fn_with_state(
+            h.state.clone(),
+            observe_requests,
+        ));
+    for path in ["/app/page/1", "/app/page/2", "/known"] {
+        let req = http::Request::get(path)
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let resp = router.clone().oneshot(req).await.unwrap();
+        assert_eq!(resp.status(), 200);
+    }
+    let text = scrape(&h).await;
+    assert_eq!(
+        value(
+            &text,
+            "linelogin_http_requests_total{route=\"upstream\",status_class=\"2xx\"}"
+        ),
+        2.0
+    );
+    assert_eq!(
+        value(
+            &text,
+            "linelogin_http_requests_total{route=\"/known\",status_class=\"2xx\"}"
+        ),
+        1.0
+    );
+    assert!(!text.contains("/app/page"), "raw paths in the labels");
+    h.stop().await;
+}
