@@ -442,7 +442,8 @@ impl Drop for Child {
 #[ignore = "needs prometheus (Debian package): run with --ignored"]
 async fn a_real_prometheus_scrapes_the_counter_after_a_login() {
     need(PROMETHEUS);
-    let h = start_with_metrics(&[]).await;
+    // With an instance name: the info series must not break Prometheus's parser either.
+    let h = start_with_metrics(&[("LINELOGIN_LOGS__INSTANCE", "web-1")]).await;
     h.login(&h.client()).await;
     let target = h
         .server
@@ -503,6 +504,14 @@ async fn a_real_prometheus_scrapes_the_counter_after_a_login() {
         body["data"]["result"]
             .as_array()
             .is_some_and(|a| !a.is_empty()),
+        "{body}"
+    );
+    let info = format!("http://{web}/api/v1/query?query=linelogin_instance_info");
+    let body: serde_json::Value = reqwest::get(&info).await.unwrap().json().await.unwrap();
+    // `instance` is also Prometheus's target label: the scraped one becomes
+    // `exported_instance` (docs/operations.md says so, and how to keep it).
+    assert_eq!(
+        body["data"]["result"][0]["metric"]["exported_instance"], "web-1",
         "{body}"
     );
     h.stop().await;
