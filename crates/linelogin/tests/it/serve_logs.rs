@@ -38,7 +38,7 @@ fn serve_prints_the_metrics_address_and_logs_requests_as_json() {
             )
             .env("LINELOGIN_LOGS__DIR", dir.path().join("logs"))
             .env("LINELOGIN_METRICS__LISTEN", "127.0.0.1:0")
-            .env("LINELOGIN_LOG", "info")
+            .env("LINELOGIN_LOG", "info,linelogin_server::request=debug")
             .env("LINELOGIN_LOG_FORMAT", "json")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -63,18 +63,43 @@ fn serve_prints_the_metrics_address_and_logs_requests_as_json() {
         .enable_all()
         .build()
         .unwrap();
-    let (health, text) = rt.block_on(async {
-        let health = reqwest::Client::new()
+    let (health, bogus, fresh_id, text) = rt.block_on(async {
+        let c = reqwest::Client::new();
+        let health = c
             .get(format!("{base}/healthz"))
             .header("x-request-id", "json-test-1")
             .send()
             .await
             .unwrap()
             .status();
+        let bogus = c
+            .get(format!("{base}/callback?code=SECRETCODE&state=SECRETSTATE"))
+            .header("x-request-id", "req-42")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            bogus.headers().get("x-request-id").unwrap(),
+            "req-42",
+            "the request id is echoed"
+        );
+        // An id that could forge a log line is replaced by a fresh one.
+        let forged = c
+            .get(format!("{base}/"))
+            .header("x-request-id", "a b\"c")
+            .send()
+            .await
+            .unwrap();
+        let fresh_id = forged.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
         let text = reqwest::get(&metrics).await.unwrap().text().await.unwrap();
-        (health, text)
+        (health, bogus.status(), fresh_id, text)
     });
     assert_eq!(health, 200);
+    assert_eq!(bogus, 400);
+    assert_eq!(fresh_id.len(), 16, "{fresh_id}");
     assert!(
         text.contains("linelogin_http_requests_total{route=\"/healthz\",status_class=\"2xx\"} 1"),
         "{text}"
@@ -99,4 +124,20 @@ fn serve_prints_the_metrics_address_and_logs_requests_as_json() {
     assert_eq!(request["status"], 200, "{request}");
     assert_eq!(request["level"], "INFO", "{request}");
     assert!(request["duration_ms"].is_number(), "{request}");
+    // A refused callback is routine: debug, with its route template and never its query.
+    let refused = stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["request_id"] == "req-42")
+        .unwrap_or_else(|| panic!("no line for the refused callback in:\n{stderr}"));
+    assert_eq!(refused["level"], "DEBUG", "{refused}");
+    assert_eq!(refused["route"], "/callback", "{refused}");
+    assert_eq!(refused["status"], 400, "{refused}");
+    assert!(
+        stderr.contains(&format!("\"request_id\":\"{fresh_id}\"")),
+        "{stderr}"
+    );
+    for leak in ["SECRETCODE", "SECRETSTATE", "a b"] {
+        assert!(!stderr.contains(leak), "{leak} in the log:\n{stderr}");
+    }
 }
