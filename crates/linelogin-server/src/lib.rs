@@ -18,6 +18,7 @@
 //! - [`deauth`]: the deauthorization outbox and worker.
 //! - [`pages`] and [`i18n`]: server-rendered HTML in English and Japanese.
 //! - [`audit`]: the hook for the guideline logs.
+//! - [`metrics`]: Prometheus metrics (`[metrics] listen`) and the request log.
 //!
 //! ## Example
 //! ```no_run
@@ -48,6 +49,7 @@ pub mod error;
 pub mod gateway;
 pub mod i18n;
 pub mod maintenance;
+pub mod metrics;
 pub mod pages;
 pub mod routes;
 pub mod serve;

@@ -57,7 +57,16 @@ pub struct RunningServer {
     webhooks: Option<crate::webhook::worker::WebhookWorker>,
     purge: PurgeHandle,
     log_maintenance: Option<tokio::task::JoinHandle<()>>,
+    metrics: Option<MetricsListener>,
     state: AppState,
+}
+
+/// The `[metrics]` listener of a running server.
+#[derive(Debug)]
+struct MetricsListener {
+    addr: SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
 }
 
 impl RunningServer {
@@ -71,6 +80,11 @@ impl RunningServer {
         &self.state
     }
 
+    /// The bound address of the `[metrics]` listener (`/metrics`), when configured.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|m| m.addr)
+    }
+
     /// Whether the deauthorization worker runs in this process.
     pub fn runs_worker(&self) -> bool {
         self.worker.is_some()
@@ -81,6 +95,10 @@ impl RunningServer {
     pub async fn stop(self) {
         let _ = self.stop.send(());
         let _ = self.task.await;
+        if let Some(m) = self.metrics {
+            let _ = m.stop.send(());
+            let _ = m.task.await;
+        }
         if let Some(w) = self.worker {
             w.stop().await;
         }
@@ -145,12 +163,17 @@ pub async fn start_state(state: AppState, addr: SocketAddr) -> Result<RunningSer
 }
 
 /// Starts serving `state` on an already bound listener, with the deauthorization worker (when
-/// `[deauth] worker`) and the purge of expired rows (always).
+/// `[deauth] worker`), the purge of expired rows (always) and the `[metrics]` listener (when
+/// configured).
 pub fn start_on(state: AppState, listener: TcpListener) -> Result<RunningServer, StartError> {
     let addr = listener.local_addr().map_err(|e| StartError::Listen {
         addr: "listener".into(),
         message: e.to_string(),
     })?;
+    let metrics = match state.metrics() {
+        Some(m) => Some(start_metrics(&state, m.listen())?),
+        None => None,
+    };
     let worker = state
         .settings()
         .deauth
@@ -183,8 +206,34 @@ pub fn start_on(state: AppState, listener: TcpListener) -> Result<RunningServer,
         webhooks,
         purge,
         log_maintenance: None,
+        metrics,
         state,
     })
+}
+
+/// Binds the `[metrics]` address and serves `/metrics` there, with the same hardened
+/// listener as the public port.
+fn start_metrics(state: &AppState, listen: SocketAddr) -> Result<MetricsListener, StartError> {
+    let listen_error = |e: std::io::Error| StartError::Listen {
+        addr: listen.to_string(),
+        message: e.to_string(),
+    };
+    let std_listener = std::net::TcpListener::bind(listen).map_err(listen_error)?;
+    std_listener.set_nonblocking(true).map_err(listen_error)?;
+    let addr = std_listener.local_addr().map_err(listen_error)?;
+    let listener = TcpListener::from_std(std_listener).map_err(listen_error)?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = line_listener::Server::new(state.settings().listener);
+    let router = crate::metrics::router(state.clone());
+    let task = tokio::spawn(async move {
+        server
+            .serve(listener, router, async {
+                let _ = stopped.await;
+            })
+            .await;
+    });
+    tracing::info!(%addr, "metrics listener: GET /metrics");
+    Ok(MetricsListener { addr, stop, task })
 }
 
 /// Serves until `shutdown` completes.

@@ -187,6 +187,7 @@ pub(crate) struct Inner {
     pub(crate) pages: crate::pages::Pages,
     /// Deauthorization jobs whose tokens no configured key decrypts.
     pub(crate) key_trouble: crate::deauth::keys::KeyTrouble,
+    pub(crate) metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 impl fmt::Debug for AppState {
@@ -300,6 +301,16 @@ impl<'a> AppStateBuilder<'a> {
         if let Some(observer) = self.audit.api_observer() {
             builder = builder.observer(observer);
         }
+        // `[metrics]`: this state's own registry, fed by the client's observer seam.
+        let metrics = config.metrics.as_ref().map(|m| {
+            Arc::new(crate::metrics::Metrics::new(
+                m.listen,
+                config.logs.instance.as_deref(),
+            ))
+        });
+        if let Some(m) = &metrics {
+            builder = builder.observer(m.line_observer());
+        }
         let client = builder
             .build()
             .map_err(|e| StartError::Client(e.to_string()))?;
@@ -318,6 +329,7 @@ impl<'a> AppStateBuilder<'a> {
                 limits: crate::routes::limits::Limits::new(&config.inbound),
                 pages: crate::pages::Pages::load(&config.pages)?,
                 key_trouble: crate::deauth::keys::KeyTrouble::default(),
+                metrics,
             }),
         })
     }
@@ -369,6 +381,11 @@ impl AppState {
     /// The page renderer (built-in templates, or the operator's `[pages] templates_dir`).
     pub fn pages(&self) -> &crate::pages::Pages {
         &self.inner.pages
+    }
+
+    /// The Prometheus metrics, when `[metrics]` is configured.
+    pub fn metrics(&self) -> Option<&crate::metrics::Metrics> {
+        self.inner.metrics.as_deref()
     }
 
     /// Wakes the deauthorization worker (a job was enqueued).

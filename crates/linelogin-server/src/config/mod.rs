@@ -25,6 +25,7 @@ pub const RESERVED_ENV: &[&str] = &[
     "LINELOGIN_LOAD_TEST",
     "LINELOGIN_FAILPOINT",
     "LINELOGIN_LOG",
+    "LINELOGIN_LOG_FORMAT",
 ];
 
 /// A configuration problem; the message names the key, never a secret value.

@@ -136,7 +136,19 @@ async fn act(
     } else {
         Action::Unregister
     };
-    match accounts::request_deauthorization(state, &user.account, reason).await? {
+    let event = if reason == DeauthReason::Unlink {
+        crate::metrics::Event::Unlink
+    } else {
+        crate::metrics::Event::Unregister
+    };
+    let started = accounts::request_deauthorization(state, &user.account, reason).await;
+    let outcome = match &started {
+        Ok(DeauthStart::Enqueued { .. }) => "enqueued",
+        Ok(DeauthStart::NeedsReauth(_)) => "reauth_required",
+        Err(_) => "error",
+    };
+    crate::metrics::record_event(state, event, outcome);
+    match started? {
         DeauthStart::Enqueued { .. } => {
             let mut r = (StatusCode::OK, Html(state.pages().done(lang, action)?)).into_response();
             r.headers_mut()

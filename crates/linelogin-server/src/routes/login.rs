@@ -99,6 +99,7 @@ async fn callback(
     )
     .await;
     let ttl = i64::try_from(state.settings().session_ttl.as_secs()).unwrap_or(i64::MAX);
+    record_callback(&state, &result);
     let mut resp = match result {
         Ok(LoginFinish::SignedIn {
             session_id,
@@ -168,13 +169,32 @@ async fn callback(
     resp
 }
 
+/// Counts the callback's outcome: a login (`success` or the refusal reason), or the
+/// re-authentication that completes an unlink or unregister (`enqueued`).
+fn record_callback(state: &AppState, result: &Result<LoginFinish, AppError>) {
+    use crate::metrics::{Event, record_event};
+    match result {
+        Ok(LoginFinish::SignedIn { .. }) => record_event(state, Event::Login, "success"),
+        Ok(LoginFinish::Deauthorizing { unlink: true }) => {
+            record_event(state, Event::Unlink, "enqueued");
+        }
+        Ok(LoginFinish::Deauthorizing { unlink: false }) => {
+            record_event(state, Event::Unregister, "enqueued");
+        }
+        Err(e) => record_event(state, Event::Login, e.reason()),
+    }
+}
+
 /// `POST /logout` (CSRF-checked): revokes the access token (best effort), ends the session.
 async fn logout(
     State(state): State<AppState>,
     checked: Option<CsrfChecked>,
 ) -> Result<Response, AppError> {
     if let Some(CsrfChecked(user)) = checked {
-        accounts::logout(&state, &user).await?;
+        let done = accounts::logout(&state, &user).await;
+        let outcome = if done.is_ok() { "success" } else { "error" };
+        crate::metrics::record_event(&state, crate::metrics::Event::Logout, outcome);
+        done?;
     }
     let mut resp = Redirect::to("/").into_response();
     resp.headers_mut()

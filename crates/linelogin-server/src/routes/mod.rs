@@ -27,6 +27,10 @@ pub fn app(state: AppState) -> Router {
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(middleware::from_fn_with_state(state.clone(), render_errors))
         .layer(middleware::from_fn(security_headers))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::metrics::observe_requests,
+        ))
         .with_state(state)
 }
 

@@ -17,6 +17,7 @@ mod harness;
 mod inbound;
 mod load429;
 mod outbox_fleet;
+mod metrics;
 mod security;
 mod store;
 mod store_admin;

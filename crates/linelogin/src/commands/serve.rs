@@ -32,6 +32,9 @@ pub fn run(args: ServeArgs, out: &mut impl Write) -> Result<(), CliError> {
             server.addr, config.public_url
         )?;
         writeln!(out, "guideline logs in {}", config.logs.dir.display())?;
+        if let Some(addr) = server.metrics_addr() {
+            writeln!(out, "metrics on http://{addr}/metrics")?;
+        }
         out.flush()?;
         linelogin_server::serve::shutdown_signal().await;
         server.stop().await;
@@ -68,14 +71,22 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
         .map_err(|e| CliError::failure(format!("cannot start the async runtime: {e}")))
 }
 
-/// Logs to stderr, filtered by `LINELOGIN_LOG` (default `info`).
+/// Logs to stderr, filtered by `LINELOGIN_LOG` (env-filter syntax, default `info`); one JSON
+/// object per line when `LINELOGIN_LOG_FORMAT=json`, else plain text (see
+/// docs/operations.md, "Logs").
 pub(crate) fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("LINELOGIN_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // Colours only on a terminal: redirected logs stay plain text.
-    let _ = tracing_subscriber::fmt()
+    let json = std::env::var("LINELOGIN_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder.json().flatten_event(true).try_init()
+    } else {
+        // Colours only on a terminal: redirected logs stay plain text.
+        builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init()
+    };
 }

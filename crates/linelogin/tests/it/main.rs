@@ -11,3 +11,4 @@ mod loadtest;
 mod logs;
 mod memory;
 mod readme;
+mod serve_logs;
