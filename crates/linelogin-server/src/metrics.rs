@@ -17,7 +17,7 @@
 //! | `linelogin_line_request_duration_seconds` | `endpoint` | the same (histogram) |
 //! | `linelogin_outbound_limited_total` | `reason` (`rate_limit`, `cooldown`, `breaker`) | the outbound policy, at scrape time |
 //! | `linelogin_line_breaker_open` | `class` (`login`, `deauthorize`, `channel_token`) | 1 while that breaker refuses calls |
-//! | `linelogin_outbox_jobs` | `kind`, `state` (`pending`, `failed`) | the store, at scrape time |
+//! | `linelogin_outbox_jobs` | `kind` (`deauthorization`, `webhook` with `[webhook]`), `state` (`pending`, `failed`) | the store, at scrape time |
 //! | `linelogin_outbox_oldest_pending_seconds` | `kind` | the same |
 //! | `linelogin_store_up` | | 1 when the outbox query answered within `[database]`'s bound |
 //! | `linelogin_http_requests_total` | `route`, `status_class` | the request middleware |
@@ -430,21 +430,34 @@ pub async fn render(state: &AppState, metrics: &Metrics) -> Result<String, std::
     }
 
     let bound = state.settings().database.call_bound();
-    let stats = tokio::time::timeout(bound, crate::deauth::outbox::stats(state)).await;
+    // Both outboxes in one bounded wait: deauthorization jobs, and webhook events when
+    // `[webhook]` is configured.
+    let stats = tokio::time::timeout(bound, async {
+        let deauth = crate::deauth::outbox::stats(state).await?;
+        let webhooks = match state.settings().webhook {
+            Some(_) => Some(state.store().webhook_stats(state.now_ms()).await?),
+            None => None,
+        };
+        Ok::<_, crate::store::StoreError>((deauth, webhooks))
+    })
+    .await;
     let up = Gauge::<i64>::default();
     match stats {
-        Ok(Ok(stats)) => {
+        Ok(Ok((deauth, webhooks))) => {
             up.set(1);
             let jobs = Family::<KindStateLabels, Gauge>::default();
             let oldest = Family::<KindLabel, Gauge>::default();
-            let kind = "deauthorization";
-            for (s, n) in [("pending", stats.pending), ("failed", stats.failed)] {
-                jobs.get_or_create(&KindStateLabels { kind, state: s })
-                    .set(n);
+            let kinds = [("deauthorization", Some(deauth)), ("webhook", webhooks)];
+            for (kind, stats) in kinds {
+                let Some(stats) = stats else { continue };
+                for (s, n) in [("pending", stats.pending), ("failed", stats.failed)] {
+                    jobs.get_or_create(&KindStateLabels { kind, state: s })
+                        .set(n);
+                }
+                oldest
+                    .get_or_create(&KindLabel { kind })
+                    .set(stats.oldest_pending_age_secs);
             }
-            oldest
-                .get_or_create(&KindLabel { kind })
-                .set(stats.oldest_pending_age_secs);
             scraped.register(
                 "linelogin_outbox_jobs",
                 "Outbox jobs, by kind and state",
