@@ -243,7 +243,7 @@ pub async fn finish_login(
     match pending.purpose {
         Purpose::Login => Ok(LoginFinish::SignedIn {
             session_id,
-            redirect: pending.next.unwrap_or_else(|| "/me".to_owned()),
+            redirect: pending.next.unwrap_or_else(|| state.settings().path("/me")),
             email,
         }),
         Purpose::Reauth { unlink, .. } => {
@@ -405,6 +405,9 @@ pub async fn logout(state: &AppState, user: &CurrentUser) -> Result<(), AppError
         state.store().delete_tokens(&account.id).await?;
     }
     state.store().delete_session(&user.session_hash).await?;
+    if let Some(gw) = state.gateway() {
+        gw.forget(&user.session_hash);
+    }
     Ok(())
 }
 

@@ -327,7 +327,7 @@ pub async fn render_errors(State(state): State<AppState>, req: Request, next: Ne
         .error(lang, title, message, retry, header_user.as_ref())
         .unwrap_or_else(|e| {
             tracing::error!(error = %e, "error page template failed");
-            pages::fallback_page(lang)
+            pages::fallback_page_at(lang, &state.settings().base_path)
         });
     parts.headers.insert(
         header::CONTENT_TYPE,

@@ -18,6 +18,8 @@
 //! - [`deauth`]: the deauthorization outbox and worker.
 //! - [`pages`] and [`i18n`]: server-rendered HTML in English and Japanese.
 //! - [`audit`]: the hook for the guideline logs.
+//! - [`gateway`]: `[gateway]`, linelogin in front of another web app (identity headers,
+//!   signed assertion, forward auth).
 //!
 //! ## Example
 //! ```no_run
@@ -44,6 +46,7 @@ pub mod config;
 pub mod crypto;
 pub mod deauth;
 pub mod error;
+pub mod gateway;
 pub mod i18n;
 pub mod maintenance;
 pub mod pages;

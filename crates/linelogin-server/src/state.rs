@@ -57,6 +57,9 @@ pub enum StartError {
     /// The shared outbound limiter could not be set up (bad `[outbound] redis_url`).
     #[error(transparent)]
     OutboundLimiter(#[from] line_limit_redis::Error),
+    /// The gateway could not be set up (its signing keys, its upstream client).
+    #[error(transparent)]
+    Gateway(#[from] crate::gateway::GatewayError),
 }
 
 /// Settings derived from the configuration, fixed for the life of the process.
@@ -80,6 +83,8 @@ pub struct Settings {
     pub database: store::Timeouts,
     /// `[line] scopes`, `bot_prompt`, `prompt`, `ui_locales`, parsed.
     pub login_options: LoginOptions,
+    /// Where linelogin's routes live: `[gateway] prefix`, or `""` (the root).
+    pub base_path: String,
 }
 
 /// What every authorization request carries besides state, nonce and PKCE.
@@ -156,7 +161,18 @@ impl Settings {
             listener: config.listener_limits(),
             database: store::Timeouts::from_config(&config.database),
             login_options: LoginOptions::from_config(&config.line)?,
+            base_path: config.base_path().to_owned(),
         })
+    }
+
+    /// A path of linelogin's (`/me`) under the base path (`/linelogin/me`); `/` is the base
+    /// path itself.
+    pub fn path(&self, path: &str) -> String {
+        if path == "/" && !self.base_path.is_empty() {
+            self.base_path.clone()
+        } else {
+            format!("{}{path}", self.base_path)
+        }
     }
 }
 
@@ -178,6 +194,7 @@ pub(crate) struct Inner {
     pub(crate) failpoint: Option<String>,
     pub(crate) limits: crate::routes::limits::Limits,
     pub(crate) pages: crate::pages::Pages,
+    pub(crate) gateway: Option<crate::gateway::Gateway>,
 }
 
 impl fmt::Debug for AppState {
@@ -306,7 +323,8 @@ impl<'a> AppStateBuilder<'a> {
                 channel_token: tokio::sync::Mutex::new(None),
                 failpoint: self.failpoint,
                 limits: crate::routes::limits::Limits::new(&config.inbound),
-                pages: crate::pages::Pages::load(&config.pages)?,
+                pages: crate::pages::Pages::load(&config.pages)?.with_base(config.base_path()),
+                gateway: crate::gateway::Gateway::from_config(config)?,
             }),
         })
     }
@@ -358,6 +376,11 @@ impl AppState {
     /// The page renderer (built-in templates, or the operator's `[pages] templates_dir`).
     pub fn pages(&self) -> &crate::pages::Pages {
         &self.inner.pages
+    }
+
+    /// The gateway (`[gateway]`), when configured.
+    pub fn gateway(&self) -> Option<&crate::gateway::Gateway> {
+        self.inner.gateway.as_ref()
     }
 
     /// Wakes the deauthorization worker (a job was enqueued).

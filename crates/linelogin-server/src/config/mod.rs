@@ -835,13 +835,19 @@ impl Config {
         }
     }
 
-    /// The callback URL: `public_url` + `/callback`.
+    /// The callback URL: `public_url` + `[gateway] prefix` (when set) + `/callback`.
     pub fn callback_url(&self) -> Result<Url, ConfigError> {
         Url::parse(&format!(
-            "{}/callback",
-            self.public_url.as_str().trim_end_matches('/')
+            "{}{}/callback",
+            self.public_url.as_str().trim_end_matches('/'),
+            self.base_path()
         ))
         .map_err(|_| ConfigError("public_url cannot take a /callback path".into()))
+    }
+
+    /// Where linelogin's own routes live: `[gateway] prefix`, or `""` (the root).
+    pub fn base_path(&self) -> &str {
+        self.gateway.as_ref().map_or("", |g| g.prefix.as_str())
     }
 
     /// Whether cookies must carry `Secure` (the public URL is https).

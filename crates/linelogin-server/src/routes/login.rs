@@ -130,7 +130,7 @@ async fn callback(
             };
             let html = state.pages().done(lang, action).unwrap_or_else(|e| {
                 tracing::error!(error = %e, "done page");
-                pages::fallback_page(lang)
+                pages::fallback_page_at(lang, &state.settings().base_path)
             });
             let mut r = axum::response::Html(html).into_response();
             r.headers_mut()
@@ -155,7 +155,7 @@ async fn callback(
                     .flatten()
                     .is_some();
             if logged_in {
-                Redirect::to("/me").into_response()
+                Redirect::to(&state.settings().path("/me")).into_response()
             } else {
                 e.into_response()
             }
@@ -176,7 +176,7 @@ async fn logout(
     if let Some(CsrfChecked(user)) = checked {
         accounts::logout(&state, &user).await?;
     }
-    let mut resp = Redirect::to("/").into_response();
+    let mut resp = Redirect::to(&state.settings().path("/")).into_response();
     resp.headers_mut()
         .append(header::SET_COOKIE, clear_cookie(&state, SESSION_COOKIE));
     resp.headers_mut()

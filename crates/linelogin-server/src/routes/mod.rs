@@ -19,15 +19,29 @@ use crate::state::AppState;
 const BODY_LIMIT: usize = 16 * 1024;
 
 /// The whole app as a router (mount it, or serve it).
+///
+/// With `[gateway]`, every route is under the prefix, with the gateway's own routes
+/// ([`crate::gateway`]).
 pub fn app(state: AppState) -> Router {
-    Router::new()
+    let mut routes = Router::new()
         .merge(pages::router())
         .merge(login::router())
-        .merge(account::router())
+        .merge(account::router());
+    let gateway = state.gateway().is_some();
+    if gateway {
+        routes = routes
+            .merge(crate::gateway::router())
+            .fallback(|| async { crate::error::AppError::NotFound });
+    }
+    let routes = routes
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(middleware::from_fn_with_state(state.clone(), render_errors))
-        .layer(middleware::from_fn(security_headers))
-        .with_state(state)
+        .layer(middleware::from_fn(security_headers));
+    if gateway {
+        crate::gateway::mount(routes, state)
+    } else {
+        routes.with_state(state)
+    }
 }
 
 /// CSP without inline script or style, no framing, no referrer, no sniffing, no caching of
@@ -54,7 +68,10 @@ async fn security_headers(req: Request, next: Next) -> Response {
     } else {
         "no-store"
     };
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    // A route that chose its own caching (the JWKS) keeps it.
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    }
     resp
 }
 

@@ -26,6 +26,8 @@ pub struct Opts {
     pub listener: Option<tokio::net::TcpListener>,
     /// Write the guideline logs (into the test's directory).
     pub guideline_logs: bool,
+    /// The body of a `[gateway]` section (TOML), when the server runs as the gateway.
+    pub gateway: Option<String>,
 }
 
 impl Default for Opts {
@@ -38,6 +40,7 @@ impl Default for Opts {
             line_url: None,
             listener: None,
             guideline_logs: false,
+            gateway: None,
         }
     }
 }
@@ -106,7 +109,12 @@ impl Harness {
         let mut extra = opts.extra_env.clone();
         extra.push(("LINELOGIN_DEAUTH__WORKER".into(), opts.worker.to_string()));
         let line_url = opts.line_url.clone().unwrap_or_else(|| line.url.clone());
-        let config = config(&base, &line_url, &db, &extra);
+        let mut config = config(&base, &line_url, &db, &extra);
+        if let Some(gw) = &opts.gateway {
+            let gw: linelogin_server::config::GatewayConfig = toml::from_str(gw).unwrap();
+            gw.validate().unwrap();
+            config.gateway = Some(gw);
+        }
         let clock: SharedClock = match opts.clock {
             Some(c) => Arc::new(c),
             None => Arc::new(SystemClock::new()),

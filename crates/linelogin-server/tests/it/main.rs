@@ -9,6 +9,7 @@ mod experience;
 mod fake_line;
 mod fleet;
 mod flow;
+mod gateway;
 mod hardening_db;
 mod hardening_line;
 mod hardening_listener;
