@@ -29,6 +29,9 @@
 //! - **graceful shutdown**: stop accepting, close idle connections, let requests in flight
 //!   finish, wait at most [`Limits::shutdown_grace`];
 //! - `TCP_NODELAY` on every connection (responses go out at once, not behind Nagle).
+//! - **upgrades** (`101 Switching Protocols`, e.g. a WebSocket the gateway passes through)
+//!   hand the connection to the handler's `hyper::upgrade::on`; from then on it is no longer
+//!   counted against the cap nor timed by the listener.
 //!
 //! # Decisions
 //!
@@ -516,7 +519,11 @@ impl Connection {
             .keep_alive(true)
             .header_read_timeout(None)
             .max_header_size(self.limits.max_header_bytes);
-        let conn = builder.serve_connection(io, service);
+        // With upgrades: a `101 Switching Protocols` response (a WebSocket passed through by
+        // the gateway's proxy) hands the socket to the handler's `hyper::upgrade::on`. The
+        // connection's slot is then released and its timers stop: the upgraded stream is the
+        // handler's to bound.
+        let conn = builder.serve_connection(io, service).with_upgrades();
         tokio::pin!(conn);
         let mut stopping = *self.stop.borrow();
         if stopping {

@@ -43,6 +43,28 @@ fn app() -> Router {
             }),
         )
         .route("/echo", post(|body: axum::body::Bytes| async move { body }))
+        .route("/upgrade", get(upgrade_to_echo))
+}
+
+/// Answers `101 Switching Protocols` and echoes whatever the client then sends.
+async fn upgrade_to_echo(mut req: axum::extract::Request) -> axum::response::Response {
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        let upgraded = on_upgrade.await.expect("the connection is handed over");
+        let mut io = hyper_util::rt::TokioIo::new(upgraded);
+        let mut buf = [0u8; 64];
+        while let Ok(n) = io.read(&mut buf).await {
+            if n == 0 || io.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+        }
+    });
+    axum::response::Response::builder()
+        .status(axum::http::StatusCode::SWITCHING_PROTOCOLS)
+        .header("connection", "upgrade")
+        .header("upgrade", "echo")
+        .body(axum::body::Body::empty())
+        .unwrap()
 }
 
 async fn start(limits: Limits) -> Running {
@@ -347,4 +369,25 @@ async fn shutdown_does_not_wait_for_a_slow_head_longer_than_the_header_timeout()
     sleep(Duration::from_millis(50)).await;
     let took = server.stop().await;
     assert!(took < Duration::from_secs(2), "shutdown took {took:?}");
+}
+
+#[tokio::test]
+async fn an_upgrade_hands_the_connection_to_the_handler() {
+    let running = start(limits()).await;
+    let mut s = TcpStream::connect(running.addr).await.unwrap();
+    s.write_all(
+        b"GET /upgrade HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: echo\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let head = read_response(&mut s).await;
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    s.write_all(b"ping").await.unwrap();
+    let mut buf = [0u8; 4];
+    timeout(Duration::from_secs(5), s.read_exact(&mut buf))
+        .await
+        .expect("the echo in time")
+        .expect("the upgraded connection echoes");
+    assert_eq!(&buf, b"ping");
+    running.stop().await;
 }
