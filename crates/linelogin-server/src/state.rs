@@ -165,6 +165,15 @@ impl Settings {
         })
     }
 
+    /// The scheme of the public URL (`http` or `https`): what the browser used.
+    pub fn public_scheme(&self) -> &'static str {
+        if self.public_origin.starts_with("https:") {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
     /// A path of linelogin's (`/me`) under the base path (`/linelogin/me`); `/` is the base
     /// path itself.
     pub fn path(&self, path: &str) -> String {

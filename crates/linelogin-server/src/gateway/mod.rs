@@ -49,6 +49,7 @@
 //! single-use across requests.
 
 pub mod keys;
+mod proxy;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -103,6 +104,9 @@ pub enum GatewayError {
     /// The signing keys.
     #[error(transparent)]
     Keys(#[from] KeyError),
+    /// The upstream cannot be proxied to (the message names the key).
+    #[error("{0}")]
+    Upstream(String),
 }
 
 /// What the gateway knows at run time: its configuration, keys and assertion cache.
@@ -113,6 +117,7 @@ pub struct Gateway {
     audience: String,
     login_url: String,
     cache: Mutex<HashMap<String, Cached>>,
+    proxy: Option<line_proxy::Proxy>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -215,6 +220,7 @@ impl Gateway {
             issuer: public,
             audience,
             keys,
+            proxy: proxy::build(gw)?,
             config: gw.clone(),
             cache: Mutex::new(HashMap::new()),
         }))
@@ -427,12 +433,16 @@ fn original_uri(headers: &HeaderMap) -> &str {
         .unwrap_or("/")
 }
 
-/// The app with the gateway: linelogin's router (its layers included) under the prefix, and
-/// a plain 404 everywhere else.
+/// The app with the gateway: linelogin's router (its layers included) under the prefix;
+/// everywhere else the proxy to the upstream ([`proxy`]), or without one a plain 404.
 pub(crate) fn mount(inner: Router<AppState>, state: AppState) -> Router {
     let prefix = state.settings().base_path.clone();
-    Router::new()
-        .nest(&prefix, inner)
-        .fallback(|| async { StatusCode::NOT_FOUND })
-        .with_state(state)
+    let router = Router::new().nest(&prefix, inner);
+    let proxied = state.gateway().is_some_and(|gw| gw.proxy.is_some());
+    let router = if proxied {
+        router.fallback(proxy::handle)
+    } else {
+        router.fallback(|| async { StatusCode::NOT_FOUND })
+    };
+    router.with_state(state)
 }

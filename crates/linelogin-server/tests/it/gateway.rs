@@ -489,3 +489,247 @@ async fn a_bad_signing_key_file_stops_the_start_with_a_clear_error() {
         .to_string();
     assert!(err.contains("/nonexistent/k.pem"), "{err}");
 }
+
+/// An upstream app that answers every request with what it received (method, path and
+/// query, headers) as JSON.
+async fn echo_upstream() -> String {
+    use axum::extract::Request;
+    async fn echo(req: Request) -> axum::Json<serde_json::Value> {
+        let mut headers = serde_json::Map::new();
+        for (k, v) in req.headers() {
+            let v = v.to_str().unwrap_or("<bin>").to_owned();
+            headers
+                .entry(k.as_str().to_owned())
+                .and_modify(|e| *e = format!("{}, {v}", e.as_str().unwrap()).into())
+                .or_insert(v.into());
+        }
+        axum::Json(serde_json::json!({
+            "marker": "echo",
+            "method": req.method().as_str(),
+            "target": req.uri().path_and_query().map(|p| p.as_str()),
+            "headers": headers,
+        }))
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let app = axum::Router::new().fallback(echo);
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+/// A client with its own cookie jar (so a test can put the app's own cookies in it).
+fn client_with_jar() -> (reqwest::Client, std::sync::Arc<reqwest::cookie::Jar>) {
+    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+    let c = reqwest::Client::builder()
+        .cookie_provider(jar.clone())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    (c, jar)
+}
+
+async fn echoed(r: reqwest::Response) -> serde_json::Value {
+    assert_eq!(r.status(), 200, "forwarded to the upstream");
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["marker"], "echo");
+    v
+}
+
+const HTML: &str = "text/html,application/xhtml+xml,*/*;q=0.8";
+
+#[tokio::test]
+async fn proxy_mode_logs_in_and_sends_only_its_own_identity_upstream() {
+    let upstream = echo_upstream().await;
+    let e = start_gateway(&format!(
+        "upstream = {upstream:?}\npublic_paths = [\"/health\", \"/static/\"]"
+    ))
+    .await;
+    let h = &e.h;
+    let (c, jar) = client_with_jar();
+    jar.add_cookie_str("app_pref=blue", &h.base.parse().unwrap());
+
+    // Without a session: a navigation is sent to the login page, anything else gets 401.
+    let r = c
+        .get(h.url("/app/page?x=1"))
+        .header("accept", HTML)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302);
+    let login = location(&r);
+    assert_eq!(query_param(&login, "next"), "/app/page?x=1");
+    for (method, accept) in [
+        (reqwest::Method::GET, "application/json"),
+        (reqwest::Method::POST, HTML),
+    ] {
+        let r = c
+            .request(method, h.url("/api/data"))
+            .header("accept", accept)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401);
+        assert!(header(&r, "www-authenticate").is_some());
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["error"], "unauthenticated");
+        assert_eq!(
+            body["login_url"],
+            h.url("/linelogin/login?next=%2Fapi%2Fdata").as_str()
+        );
+    }
+
+    // Public paths go upstream without identity, spoofed headers stripped.
+    for path in ["/health", "/static/app.css"] {
+        let v = echoed(
+            c.get(h.url(path))
+                .header("x-linelogin-user", "Uevil")
+                .header("X-LineLogin-Assertion", "forged")
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(v["target"], path);
+        let headers = v["headers"].as_object().unwrap();
+        assert!(
+            !headers.keys().any(|k| k.starts_with("x-linelogin-")),
+            "{headers:?}"
+        );
+        assert_eq!(headers["cookie"], "app_pref=blue");
+    }
+    for path in ["/static/../admin", "/static/%2e%2e/admin", "/healthz"] {
+        let r = c.get(h.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 401, "{path} is not public");
+    }
+
+    // Log in through the redirect: the user lands on the page they asked for.
+    let r = login_via(h, &c, &login).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), "/app/page?x=1");
+    let v = echoed(
+        c.get(h.url("/app/page?x=1"))
+            .header("accept", HTML)
+            .header("x-linelogin-user", "Uevil")
+            .header("x-linelogin-assertion", "forged")
+            .header("X-LineLogin-Role", "admin")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(v["target"], "/app/page?x=1");
+    let headers = v["headers"].as_object().unwrap();
+    assert_eq!(headers["x-linelogin-user"], EMU_USER);
+    assert_eq!(headers["x-linelogin-email"], "taro@example.com");
+    assert!(!headers.contains_key("x-linelogin-role"));
+    let cookie = headers["cookie"].as_str().unwrap();
+    assert!(cookie.contains("app_pref=blue"), "{cookie}");
+    assert!(
+        !cookie.contains("ll_"),
+        "linelogin's cookies stay here: {cookie}"
+    );
+    // The default audience is the upstream's origin.
+    let claims = verify(
+        &h.base,
+        headers["x-linelogin-assertion"].as_str().unwrap(),
+        &upstream,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(claims["sub"], EMU_USER);
+    // A public path with a session carries the identity too.
+    let v = echoed(c.get(h.url("/health")).send().await.unwrap()).await;
+    assert_eq!(v["headers"]["x-linelogin-user"], EMU_USER);
+    // linelogin's own pages are not proxied, and keep their headers.
+    let r = c.get(h.url("/linelogin/me")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(header(&r, "content-security-policy").is_some());
+    // The upstream's responses do not get linelogin's headers.
+    let r = c.get(h.url("/app")).send().await.unwrap();
+    assert!(header(&r, "content-security-policy").is_none());
+    assert!(header(&r, "cache-control").is_none());
+}
+
+#[tokio::test]
+async fn upstream_down_is_a_502_page_and_a_silent_one_a_504() {
+    // Down: a port nobody listens on.
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let down = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let e = start_gateway(&format!("upstream = {down:?}\npublic_paths = [\"/\"]")).await;
+    let c = e.h.client();
+    let r = c
+        .get(e.h.url("/page"))
+        .header("accept", HTML)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 502);
+    assert!(header(&r, "content-type").unwrap().starts_with("text/html"));
+    let html = r.text().await.unwrap();
+    assert!(html.contains("unreachable") && html.contains("/linelogin/static/style.css"));
+    let r = c.get(e.h.url("/api/x")).send().await.unwrap();
+    assert_eq!(r.status(), 502);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "bad_gateway");
+
+    // Silent: accepts connections, never answers.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_url = format!("http://{}", silent.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = silent.accept().await {
+            held.push(s);
+        }
+    });
+    let e = start_gateway(&format!(
+        "upstream = {silent_url:?}\npublic_paths = [\"/\"]\nresponse_header_timeout_ms = 300"
+    ))
+    .await;
+    let started = std::time::Instant::now();
+    let r = e.h.client().get(e.h.url("/slow")).send().await.unwrap();
+    assert_eq!(r.status(), 504);
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "gateway_timeout");
+}
+
+/// Sends raw bytes to `addr` and returns the whole response (the request asks to close).
+async fn raw(addr: &str, request: &str) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(request.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(std::time::Duration::from_secs(10), s.read_to_end(&mut out))
+        .await
+        .unwrap()
+        .unwrap();
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test]
+async fn absolute_form_targets_and_foreign_hosts_reach_only_the_upstream() {
+    let upstream = echo_upstream().await;
+    let e = start_gateway(&format!(
+        "upstream = {upstream:?}\npublic_paths = [\"/pub/\"]"
+    ))
+    .await;
+    let addr = e.h.base.trim_start_matches("http://").to_owned();
+    for request in [
+        "GET http://evil.invalid/pub/x HTTP/1.1\r\nHost: evil.invalid\r\nConnection: close\r\n\r\n",
+        "GET /pub/x HTTP/1.1\r\nHost: evil.invalid\r\nX-Forwarded-Host: evil.invalid\r\nConnection: close\r\n\r\n",
+        "GET http://127.0.0.1:1/pub/x HTTP/1.1\r\nHost: 127.0.0.1:1\r\nConnection: close\r\n\r\n",
+    ] {
+        let resp = raw(&addr, request).await;
+        assert!(resp.starts_with("HTTP/1.1 200"), "{request:?} -> {resp}");
+        assert!(resp.contains("\"marker\":\"echo\""), "{resp}");
+        assert!(resp.contains("\"target\":\"/pub/x\""), "{resp}");
+    }
+    // Not public: the absolute form does not get around the login either.
+    let resp = raw(
+        &addr,
+        "GET http://evil.invalid/private HTTP/1.1\r\nHost: evil.invalid\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(resp.starts_with("HTTP/1.1 401"), "{resp}");
+}
