@@ -228,6 +228,7 @@ pub async fn finish_login(
             expires_at: now.saturating_add(ttl_ms),
         },
         replaces_session: old_session.map(session_key),
+        linked_event: state.new_event_id(),
         now,
     };
     if let Purpose::Reauth { account_id, .. } = &pending.purpose {
@@ -240,6 +241,9 @@ pub async fn finish_login(
         }
     }
     let account = state.store().complete_login(&write).await?;
+    if write.linked_event.is_some() {
+        state.wake_webhooks();
+    }
     match pending.purpose {
         Purpose::Login => Ok(LoginFinish::SignedIn {
             session_id,
@@ -461,9 +465,16 @@ async fn enqueue(
     reason: DeauthReason,
 ) -> Result<String, AppError> {
     let job_id = format!("j_{}", random_id(16));
+    let event = state.new_event_id();
     match state
         .store()
-        .deauthorize_account(&account.id, &job_id, reason, state.now_ms())
+        .deauthorize_account(
+            &account.id,
+            &job_id,
+            reason,
+            state.now_ms(),
+            event.as_deref(),
+        )
         .await
     {
         Ok(()) => {}
@@ -473,6 +484,9 @@ async fn enqueue(
     tracing::info!(job = %job_id, reason = reason.as_str(), "deauthorization job committed");
     state.failpoint("unregister-after-commit");
     state.wake_worker();
+    if event.is_some() {
+        state.wake_webhooks();
+    }
     Ok(job_id)
 }
 

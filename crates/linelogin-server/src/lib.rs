@@ -55,6 +55,7 @@ pub mod serve;
 pub mod session;
 pub mod state;
 pub mod store;
+pub mod webhook;
 
 pub use error::AppError;
 pub use routes::app;

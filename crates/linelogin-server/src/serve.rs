@@ -54,6 +54,7 @@ pub struct RunningServer {
     stop: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<()>,
     worker: Option<WorkerHandle>,
+    webhooks: Option<crate::webhook::worker::WebhookWorker>,
     purge: PurgeHandle,
     log_maintenance: Option<tokio::task::JoinHandle<()>>,
     state: AppState,
@@ -81,6 +82,9 @@ impl RunningServer {
         let _ = self.stop.send(());
         let _ = self.task.await;
         if let Some(w) = self.worker {
+            w.stop().await;
+        }
+        if let Some(w) = self.webhooks {
             w.stop().await;
         }
         self.purge.stop().await;
@@ -152,6 +156,13 @@ pub fn start_on(state: AppState, listener: TcpListener) -> Result<RunningServer,
         .deauth
         .worker
         .then(|| worker::spawn(state.clone()));
+    // Webhook deliveries run where the deauthorization worker runs, on a loop of their own.
+    let webhooks = state
+        .settings()
+        .deauth
+        .worker
+        .then(|| crate::webhook::worker::spawn(state.clone()))
+        .flatten();
     let purge = maintenance::spawn_purge(state.clone(), maintenance::PURGE_EVERY);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let state_limits = state.settings().listener;
@@ -169,6 +180,7 @@ pub fn start_on(state: AppState, listener: TcpListener) -> Result<RunningServer,
         stop,
         task,
         worker,
+        webhooks,
         purge,
         log_maintenance: None,
         state,

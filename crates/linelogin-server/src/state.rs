@@ -85,6 +85,10 @@ pub struct Settings {
     pub login_options: LoginOptions,
     /// Where linelogin's routes live: `[gateway] prefix`, or `""` (the root).
     pub base_path: String,
+    /// `[webhook]`: account events to the app (off when absent).
+    pub webhook: Option<crate::config::WebhookConfig>,
+    /// The server-to-server API (`[gateway] api_key`; off when absent).
+    pub api: Option<crate::gateway::api::ApiSettings>,
 }
 
 /// What every authorization request carries besides state, nonce and PKCE.
@@ -162,6 +166,8 @@ impl Settings {
             database: store::Timeouts::from_config(&config.database),
             login_options: LoginOptions::from_config(&config.line)?,
             base_path: config.base_path().to_owned(),
+            webhook: config.webhook.clone(),
+            api: crate::gateway::api::ApiSettings::from_config(config),
         })
     }
 
@@ -199,6 +205,7 @@ pub(crate) struct Inner {
     pub(crate) clock: SharedClock,
     pub(crate) audit: Arc<dyn AuditSink>,
     pub(crate) worker_wake: Notify,
+    pub(crate) webhook_wake: Notify,
     pub(crate) channel_token: tokio::sync::Mutex<Option<(ChannelAccessToken, i64)>>,
     pub(crate) failpoint: Option<String>,
     pub(crate) limits: crate::routes::limits::Limits,
@@ -329,6 +336,7 @@ impl<'a> AppStateBuilder<'a> {
                 clock: self.clock,
                 audit: self.audit,
                 worker_wake: Notify::new(),
+                webhook_wake: Notify::new(),
                 channel_token: tokio::sync::Mutex::new(None),
                 failpoint: self.failpoint,
                 limits: crate::routes::limits::Limits::new(&config.inbound),
@@ -395,6 +403,20 @@ impl AppState {
     /// Wakes the deauthorization worker (a job was enqueued).
     pub fn wake_worker(&self) {
         self.inner.worker_wake.notify_one();
+    }
+
+    /// Wakes the webhook worker (an event was written).
+    pub fn wake_webhooks(&self) {
+        self.inner.webhook_wake.notify_one();
+    }
+
+    /// A fresh webhook event id (`msg_…`) when `[webhook]` is configured, else `None`: the
+    /// id of the event that a state change writes in its own transaction.
+    pub fn new_event_id(&self) -> Option<String> {
+        self.settings()
+            .webhook
+            .as_ref()
+            .map(|_| format!("msg_{}", crate::crypto::random_id(16)))
     }
 
     /// Aborts the process if the failpoint `name` is armed (only with the `failpoints`

@@ -143,6 +143,21 @@ fn default_response_header_timeout() -> u64 {
 fn default_pool_idle_timeout() -> u64 {
     90_000
 }
+fn default_webhook_attempts() -> u32 {
+    10
+}
+fn default_webhook_connect_timeout() -> u64 {
+    3_000
+}
+fn default_webhook_timeout() -> u64 {
+    10_000
+}
+fn default_webhook_backoff_base() -> u64 {
+    1_000
+}
+fn default_webhook_backoff_max() -> u64 {
+    600_000
+}
 
 fn cidr_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ipnet::IpNet>, D::Error> {
     let raw = Vec::<String>::deserialize(d)?;
@@ -203,6 +218,22 @@ pub struct WebhookConfig {
     pub url: Url,
     /// The signing secret: `whsec_` followed by the base64 of the key (Standard Webhooks).
     pub secret: WebhookSecret,
+    /// Delivery attempts before an event is marked failed (default 10; an operator can
+    /// send a failed event again).
+    #[serde(default = "default_webhook_attempts")]
+    pub max_attempts: u32,
+    /// Connect timeout of one delivery, in milliseconds (default 3000).
+    #[serde(default = "default_webhook_connect_timeout")]
+    pub connect_timeout_ms: u64,
+    /// Total timeout of one delivery (connect, send, answer), in milliseconds (default 10000).
+    #[serde(default = "default_webhook_timeout")]
+    pub timeout_ms: u64,
+    /// First retry delay in milliseconds; doubles per attempt, with jitter (default 1000).
+    #[serde(default = "default_webhook_backoff_base")]
+    pub backoff_base_ms: u64,
+    /// Largest retry delay in milliseconds (default 600000: ten minutes).
+    #[serde(default = "default_webhook_backoff_max")]
+    pub backoff_max_ms: u64,
 }
 
 impl WebhookConfig {
@@ -210,6 +241,17 @@ impl WebhookConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if !matches!(self.url.scheme(), "http" | "https") || self.url.host_str().is_none() {
             return Err(ConfigError("webhook.url must be an http(s) URL".into()));
+        }
+        for (key, v) in [
+            ("webhook.max_attempts", u64::from(self.max_attempts)),
+            ("webhook.connect_timeout_ms", self.connect_timeout_ms),
+            ("webhook.timeout_ms", self.timeout_ms),
+            ("webhook.backoff_base_ms", self.backoff_base_ms),
+            ("webhook.backoff_max_ms", self.backoff_max_ms),
+        ] {
+            if v == 0 {
+                return Err(ConfigError(format!("{key} must be at least 1")));
+            }
         }
         Ok(())
     }

@@ -660,6 +660,11 @@ const TYPED_KEYS: &[(&str, Kind)] = &[
     ("gateway.response_header_timeout_ms", Kind::Int),
     ("gateway.pool_idle_timeout_ms", Kind::Int),
     ("gateway.max_request_body_bytes", Kind::Int),
+    ("webhook.max_attempts", Kind::Int),
+    ("webhook.connect_timeout_ms", Kind::Int),
+    ("webhook.timeout_ms", Kind::Int),
+    ("webhook.backoff_base_ms", Kind::Int),
+    ("webhook.backoff_max_ms", Kind::Int),
 ];
 
 #[derive(Clone, Copy)]

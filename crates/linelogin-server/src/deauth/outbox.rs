@@ -5,8 +5,49 @@
 //! `superseded` (the same LINE user linked again before it was sent: a stale job never revokes
 //! a newer link). [`crate::store::Store::job_stats`] feeds `/healthz` and `linelogin check`.
 
+use std::future::Future;
+use std::time::Duration;
+
 use crate::state::AppState;
 use crate::store::{JobStats, StoreError};
+
+/// How long a claim (deauthorization job or webhook delivery) is leased to one worker. Short,
+/// because a worker renews its lease every [`RENEW_EVERY`] while its call is in flight: the
+/// jobs of an instance that dies are taken over by another within this time.
+pub const LEASE_MS: i64 = 15_000;
+/// How often a held lease is renewed while the work is in flight.
+pub const RENEW_EVERY: Duration = Duration::from_secs(5);
+
+/// Runs `work`, calling `renew` every [`RENEW_EVERY`] until it completes. A lost lease (the
+/// row was claimed by another worker) is logged and stops the renewals; the work runs to its
+/// end, and its final write, fenced by the lease id, then changes nothing.
+pub async fn while_renewing<T, R>(
+    what: &str,
+    id: &str,
+    work: impl Future<Output = T>,
+    mut renew: impl FnMut() -> R,
+) -> T
+where
+    R: Future<Output = Result<(), StoreError>>,
+{
+    let mut work = std::pin::pin!(work);
+    let start = tokio::time::Instant::now() + RENEW_EVERY;
+    let mut tick = tokio::time::interval_at(start, RENEW_EVERY);
+    let mut lost = false;
+    loop {
+        tokio::select! {
+            out = &mut work => return out,
+            _ = tick.tick(), if !lost => match renew().await {
+                Ok(()) => {}
+                Err(StoreError::LeaseLost) => {
+                    tracing::warn!(kind = what, id, "lease lost while in flight: another worker holds the row now");
+                    lost = true;
+                }
+                Err(e) => tracing::warn!(kind = what, id, error = %e, "could not renew a lease"),
+            },
+        }
+    }
+}
 
 /// The delay before attempt `attempts + 1`: `base · 2^(attempts−1)`, capped at `max`, with
 /// jitter drawn from `[½, 1]` of that (`jitter` is a uniform sample in `[0, 1)`).

@@ -37,13 +37,10 @@ use std::time::Duration;
 use line_login::DeauthorizeOutcome;
 use line_login::secret::ChannelAccessToken;
 
-use super::outbox::backoff_ms;
+use super::outbox::{LEASE_MS, backoff_ms, while_renewing};
 use crate::accounts::{OpenTokens, open_tokens, refresh_tokens};
 use crate::state::AppState;
-use crate::store::{DeauthJob, JobFinal};
-
-/// How long a claimed job is leased to one worker.
-const LEASE_MS: i64 = 60_000;
+use crate::store::{DeauthJob, JobFinal, StoreError};
 /// Channel tokens are dropped from the cache this long before they expire.
 const CHANNEL_TOKEN_MARGIN_MS: i64 = 60_000;
 /// The shortest delay before a job the outbound policy refused is tried again (so a refusal
@@ -64,6 +61,9 @@ pub enum Step {
     Deferred(String),
     /// A job was given up (visible as failed).
     Failed(String),
+    /// The job's lease was lost while it was in flight (another worker claimed it): nothing
+    /// was recorded (fencing).
+    LeaseLost(String),
 }
 
 /// A running worker; dropping the handle does not stop it, [`WorkerHandle::stop`] does.
@@ -120,15 +120,30 @@ pub async fn run_once(state: &AppState) -> Step {
         }
     };
     let id = job.id.clone();
-    let result = process(state, &job).await;
+    let lease = job.lease.clone();
+    let result = while_renewing("deauthorization", &id, process(state, &job), || {
+        state
+            .store()
+            .renew_job_lease(&id, &lease, state.now_ms().saturating_add(LEASE_MS))
+    })
+    .await;
     let now = state.now_ms();
     let cfg = &state.settings().deauth;
-    match result {
+    let event = state.new_event_id();
+    let step = match result {
         Ok(outcome) => {
             tracing::info!(job = %id, outcome = ?outcome, "deauthorization done");
             state.failpoint("deauth-after-call");
-            if let Err(e) = state.store().finish_job(&id, outcome, now).await {
-                tracing::warn!(job = %id, error = %e, "could not record a finished job; it will be retried");
+            match state
+                .store()
+                .finish_job(&id, &lease, outcome, now, event.as_deref())
+                .await
+            {
+                Err(StoreError::LeaseLost) => return lease_lost(id),
+                Err(e) => {
+                    tracing::warn!(job = %id, error = %e, "could not record a finished job; it will be retried");
+                }
+                Ok(()) => {}
             }
             Step::Finished(id)
         }
@@ -141,7 +156,13 @@ pub async fn run_once(state: &AppState) -> Step {
                 attempts = job.attempts,
                 "deauthorization job failed for good; the user may still be authorized at LINE"
             );
-            let _ = state.store().fail_job(&id, reason, now).await;
+            if let Err(StoreError::LeaseLost) = state
+                .store()
+                .fail_job(&id, &lease, reason, now, event.as_deref())
+                .await
+            {
+                return lease_lost(id);
+            }
             Step::Failed(id)
         }
         Err(Failure::Refused { reason, wait }) => {
@@ -152,8 +173,16 @@ pub async fn run_once(state: &AppState) -> Step {
                 .unwrap_or(i64::MAX)
                 .clamp(MIN_REFUSAL_DELAY_MS, max);
             tracing::info!(job = %id, reason = %reason, retry_in_ms = delay, "deauthorization held back by the outbound policy; not counted as an attempt");
-            if let Err(e) = state.store().release_job(&id, now + delay, &reason).await {
-                tracing::warn!(job = %id, error = %e, "could not put a held-back job back; its lease will expire");
+            match state
+                .store()
+                .release_job(&id, &lease, now + delay, &reason)
+                .await
+            {
+                Err(StoreError::LeaseLost) => return lease_lost(id),
+                Err(e) => {
+                    tracing::warn!(job = %id, error = %e, "could not put a held-back job back; its lease will expire");
+                }
+                Ok(()) => {}
             }
             Step::Deferred(id)
         }
@@ -166,10 +195,19 @@ pub async fn run_once(state: &AppState) -> Step {
                 attempts = job.attempts,
                 "deauthorization gave up after the last attempt; the user is still authorized at LINE until an operator retries the job"
             );
-            let _ = state
+            if let Err(StoreError::LeaseLost) = state
                 .store()
-                .give_up_job(&id, &format!("gave up: {reason}"), now)
-                .await;
+                .give_up_job(
+                    &id,
+                    &lease,
+                    &format!("gave up: {reason}"),
+                    now,
+                    event.as_deref(),
+                )
+                .await
+            {
+                return lease_lost(id);
+            }
             Step::Failed(id)
         }
         Err(Failure::Retry {
@@ -189,10 +227,27 @@ pub async fn run_once(state: &AppState) -> Step {
                 .min(i64::try_from(cfg.backoff_max_ms).unwrap_or(i64::MAX));
             let delay = backoff.max(asked);
             tracing::warn!(job = %id, reason = %reason, retry_in_ms = delay, "deauthorization will be retried");
-            let _ = state.store().retry_job(&id, now + delay, &reason).await;
+            if let Err(StoreError::LeaseLost) = state
+                .store()
+                .retry_job(&id, &lease, now + delay, &reason)
+                .await
+            {
+                return lease_lost(id);
+            }
             Step::Retrying(id)
         }
+    };
+    if event.is_some() && matches!(step, Step::Finished(_) | Step::Failed(_)) {
+        state.wake_webhooks();
     }
+    step
+}
+
+/// The job's lease was lost while it was in flight: another worker has it now, and this
+/// worker's outcome was not recorded (fencing).
+fn lease_lost(id: String) -> Step {
+    tracing::warn!(job = %id, "deauthorization job's lease was lost; its outcome was not recorded (another worker holds it)");
+    Step::LeaseLost(id)
 }
 
 enum Failure {
@@ -299,7 +354,11 @@ async fn refresh(
 ) -> Result<OpenTokens, Failure> {
     match refresh_tokens(state, &job.issuer, &job.sub, tokens).await {
         Ok((open, sealed)) => {
-            if let Err(e) = state.store().put_job_tokens(&job.id, &sealed).await {
+            if let Err(e) = state
+                .store()
+                .put_job_tokens(&job.id, &job.lease, &sealed)
+                .await
+            {
                 tracing::warn!(job = %job.id, error = %e, "could not store refreshed job tokens");
             }
             Ok(open)

@@ -12,6 +12,7 @@
 //!   `X-Forwarded-Uri` (else `X-Original-URI`, else `/`) and kept only when it is a safe
 //!   relative path ([`crate::accounts::safe_next`]); anything else becomes `/`, so an
 //!   absolute or `//host` value can never become the redirect.
+//! - `prefix/api/accounts/…`: the server-to-server API ([`api`]).
 //!
 //! Nothing of linelogin's remains at the root: an unknown path under the prefix is
 //! linelogin's 404 page; any other path is a plain 404 (forward-auth mode).
@@ -48,6 +49,7 @@
 //! assertion (same `jti`) is sent on several requests, so an upstream must not treat `jti` as
 //! single-use across requests.
 
+pub mod api;
 pub mod keys;
 mod proxy;
 
@@ -370,6 +372,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/.well-known/jwks.json", get(jwks))
         .route("/auth", get(auth))
         .route("/auth/redirect", get(auth_redirect))
+        .merge(api::router())
 }
 
 /// `GET prefix/.well-known/jwks.json`.

@@ -56,7 +56,9 @@ async fn style(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-/// Liveness plus the deauthorization outbox: pending and failed jobs, age of the oldest.
+/// Liveness plus the deauthorization outbox: pending and failed jobs, age of the oldest (and,
+/// with `[webhook]`, the same for the webhook outbox under `webhooks`; a failed event makes the
+/// status `degraded`).
 /// The outbox query is the database check: it runs on the store like any request, bounded by
 /// `[database]`'s timeouts (and here by their sum once more, should a driver not honour
 /// them); a failure or a timeout answers 503 `"database": "unavailable"` with `Retry-After`.
@@ -70,7 +72,17 @@ async fn healthz(State(state): State<AppState>) -> Result<Response, AppError> {
     });
     let limit_degraded = limit.mode == line_login::policy::LimitMode::Degraded;
     let bound = state.settings().database.call_bound();
-    let checked = match tokio::time::timeout(bound, outbox::stats(&state)).await {
+    let checked = match tokio::time::timeout(bound, async {
+        let deauth = outbox::stats(&state).await?;
+        // `webhooks`: the webhook outbox, when `[webhook]` is configured.
+        let webhooks = match state.settings().webhook {
+            Some(_) => Some(state.store().webhook_stats(state.now_ms()).await?),
+            None => None,
+        };
+        Ok((deauth, webhooks))
+    })
+    .await
+    {
         Ok(result) => result,
         Err(_) => Err(crate::store::StoreError::Unavailable(format!(
             "no answer within {} ms",
@@ -78,13 +90,14 @@ async fn healthz(State(state): State<AppState>) -> Result<Response, AppError> {
         ))),
     };
     match checked {
-        Ok(stats) => {
-            let status = if stats.failed > 0 || limit_degraded {
+        Ok((stats, webhooks)) => {
+            let webhooks_failed = webhooks.is_some_and(|w| w.failed > 0);
+            let status = if stats.failed > 0 || limit_degraded || webhooks_failed {
                 "degraded"
             } else {
                 "ok"
             };
-            Ok(Json(serde_json::json!({
+            let mut body = serde_json::json!({
                 "status": status,
                 "database": "ok",
                 "deauthorization": {
@@ -93,8 +106,18 @@ async fn healthz(State(state): State<AppState>) -> Result<Response, AppError> {
                     "oldest_pending_age_secs": stats.oldest_pending_age_secs,
                 },
                 "outbound": outbound,
-            }))
-            .into_response())
+            });
+            if let (Some(w), Some(map)) = (webhooks, body.as_object_mut()) {
+                map.insert(
+                    "webhooks".into(),
+                    serde_json::json!({
+                        "pending": w.pending,
+                        "failed": w.failed,
+                        "oldest_pending_age_secs": w.oldest_pending_age_secs,
+                    }),
+                );
+            }
+            Ok(Json(body).into_response())
         }
         Err(e) => {
             tracing::error!(error = %e, "health check: database unavailable");

@@ -37,6 +37,10 @@ pub enum StoreError {
     /// Migrations failed.
     #[error("database migration failed: {0}")]
     Migration(String),
+    /// A worker's lease on an outbox row was lost (it expired and another worker claimed the
+    /// row, or the row is no longer pending): the write was not made (fencing).
+    #[error("lease lost: the outbox row is held by another worker or no longer pending")]
+    LeaseLost,
 }
 
 /// Whether an account is linked to LINE.
@@ -140,6 +144,9 @@ pub struct LoginWrite {
     /// An id hash of the session to end in the same transaction (the one presented with the
     /// callback, if any): fixation defence.
     pub replaces_session: Option<String>,
+    /// With webhooks on, the id of the `account.linked` event that this login writes in its
+    /// transaction when it creates the account or links it again (`None`: webhooks off).
+    pub linked_event: Option<String>,
     /// Now, Unix ms.
     pub now: i64,
 }
@@ -206,6 +213,58 @@ pub struct DeauthJob {
     pub attempts: i64,
     /// Created, Unix ms.
     pub created_at: i64,
+    /// The fencing token of this claim: every later write about the job takes it and does
+    /// nothing ([`StoreError::LeaseLost`]) once another claim has replaced it.
+    pub lease: String,
+}
+
+/// The kinds of webhook event (Standard Webhooks `type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    /// A login created the account or linked it again.
+    Linked,
+    /// The user unlinked LINE (the account stays).
+    Unlinked,
+    /// The user unregistered (the account is deleted).
+    Unregistered,
+    /// The deauthorization job succeeded at LINE (or LINE said the grant was already gone).
+    Deauthorized,
+    /// The deauthorization job gave up.
+    DeauthorizationFailed,
+}
+
+impl EventKind {
+    /// The `type` of the payload.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Linked => "account.linked",
+            EventKind::Unlinked => "account.unlinked",
+            EventKind::Unregistered => "account.unregistered",
+            EventKind::Deauthorized => "account.deauthorized",
+            EventKind::DeauthorizationFailed => "account.deauthorization_failed",
+        }
+    }
+}
+
+/// A webhook event claimed for delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookEvent {
+    /// The event id: the `webhook-id` of every attempt.
+    pub id: String,
+    /// The stored `type` (see [`EventKind::as_str`]).
+    pub kind: String,
+    /// Our opaque account id.
+    pub account_id: String,
+    /// The LINE user id.
+    pub user_id: String,
+    /// The deauthorization job the event is about, if any.
+    pub job_id: Option<String>,
+    /// When the state change happened, Unix ms.
+    pub occurred_at: i64,
+    /// Attempts so far, this one included.
+    pub attempts: i64,
+    /// The fencing token of this claim.
+    pub lease: String,
 }
 
 /// What happened to a job for good.
@@ -234,6 +293,29 @@ pub struct FailedJob {
     pub finished_at: Option<i64>,
     /// Whether it still holds the user's (encrypted) tokens, i.e. can be retried.
     pub retryable: bool,
+}
+
+/// The latest deauthorization job of an account, as the server-to-server API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobSummary {
+    /// Job id.
+    pub id: String,
+    /// The LINE user id of the job.
+    #[serde(skip)]
+    pub user_id: String,
+    /// `unregister` or `unlink`.
+    pub reason: String,
+    /// `pending`, `done`, `failed` or `superseded`.
+    pub status: String,
+    /// Attempts made so far.
+    pub attempts: i64,
+    /// The last error or outcome note.
+    pub last_error: Option<String>,
+    /// Created, Unix ms.
+    pub created_at: i64,
+    /// Finished, Unix ms.
+    pub finished_at: Option<i64>,
 }
 
 /// Counters of the deauthorization outbox, for `/healthz` and `linelogin check`.
@@ -310,42 +392,80 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// In one transaction: moves the account's tokens into a new deauthorization job, ends
     /// all of the user's sessions, and deletes the account (unregister) or marks it unlinked
     /// (unlink). [`StoreError::NotFound`] when the account or its tokens are missing.
+    /// With `event` (webhooks on), the `account.unregistered` or `account.unlinked` event of
+    /// that id is written in the same transaction.
     async fn deauthorize_account(
         &self,
         account_id: &str,
         job_id: &str,
         reason: DeauthReason,
         now: i64,
+        event: Option<&str>,
     ) -> Result<(), StoreError>;
 
-    /// Claims the oldest due job for `lease_ms`, counting an attempt.
+    /// Claims the oldest due job for `lease_ms`, counting an attempt, under a fresh lease id
+    /// ([`DeauthJob::lease`]). PostgreSQL skips rows another instance is claiming
+    /// (`FOR UPDATE SKIP LOCKED`).
     async fn claim_job(&self, now: i64, lease_ms: i64) -> Result<Option<DeauthJob>, StoreError>;
 
-    /// Stores refreshed tokens on a job.
-    async fn put_job_tokens(&self, job_id: &str, tokens: &StoredTokens) -> Result<(), StoreError>;
+    /// Extends a held lease to `until` (a worker renews while its LINE call is in flight).
+    /// [`StoreError::LeaseLost`] when the lease is no longer this one.
+    async fn renew_job_lease(
+        &self,
+        job_id: &str,
+        lease: &str,
+        until: i64,
+    ) -> Result<(), StoreError>;
 
-    /// Marks a job done and wipes its tokens.
-    async fn finish_job(&self, job_id: &str, outcome: JobFinal, now: i64)
-    -> Result<(), StoreError>;
+    /// Stores refreshed tokens on a job (fenced by `lease`).
+    async fn put_job_tokens(
+        &self,
+        job_id: &str,
+        lease: &str,
+        tokens: &StoredTokens,
+    ) -> Result<(), StoreError>;
 
-    /// Puts a job back for a later attempt.
+    /// Marks a job done and wipes its tokens; with `event`, writes `account.deauthorized` in
+    /// the same transaction. Fenced: [`StoreError::LeaseLost`] and no change when `lease` is
+    /// no longer the job's.
+    async fn finish_job(
+        &self,
+        job_id: &str,
+        lease: &str,
+        outcome: JobFinal,
+        now: i64,
+        event: Option<&str>,
+    ) -> Result<(), StoreError>;
+
+    /// Puts a job back for a later attempt (fenced by `lease`).
     async fn retry_job(
         &self,
         job_id: &str,
+        lease: &str,
         next_attempt_at: i64,
         error: &str,
     ) -> Result<(), StoreError>;
 
-    /// Gives up on a job (it stays visible as failed) and wipes its tokens.
-    async fn fail_job(&self, job_id: &str, error: &str, now: i64) -> Result<(), StoreError>;
+    /// Gives up on a job (it stays visible as failed) and wipes its tokens; with `event`,
+    /// writes `account.deauthorization_failed` in the same transaction (fenced by `lease`).
+    async fn fail_job(
+        &self,
+        job_id: &str,
+        lease: &str,
+        error: &str,
+        now: i64,
+        event: Option<&str>,
+    ) -> Result<(), StoreError>;
 
     /// Puts a claimed job back for `next_attempt_at` **without counting the attempt**
     /// [`claim_job`](Self::claim_job) counted: the outbound policy refused the call locally
     /// (rate limit, open breaker, cool-down), so nothing reached LINE. Does nothing to a job
-    /// that is no longer pending.
+    /// that is no longer pending, or whose lease is no longer `lease`
+    /// ([`StoreError::LeaseLost`]).
     async fn release_job(
         &self,
         job_id: &str,
+        lease: &str,
         next_attempt_at: i64,
         note: &str,
     ) -> Result<(), StoreError>;
@@ -353,8 +473,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Gives up on a pending job after its last attempt: it becomes `failed` (counted by
     /// [`job_stats`](Self::job_stats)) but, unlike [`fail_job`](Self::fail_job), keeps its
     /// encrypted tokens so that [`retry_failed_job`](Self::retry_failed_job) can send it again
-    /// (LINE's guideline still requires the deauthorization).
-    async fn give_up_job(&self, job_id: &str, error: &str, now: i64) -> Result<(), StoreError>;
+    /// (LINE's guideline still requires the deauthorization). With `event`, writes
+    /// `account.deauthorization_failed` in the same transaction (fenced by `lease`).
+    async fn give_up_job(
+        &self,
+        job_id: &str,
+        lease: &str,
+        error: &str,
+        now: i64,
+        event: Option<&str>,
+    ) -> Result<(), StoreError>;
 
     /// Puts a failed job back to pending, due at `now`, with its attempts reset — the
     /// operator's "try again" once LINE or the configuration is fixed.
@@ -371,6 +499,57 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Outbox counters.
     async fn job_stats(&self, now: i64) -> Result<JobStats, StoreError>;
+
+    /// The latest deauthorization job of an account (it may be deleted), if any.
+    async fn latest_job(&self, account_id: &str) -> Result<Option<JobSummary>, StoreError>;
+
+    /// Claims the oldest due webhook event for `lease_ms`, counting an attempt; an event waits
+    /// while an earlier event of the same account is pending (each account's events arrive
+    /// in order). A claim of its own, apart from deauthorization jobs: a down app never holds
+    /// up a deauthorization.
+    async fn claim_webhook(
+        &self,
+        now: i64,
+        lease_ms: i64,
+    ) -> Result<Option<WebhookEvent>, StoreError>;
+
+    /// Extends a held delivery lease (fenced like [`renew_job_lease`](Self::renew_job_lease)).
+    async fn renew_webhook_lease(
+        &self,
+        event_id: &str,
+        lease: &str,
+        until: i64,
+    ) -> Result<(), StoreError>;
+
+    /// Marks an event delivered (fenced by `lease`).
+    async fn finish_webhook(&self, event_id: &str, lease: &str, now: i64)
+    -> Result<(), StoreError>;
+
+    /// Puts an event back for a later attempt (fenced by `lease`).
+    async fn retry_webhook(
+        &self,
+        event_id: &str,
+        lease: &str,
+        next_attempt_at: i64,
+        error: &str,
+    ) -> Result<(), StoreError>;
+
+    /// Gives up on an event after its last attempt: `failed`, retryable with
+    /// [`retry_failed_webhook`](Self::retry_failed_webhook) (fenced by `lease`).
+    async fn give_up_webhook(
+        &self,
+        event_id: &str,
+        lease: &str,
+        error: &str,
+        now: i64,
+    ) -> Result<(), StoreError>;
+
+    /// Puts a failed event back to pending, due at `now`, attempts reset.
+    /// [`StoreError::NotFound`] when no failed event has this id.
+    async fn retry_failed_webhook(&self, event_id: &str, now: i64) -> Result<(), StoreError>;
+
+    /// Webhook outbox counters (same shape as [`job_stats`](Self::job_stats)).
+    async fn webhook_stats(&self, now: i64) -> Result<JobStats, StoreError>;
 
     /// Deletes expired sessions and pending logins; returns how many rows went.
     async fn purge_expired(&self, now: i64) -> Result<u64, StoreError>;

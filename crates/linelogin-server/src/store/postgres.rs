@@ -9,8 +9,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 
 use super::sql;
 use super::{
-    Account, AccountStatus, DeauthJob, DeauthReason, FailedJob, JobFinal, JobStats, LoginWrite,
-    SessionRecord, Store, StoreError, StoredTokens,
+    Account, AccountStatus, DeauthJob, DeauthReason, EventKind, FailedJob, JobFinal, JobStats,
+    JobSummary, LoginWrite, SessionRecord, Store, StoreError, StoredTokens, WebhookEvent,
 };
 
 /// The PostgreSQL store.
@@ -20,22 +20,77 @@ pub struct PostgresStore {
 }
 
 impl PostgresStore {
-    /// Runs one of the job updates that take `(job id, a time, a text)`.
-    async fn update_job(
+    /// Runs one of the fenced outbox updates that take `(id, a time, a text, lease id)` and,
+    /// when it changed the row, writes the webhook event `event` about job `id` in the same
+    /// transaction. [`StoreError::LeaseLost`] (nothing written) when it matched no row.
+    async fn fenced_update(
         &self,
         statement: &str,
-        job_id: &str,
+        id: &str,
         at: i64,
         text: &str,
+        lease: &str,
+        event: Option<(&str, EventKind)>,
     ) -> Result<(), StoreError> {
-        sqlx::query(statement)
-            .bind(job_id)
+        let query = sqlx::query(statement)
+            .bind(id)
             .bind(at)
             .bind(text)
-            .execute(&self.pool)
+            .bind(lease);
+        let Some((event_id, kind)) = event else {
+            let changed = query
+                .execute(&self.pool)
+                .await
+                .map_err(map_err)?
+                .rows_affected();
+            return if changed == 1 {
+                Ok(())
+            } else {
+                Err(StoreError::LeaseLost)
+            };
+        };
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        if query
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?
+            .rows_affected()
+            != 1
+        {
+            return Err(StoreError::LeaseLost);
+        }
+        sqlx::query(sql::INSERT_EVENT_FOR_JOB)
+            .bind(event_id)
+            .bind(kind.as_str())
+            .bind(at)
+            .bind(id)
+            .execute(&mut *tx)
             .await
             .map_err(map_err)?;
-        Ok(())
+        tx.commit().await.map_err(map_err)
+    }
+
+    /// Renews a lease (`RENEW_JOB` or `RENEW_WEBHOOK`).
+    async fn renew(
+        &self,
+        statement: &str,
+        id: &str,
+        lease: &str,
+        until: i64,
+    ) -> Result<(), StoreError> {
+        let changed = sqlx::query(statement)
+            .bind(id)
+            .bind(lease)
+            .bind(until)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?
+            .rows_affected();
+        if changed == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::LeaseLost)
+        }
     }
 
     const MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -129,6 +184,20 @@ impl PostgresStore {
                 ));
             }
         }
+        // With webhooks on: was the user linked before this login? (`account.linked` is
+        // written only when the login creates the account or links it again.)
+        let was_linked = match &login.linked_event {
+            Some(_) => sqlx::query(sql::ACCOUNT_BY_SUB)
+                .bind(&login.issuer)
+                .bind(&login.sub)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_err)?
+                .map(|row| account_from_row(&row))
+                .transpose()?
+                .is_some_and(|a| a.status == AccountStatus::Linked),
+            None => true,
+        };
         let row = sqlx::query(sql::UPSERT_ACCOUNT)
             .bind(&login.new_account_id)
             .bind(&login.issuer)
@@ -166,6 +235,17 @@ impl PostgresStore {
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
+        if let Some(event) = login.linked_event.as_ref().filter(|_| !was_linked) {
+            sqlx::query(sql::INSERT_EVENT_FOR_ACCOUNT)
+                .bind(event)
+                .bind(EventKind::Linked.as_str())
+                .bind(login.now)
+                .bind(&account.id)
+                .bind(None::<String>)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
         tx.commit().await.map_err(map_err)?;
         Ok(account)
     }
@@ -370,6 +450,7 @@ impl Store for PostgresStore {
         job_id: &str,
         reason: DeauthReason,
         now: i64,
+        event: Option<&str>,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
         let inserted = sqlx::query(sql::INSERT_DEAUTH_JOB)
@@ -382,6 +463,21 @@ impl Store for PostgresStore {
             .map_err(map_err)?;
         if inserted.rows_affected() != 1 {
             return Err(StoreError::NotFound);
+        }
+        if let Some(event) = event {
+            let kind = match reason {
+                DeauthReason::Unregister => EventKind::Unregistered,
+                DeauthReason::Unlink => EventKind::Unlinked,
+            };
+            sqlx::query(sql::INSERT_EVENT_FOR_ACCOUNT)
+                .bind(event)
+                .bind(kind.as_str())
+                .bind(now)
+                .bind(account_id)
+                .bind(Some(job_id))
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
         }
         for statement in [sql::DELETE_SESSIONS_OF_ACCOUNT, sql::DELETE_TOKENS] {
             sqlx::query(statement)
@@ -402,9 +498,10 @@ impl Store for PostgresStore {
     }
 
     async fn claim_job(&self, now: i64, lease_ms: i64) -> Result<Option<DeauthJob>, StoreError> {
-        let row = sqlx::query(sql::CLAIM_JOB)
+        let row = sqlx::query(sql::CLAIM_JOB_PG)
             .bind(now.saturating_add(lease_ms))
             .bind(now)
+            .bind(sql::new_lease())
             .fetch_optional(&self.pool)
             .await
             .map_err(map_err)?;
@@ -419,64 +516,120 @@ impl Store for PostgresStore {
             tokens: tokens_from_row(&row)?,
             attempts: row.try_get("attempts").map_err(map_err)?,
             created_at: row.try_get("created_at").map_err(map_err)?,
+            lease: row.try_get("lease_id").map_err(map_err)?,
         }))
     }
 
-    async fn put_job_tokens(&self, job_id: &str, tokens: &StoredTokens) -> Result<(), StoreError> {
-        sqlx::query(sql::PUT_JOB_TOKENS)
+    async fn renew_job_lease(
+        &self,
+        job_id: &str,
+        lease: &str,
+        until: i64,
+    ) -> Result<(), StoreError> {
+        self.renew(sql::RENEW_JOB, job_id, lease, until).await
+    }
+
+    async fn put_job_tokens(
+        &self,
+        job_id: &str,
+        lease: &str,
+        tokens: &StoredTokens,
+    ) -> Result<(), StoreError> {
+        let changed = sqlx::query(sql::PUT_JOB_TOKENS)
             .bind(job_id)
             .bind(&tokens.access_ct)
             .bind(&tokens.refresh_ct)
             .bind(tokens.access_expires_at)
             .bind(tokens.refresh_issued_at)
+            .bind(lease)
             .execute(&self.pool)
             .await
-            .map_err(map_err)?;
-        Ok(())
+            .map_err(map_err)?
+            .rows_affected();
+        if changed == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::LeaseLost)
+        }
     }
 
     async fn finish_job(
         &self,
         job_id: &str,
+        lease: &str,
         outcome: JobFinal,
         now: i64,
+        event: Option<&str>,
     ) -> Result<(), StoreError> {
-        sqlx::query(sql::FINISH_JOB)
-            .bind(job_id)
-            .bind(now)
-            .bind(sql::final_note(outcome))
-            .execute(&self.pool)
-            .await
-            .map_err(map_err)?;
-        Ok(())
+        self.fenced_update(
+            sql::FINISH_JOB,
+            job_id,
+            now,
+            sql::final_note(outcome),
+            lease,
+            event.map(|e| (e, EventKind::Deauthorized)),
+        )
+        .await
     }
 
     async fn retry_job(
         &self,
         job_id: &str,
+        lease: &str,
         next_attempt_at: i64,
         error: &str,
     ) -> Result<(), StoreError> {
-        self.update_job(sql::RETRY_JOB, job_id, next_attempt_at, error)
+        self.fenced_update(sql::RETRY_JOB, job_id, next_attempt_at, error, lease, None)
             .await
     }
 
-    async fn fail_job(&self, job_id: &str, error: &str, now: i64) -> Result<(), StoreError> {
-        self.update_job(sql::FAIL_JOB, job_id, now, error).await
+    async fn fail_job(
+        &self,
+        job_id: &str,
+        lease: &str,
+        error: &str,
+        now: i64,
+        event: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.fenced_update(
+            sql::FAIL_JOB,
+            job_id,
+            now,
+            error,
+            lease,
+            event.map(|e| (e, EventKind::DeauthorizationFailed)),
+        )
+        .await
     }
 
     async fn release_job(
         &self,
         job_id: &str,
+        lease: &str,
         next_attempt_at: i64,
         note: &str,
     ) -> Result<(), StoreError> {
-        self.update_job(sql::RELEASE_JOB, job_id, next_attempt_at, note)
+        self.fenced_update(sql::RELEASE_JOB, job_id, next_attempt_at, note, lease, None)
             .await
     }
 
-    async fn give_up_job(&self, job_id: &str, error: &str, now: i64) -> Result<(), StoreError> {
-        self.update_job(sql::GIVE_UP_JOB, job_id, now, error).await
+    async fn give_up_job(
+        &self,
+        job_id: &str,
+        lease: &str,
+        error: &str,
+        now: i64,
+        event: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.fenced_update(
+            sql::GIVE_UP_JOB,
+            job_id,
+            now,
+            error,
+            lease,
+            event.map(|e| (e, EventKind::DeauthorizationFailed)),
+        )
+        .await
     }
 
     async fn retry_failed_job(&self, job_id: &str, now: i64) -> Result<(), StoreError> {
@@ -527,6 +680,125 @@ impl Store for PostgresStore {
 
     async fn job_stats(&self, now: i64) -> Result<JobStats, StoreError> {
         let row = sqlx::query(sql::JOB_STATS)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)?;
+        let oldest: Option<i64> = row.try_get("oldest").map_err(map_err)?;
+        Ok(JobStats {
+            pending: row.try_get("pending").map_err(map_err)?,
+            failed: row.try_get("failed").map_err(map_err)?,
+            oldest_pending_age_secs: oldest.map_or(0, |t| (now - t).max(0) / 1000),
+        })
+    }
+
+    async fn latest_job(&self, account_id: &str) -> Result<Option<JobSummary>, StoreError> {
+        let row = sqlx::query(sql::LATEST_JOB)
+            .bind(account_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(JobSummary {
+            id: row.try_get("id").map_err(map_err)?,
+            user_id: row.try_get("sub").map_err(map_err)?,
+            reason: row.try_get("reason").map_err(map_err)?,
+            status: row.try_get("status").map_err(map_err)?,
+            attempts: row.try_get("attempts").map_err(map_err)?,
+            last_error: row.try_get("last_error").map_err(map_err)?,
+            created_at: row.try_get("created_at").map_err(map_err)?,
+            finished_at: row.try_get("finished_at").map_err(map_err)?,
+        }))
+    }
+
+    async fn claim_webhook(
+        &self,
+        now: i64,
+        lease_ms: i64,
+    ) -> Result<Option<WebhookEvent>, StoreError> {
+        let row = sqlx::query(sql::CLAIM_WEBHOOK_PG)
+            .bind(now.saturating_add(lease_ms))
+            .bind(now)
+            .bind(sql::new_lease())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(WebhookEvent {
+            id: row.try_get("id").map_err(map_err)?,
+            kind: row.try_get("event_type").map_err(map_err)?,
+            account_id: row.try_get("account_id").map_err(map_err)?,
+            user_id: row.try_get("user_id").map_err(map_err)?,
+            job_id: row.try_get("job_id").map_err(map_err)?,
+            occurred_at: row.try_get("occurred_at").map_err(map_err)?,
+            attempts: row.try_get("attempts").map_err(map_err)?,
+            lease: row.try_get("lease_id").map_err(map_err)?,
+        }))
+    }
+
+    async fn renew_webhook_lease(
+        &self,
+        event_id: &str,
+        lease: &str,
+        until: i64,
+    ) -> Result<(), StoreError> {
+        self.renew(sql::RENEW_WEBHOOK, event_id, lease, until).await
+    }
+
+    async fn finish_webhook(
+        &self,
+        event_id: &str,
+        lease: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.fenced_update(sql::FINISH_WEBHOOK, event_id, now, "delivered", lease, None)
+            .await
+    }
+
+    async fn retry_webhook(
+        &self,
+        event_id: &str,
+        lease: &str,
+        next_attempt_at: i64,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        self.fenced_update(
+            sql::RETRY_WEBHOOK,
+            event_id,
+            next_attempt_at,
+            error,
+            lease,
+            None,
+        )
+        .await
+    }
+
+    async fn give_up_webhook(
+        &self,
+        event_id: &str,
+        lease: &str,
+        error: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.fenced_update(sql::GIVE_UP_WEBHOOK, event_id, now, error, lease, None)
+            .await
+    }
+
+    async fn retry_failed_webhook(&self, event_id: &str, now: i64) -> Result<(), StoreError> {
+        let changed = sqlx::query(sql::RETRY_FAILED_WEBHOOK)
+            .bind(event_id)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?
+            .rows_affected();
+        if changed == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn webhook_stats(&self, now: i64) -> Result<JobStats, StoreError> {
+        let row = sqlx::query(sql::WEBHOOK_STATS)
             .fetch_one(&self.pool)
             .await
             .map_err(map_err)?;

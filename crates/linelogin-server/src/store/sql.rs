@@ -83,40 +83,68 @@ pub(crate) const DELETE_ACCOUNT: &str = "DELETE FROM accounts WHERE id = $1";
 pub(crate) const UNLINK_ACCOUNT: &str =
     "UPDATE accounts SET status = 'unlinked', updated_at = $2 WHERE id = $1";
 
-/// `$1` lease end, `$2` now → the claimed job.
-pub(crate) const CLAIM_JOB: &str = "UPDATE deauth_jobs SET lease_until = $1, \
-     attempts = attempts + 1 \
+/// The columns a claim returns.
+macro_rules! claimed_job_columns {
+    () => {
+        "RETURNING id, account_id, issuer, sub, reason, access_ct, refresh_ct, \
+         access_expires_at, refresh_issued_at, attempts, created_at, lease_id"
+    };
+}
+
+/// `$1` lease end, `$2` now, `$3` lease id → the claimed job (SQLite: one writer, so the
+/// sub-select and the update cannot race).
+pub(crate) const CLAIM_JOB: &str = concat!(
+    "UPDATE deauth_jobs SET lease_until = $1, lease_id = $3, attempts = attempts + 1 \
      WHERE id = (SELECT id FROM deauth_jobs WHERE status = 'pending' AND next_attempt_at <= $2 \
        AND (lease_until IS NULL OR lease_until <= $2) ORDER BY next_attempt_at, created_at LIMIT 1) \
-     AND status = 'pending' AND (lease_until IS NULL OR lease_until <= $2) \
-     RETURNING id, account_id, issuer, sub, reason, access_ct, refresh_ct, access_expires_at, \
-     refresh_issued_at, attempts, created_at";
-/// `$1` job, `$2` access ct, `$3` refresh ct, `$4` access expiry, `$5` refresh issued.
+     AND status = 'pending' AND (lease_until IS NULL OR lease_until <= $2) ",
+    claimed_job_columns!()
+);
+/// [`CLAIM_JOB`] for PostgreSQL: `FOR UPDATE SKIP LOCKED`, so instances claiming at once each
+/// take a different job instead of queueing on the same row.
+pub(crate) const CLAIM_JOB_PG: &str = concat!(
+    "UPDATE deauth_jobs SET lease_until = $1, lease_id = $3, attempts = attempts + 1 \
+     WHERE id = (SELECT id FROM deauth_jobs WHERE status = 'pending' AND next_attempt_at <= $2 \
+       AND (lease_until IS NULL OR lease_until <= $2) ORDER BY next_attempt_at, created_at LIMIT 1 \
+       FOR UPDATE SKIP LOCKED) \
+     AND status = 'pending' AND (lease_until IS NULL OR lease_until <= $2) ",
+    claimed_job_columns!()
+);
+/// `$1` job, `$2` lease id, `$3` new lease end: renews a lease still held.
+pub(crate) const RENEW_JOB: &str = "UPDATE deauth_jobs SET lease_until = $3 \
+     WHERE id = $1 AND lease_id = $2 AND status = 'pending'";
+/// `$1` job, `$2` access ct, `$3` refresh ct, `$4` access expiry, `$5` refresh issued,
+/// `$6` lease id.
 pub(crate) const PUT_JOB_TOKENS: &str = "UPDATE deauth_jobs SET access_ct = $2, \
-     refresh_ct = $3, access_expires_at = $4, refresh_issued_at = $5 WHERE id = $1";
-/// `$1` job, `$2` now, `$3` note.
+     refresh_ct = $3, access_expires_at = $4, refresh_issued_at = $5 \
+     WHERE id = $1 AND lease_id = $6 AND status = 'pending'";
+/// `$1` job, `$2` now, `$3` note, `$4` lease id.
 pub(crate) const FINISH_JOB: &str = "UPDATE deauth_jobs SET status = 'done', finished_at = $2, \
-     lease_until = NULL, access_ct = NULL, refresh_ct = NULL, last_error = $3 WHERE id = $1";
-/// `$1` job, `$2` next attempt, `$3` error.
+     lease_until = NULL, access_ct = NULL, refresh_ct = NULL, last_error = $3 \
+     WHERE id = $1 AND lease_id = $4 AND status = 'pending'";
+/// `$1` job, `$2` next attempt, `$3` error, `$4` lease id.
 pub(crate) const RETRY_JOB: &str = "UPDATE deauth_jobs SET next_attempt_at = $2, \
-     lease_until = NULL, last_error = $3 WHERE id = $1 AND status = 'pending'";
-/// `$1` job, `$2` now, `$3` error.
+     lease_until = NULL, lease_id = NULL, last_error = $3 \
+     WHERE id = $1 AND lease_id = $4 AND status = 'pending'";
+/// `$1` job, `$2` now, `$3` error, `$4` lease id.
 pub(crate) const FAIL_JOB: &str = "UPDATE deauth_jobs SET status = 'failed', finished_at = $2, \
-     lease_until = NULL, access_ct = NULL, refresh_ct = NULL, last_error = $3 WHERE id = $1";
-/// `$1` job, `$2` next attempt, `$3` note: puts a claimed job back without counting the
-/// attempt (the outbound policy refused the call locally; nothing reached LINE).
+     lease_until = NULL, access_ct = NULL, refresh_ct = NULL, last_error = $3 \
+     WHERE id = $1 AND lease_id = $4 AND status = 'pending'";
+/// `$1` job, `$2` next attempt, `$3` note, `$4` lease id: puts a claimed job back without
+/// counting the attempt (the outbound policy refused the call locally; nothing reached LINE).
 pub(crate) const RELEASE_JOB: &str = "UPDATE deauth_jobs SET next_attempt_at = $2, \
-     lease_until = NULL, last_error = $3, \
+     lease_until = NULL, lease_id = NULL, last_error = $3, \
      attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END \
-     WHERE id = $1 AND status = 'pending'";
-/// `$1` job, `$2` now, `$3` error: gives up but keeps the (encrypted) tokens, so that
-/// [`RETRY_FAILED_JOB`] can send the job again.
+     WHERE id = $1 AND lease_id = $4 AND status = 'pending'";
+/// `$1` job, `$2` now, `$3` error, `$4` lease id: gives up but keeps the (encrypted) tokens,
+/// so that [`RETRY_FAILED_JOB`] can send the job again.
 pub(crate) const GIVE_UP_JOB: &str = "UPDATE deauth_jobs SET status = 'failed', \
-     finished_at = $2, lease_until = NULL, last_error = $3 WHERE id = $1 AND status = 'pending'";
+     finished_at = $2, lease_until = NULL, last_error = $3 \
+     WHERE id = $1 AND lease_id = $4 AND status = 'pending'";
 /// `$1` job, `$2` now: a failed job that still has its tokens, whose LINE user has not linked
 /// again, back to pending with its attempts reset.
 pub(crate) const RETRY_FAILED_JOB: &str = "UPDATE deauth_jobs SET status = 'pending', \
-     attempts = 0, next_attempt_at = $2, lease_until = NULL, finished_at = NULL \
+     attempts = 0, next_attempt_at = $2, lease_until = NULL, lease_id = NULL, finished_at = NULL \
      WHERE id = $1 AND status = 'failed' AND access_ct IS NOT NULL \
      AND NOT EXISTS (SELECT 1 FROM accounts a WHERE a.issuer = deauth_jobs.issuer \
        AND a.sub = deauth_jobs.sub AND a.status = 'linked')";
@@ -126,12 +154,80 @@ pub(crate) const FAILED_JOBS: &str = "SELECT id, account_id, reason, attempts, l
      FROM deauth_jobs WHERE status = 'failed' ORDER BY finished_at DESC, id LIMIT $1";
 /// `$1` job → `status`.
 pub(crate) const JOB_STATUS: &str = "SELECT status FROM deauth_jobs WHERE id = $1";
+/// `$1` account id → its latest deauthorization job.
+pub(crate) const LATEST_JOB: &str = "SELECT id, sub, reason, status, attempts, last_error, \
+     created_at, finished_at FROM deauth_jobs WHERE account_id = $1 \
+     ORDER BY created_at DESC, id DESC LIMIT 1";
 /// → `pending`, `failed`, `oldest`.
 pub(crate) const JOB_STATS: &str = "SELECT \
      COALESCE(SUM(CASE WHEN status = 'pending' THEN 1 ELSE 0 END), 0) AS pending, \
      COALESCE(SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), 0) AS failed, \
      MIN(CASE WHEN status = 'pending' THEN created_at END) AS oldest \
      FROM deauth_jobs WHERE status IN ('pending', 'failed')";
+/// `$1` event id, `$2` type, `$3` now, `$4` account id, `$5` job id (or NULL): a webhook
+/// event about an account, written before the account changes.
+pub(crate) const INSERT_EVENT_FOR_ACCOUNT: &str = "INSERT INTO webhook_events (id, event_type, \
+     account_id, user_id, job_id, occurred_at, status, attempts, next_attempt_at, created_at) \
+     SELECT $1, $2, a.id, a.sub, $5, $3, 'pending', 0, $3, $3 FROM accounts a WHERE a.id = $4";
+/// `$1` event id, `$2` type, `$3` now, `$4` job id: a webhook event about a deauthorization job.
+pub(crate) const INSERT_EVENT_FOR_JOB: &str = "INSERT INTO webhook_events (id, event_type, \
+     account_id, user_id, job_id, occurred_at, status, attempts, next_attempt_at, created_at) \
+     SELECT $1, $2, j.account_id, j.sub, j.id, $3, 'pending', 0, $3, $3 \
+     FROM deauth_jobs j WHERE j.id = $4";
+/// The columns a webhook claim returns.
+macro_rules! claimed_event_columns {
+    () => {
+        "RETURNING id, event_type, account_id, user_id, job_id, occurred_at, attempts, lease_id"
+    };
+}
+/// `$1` lease end, `$2` now, `$3` lease id → the claimed event: the oldest due one whose
+/// account has no earlier event still pending (one account's events arrive in order).
+pub(crate) const CLAIM_WEBHOOK: &str = concat!(
+    "UPDATE webhook_events SET lease_until = $1, lease_id = $3, attempts = attempts + 1 \
+     WHERE seq = (SELECT e.seq FROM webhook_events e WHERE e.status = 'pending' \
+       AND e.next_attempt_at <= $2 AND (e.lease_until IS NULL OR e.lease_until <= $2) \
+       AND NOT EXISTS (SELECT 1 FROM webhook_events p WHERE p.account_id = e.account_id \
+         AND p.status = 'pending' AND p.seq < e.seq) \
+       ORDER BY e.next_attempt_at, e.seq LIMIT 1) \
+     AND status = 'pending' AND (lease_until IS NULL OR lease_until <= $2) ",
+    claimed_event_columns!()
+);
+/// [`CLAIM_WEBHOOK`] for PostgreSQL (`FOR UPDATE SKIP LOCKED`).
+pub(crate) const CLAIM_WEBHOOK_PG: &str = concat!(
+    "UPDATE webhook_events SET lease_until = $1, lease_id = $3, attempts = attempts + 1 \
+     WHERE seq = (SELECT e.seq FROM webhook_events e WHERE e.status = 'pending' \
+       AND e.next_attempt_at <= $2 AND (e.lease_until IS NULL OR e.lease_until <= $2) \
+       AND NOT EXISTS (SELECT 1 FROM webhook_events p WHERE p.account_id = e.account_id \
+         AND p.status = 'pending' AND p.seq < e.seq) \
+       ORDER BY e.next_attempt_at, e.seq LIMIT 1 FOR UPDATE OF e SKIP LOCKED) \
+     AND status = 'pending' AND (lease_until IS NULL OR lease_until <= $2) ",
+    claimed_event_columns!()
+);
+/// `$1` event, `$2` lease id, `$3` new lease end.
+pub(crate) const RENEW_WEBHOOK: &str = "UPDATE webhook_events SET lease_until = $3 \
+     WHERE id = $1 AND lease_id = $2 AND status = 'pending'";
+/// `$1` event, `$2` now, `$3` note, `$4` lease id.
+pub(crate) const FINISH_WEBHOOK: &str = "UPDATE webhook_events SET status = 'done', \
+     finished_at = $2, lease_until = NULL, last_error = $3 \
+     WHERE id = $1 AND lease_id = $4 AND status = 'pending'";
+/// `$1` event, `$2` next attempt, `$3` error, `$4` lease id.
+pub(crate) const RETRY_WEBHOOK: &str = "UPDATE webhook_events SET next_attempt_at = $2, \
+     lease_until = NULL, lease_id = NULL, last_error = $3 \
+     WHERE id = $1 AND lease_id = $4 AND status = 'pending'";
+/// `$1` event, `$2` now, `$3` error, `$4` lease id.
+pub(crate) const GIVE_UP_WEBHOOK: &str = "UPDATE webhook_events SET status = 'failed', \
+     finished_at = $2, lease_until = NULL, last_error = $3 \
+     WHERE id = $1 AND lease_id = $4 AND status = 'pending'";
+/// `$1` event, `$2` now: a failed delivery back to pending, attempts reset.
+pub(crate) const RETRY_FAILED_WEBHOOK: &str = "UPDATE webhook_events SET status = 'pending', \
+     attempts = 0, next_attempt_at = $2, lease_until = NULL, lease_id = NULL, \
+     finished_at = NULL WHERE id = $1 AND status = 'failed'";
+/// → `pending`, `failed`, `oldest`.
+pub(crate) const WEBHOOK_STATS: &str = "SELECT \
+     COALESCE(SUM(CASE WHEN status = 'pending' THEN 1 ELSE 0 END), 0) AS pending, \
+     COALESCE(SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), 0) AS failed, \
+     MIN(CASE WHEN status = 'pending' THEN created_at END) AS oldest \
+     FROM webhook_events WHERE status IN ('pending', 'failed')";
 /// `$1` now, `$2` batch size: deletes up to a batch of expired sessions.
 pub(crate) const PURGE_SESSIONS_BATCH: &str = "DELETE FROM sessions WHERE id_hash IN \
      (SELECT id_hash FROM sessions WHERE expires_at <= $1 LIMIT $2)";
@@ -143,6 +239,11 @@ pub(crate) const PURGE_PENDING_LOGINS_BATCH: &str = "DELETE FROM pending_logins 
      (SELECT id_hash FROM pending_logins WHERE expires_at <= $1 LIMIT $2)";
 /// Expired rows deleted per statement by `purge_expired` (keeps each write short).
 pub(crate) const PURGE_BATCH: i64 = 1000;
+
+/// A fresh lease id (fencing token) for a claim: 128 random bits, hex.
+pub(crate) fn new_lease() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
 
 /// The note a finished job keeps.
 pub(crate) fn final_note(outcome: super::JobFinal) -> &'static str {
@@ -178,6 +279,8 @@ mod tests {
         DELETE_ACCOUNT,
         UNLINK_ACCOUNT,
         CLAIM_JOB,
+        CLAIM_JOB_PG,
+        RENEW_JOB,
         PUT_JOB_TOKENS,
         FINISH_JOB,
         RETRY_JOB,
@@ -188,6 +291,17 @@ mod tests {
         FAILED_JOBS,
         JOB_STATUS,
         JOB_STATS,
+        LATEST_JOB,
+        INSERT_EVENT_FOR_ACCOUNT,
+        INSERT_EVENT_FOR_JOB,
+        CLAIM_WEBHOOK,
+        CLAIM_WEBHOOK_PG,
+        RENEW_WEBHOOK,
+        FINISH_WEBHOOK,
+        RETRY_WEBHOOK,
+        GIVE_UP_WEBHOOK,
+        RETRY_FAILED_WEBHOOK,
+        WEBHOOK_STATS,
         PURGE_SESSIONS_BATCH,
         PURGE_PENDING_LOGINS_BATCH,
     ];

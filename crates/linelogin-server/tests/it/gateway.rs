@@ -106,9 +106,34 @@ fn header(r: &reqwest::Response, name: &str) -> Option<String> {
 
 #[tokio::test]
 async fn routes_move_under_the_prefix_and_nothing_stays_at_the_root() {
-    let e = start_gateway("prefix = \"/linelogin\"").await;
+    let e =
+        start_gateway("prefix = \"/linelogin\"\napi_key = \"gw-test-api-key-0123456789\"").await;
     let h = &e.h;
     let c = h.client();
+    // The server-to-server API is nested under the prefix too.
+    let api = |path: &str, key: Option<&str>| {
+        let mut req = c.get(h.url(path));
+        if let Some(k) = key {
+            req = req.bearer_auth(k);
+        }
+        req.send()
+    };
+    let key = Some("gw-test-api-key-0123456789");
+    assert_eq!(
+        api("/linelogin/api/accounts/a_unknown", None)
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    let r = api("/linelogin/api/accounts/a_unknown", key).await.unwrap();
+    assert_eq!(r.status(), 404);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "unknown_account", "the API answered");
+    assert_eq!(
+        api("/api/accounts/a_unknown", key).await.unwrap().status(),
+        404
+    );
     for path in [
         "/",
         "/login",

@@ -161,7 +161,7 @@ impl Harness {
     /// GET /login[?query] → LINE → /callback; returns the callback response.
     pub async fn login_with(&self, c: &reqwest::Client, query: &str) -> reqwest::Response {
         let r = c
-            .get(self.url(&format!("/login{query}")))
+            .get(self.url(&format!("{}/login{query}", self.prefix())))
             .send()
             .await
             .unwrap();
@@ -176,8 +176,13 @@ impl Harness {
     pub async fn login(&self, c: &reqwest::Client) -> reqwest::Response {
         let r = self.login_with(c, "").await;
         assert_eq!(r.status(), 303, "callback answers 303");
-        assert_eq!(location(&r), "/me");
+        assert_eq!(location(&r), format!("{}/me", self.prefix()));
         r
+    }
+
+    /// Where linelogin's routes are: `[gateway] prefix`, or `""`.
+    pub fn prefix(&self) -> String {
+        self.state.settings().base_path.clone()
     }
 
     /// The csrf_token hidden input of a page.
@@ -245,12 +250,13 @@ impl Harness {
     /// Waits until the outbox has no pending job.
     pub async fn wait_outbox_empty(&self) -> serde_json::Value {
         for _ in 0..300 {
-            let h: serde_json::Value = reqwest::get(self.url("/healthz"))
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let h: serde_json::Value =
+                reqwest::get(self.url(&format!("{}/healthz", self.prefix())))
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
             if h["deauthorization"]["pending"] == 0 {
                 return h;
             }

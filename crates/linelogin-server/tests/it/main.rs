@@ -1,6 +1,7 @@
 //! Integration tests of the login server (one test binary).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod api;
 mod browser;
 mod compose;
 mod crash;
@@ -16,5 +17,7 @@ mod hardening_listener;
 mod harness;
 mod inbound;
 mod load429;
+mod outbox_fleet;
 mod security;
 mod store;
+mod webhook;

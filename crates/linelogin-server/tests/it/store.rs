@@ -94,6 +94,7 @@ pub fn login(sub: &str, session: &str, now: i64) -> LoginWrite {
             expires_at: now + 10_000,
         },
         replaces_session: None,
+        linked_event: None,
         now,
     }
 }
@@ -217,7 +218,7 @@ pub async fn purge_removes_every_expired_row_across_batches(s: Arc<dyn Store>) {
 pub async fn unregister_moves_tokens_into_a_job_and_ends_sessions(s: Arc<dyn Store>) {
     let a = s.complete_login(&login("U1", "s1", 10)).await.unwrap();
     s.complete_login(&login("U1", "s2", 11)).await.unwrap();
-    s.deauthorize_account(&a.id, "j1", DeauthReason::Unregister, 20)
+    s.deauthorize_account(&a.id, "j1", DeauthReason::Unregister, 20, None)
         .await
         .unwrap();
     assert!(s.account(&a.id).await.unwrap().is_none(), "account deleted");
@@ -237,13 +238,13 @@ pub async fn unregister_moves_tokens_into_a_job_and_ends_sessions(s: Arc<dyn Sto
     assert_eq!(job.tokens.unwrap(), tokens(1));
     assert_eq!(job.attempts, 1);
     assert!(s.claim_job(21, 1_000).await.unwrap().is_none(), "leased");
-    s.finish_job("j1", JobFinal::Deauthorized, 30)
+    s.finish_job("j1", &job.lease, JobFinal::Deauthorized, 30, None)
         .await
         .unwrap();
     assert_eq!(s.job_status("j1").await.unwrap().as_deref(), Some("done"));
     assert_eq!(s.job_stats(30).await.unwrap().pending, 0);
     assert!(matches!(
-        s.deauthorize_account(&a.id, "j2", DeauthReason::Unregister, 40)
+        s.deauthorize_account(&a.id, "j2", DeauthReason::Unregister, 40, None)
             .await,
         Err(StoreError::NotFound)
     ));
@@ -251,14 +252,14 @@ pub async fn unregister_moves_tokens_into_a_job_and_ends_sessions(s: Arc<dyn Sto
 
 pub async fn unlink_keeps_the_account_and_relogin_links_again(s: Arc<dyn Store>) {
     let a = s.complete_login(&login("U1", "s1", 10)).await.unwrap();
-    s.deauthorize_account(&a.id, "j1", DeauthReason::Unlink, 20)
+    s.deauthorize_account(&a.id, "j1", DeauthReason::Unlink, 20, None)
         .await
         .unwrap();
     let acc = s.account(&a.id).await.unwrap().unwrap();
     assert_eq!(acc.status, AccountStatus::Unlinked);
     assert!(s.tokens(&a.id).await.unwrap().is_none());
     let job = s.claim_job(20, 1_000).await.unwrap().unwrap();
-    s.finish_job(&job.id, JobFinal::AlreadyInvalid, 25)
+    s.finish_job(&job.id, &job.lease, JobFinal::AlreadyInvalid, 25, None)
         .await
         .unwrap();
     let again = s.complete_login(&login("U1", "s2", 30)).await.unwrap();
@@ -268,7 +269,7 @@ pub async fn unlink_keeps_the_account_and_relogin_links_again(s: Arc<dyn Store>)
 
 pub async fn crash04_stale_job_is_superseded_by_a_new_link(s: Arc<dyn Store>) {
     let a = s.complete_login(&login("U1", "s1", 10)).await.unwrap();
-    s.deauthorize_account(&a.id, "j1", DeauthReason::Unregister, 20)
+    s.deauthorize_account(&a.id, "j1", DeauthReason::Unregister, 20, None)
         .await
         .unwrap();
     // Claimed (in flight): a new login must wait.
@@ -277,7 +278,7 @@ pub async fn crash04_stale_job_is_superseded_by_a_new_link(s: Arc<dyn Store>) {
         s.complete_login(&login("U1", "s2", 30)).await,
         Err(StoreError::Busy(_))
     ));
-    s.retry_job(&job.id, 5_000, "LINE unavailable")
+    s.retry_job(&job.id, &job.lease, 5_000, "LINE unavailable")
         .await
         .unwrap();
     // Not in flight: the new login supersedes it, and it is never sent.
@@ -291,27 +292,31 @@ pub async fn crash04_stale_job_is_superseded_by_a_new_link(s: Arc<dyn Store>) {
 
 pub async fn retries_are_scheduled_and_failures_visible(s: Arc<dyn Store>) {
     let a = s.complete_login(&login("U1", "s1", 10)).await.unwrap();
-    s.deauthorize_account(&a.id, "j1", DeauthReason::Unregister, 20)
+    s.deauthorize_account(&a.id, "j1", DeauthReason::Unregister, 20, None)
         .await
         .unwrap();
     let job = s.claim_job(20, 1_000).await.unwrap().unwrap();
-    s.retry_job(&job.id, 500, "429").await.unwrap();
+    s.retry_job(&job.id, &job.lease, 500, "429").await.unwrap();
     assert!(
         s.claim_job(499, 1_000).await.unwrap().is_none(),
         "not due yet"
     );
     let job = s.claim_job(500, 1_000).await.unwrap().unwrap();
     assert_eq!(job.attempts, 2);
-    s.put_job_tokens(&job.id, &tokens(7)).await.unwrap();
-    s.retry_job(&job.id, 600, "500").await.unwrap();
+    s.put_job_tokens(&job.id, &job.lease, &tokens(7))
+        .await
+        .unwrap();
+    s.retry_job(&job.id, &job.lease, 600, "500").await.unwrap();
     let job = s.claim_job(600, 1_000).await.unwrap().unwrap();
-    assert_eq!(job.tokens.unwrap(), tokens(7));
-    s.fail_job("j1", "gave up", 700).await.unwrap();
+    assert_eq!(job.tokens.clone().unwrap(), tokens(7));
+    s.fail_job("j1", &job.lease, "gave up", 700, None)
+        .await
+        .unwrap();
     let st = s.job_stats(700).await.unwrap();
     assert_eq!((st.pending, st.failed), (0, 1));
     // A lease that expires (crash) makes the job claimable again.
     let b = s.complete_login(&login("U2", "s2", 10)).await.unwrap();
-    s.deauthorize_account(&b.id, "j2", DeauthReason::Unregister, 800)
+    s.deauthorize_account(&b.id, "j2", DeauthReason::Unregister, 800, None)
         .await
         .unwrap();
     assert!(s.claim_job(800, 100).await.unwrap().is_some());
@@ -324,26 +329,34 @@ pub async fn retries_are_scheduled_and_failures_visible(s: Arc<dyn Store>) {
 /// back; a job that gave up keeps its tokens and `retry_failed_job` sends it again.
 pub async fn refused_attempts_are_given_back_and_failed_jobs_can_be_retried(s: Arc<dyn Store>) {
     let a = s.complete_login(&login("U1", "s1", 10)).await.unwrap();
-    s.deauthorize_account(&a.id, "j1", DeauthReason::Unregister, 20)
+    s.deauthorize_account(&a.id, "j1", DeauthReason::Unregister, 20, None)
         .await
         .unwrap();
-    let job = s.claim_job(20, 1_000).await.unwrap().unwrap();
+    let mut job = s.claim_job(20, 1_000).await.unwrap().unwrap();
     assert_eq!(job.attempts, 1);
     for at in [500, 600, 700] {
-        s.release_job(&job.id, at, "held back").await.unwrap();
+        s.release_job(&job.id, &job.lease, at, "held back")
+            .await
+            .unwrap();
         assert!(
             s.claim_job(at - 1, 1_000).await.unwrap().is_none(),
             "due at {at}"
         );
-        let again = s.claim_job(at, 1_000).await.unwrap().unwrap();
-        assert_eq!(again.attempts, 1, "a refusal is not an attempt");
+        job = s.claim_job(at, 1_000).await.unwrap().unwrap();
+        assert_eq!(job.attempts, 1, "a refusal is not an attempt");
     }
-    s.retry_job(&job.id, 800, "500").await.unwrap();
-    assert_eq!(s.claim_job(800, 1_000).await.unwrap().unwrap().attempts, 2);
-    s.give_up_job(&job.id, "gave up: 500", 900).await.unwrap();
+    s.retry_job(&job.id, &job.lease, 800, "500").await.unwrap();
+    let job = s.claim_job(800, 1_000).await.unwrap().unwrap();
+    assert_eq!(job.attempts, 2);
+    s.give_up_job(&job.id, &job.lease, "gave up: 500", 900, None)
+        .await
+        .unwrap();
     let st = s.job_stats(900).await.unwrap();
     assert_eq!((st.pending, st.failed), (0, 1));
-    s.release_job(&job.id, 950, "late").await.unwrap();
+    assert!(matches!(
+        s.release_job(&job.id, &job.lease, 950, "late").await,
+        Err(StoreError::LeaseLost)
+    ));
     assert_eq!(s.job_status("j1").await.unwrap().as_deref(), Some("failed"));
     let failed = s.failed_jobs(10).await.unwrap();
     assert_eq!(failed.len(), 1);
@@ -376,9 +389,13 @@ pub async fn refused_attempts_are_given_back_and_failed_jobs_can_be_retried(s: A
     assert_eq!((st.pending, st.failed), (1, 0));
     let job = s.claim_job(1_000, 1_000).await.unwrap().unwrap();
     assert_eq!(job.attempts, 1, "attempts start over");
-    assert_eq!(job.tokens.unwrap(), tokens(1), "the tokens were kept");
+    assert_eq!(
+        job.tokens.clone().unwrap(),
+        tokens(1),
+        "the tokens were kept"
+    );
     // Failed for good (tokens wiped): nothing left to send.
-    s.fail_job("j1", "refresh token rejected", 1_100)
+    s.fail_job("j1", &job.lease, "refresh token rejected", 1_100, None)
         .await
         .unwrap();
     assert!(matches!(
@@ -392,12 +409,14 @@ pub async fn refused_attempts_are_given_back_and_failed_jobs_can_be_retried(s: A
     ));
     // A user who linked again since must not be deauthorized by the old job.
     let b = s.complete_login(&login("U2", "s2", 10)).await.unwrap();
-    s.deauthorize_account(&b.id, "j2", DeauthReason::Unlink, 2_000)
+    s.deauthorize_account(&b.id, "j2", DeauthReason::Unlink, 2_000, None)
         .await
         .unwrap();
     let job = s.claim_job(2_000, 1_000).await.unwrap().unwrap();
     assert_eq!(job.id, "j2");
-    s.give_up_job("j2", "gave up", 2_100).await.unwrap();
+    s.give_up_job("j2", &job.lease, "gave up", 2_100, None)
+        .await
+        .unwrap();
     s.complete_login(&login("U2", "s3", 2_200)).await.unwrap();
     assert!(matches!(
         s.retry_failed_job("j2", 2_300).await,
@@ -426,6 +445,196 @@ pub async fn crash06_concurrent_first_logins_make_one_account(s: Arc<dyn Store>)
         }
     }
     assert_eq!(ids.len(), 1, "exactly one account for one (issuer, sub)");
+}
+
+/// Issue 14: a worker whose lease expired (it stalled) and whose job another worker claimed
+/// since cannot finish, retry, release, fail, give up, renew or refresh that job: each write
+/// is refused with `LeaseLost` and changes nothing; the new holder's writes go through.
+pub async fn fencing_a_stalled_worker_cannot_overwrite_a_reclaimed_job(s: Arc<dyn Store>) {
+    let a = s.complete_login(&login("U1", "s1", 10)).await.unwrap();
+    s.deauthorize_account(&a.id, "j1", DeauthReason::Unregister, 20, None)
+        .await
+        .unwrap();
+    let stalled = s.claim_job(20, 100).await.unwrap().unwrap();
+    let holder = s.claim_job(200, 1_000).await.unwrap().unwrap();
+    assert_eq!(holder.id, stalled.id);
+    assert_ne!(
+        holder.lease, stalled.lease,
+        "each claim has its own lease id"
+    );
+    assert_eq!(holder.attempts, 2);
+    let lost =
+        |r: Result<(), StoreError>| assert!(matches!(r, Err(StoreError::LeaseLost)), "{r:?}");
+    lost(s.renew_job_lease("j1", &stalled.lease, 5_000).await);
+    lost(s.put_job_tokens("j1", &stalled.lease, &tokens(9)).await);
+    lost(
+        s.finish_job(
+            "j1",
+            &stalled.lease,
+            JobFinal::Deauthorized,
+            300,
+            Some("e1"),
+        )
+        .await,
+    );
+    lost(s.retry_job("j1", &stalled.lease, 300, "x").await);
+    lost(s.release_job("j1", &stalled.lease, 300, "x").await);
+    lost(s.fail_job("j1", &stalled.lease, "x", 300, None).await);
+    lost(s.give_up_job("j1", &stalled.lease, "x", 300, None).await);
+    assert_eq!(
+        s.job_status("j1").await.unwrap().as_deref(),
+        Some("pending")
+    );
+    assert!(
+        s.claim_job(300, 1_000).await.unwrap().is_none(),
+        "still held"
+    );
+    assert_eq!(
+        s.webhook_stats(300).await.unwrap().pending,
+        0,
+        "no event written"
+    );
+    s.renew_job_lease("j1", &holder.lease, 2_000).await.unwrap();
+    assert!(
+        s.claim_job(1_500, 1_000).await.unwrap().is_none(),
+        "renewed"
+    );
+    s.finish_job("j1", &holder.lease, JobFinal::Deauthorized, 1_600, None)
+        .await
+        .unwrap();
+    assert_eq!(s.job_status("j1").await.unwrap().as_deref(), Some("done"));
+    lost(
+        s.finish_job("j1", &holder.lease, JobFinal::Deauthorized, 1_700, None)
+            .await,
+    );
+}
+
+/// Webhook events are written with the state change, only when asked for (`linked` only
+/// when a login creates the account or links it again), and each account's events are
+/// claimed in order: a later one waits while an earlier one is pending.
+pub async fn webhook_events_ride_the_transaction_and_arrive_in_order(s: Arc<dyn Store>) {
+    let mut first = login("U1", "s1", 10);
+    first.linked_event = Some("e_linked".into());
+    let a = s.complete_login(&first).await.unwrap();
+    let mut again = login("U1", "s2", 11);
+    again.linked_event = Some("e_not_written".into());
+    s.complete_login(&again).await.unwrap();
+    s.deauthorize_account(&a.id, "j1", DeauthReason::Unlink, 20, Some("e_unlinked"))
+        .await
+        .unwrap();
+    let job = s.claim_job(20, 1_000).await.unwrap().unwrap();
+    s.finish_job(
+        "j1",
+        &job.lease,
+        JobFinal::Deauthorized,
+        30,
+        Some("e_deauth"),
+    )
+    .await
+    .unwrap();
+    let mut relink = login("U1", "s3", 40);
+    relink.linked_event = Some("e_relinked".into());
+    s.complete_login(&relink).await.unwrap();
+    let st = s.webhook_stats(1_040).await.unwrap();
+    assert_eq!(
+        (st.pending, st.failed, st.oldest_pending_age_secs),
+        (4, 0, 1)
+    );
+
+    let e = s.claim_webhook(40, 1_000).await.unwrap().unwrap();
+    assert_eq!(
+        (e.id.as_str(), e.kind.as_str()),
+        ("e_linked", "account.linked")
+    );
+    assert_eq!(
+        (e.account_id.as_str(), e.user_id.as_str()),
+        (a.id.as_str(), "U1")
+    );
+    assert_eq!(
+        (e.occurred_at, e.attempts, e.job_id.as_deref()),
+        (10, 1, None)
+    );
+    assert!(
+        s.claim_webhook(40, 1_000).await.unwrap().is_none(),
+        "in order"
+    );
+    s.retry_webhook(&e.id, &e.lease, 500, "503").await.unwrap();
+    assert!(
+        s.claim_webhook(499, 1_000).await.unwrap().is_none(),
+        "waits for the first"
+    );
+    let e = s.claim_webhook(500, 1_000).await.unwrap().unwrap();
+    assert_eq!(
+        (e.id.as_str(), e.attempts),
+        ("e_linked", 2),
+        "same id on the retry"
+    );
+    // A stalled delivery's lease is lost to a new claim: its writes are refused.
+    let held = s.claim_webhook(1_600, 1_000).await.unwrap().unwrap();
+    assert_eq!(held.id, "e_linked");
+    let lost =
+        |r: Result<(), StoreError>| assert!(matches!(r, Err(StoreError::LeaseLost)), "{r:?}");
+    lost(s.finish_webhook(&e.id, &e.lease, 1_700).await);
+    lost(s.retry_webhook(&e.id, &e.lease, 1_700, "x").await);
+    lost(s.give_up_webhook(&e.id, &e.lease, "x", 1_700).await);
+    lost(s.renew_webhook_lease(&e.id, &e.lease, 9_000).await);
+    s.renew_webhook_lease(&held.id, &held.lease, 3_000)
+        .await
+        .unwrap();
+    assert!(
+        s.claim_webhook(2_700, 1_000).await.unwrap().is_none(),
+        "renewed"
+    );
+    s.finish_webhook(&held.id, &held.lease, 2_700)
+        .await
+        .unwrap();
+    let mut kinds = Vec::new();
+    loop {
+        let Some(e) = s.claim_webhook(2_800, 1_000).await.unwrap() else {
+            break;
+        };
+        kinds.push((e.kind.clone(), e.job_id.clone()));
+        s.finish_webhook(&e.id, &e.lease, 2_800).await.unwrap();
+    }
+    assert_eq!(
+        kinds,
+        vec![
+            ("account.unlinked".to_owned(), Some("j1".to_owned())),
+            ("account.deauthorized".to_owned(), Some("j1".to_owned())),
+            ("account.linked".to_owned(), None),
+        ]
+    );
+    assert_eq!(s.webhook_stats(2_800).await.unwrap(), Default::default());
+    // Giving up makes it failed (visible), and it can be sent again.
+    let b = s.complete_login(&login("U2", "t1", 3_000)).await.unwrap();
+    s.deauthorize_account(&b.id, "j2", DeauthReason::Unregister, 3_000, Some("e_b"))
+        .await
+        .unwrap();
+    let e = s.claim_webhook(3_000, 1_000).await.unwrap().unwrap();
+    assert_eq!(e.kind, "account.unregistered");
+    s.give_up_webhook(&e.id, &e.lease, "gave up: 500", 3_100)
+        .await
+        .unwrap();
+    assert_eq!(s.webhook_stats(3_100).await.unwrap().failed, 1);
+    s.retry_failed_webhook("e_b", 3_200).await.unwrap();
+    assert!(matches!(
+        s.retry_failed_webhook("e_b", 3_200).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(
+        s.claim_webhook(3_200, 1_000)
+            .await
+            .unwrap()
+            .unwrap()
+            .attempts,
+        1
+    );
+    let latest = s.latest_job(&b.id).await.unwrap().unwrap();
+    assert_eq!(
+        (latest.id.as_str(), latest.status.as_str()),
+        ("j2", "pending")
+    );
+    assert!(s.latest_job("nobody").await.unwrap().is_none());
 }
 
 /// The suite's cases as tests of one backend; `$attr` (one attribute's bracketed body, e.g.
@@ -461,6 +670,8 @@ macro_rules! all_backends {
                 retries_are_scheduled_and_failures_visible,
                 refused_attempts_are_given_back_and_failed_jobs_can_be_retried,
                 crash06_concurrent_first_logins_make_one_account,
+                fencing_a_stalled_worker_cannot_overwrite_a_reclaimed_job,
+                webhook_events_ride_the_transaction_and_arrive_in_order,
             );
         )*
     };

@@ -49,8 +49,8 @@ use self::checkpoint::CHECKPOINT_INTERVAL;
 use self::checkpoint::Checkpointer;
 use super::sql;
 use super::{
-    Account, AccountStatus, DeauthJob, DeauthReason, FailedJob, JobFinal, JobStats, LoginWrite,
-    SessionRecord, Store, StoreError, StoredTokens,
+    Account, AccountStatus, DeauthJob, DeauthReason, EventKind, FailedJob, JobFinal, JobStats,
+    JobSummary, LoginWrite, SessionRecord, Store, StoreError, StoredTokens, WebhookEvent,
 };
 
 /// Reader connections of a file database. Statements run on the callers' threads, so more
@@ -80,6 +80,9 @@ fn migrations() -> rusqlite_migration::Migrations<'static> {
         rusqlite_migration::M::up(include_str!("../../../migrations/sqlite/0001_init.sql")),
         rusqlite_migration::M::up(include_str!(
             "../../../migrations/sqlite/0002_clustered_keys.sql"
+        )),
+        rusqlite_migration::M::up(include_str!(
+            "../../../migrations/sqlite/0003_outbox_leases_webhooks.sql"
         )),
     ])
 }
@@ -505,6 +508,13 @@ fn complete_login(tx: &Connection, login: &LoginWrite) -> Result<Account, StoreE
             ));
         }
     }
+    // With webhooks on: was the user linked before this login? (`account.linked` is written
+    // only when the login creates the account or links it again.)
+    let was_linked = match &login.linked_event {
+        Some(_) => query_opt(tx, sql::ACCOUNT_BY_SUB, &user, account_from_row)?
+            .is_some_and(|a| a.status == AccountStatus::Linked),
+        None => true,
+    };
     let account = query_opt(
         tx,
         sql::UPSERT_ACCOUNT,
@@ -545,7 +555,82 @@ fn complete_login(tx: &Connection, login: &LoginWrite) -> Result<Account, StoreE
             &login.session.expires_at,
         ],
     )?;
+    if let Some(event) = login.linked_event.as_ref().filter(|_| !was_linked) {
+        execute(
+            tx,
+            sql::INSERT_EVENT_FOR_ACCOUNT,
+            &[
+                event,
+                &EventKind::Linked.as_str(),
+                &login.now,
+                &account.id,
+                &None::<String>,
+            ],
+        )?;
+    }
     Ok(account)
+}
+
+/// Runs a fenced outbox update (its last parameter is the lease id) and, when it changed the
+/// row, writes the webhook event `event` about job `job_id` in the same transaction.
+/// [`StoreError::LeaseLost`] (and nothing written) when the update matched no row.
+fn fenced_job_update(
+    conn: &mut Connection,
+    statement: &str,
+    values: &[&dyn ToSql],
+    event: Option<(&str, EventKind, i64, &str)>,
+) -> Result<(), StoreError> {
+    let tx = write_transaction(conn)?;
+    if execute(&tx, statement, values)? != 1 {
+        return Err(StoreError::LeaseLost);
+    }
+    if let Some((id, kind, now, job_id)) = event {
+        execute(
+            &tx,
+            sql::INSERT_EVENT_FOR_JOB,
+            &[&id, &kind.as_str(), &now, &job_id],
+        )?;
+    }
+    tx.commit().map_err(map_err)
+}
+
+/// Maps a claimed deauthorization job.
+fn job_from_row(row: &Row<'_>) -> Result<DeauthJob, StoreError> {
+    let reason: String = row.get("reason").map_err(map_err)?;
+    Ok(DeauthJob {
+        id: row.get("id").map_err(map_err)?,
+        account_id: row.get("account_id").map_err(map_err)?,
+        issuer: row.get("issuer").map_err(map_err)?,
+        sub: row.get("sub").map_err(map_err)?,
+        reason: DeauthReason::parse(&reason),
+        tokens: tokens_from_row(row)?,
+        attempts: row.get("attempts").map_err(map_err)?,
+        created_at: row.get("created_at").map_err(map_err)?,
+        lease: row.get("lease_id").map_err(map_err)?,
+    })
+}
+
+/// Maps a claimed webhook event.
+fn event_from_row(row: &Row<'_>) -> Result<WebhookEvent, StoreError> {
+    Ok(WebhookEvent {
+        id: row.get("id").map_err(map_err)?,
+        kind: row.get("event_type").map_err(map_err)?,
+        account_id: row.get("account_id").map_err(map_err)?,
+        user_id: row.get("user_id").map_err(map_err)?,
+        job_id: row.get("job_id").map_err(map_err)?,
+        occurred_at: row.get("occurred_at").map_err(map_err)?,
+        attempts: row.get("attempts").map_err(map_err)?,
+        lease: row.get("lease_id").map_err(map_err)?,
+    })
+}
+
+/// Runs a fenced update on the writer: [`StoreError::LeaseLost`] when it matched no row.
+fn fenced(conn: &Connection, statement: &str, values: &[&dyn ToSql]) -> Result<(), StoreError> {
+    if execute(conn, statement, values)? == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::LeaseLost)
+    }
 }
 
 #[async_trait]
@@ -714,6 +799,7 @@ impl Store for SqliteStore {
         job_id: &str,
         reason: DeauthReason,
         now: i64,
+        event: Option<&str>,
     ) -> Result<(), StoreError> {
         let mut conn = self.inner.writer_within().await?;
         let tx = write_transaction(&mut conn)?;
@@ -724,6 +810,17 @@ impl Store for SqliteStore {
         )?;
         if inserted != 1 {
             return Err(StoreError::NotFound);
+        }
+        if let Some(event) = event {
+            let kind = match reason {
+                DeauthReason::Unregister => EventKind::Unregistered,
+                DeauthReason::Unlink => EventKind::Unlinked,
+            };
+            execute(
+                &tx,
+                sql::INSERT_EVENT_FOR_ACCOUNT,
+                &[&event, &kind.as_str(), &now, &account_id, &Some(job_id)],
+            )?;
         }
         execute(&tx, sql::DELETE_SESSIONS_OF_ACCOUNT, &[&account_id])?;
         execute(&tx, sql::DELETE_TOKENS, &[&account_id])?;
@@ -737,28 +834,35 @@ impl Store for SqliteStore {
 
     async fn claim_job(&self, now: i64, lease_ms: i64) -> Result<Option<DeauthJob>, StoreError> {
         let lease_until = now.saturating_add(lease_ms);
+        let lease = sql::new_lease();
         query_opt(
             &*self.inner.writer_within().await?,
             sql::CLAIM_JOB,
-            &[&lease_until, &now],
-            |row| {
-                let reason: String = row.get("reason").map_err(map_err)?;
-                Ok(DeauthJob {
-                    id: row.get("id").map_err(map_err)?,
-                    account_id: row.get("account_id").map_err(map_err)?,
-                    issuer: row.get("issuer").map_err(map_err)?,
-                    sub: row.get("sub").map_err(map_err)?,
-                    reason: DeauthReason::parse(&reason),
-                    tokens: tokens_from_row(row)?,
-                    attempts: row.get("attempts").map_err(map_err)?,
-                    created_at: row.get("created_at").map_err(map_err)?,
-                })
-            },
+            &[&lease_until, &now, &lease],
+            job_from_row,
         )
     }
 
-    async fn put_job_tokens(&self, job_id: &str, tokens: &StoredTokens) -> Result<(), StoreError> {
-        execute(
+    async fn renew_job_lease(
+        &self,
+        job_id: &str,
+        lease: &str,
+        until: i64,
+    ) -> Result<(), StoreError> {
+        fenced(
+            &*self.inner.writer_within().await?,
+            sql::RENEW_JOB,
+            &[&job_id, &lease, &until],
+        )
+    }
+
+    async fn put_job_tokens(
+        &self,
+        job_id: &str,
+        lease: &str,
+        tokens: &StoredTokens,
+    ) -> Result<(), StoreError> {
+        fenced(
             &*self.inner.writer_within().await?,
             sql::PUT_JOB_TOKENS,
             &[
@@ -767,70 +871,86 @@ impl Store for SqliteStore {
                 &tokens.refresh_ct,
                 &tokens.access_expires_at,
                 &tokens.refresh_issued_at,
+                &lease,
             ],
-        )?;
-        Ok(())
+        )
     }
 
     async fn finish_job(
         &self,
         job_id: &str,
+        lease: &str,
         outcome: JobFinal,
         now: i64,
+        event: Option<&str>,
     ) -> Result<(), StoreError> {
         let note = sql::final_note(outcome);
-        execute(
-            &*self.inner.writer_within().await?,
+        fenced_job_update(
+            &mut *self.inner.writer_within().await?,
             sql::FINISH_JOB,
-            &[&job_id, &now, &note],
-        )?;
-        Ok(())
+            &[&job_id, &now, &note, &lease],
+            event.map(|id| (id, EventKind::Deauthorized, now, job_id)),
+        )
     }
 
     async fn retry_job(
         &self,
         job_id: &str,
+        lease: &str,
         next_attempt_at: i64,
         error: &str,
     ) -> Result<(), StoreError> {
-        execute(
+        fenced(
             &*self.inner.writer_within().await?,
             sql::RETRY_JOB,
-            &[&job_id, &next_attempt_at, &error],
-        )?;
-        Ok(())
+            &[&job_id, &next_attempt_at, &error, &lease],
+        )
     }
 
-    async fn fail_job(&self, job_id: &str, error: &str, now: i64) -> Result<(), StoreError> {
-        execute(
-            &*self.inner.writer_within().await?,
+    async fn fail_job(
+        &self,
+        job_id: &str,
+        lease: &str,
+        error: &str,
+        now: i64,
+        event: Option<&str>,
+    ) -> Result<(), StoreError> {
+        fenced_job_update(
+            &mut *self.inner.writer_within().await?,
             sql::FAIL_JOB,
-            &[&job_id, &now, &error],
-        )?;
-        Ok(())
+            &[&job_id, &now, &error, &lease],
+            event.map(|id| (id, EventKind::DeauthorizationFailed, now, job_id)),
+        )
     }
 
     async fn release_job(
         &self,
         job_id: &str,
+        lease: &str,
         next_attempt_at: i64,
         note: &str,
     ) -> Result<(), StoreError> {
-        execute(
+        fenced(
             &*self.inner.writer_within().await?,
             sql::RELEASE_JOB,
-            &[&job_id, &next_attempt_at, &note],
-        )?;
-        Ok(())
+            &[&job_id, &next_attempt_at, &note, &lease],
+        )
     }
 
-    async fn give_up_job(&self, job_id: &str, error: &str, now: i64) -> Result<(), StoreError> {
-        execute(
-            &*self.inner.writer_within().await?,
+    async fn give_up_job(
+        &self,
+        job_id: &str,
+        lease: &str,
+        error: &str,
+        now: i64,
+        event: Option<&str>,
+    ) -> Result<(), StoreError> {
+        fenced_job_update(
+            &mut *self.inner.writer_within().await?,
             sql::GIVE_UP_JOB,
-            &[&job_id, &now, &error],
-        )?;
-        Ok(())
+            &[&job_id, &now, &error, &lease],
+            event.map(|id| (id, EventKind::DeauthorizationFailed, now, job_id)),
+        )
     }
 
     async fn retry_failed_job(&self, job_id: &str, now: i64) -> Result<(), StoreError> {
@@ -884,6 +1004,124 @@ impl Store for SqliteStore {
                 oldest_pending_age_secs: oldest.map_or(0, |t| (now - t).max(0) / 1000),
             })
         })?;
+        Ok(stats.unwrap_or_default())
+    }
+
+    async fn latest_job(&self, account_id: &str) -> Result<Option<JobSummary>, StoreError> {
+        query_opt(
+            &*self.inner.reader().await,
+            sql::LATEST_JOB,
+            &[&account_id],
+            |row| {
+                Ok(JobSummary {
+                    id: row.get("id").map_err(map_err)?,
+                    user_id: row.get("sub").map_err(map_err)?,
+                    reason: row.get("reason").map_err(map_err)?,
+                    status: row.get("status").map_err(map_err)?,
+                    attempts: row.get("attempts").map_err(map_err)?,
+                    last_error: row.get("last_error").map_err(map_err)?,
+                    created_at: row.get("created_at").map_err(map_err)?,
+                    finished_at: row.get("finished_at").map_err(map_err)?,
+                })
+            },
+        )
+    }
+
+    async fn claim_webhook(
+        &self,
+        now: i64,
+        lease_ms: i64,
+    ) -> Result<Option<WebhookEvent>, StoreError> {
+        let lease_until = now.saturating_add(lease_ms);
+        let lease = sql::new_lease();
+        query_opt(
+            &*self.inner.writer_within().await?,
+            sql::CLAIM_WEBHOOK,
+            &[&lease_until, &now, &lease],
+            event_from_row,
+        )
+    }
+
+    async fn renew_webhook_lease(
+        &self,
+        event_id: &str,
+        lease: &str,
+        until: i64,
+    ) -> Result<(), StoreError> {
+        fenced(
+            &*self.inner.writer_within().await?,
+            sql::RENEW_WEBHOOK,
+            &[&event_id, &lease, &until],
+        )
+    }
+
+    async fn finish_webhook(
+        &self,
+        event_id: &str,
+        lease: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        fenced(
+            &*self.inner.writer_within().await?,
+            sql::FINISH_WEBHOOK,
+            &[&event_id, &now, &"delivered", &lease],
+        )
+    }
+
+    async fn retry_webhook(
+        &self,
+        event_id: &str,
+        lease: &str,
+        next_attempt_at: i64,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        fenced(
+            &*self.inner.writer_within().await?,
+            sql::RETRY_WEBHOOK,
+            &[&event_id, &next_attempt_at, &error, &lease],
+        )
+    }
+
+    async fn give_up_webhook(
+        &self,
+        event_id: &str,
+        lease: &str,
+        error: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        fenced(
+            &*self.inner.writer_within().await?,
+            sql::GIVE_UP_WEBHOOK,
+            &[&event_id, &now, &error, &lease],
+        )
+    }
+
+    async fn retry_failed_webhook(&self, event_id: &str, now: i64) -> Result<(), StoreError> {
+        if execute(
+            &*self.inner.writer_within().await?,
+            sql::RETRY_FAILED_WEBHOOK,
+            &[&event_id, &now],
+        )? == 0
+        {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn webhook_stats(&self, now: i64) -> Result<JobStats, StoreError> {
+        let stats = query_opt(
+            &*self.inner.reader().await,
+            sql::WEBHOOK_STATS,
+            &[],
+            |row| {
+                let oldest: Option<i64> = row.get("oldest").map_err(map_err)?;
+                Ok(JobStats {
+                    pending: row.get("pending").map_err(map_err)?,
+                    failed: row.get("failed").map_err(map_err)?,
+                    oldest_pending_age_secs: oldest.map_or(0, |t| (now - t).max(0) / 1000),
+                })
+            },
+        )?;
         Ok(stats.unwrap_or_default())
     }
 
@@ -980,7 +1218,7 @@ mod tests {
             .await
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
-        assert_eq!(version, 2, "adopted at 1, then 0002 applied");
+        assert_eq!(version, 3, "adopted at 1, then 0002 and 0003 applied");
     }
 
     /// A migrated store in a file `name` of a new temporary directory (kept while the

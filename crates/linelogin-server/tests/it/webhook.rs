@@ -1,0 +1,248 @@
+//! Webhooks (Standard Webhooks): while the app is down (it accepts and never answers), the
+//! events queue and `/healthz` shows them pending, and the deauthorization is not held up by
+//! them; when the app is back, each event arrives exactly once with a valid signature, in
+//! order for the account, and a delivery the app refused is retried with the same
+//! `webhook-id`.
+
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use base64::Engine as _;
+use hmac::{Hmac, Mac as _};
+use sha2::Sha256;
+
+use crate::fake_line::FakeLine;
+use crate::harness::{Harness, Opts};
+
+/// The signing secret of the test (`whsec_` + base64 of 32 bytes).
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwMfKQ9r8GKYo=";
+const USER: &str = "U00000000000000000000000000000001";
+
+/// What the app saw of one request, and what it answered.
+#[derive(Debug, Clone)]
+struct Seen {
+    id: String,
+    timestamp: String,
+    signature: String,
+    body: String,
+    answered: u16,
+}
+
+/// The app's behaviour: 0 hangs (down), 1 answers 500 once then 200, 2 answers 200.
+#[derive(Clone, Default)]
+struct App {
+    mode: Arc<AtomicU8>,
+    seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+async fn hook(State(app): State<App>, headers: HeaderMap, body: String) -> StatusCode {
+    let header = |n: &str| {
+        headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let mode = app.mode.load(Ordering::SeqCst);
+    if mode == 0 {
+        app.seen.lock().unwrap().push(Seen {
+            id: header("webhook-id"),
+            timestamp: header("webhook-timestamp"),
+            signature: header("webhook-signature"),
+            body: body.clone(),
+            answered: 0,
+        });
+        std::future::pending::<()>().await;
+    }
+    let status = if mode == 1 {
+        app.mode.store(2, Ordering::SeqCst);
+        StatusCode::INTERNAL_SERVER_ERROR
+    } else {
+        StatusCode::NO_CONTENT
+    };
+    app.seen.lock().unwrap().push(Seen {
+        id: header("webhook-id"),
+        timestamp: header("webhook-timestamp"),
+        signature: header("webhook-signature"),
+        body,
+        answered: status.as_u16(),
+    });
+    status
+}
+
+/// A verifier written from the Standard Webhooks specification: the signed content is
+/// `{id}.{timestamp}.{body}`, the key is the base64 after `whsec_`, the header holds
+/// space-separated `v1,<base64 HMAC-SHA256>` entries, and the timestamp must be within five
+/// minutes of now.
+fn verify(secret: &str, id: &str, timestamp: &str, body: &str, header: &str) -> bool {
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(secret.strip_prefix("whsec_").unwrap_or(secret))
+        .unwrap();
+    let Ok(ts) = timestamp.parse::<i64>() else {
+        return false;
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    if (now - ts).abs() > 300 {
+        return false;
+    }
+    header.split(' ').any(|entry| {
+        let Some(sig) = entry.strip_prefix("v1,") else {
+            return false;
+        };
+        let Ok(sig) = base64::engine::general_purpose::STANDARD.decode(sig) else {
+            return false;
+        };
+        let mut mac = Hmac::<Sha256>::new_from_slice(&key).unwrap();
+        mac.update(format!("{id}.{timestamp}.{body}").as_bytes());
+        mac.verify_slice(&sig).is_ok()
+    })
+}
+
+async fn healthz(h: &Harness) -> serde_json::Value {
+    reqwest::get(h.url("/healthz"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Polls `/healthz` until `ok` holds (at most ~20 s).
+async fn wait_health(h: &Harness, what: &str, ok: impl Fn(&serde_json::Value) -> bool) {
+    let mut last = serde_json::Value::Null;
+    for _ in 0..1000 {
+        last = healthz(h).await;
+        if ok(&last) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("{what}: /healthz is {last}");
+}
+
+#[tokio::test]
+async fn events_queue_while_the_app_is_down_and_arrive_signed_once_in_order() {
+    let app = App::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook_url = format!("http://{}/hooks/linelogin", listener.local_addr().unwrap());
+    let router = Router::new()
+        .route("/hooks/linelogin", post(hook))
+        .with_state(app.clone());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+
+    let env = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+    let h = Harness::start_with(
+        FakeLine::start().await,
+        Opts {
+            extra_env: vec![
+                env("LINELOGIN_WEBHOOK__URL", &hook_url),
+                env("LINELOGIN_WEBHOOK__SECRET", SECRET),
+                env("LINELOGIN_WEBHOOK__TIMEOUT_MS", "600"),
+                env("LINELOGIN_WEBHOOK__BACKOFF_BASE_MS", "20"),
+                env("LINELOGIN_WEBHOOK__BACKOFF_MAX_MS", "200"),
+            ],
+            ..Opts::default()
+        },
+    )
+    .await;
+
+    // The app is down: it accepts and never answers.
+    let c = h.client();
+    h.login(&c).await;
+    let account = h
+        .state
+        .store()
+        .account_by_sub("https://access.line.me", USER)
+        .await
+        .unwrap()
+        .unwrap();
+    let r = h.submit(&c, "/account/unregister").await;
+    assert!(
+        r.status().is_redirection() || r.status().is_success(),
+        "{}",
+        r.status()
+    );
+    // The deauthorization goes through while every event is still queued behind the app.
+    wait_health(&h, "deauthorized while the app is down", |v| {
+        v["deauthorization"]["pending"] == 0 && v["webhooks"]["pending"] == 3
+    })
+    .await;
+    assert!(!h.line.is_authorized(USER));
+    assert_eq!(h.line.calls("/user/v1/deauthorize"), vec![204]);
+    assert!(
+        !app.seen.lock().unwrap().is_empty(),
+        "the app was tried while down"
+    );
+    assert_eq!(healthz(&h).await["webhooks"]["failed"], 0);
+
+    // The app is back; it refuses its first delivery (a forced retry), then takes them all.
+    app.mode.store(1, Ordering::SeqCst);
+    wait_health(&h, "every event delivered", |v| {
+        v["webhooks"]["pending"] == 0
+    })
+    .await;
+    let seen = app.seen.lock().unwrap().clone();
+    let delivered: Vec<&Seen> = seen.iter().filter(|s| s.answered == 204).collect();
+    assert_eq!(delivered.len(), 3, "each event exactly once: {seen:#?}");
+    for s in &seen {
+        assert!(
+            verify(SECRET, &s.id, &s.timestamp, &s.body, &s.signature),
+            "signature of {s:?}"
+        );
+        assert!(!verify(
+            "whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            &s.id,
+            &s.timestamp,
+            &s.body,
+            &s.signature
+        ));
+    }
+    let refused = seen.iter().find(|s| s.answered == 500).unwrap();
+    let retried = delivered.iter().find(|s| s.id == refused.id).unwrap();
+    assert_eq!(retried.body, refused.body, "a retry sends the same event");
+    for s in seen.iter().filter(|s| s.answered == 0) {
+        assert!(
+            delivered.iter().any(|d| d.id == s.id),
+            "same id after the app was down"
+        );
+    }
+    let bodies: Vec<serde_json::Value> = delivered
+        .iter()
+        .map(|s| serde_json::from_str(&s.body).unwrap())
+        .collect();
+    let types: Vec<&str> = bodies.iter().map(|b| b["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        types,
+        [
+            "account.linked",
+            "account.unregistered",
+            "account.deauthorized"
+        ]
+    );
+    for b in &bodies {
+        assert_eq!(b["data"]["account"], account.id.as_str());
+        assert_eq!(b["data"]["userId"], USER);
+        assert!(
+            time::OffsetDateTime::parse(
+                b["timestamp"].as_str().unwrap(),
+                &time::format_description::well_known::Rfc3339
+            )
+            .is_ok(),
+            "{b}"
+        );
+    }
+    assert_eq!(bodies[1]["data"]["job"], bodies[2]["data"]["job"]);
+    let ids: std::collections::HashSet<&str> = delivered.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids.len(), 3, "one id per event");
+    let health = healthz(&h).await;
+    assert_eq!(health["status"], "ok", "{health}");
+    h.stop().await;
+}
