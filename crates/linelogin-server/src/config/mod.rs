@@ -942,6 +942,18 @@ mod tests {
     }
 
     #[test]
+    fn the_callback_url_carries_the_gateway_prefix() {
+        let mut e = minimal();
+        e.push(("LINELOGIN_GATEWAY__PREFIX".into(), "/auth/line".into()));
+        let c = Config::load(None, e).unwrap();
+        assert_eq!(c.base_path(), "/auth/line");
+        assert_eq!(
+            c.callback_url().unwrap().as_str(),
+            "http://127.0.0.1:8080/auth/line/callback"
+        );
+    }
+
+    #[test]
     fn unknown_keys_are_errors() {
         let mut e = minimal();
         e.push(("LINELOGIN_LINE__CHANEL_ID".into(), "1".into()));
