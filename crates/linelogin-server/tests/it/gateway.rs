@@ -758,3 +758,63 @@ async fn absolute_form_targets_and_foreign_hosts_reach_only_the_upstream() {
     .await;
     assert!(resp.starts_with("HTTP/1.1 401"), "{resp}");
 }
+
+#[tokio::test]
+async fn an_assertion_is_reused_for_at_most_a_minute_and_never_after_logout() {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let clock = line_login::clock::MockClock::at_unix(now);
+    let h = Harness::start_with(
+        FakeLine::start().await,
+        Opts {
+            clock: Some(clock.clone()),
+            gateway: Some(String::new()),
+            ..Opts::default()
+        },
+    )
+    .await;
+    let c = h.client();
+    h.login(&c).await;
+    let claims = |t: &str| {
+        use base64::Engine as _;
+        let payload = t.split('.').nth(1).unwrap();
+        let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap();
+        serde_json::from_slice::<serde_json::Value>(&json).unwrap()
+    };
+    let auth = || async {
+        let r = c.get(h.url("/linelogin/auth")).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        header(&r, "x-linelogin-assertion").unwrap()
+    };
+    let first = auth().await;
+    assert_eq!(claims(&first)["iat"], now);
+    assert_eq!(claims(&first)["exp"], now + 300);
+    clock.advance(std::time::Duration::from_secs(59));
+    assert_eq!(
+        auth().await,
+        first,
+        "reused while more than 4 minutes are left"
+    );
+    clock.advance(std::time::Duration::from_secs(2));
+    let second = auth().await;
+    assert_ne!(second, first, "signed again after a minute");
+    assert_eq!(claims(&second)["iat"], now + 61);
+
+    // Log out: the session and its cached assertion are gone.
+    let csrf = h.csrf(&c, "/linelogin/me").await;
+    assert_eq!(
+        h.post_form(&c, "/linelogin/logout", Some(&csrf))
+            .await
+            .status(),
+        303
+    );
+    let r = c.get(h.url("/linelogin/auth")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    h.login(&c).await;
+    assert_ne!(auth().await, second, "a new session signs its own");
+    h.stop().await;
+}
