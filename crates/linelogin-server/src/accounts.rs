@@ -482,6 +482,9 @@ async fn enqueue(
         Err(e) => return Err(e.into()),
     }
     tracing::info!(job = %job_id, reason = reason.as_str(), "deauthorization job committed");
+    if let Some(gw) = state.gateway() {
+        gw.forget_account(&account.id);
+    }
     state.failpoint("unregister-after-commit");
     state.wake_worker();
     if event.is_some() {

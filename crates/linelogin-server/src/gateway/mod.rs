@@ -38,16 +38,22 @@
 //! invalidate an assertion in flight. `kid` is the RFC 7638 JWK thumbprint. Signing and the
 //! JWK encoding are `jsonwebtoken` and `p256`; no cryptography is written here.
 //!
-//! # Per-session assertion cache
+//! # Per-session identity cache, and its revocation trade-off
 //!
-//! Every request still loads its session from the store (so a logout, unregister or unlink
-//! on any instance takes effect at the next request); only the signed assertion is reused:
-//! per session key, while its `exp` is more than 4 minutes away (so for at most 60 s) and the
-//! account's user id, name and email are unchanged. The cache is bounded
-//! ([`ASSERTION_CACHE_MAX`] entries; expired ones are swept when full, then it is cleared),
-//! and an entry is dropped at local logout. The one trade-off: within those 60 s the same
-//! assertion (same `jti`) is sent on several requests, so an upstream must not treat `jti` as
-//! single-use across requests.
+//! A session lookup (a database query) and an ES256 signature on every proxied request
+//! would halve the gateway's throughput, so the identity and its signed assertion are kept
+//! per session key while the assertion's `exp` is more than 4 minutes away: a request whose
+//! session cookie has a fresh entry goes upstream without a database query or a signature,
+//! for at most 60 s after the entry was made; then the session is loaded again (which also
+//! keeps its idle timer running) and a new assertion is signed. The cache is bounded
+//! ([`ASSERTION_CACHE_MAX`] entries; stale ones are swept when full, then it is cleared).
+//! A logout on this instance drops the session's entry, and an unregister or unlink on it
+//! drops every entry of the account, so they take effect at the next request. **The
+//! trade-off**: a session ended elsewhere (another instance of a fleet, an expiry, a row
+//! deleted by hand) is still let through by this instance for up to 60 s, and the same
+//! assertion (same `jti`) is sent on several requests, so an upstream must not treat `jti`
+//! as single-use. The assertion's own lifetime (5 minutes) bounds what an upstream that
+//! caches it can see anyway.
 
 pub mod api;
 pub mod keys;
@@ -67,7 +73,7 @@ use crate::accounts::safe_next;
 use crate::config::{Config, GatewayConfig};
 use crate::crypto::random_id;
 use crate::error::AppError;
-use crate::session::CurrentUser;
+use crate::session::{CurrentUser, SESSION_COOKIE, cookie_name, read_cookie, session_key};
 use crate::state::AppState;
 
 pub use keys::{KeyError, KeySet};
@@ -340,10 +346,52 @@ impl Gateway {
         cache.insert(session_hash.to_owned(), entry);
     }
 
-    /// Drops the cached assertion of a session (at logout, unregister, unlink).
+    /// Drops the cached identity of a session (at logout).
     pub fn forget(&self, session_hash: &str) {
         if let Ok(mut cache) = self.cache.lock() {
             cache.remove(session_hash);
+        }
+    }
+
+    /// Drops every cached identity of an account (at unregister and unlink: all its
+    /// sessions end).
+    pub fn forget_account(&self, account_id: &str) {
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.retain(|_, c| c.account != account_id);
+        }
+    }
+
+    /// The identity of a request's session: from the cache while fresh (no database query,
+    /// no signature; see the module docs), else from the store, signed anew. `None`
+    /// without a valid session.
+    pub async fn request_identity(
+        &self,
+        state: &AppState,
+        headers: &HeaderMap,
+    ) -> Result<Option<Identity>, AppError> {
+        let now = state.now_ms().div_euclid(1000);
+        let cookie = read_cookie(headers, &cookie_name(state, SESSION_COOKIE));
+        if let Some(id) = cookie {
+            let key = session_key(&id);
+            let hit = self.cache.lock().ok().and_then(|cache| {
+                cache
+                    .get(&key)
+                    .filter(|c| c.exp - now > ASSERTION_REUSE_MIN_LEFT_SECS)
+                    .map(|c| Identity {
+                        user: c.sub.clone(),
+                        account: c.account.clone(),
+                        name: c.name.clone(),
+                        email: c.email.clone(),
+                        assertion: c.assertion.clone(),
+                    })
+            });
+            if hit.is_some() {
+                return Ok(hit);
+            }
+        }
+        match CurrentUser::load(state, headers).await? {
+            Some(user) => Ok(Some(self.identity(state, &user, headers)?)),
+            None => Ok(None),
         }
     }
 
@@ -389,23 +437,17 @@ async fn jwks(State(state): State<AppState>) -> Result<Response, AppError> {
 }
 
 /// 200 with the identity headers for a logged-in request.
-fn with_identity(
-    gw: &Gateway,
-    state: &AppState,
-    user: &CurrentUser,
-    headers: &HeaderMap,
-) -> Result<Response, AppError> {
-    let identity = gw.identity(state, user, headers)?;
+fn with_identity(identity: &Identity) -> Response {
     let mut resp = StatusCode::OK.into_response();
     identity.write(resp.headers_mut());
-    Ok(resp)
+    resp
 }
 
 /// `GET prefix/auth` (nginx `auth_request`): 200 with the identity headers, or 401.
 async fn auth(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, AppError> {
     let gw = state.gateway().ok_or(AppError::NotFound)?;
-    match CurrentUser::load(&state, &headers).await? {
-        Some(user) => with_identity(gw, &state, &user, &headers),
+    match gw.request_identity(&state, &headers).await? {
+        Some(identity) => Ok(with_identity(&identity)),
         None => Ok(gw.unauthenticated(original_uri(&headers))),
     }
 }
@@ -417,8 +459,8 @@ async fn auth_redirect(
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let gw = state.gateway().ok_or(AppError::NotFound)?;
-    match CurrentUser::load(&state, &headers).await? {
-        Some(user) => with_identity(gw, &state, &user, &headers),
+    match gw.request_identity(&state, &headers).await? {
+        Some(identity) => Ok(with_identity(&identity)),
         None => Ok((
             StatusCode::FOUND,
             [(header::LOCATION, gw.login_url_to(original_uri(&headers)))],

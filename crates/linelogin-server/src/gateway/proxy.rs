@@ -26,7 +26,7 @@ use line_proxy::{ForwardContext, Proxy, ProxyConfig, ProxyError};
 use super::{GatewayError, HEADER_PREFIX};
 use crate::error::ErrorKind;
 use crate::i18n::Lang;
-use crate::session::{CurrentUser, EMAIL_COOKIE, LOGGED_OUT_COOKIE, LOGIN_COOKIE, SESSION_COOKIE};
+use crate::session::{EMAIL_COOKIE, LOGGED_OUT_COOKIE, LOGIN_COOKIE, SESSION_COOKIE};
 use crate::state::AppState;
 
 /// linelogin's cookies, never passed upstream (both spellings: plain and `__Host-`).
@@ -102,8 +102,8 @@ pub(super) async fn handle(State(state): State<AppState>, req: Request) -> Respo
         .map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |c| c.0);
     let path = req.uri().path().to_owned();
     let public = plain_path(&path) && gw.config.is_public(&path);
-    let user = match CurrentUser::load(&state, req.headers()).await {
-        Ok(user) => user,
+    let identity = match gw.request_identity(&state, req.headers()).await {
+        Ok(identity) => identity,
         // The store is down: a public path still goes through (without identity).
         Err(_) if public => None,
         Err(e) => return app_error(&state, req.uri().query(), req.headers(), e).await,
@@ -111,11 +111,8 @@ pub(super) async fn handle(State(state): State<AppState>, req: Request) -> Respo
     let mut ctx = ForwardContext::new(peer, state.settings().public_scheme());
     ctx.strip_header_prefix = HEADER_PREFIX;
     ctx.strip_cookies = &STRIPPED_COOKIES;
-    match &user {
-        Some(user) => match gw.identity(&state, user, req.headers()) {
-            Ok(identity) => identity.write(&mut ctx.add),
-            Err(e) => return app_error(&state, req.uri().query(), req.headers(), e).await,
-        },
+    match &identity {
+        Some(identity) => identity.write(&mut ctx.add),
         None if public => {}
         None => {
             let next = req

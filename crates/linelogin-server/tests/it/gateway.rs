@@ -816,5 +816,18 @@ async fn an_assertion_is_reused_for_at_most_a_minute_and_never_after_logout() {
     assert_eq!(r.status(), 401);
     h.login(&c).await;
     assert_ne!(auth().await, second, "a new session signs its own");
+
+    // Unlink ends every session of the account, in every browser: their cached identities
+    // go with them.
+    let other = h.client();
+    h.login(&other).await;
+    let r = other.get(h.url("/linelogin/auth")).send().await.unwrap();
+    assert_eq!(r.status(), 200, "the other browser's identity is cached");
+    assert_eq!(
+        h.submit(&c, "/linelogin/account/unlink").await.status(),
+        200
+    );
+    let r = other.get(h.url("/linelogin/auth")).send().await.unwrap();
+    assert_eq!(r.status(), 401, "no cached identity after unlink");
     h.stop().await;
 }
