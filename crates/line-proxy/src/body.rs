@@ -9,7 +9,9 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
-use tokio::time::{Duration, Instant};
+use std::future::Future as _;
+
+use tokio::time::{Duration, Instant, Sleep};
 
 use crate::error::{BoxError, ClientBodyError, ProxyError, TooLarge};
 
@@ -115,16 +117,27 @@ where
 
 /// A response body streamed from the upstream, frame by frame as it arrives (nothing is
 /// buffered). It errors with [`ProxyError::Upstream`] when the upstream breaks it off (closes
-/// the connection before the end), so that the client's connection is aborted instead of the
-/// response looking complete. Return it from an axum handler with `axum::body::Body::new`.
+/// the connection before the end), and with [`ProxyError::Timeout`] when no frame arrives
+/// within [`crate::ProxyConfig::response_idle_timeout`]; either way the client's connection is
+/// aborted instead of the response looking complete or hanging. Return it from an axum
+/// handler with `axum::body::Body::new`.
 #[derive(Debug)]
 pub struct ProxyBody {
     inner: Incoming,
+    idle: Option<Duration>,
+    /// Made at the first wait for a frame, re-armed at the first wait after each frame.
+    sleep: Option<Pin<Box<Sleep>>>,
+    armed: bool,
 }
 
 impl ProxyBody {
-    pub(crate) fn new(inner: Incoming) -> Self {
-        Self { inner }
+    pub(crate) fn new(inner: Incoming, idle: Option<Duration>) -> Self {
+        Self {
+            inner,
+            idle,
+            sleep: None,
+            armed: false,
+        }
     }
 }
 
@@ -136,9 +149,32 @@ impl Body for ProxyBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, ProxyError>>> {
-        Pin::new(&mut self.inner)
-            .poll_frame(cx)
-            .map_err(|e| ProxyError::Upstream(e.into()))
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(frame) => {
+                this.armed = false;
+                Poll::Ready(frame.map(|f| f.map_err(|e| ProxyError::Upstream(e.into()))))
+            }
+            Poll::Pending => {
+                let Some(idle) = this.idle else {
+                    return Poll::Pending;
+                };
+                let sleep = match &mut this.sleep {
+                    Some(sleep) => {
+                        if !this.armed {
+                            sleep.as_mut().reset(Instant::now() + idle);
+                        }
+                        sleep
+                    }
+                    None => this.sleep.insert(Box::pin(tokio::time::sleep(idle))),
+                };
+                this.armed = true;
+                match sleep.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Some(Err(ProxyError::Timeout))),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
     }
 
     fn is_end_stream(&self) -> bool {

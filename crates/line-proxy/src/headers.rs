@@ -2,6 +2,7 @@
 
 use std::net::IpAddr;
 
+use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
 /// Headers that describe one connection, never forwarded (RFC 9110 §7.6.1, plus the
@@ -119,8 +120,8 @@ pub(crate) fn remove_cookies(headers: &mut HeaderMap, names: &[&str]) {
     headers.remove(header::COOKIE);
     // The bytes come from valid header values, so this cannot fail; if it did, the cookies
     // stay removed rather than passed.
-    if let Ok(value) = HeaderValue::from_bytes(&kept)
-        && !kept.is_empty()
+    if !kept.is_empty()
+        && let Ok(value) = HeaderValue::from_maybe_shared(Bytes::from(kept))
     {
         headers.insert(header::COOKIE, value);
     }
@@ -154,7 +155,7 @@ pub(crate) fn set_forwarding(headers: &mut HeaderMap, fwd: &Forwarding<'_>) {
     let peer = fwd.peer.to_string();
 
     let xff = join_with(headers, &X_FORWARDED_FOR, peer.as_bytes());
-    insert_bytes(headers, X_FORWARDED_FOR, &xff);
+    insert_bytes(headers, X_FORWARDED_FOR, xff);
     if !headers.contains_key(X_FORWARDED_PROTO)
         && let Ok(proto) = HeaderValue::from_str(fwd.scheme)
     {
@@ -188,7 +189,7 @@ pub(crate) fn set_forwarding(headers: &mut HeaderMap, fwd: &Forwarding<'_>) {
         push_quoted(&mut element, fwd.scheme.as_bytes());
     }
     let forwarded = join_with(headers, &header::FORWARDED, &element);
-    insert_bytes(headers, header::FORWARDED, &forwarded);
+    insert_bytes(headers, header::FORWARDED, forwarded);
 }
 
 /// The values of `name`, joined with `, `, then `last`.
@@ -206,8 +207,9 @@ fn join_with(headers: &HeaderMap, name: &HeaderName, last: &[u8]) -> Vec<u8> {
     out
 }
 
-fn insert_bytes(headers: &mut HeaderMap, name: HeaderName, bytes: &[u8]) {
-    match HeaderValue::from_bytes(bytes) {
+/// Inserts `bytes` as the value of `name` (validated, not copied).
+fn insert_bytes(headers: &mut HeaderMap, name: HeaderName, bytes: Vec<u8>) {
+    match HeaderValue::from_maybe_shared(Bytes::from(bytes)) {
         Ok(value) => {
             headers.insert(name, value);
         }

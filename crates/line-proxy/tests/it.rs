@@ -793,3 +793,41 @@ async fn sequential_requests_reuse_pooled_upstream_connections() {
         "{n} upstream connections for 50 requests"
     );
 }
+
+#[tokio::test]
+async fn an_upstream_that_stalls_mid_body_is_cut_off_after_the_idle_timeout() {
+    let listener = bind().await;
+    let addr = local(&listener);
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf).await;
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nhello")
+                .await;
+            held.push(stream); // open, silent
+        }
+    });
+    let mut config = config(addr);
+    config.response_idle_timeout = Some(Duration::from_millis(400));
+    let proxy = front(config, FrontOpts::default()).await;
+    let response = timeout(
+        WITHIN,
+        client().request(
+            http::Request::get(format!("http://{proxy}/"))
+                .body(full(""))
+                .unwrap_or_else(|e| panic!("{e}")),
+        ),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("no response in time"))
+    .unwrap_or_else(|e| panic!("{e}"));
+    let started = Instant::now();
+    let body = timeout(WITHIN, response.into_body().collect())
+        .await
+        .unwrap_or_else(|_| panic!("the client's body hangs"));
+    let took = started.elapsed();
+    assert!(body.is_err(), "a short body looked complete");
+    assert!(took < Duration::from_secs(3), "{took:?}");
+}
