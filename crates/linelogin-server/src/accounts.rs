@@ -247,7 +247,7 @@ pub async fn finish_login(
     match pending.purpose {
         Purpose::Login => Ok(LoginFinish::SignedIn {
             session_id,
-            redirect: pending.next.unwrap_or_else(|| "/me".to_owned()),
+            redirect: pending.next.unwrap_or_else(|| state.settings().path("/me")),
             email,
         }),
         Purpose::Reauth { unlink, .. } => {
@@ -409,6 +409,9 @@ pub async fn logout(state: &AppState, user: &CurrentUser) -> Result<(), AppError
         state.store().delete_tokens(&account.id).await?;
     }
     state.store().delete_session(&user.session_hash).await?;
+    if let Some(gw) = state.gateway() {
+        gw.forget(&user.session_hash);
+    }
     Ok(())
 }
 
@@ -479,6 +482,9 @@ async fn enqueue(
         Err(e) => return Err(e.into()),
     }
     tracing::info!(job = %job_id, reason = reason.as_str(), "deauthorization job committed");
+    if let Some(gw) = state.gateway() {
+        gw.forget_account(&account.id);
+    }
     state.failpoint("unregister-after-commit");
     state.wake_worker();
     if event.is_some() {

@@ -192,6 +192,12 @@ pub enum ErrorKind {
     TooLarge,
     TooMany,
     DatabaseUnavailable,
+    /// The gateway's upstream could not be reached or broke the exchange (502).
+    UpstreamDown,
+    /// The gateway's upstream did not answer in time (504).
+    UpstreamTimeout,
+    /// A request the gateway cannot forward as it is (400).
+    BadRequest,
 }
 
 impl IntoResponse for AppError {
@@ -282,8 +288,21 @@ pub async fn render_errors(State(state): State<AppState>, req: Request, next: Ne
             _ => return resp,
         },
     };
-    let (mut parts, _) = resp.into_parts();
-    if is_api {
+    let (parts, _) = resp.into_parts();
+    render_kind(&state, lang, &req_headers, kind, parts, is_api).await
+}
+
+/// The error page (or, with `json`, `{"error": code}`) of `kind`, on the response head
+/// `parts` (status and headers kept). `req_headers` are the request's (for the header user).
+pub(crate) async fn render_kind(
+    state: &AppState,
+    lang: Lang,
+    req_headers: &http::HeaderMap,
+    kind: ErrorKind,
+    mut parts: http::response::Parts,
+    json: bool,
+) -> Response {
+    if json {
         let body = serde_json::json!({ "error": error_code(kind) }).to_string();
         parts.headers.insert(
             header::CONTENT_TYPE,
@@ -313,13 +332,16 @@ pub async fn render_errors(State(state): State<AppState>, req: Request, next: Ne
         ErrorKind::TooMany => (t.error_title, too_many_message(lang), Some("/")),
         // A passing outage on our side: the fixed "try again later" message.
         ErrorKind::DatabaseUnavailable => (t.error_title, t.err_internal, Some("/")),
+        ErrorKind::UpstreamDown | ErrorKind::UpstreamTimeout | ErrorKind::BadRequest => {
+            (t.error_title, gateway_message(kind, lang), None)
+        }
     };
     // A failed session lookup (e.g. the database is down) just shows the logged-out header.
     // A refused flood (429/503 "too many") gets no lookup: it must stay cheap.
     let user = if kind == ErrorKind::TooMany {
         None
     } else {
-        CurrentUser::load(&state, &req_headers).await.ok().flatten()
+        CurrentUser::load(state, req_headers).await.ok().flatten()
     };
     let header_user = user.as_ref().map(|u| pages::HeaderUser::of(&u.account));
     let html = state
@@ -327,7 +349,7 @@ pub async fn render_errors(State(state): State<AppState>, req: Request, next: Ne
         .error(lang, title, message, retry, header_user.as_ref())
         .unwrap_or_else(|e| {
             tracing::error!(error = %e, "error page template failed");
-            pages::fallback_page(lang)
+            pages::fallback_page_at(lang, &state.settings().base_path)
         });
     parts.headers.insert(
         header::CONTENT_TYPE,
@@ -347,7 +369,29 @@ fn error_code(kind: ErrorKind) -> &'static str {
         ErrorKind::TooLarge => "too_large",
         ErrorKind::TooMany => "too_many_requests",
         ErrorKind::DatabaseUnavailable => "database_unavailable",
+        ErrorKind::UpstreamDown => "bad_gateway",
+        ErrorKind::UpstreamTimeout => "gateway_timeout",
+        ErrorKind::BadRequest => "bad_request",
         _ => "error",
+    }
+}
+
+/// The text of the gateway's own error pages (the app behind it down or slow, or a request
+/// that cannot be forwarded).
+fn gateway_message(kind: ErrorKind, lang: Lang) -> &'static str {
+    match (kind, lang) {
+        (ErrorKind::UpstreamTimeout, Lang::En) => {
+            "The application did not answer in time. Please try again in a moment."
+        }
+        (ErrorKind::UpstreamTimeout, Lang::Ja) => {
+            "アプリケーションが時間内に応答しませんでした。しばらくしてからもう一度お試しください。"
+        }
+        (ErrorKind::BadRequest, Lang::En) => "This request cannot be handled.",
+        (ErrorKind::BadRequest, Lang::Ja) => "このリクエストは処理できません。",
+        (_, Lang::En) => "The application is unreachable right now. Please try again in a moment.",
+        (_, Lang::Ja) => {
+            "現在アプリケーションに接続できません。しばらくしてからもう一度お試しください。"
+        }
     }
 }
 

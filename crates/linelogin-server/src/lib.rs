@@ -19,6 +19,8 @@
 //! - [`pages`] and [`i18n`]: server-rendered HTML in English and Japanese.
 //! - [`audit`]: the hook for the guideline logs.
 //! - [`metrics`]: Prometheus metrics (`[metrics] listen`) and the request log.
+//! - [`gateway`]: `[gateway]`, linelogin in front of another web app (identity headers,
+//!   signed assertion, forward auth).
 //!
 //! ## Example
 //! ```no_run

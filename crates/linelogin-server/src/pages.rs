@@ -76,6 +76,8 @@ pub struct Pages {
     app_name: Option<String>,
     logo_url: Option<String>,
     brand_color: Option<String>,
+    /// The path every link starts with: `""`, or `[gateway] prefix`.
+    base: String,
 }
 
 impl Default for Pages {
@@ -181,6 +183,24 @@ impl Pages {
             app_name: None,
             logo_url: None,
             brand_color: None,
+            base: String::new(),
+        }
+    }
+
+    /// Puts every link, form action and the stylesheet under `base` (the `[gateway]`
+    /// prefix; `""` without one). Templates see it as `base` (prepend it to every path of
+    /// linelogin's) and `home` (the start page: `base`, or `/`).
+    pub fn with_base(mut self, base: &str) -> Self {
+        self.base = base.to_owned();
+        self
+    }
+
+    /// A path of linelogin's (`/me`) as linked from a page: under the base path.
+    pub fn url(&self, path: &str) -> String {
+        if path == "/" && !self.base.is_empty() {
+            self.base.clone()
+        } else {
+            format!("{}{path}", self.base)
         }
     }
 
@@ -216,6 +236,7 @@ impl Pages {
             app_name: config.app_name.clone().filter(|n| !n.trim().is_empty()),
             logo_url: config.logo_url.clone(),
             brand_color: config.brand_color.clone(),
+            base: String::new(),
         })
     }
 
@@ -240,7 +261,9 @@ impl Pages {
             logo_url => self.logo_url.as_deref(),
             title => title,
             user => user.map(|u| Value::from(Serde(u))),
-            here => Value::from_safe_string(here.to_owned()),
+            here => Value::from_safe_string(self.url(here)),
+            base => Value::from_safe_string(self.base.clone()),
+            home => Value::from_safe_string(self.url("/")),
             other_lang => other,
             other_lang_name => other_name,
         };
@@ -330,7 +353,7 @@ impl Pages {
             context! {
                 notice, button, id, csrf,
                 effects => Value::from(Serde(effects)),
-                path => Value::from_safe_string(path.to_owned()),
+                path => Value::from_safe_string(self.url(path)),
             },
         )
     }
@@ -376,7 +399,7 @@ impl Pages {
             "/",
             context! {
                 message,
-                retry => retry.map(|r| Value::from_safe_string(r.to_owned())),
+                retry => retry.map(|r| Value::from_safe_string(self.url(r))),
             },
         )
     }
@@ -421,11 +444,17 @@ fn read_template(path: &Path) -> Result<String, PagesError> {
 
 /// A minimal page used only when a template fails to render (the failure is logged).
 pub fn fallback_page(lang: Lang) -> String {
+    fallback_page_at(lang, "")
+}
+
+/// [`fallback_page`] with its links under `base` (the `[gateway]` prefix).
+pub fn fallback_page_at(lang: Lang, base: &str) -> String {
     let t = lang.t();
+    let home = if base.is_empty() { "/" } else { base };
     format!(
         "<!doctype html>\n<html lang=\"{}\"><head><meta charset=\"utf-8\"><title>{}</title>\
-         <link rel=\"stylesheet\" href=\"/static/style.css\"></head><body><main><h1>{}</h1>\
-         <p class=\"error\">{}</p><p><a href=\"/\">{}</a></p></main></body></html>\n",
+         <link rel=\"stylesheet\" href=\"{base}/static/style.css\"></head><body><main><h1>{}</h1>\
+         <p class=\"error\">{}</p><p><a href=\"{home}\">{}</a></p></main></body></html>\n",
         lang.code(),
         t.error_title,
         t.error_title,

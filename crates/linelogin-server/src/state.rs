@@ -57,6 +57,9 @@ pub enum StartError {
     /// The shared outbound limiter could not be set up (bad `[outbound] redis_url`).
     #[error(transparent)]
     OutboundLimiter(#[from] line_limit_redis::Error),
+    /// The gateway could not be set up (its signing keys, its upstream client).
+    #[error(transparent)]
+    Gateway(#[from] crate::gateway::GatewayError),
 }
 
 /// Settings derived from the configuration, fixed for the life of the process.
@@ -80,6 +83,8 @@ pub struct Settings {
     pub database: store::Timeouts,
     /// `[line] scopes`, `bot_prompt`, `prompt`, `ui_locales`, parsed.
     pub login_options: LoginOptions,
+    /// Where linelogin's routes live: `[gateway] prefix`, or `""` (the root).
+    pub base_path: String,
     /// `[webhook]`: account events to the app (off when absent).
     pub webhook: Option<crate::config::WebhookConfig>,
     /// The server-to-server API (`[gateway] api_key`; off when absent).
@@ -160,9 +165,29 @@ impl Settings {
             listener: config.listener_limits(),
             database: store::Timeouts::from_config(&config.database),
             login_options: LoginOptions::from_config(&config.line)?,
+            base_path: config.base_path().to_owned(),
             webhook: config.webhook.clone(),
             api: crate::gateway::api::ApiSettings::from_config(config),
         })
+    }
+
+    /// The scheme of the public URL (`http` or `https`): what the browser used.
+    pub fn public_scheme(&self) -> &'static str {
+        if self.public_origin.starts_with("https:") {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
+    /// A path of linelogin's (`/me`) under the base path (`/linelogin/me`); `/` is the base
+    /// path itself.
+    pub fn path(&self, path: &str) -> String {
+        if path == "/" && !self.base_path.is_empty() {
+            self.base_path.clone()
+        } else {
+            format!("{}{path}", self.base_path)
+        }
     }
 }
 
@@ -188,6 +213,8 @@ pub(crate) struct Inner {
     /// Deauthorization jobs whose tokens no configured key decrypts.
     pub(crate) key_trouble: crate::deauth::keys::KeyTrouble,
     pub(crate) metrics: Option<Arc<crate::metrics::Metrics>>,
+    /// The gateway (`[gateway]`), when configured.
+    pub(crate) gateway: Option<crate::gateway::Gateway>,
 }
 
 impl fmt::Debug for AppState {
@@ -327,7 +354,8 @@ impl<'a> AppStateBuilder<'a> {
                 channel_token: tokio::sync::Mutex::new(None),
                 failpoint: self.failpoint,
                 limits: crate::routes::limits::Limits::new(&config.inbound),
-                pages: crate::pages::Pages::load(&config.pages)?,
+                pages: crate::pages::Pages::load(&config.pages)?.with_base(config.base_path()),
+                gateway: crate::gateway::Gateway::from_config(config)?,
                 key_trouble: crate::deauth::keys::KeyTrouble::default(),
                 metrics,
             }),
@@ -386,6 +414,11 @@ impl AppState {
     /// The Prometheus metrics, when `[metrics]` is configured.
     pub fn metrics(&self) -> Option<&crate::metrics::Metrics> {
         self.inner.metrics.as_deref()
+    }
+
+    /// The gateway (`[gateway]`), when configured.
+    pub fn gateway(&self) -> Option<&crate::gateway::Gateway> {
+        self.inner.gateway.as_ref()
     }
 
     /// Wakes the deauthorization worker (a job was enqueued).

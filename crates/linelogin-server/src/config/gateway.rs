@@ -25,7 +25,8 @@ pub struct GatewayConfig {
     #[serde(default)]
     pub upstream: Option<Url>,
     /// Where linelogin's own routes live (default `/linelogin`): starts with `/`, does not
-    /// end with one, and is not `/` itself.
+    /// end with one, is not `/` itself, and holds only letters, digits and `/-._~` (it goes
+    /// into links and headers as is).
     #[serde(default = "default_prefix")]
     pub prefix: String,
     /// Paths that go upstream without a login: an exact path, or a prefix ending in `/`.
@@ -68,7 +69,10 @@ impl GatewayConfig {
         if !p.starts_with('/')
             || p.len() < 2
             || p.ends_with('/')
-            || p.contains(['?', '#', '%', '\\'])
+            || !p
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "/-._~".contains(c))
+            || p.contains("//")
             || p.split('/').any(|seg| seg == "." || seg == "..")
         {
             return Err(ConfigError(format!(
@@ -318,6 +322,9 @@ mod tests {
             "\"/a/\"",
             "\"/a/../b\"",
             "\"/a?b\"",
+            "\"/a<b\"",
+            "\"/a\\\"b\"",
+            "\"//a\"",
         ] {
             assert!(gw(&format!("prefix = {bad}")).is_err(), "{bad}");
         }

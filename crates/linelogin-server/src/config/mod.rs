@@ -904,13 +904,19 @@ impl Config {
         }
     }
 
-    /// The callback URL: `public_url` + `/callback`.
+    /// The callback URL: `public_url` + `[gateway] prefix` (when set) + `/callback`.
     pub fn callback_url(&self) -> Result<Url, ConfigError> {
         Url::parse(&format!(
-            "{}/callback",
-            self.public_url.as_str().trim_end_matches('/')
+            "{}{}/callback",
+            self.public_url.as_str().trim_end_matches('/'),
+            self.base_path()
         ))
         .map_err(|_| ConfigError("public_url cannot take a /callback path".into()))
+    }
+
+    /// Where linelogin's own routes live: `[gateway] prefix`, or `""` (the root).
+    pub fn base_path(&self) -> &str {
+        self.gateway.as_ref().map_or("", |g| g.prefix.as_str())
     }
 
     /// Whether cookies must carry `Secure` (the public URL is https).
@@ -977,6 +983,18 @@ mod tests {
             "http://127.0.0.1:8080/callback"
         );
         assert_eq!(c.listen, default_listen());
+    }
+
+    #[test]
+    fn the_callback_url_carries_the_gateway_prefix() {
+        let mut e = minimal();
+        e.push(("LINELOGIN_GATEWAY__PREFIX".into(), "/auth/line".into()));
+        let c = Config::load(None, e).unwrap();
+        assert_eq!(c.base_path(), "/auth/line");
+        assert_eq!(
+            c.callback_url().unwrap().as_str(),
+            "http://127.0.0.1:8080/auth/line/callback"
+        );
     }
 
     #[test]

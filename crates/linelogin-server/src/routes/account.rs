@@ -27,8 +27,9 @@ pub fn router() -> Router<AppState> {
         .route("/account/unlink", get(unlink_page).post(unlink))
 }
 
-fn to_login(next: &str) -> Response {
-    Redirect::to(&format!("/login?next={next}")).into_response()
+fn to_login(state: &AppState, next: &str) -> Response {
+    let s = state.settings();
+    Redirect::to(&format!("{}?next={}", s.path("/login"), s.path(next))).into_response()
 }
 
 async fn me(
@@ -45,7 +46,7 @@ async fn me(
                 .me(lang, &u.account, email.as_deref(), &u.csrf_token)?;
             Html(html).into_response()
         }
-        None => to_login("/me"),
+        None => to_login(&state, "/me"),
     })
 }
 
@@ -84,7 +85,7 @@ async fn unregister_page(
                     .confirm(lang, Action::Unregister, Some(&header), &u.csrf_token)?;
             Html(html).into_response()
         }
-        None => to_login("/account/unregister"),
+        None => to_login(&state, "/account/unregister"),
     })
 }
 
@@ -101,7 +102,7 @@ async fn unlink_page(
                 .confirm(lang, Action::Unlink, Some(&header), &u.csrf_token)?;
             Html(html).into_response()
         }
-        None => to_login("/account/unlink"),
+        None => to_login(&state, "/account/unlink"),
     })
 }
 
@@ -129,7 +130,7 @@ async fn act(
     reason: DeauthReason,
 ) -> Result<Response, AppError> {
     if reason == DeauthReason::Unlink && user.account.status == AccountStatus::Unlinked {
-        return Ok(Redirect::to("/me").into_response());
+        return Ok(Redirect::to(&state.settings().path("/me")).into_response());
     }
     let action = if reason == DeauthReason::Unlink {
         Action::Unlink

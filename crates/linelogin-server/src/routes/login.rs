@@ -131,7 +131,7 @@ async fn callback(
             };
             let html = state.pages().done(lang, action).unwrap_or_else(|e| {
                 tracing::error!(error = %e, "done page");
-                pages::fallback_page(lang)
+                pages::fallback_page_at(lang, &state.settings().base_path)
             });
             let mut r = axum::response::Html(html).into_response();
             r.headers_mut()
@@ -156,7 +156,7 @@ async fn callback(
                     .flatten()
                     .is_some();
             if logged_in {
-                Redirect::to("/me").into_response()
+                Redirect::to(&state.settings().path("/me")).into_response()
             } else {
                 e.into_response()
             }
@@ -196,7 +196,7 @@ async fn logout(
         crate::metrics::record_event(&state, crate::metrics::Event::Logout, outcome);
         done?;
     }
-    let mut resp = Redirect::to("/").into_response();
+    let mut resp = Redirect::to(&state.settings().path("/")).into_response();
     resp.headers_mut()
         .append(header::SET_COOKIE, clear_cookie(&state, SESSION_COOKIE));
     resp.headers_mut()

@@ -19,19 +19,32 @@ use crate::state::AppState;
 const BODY_LIMIT: usize = 16 * 1024;
 
 /// The whole app as a router (mount it, or serve it).
+///
+/// With `[gateway]`, every route is under the prefix, with the gateway's own routes
+/// ([`crate::gateway`]).
 pub fn app(state: AppState) -> Router {
-    Router::new()
+    let mut routes = Router::new()
         .merge(pages::router())
         .merge(login::router())
-        .merge(account::router())
+        .merge(account::router());
+    let gateway = state.gateway().is_some();
+    if gateway {
+        routes = routes
+            .merge(crate::gateway::router())
+            .fallback(|| async { crate::error::AppError::NotFound });
+    }
+    let routes = routes
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(middleware::from_fn_with_state(state.clone(), render_errors))
-        .layer(middleware::from_fn(security_headers))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            crate::metrics::observe_requests,
-        ))
-        .with_state(state)
+        .layer(middleware::from_fn(security_headers));
+    // Outermost: metrics and the request log see every request, the gateway's proxied ones
+    // included (counted as `route="upstream"`).
+    let observe = middleware::from_fn_with_state(state.clone(), crate::metrics::observe_requests);
+    if gateway {
+        crate::gateway::mount(routes, state).layer(observe)
+    } else {
+        routes.layer(observe).with_state(state)
+    }
 }
 
 /// CSP without inline script or style, no framing, no referrer, no sniffing, no caching of
@@ -58,7 +71,10 @@ async fn security_headers(req: Request, next: Next) -> Response {
     } else {
         "no-store"
     };
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    // A route that chose its own caching (the JWKS) keeps it.
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    }
     resp
 }
 

@@ -26,6 +26,8 @@ pub struct Opts {
     pub listener: Option<tokio::net::TcpListener>,
     /// Write the guideline logs (into the test's directory).
     pub guideline_logs: bool,
+    /// The body of a `[gateway]` section (TOML), when the server runs as the gateway.
+    pub gateway: Option<String>,
 }
 
 impl Default for Opts {
@@ -38,6 +40,7 @@ impl Default for Opts {
             line_url: None,
             listener: None,
             guideline_logs: false,
+            gateway: None,
         }
     }
 }
@@ -106,7 +109,12 @@ impl Harness {
         let mut extra = opts.extra_env.clone();
         extra.push(("LINELOGIN_DEAUTH__WORKER".into(), opts.worker.to_string()));
         let line_url = opts.line_url.clone().unwrap_or_else(|| line.url.clone());
-        let config = config(&base, &line_url, &db, &extra);
+        let mut config = config(&base, &line_url, &db, &extra);
+        if let Some(gw) = &opts.gateway {
+            let gw: linelogin_server::config::GatewayConfig = toml::from_str(gw).unwrap();
+            gw.validate().unwrap();
+            config.gateway = Some(gw);
+        }
         let clock: SharedClock = match opts.clock {
             Some(c) => Arc::new(c),
             None => Arc::new(SystemClock::new()),
@@ -153,7 +161,7 @@ impl Harness {
     /// GET /login[?query] → LINE → /callback; returns the callback response.
     pub async fn login_with(&self, c: &reqwest::Client, query: &str) -> reqwest::Response {
         let r = c
-            .get(self.url(&format!("/login{query}")))
+            .get(self.url(&format!("{}/login{query}", self.prefix())))
             .send()
             .await
             .unwrap();
@@ -168,8 +176,13 @@ impl Harness {
     pub async fn login(&self, c: &reqwest::Client) -> reqwest::Response {
         let r = self.login_with(c, "").await;
         assert_eq!(r.status(), 303, "callback answers 303");
-        assert_eq!(location(&r), "/me");
+        assert_eq!(location(&r), format!("{}/me", self.prefix()));
         r
+    }
+
+    /// Where linelogin's routes are: `[gateway] prefix`, or `""`.
+    pub fn prefix(&self) -> String {
+        self.state.settings().base_path.clone()
     }
 
     /// The csrf_token hidden input of a page.
@@ -237,12 +250,13 @@ impl Harness {
     /// Waits until the outbox has no pending job.
     pub async fn wait_outbox_empty(&self) -> serde_json::Value {
         for _ in 0..300 {
-            let h: serde_json::Value = reqwest::get(self.url("/healthz"))
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let h: serde_json::Value =
+                reqwest::get(self.url(&format!("{}/healthz", self.prefix())))
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
             if h["deauthorization"]["pending"] == 0 {
                 return h;
             }
