@@ -81,6 +81,9 @@ fn migrations() -> rusqlite_migration::Migrations<'static> {
         rusqlite_migration::M::up(include_str!(
             "../../../migrations/sqlite/0002_clustered_keys.sql"
         )),
+        rusqlite_migration::M::up(include_str!(
+            "../../../migrations/sqlite/0004_expiry_indexes.sql"
+        )),
     ])
 }
 
@@ -925,6 +928,47 @@ impl Store for SqliteStore {
         })
         .await
     }
+
+    async fn purge_finished_jobs(&self, before: i64) -> Result<u64, StoreError> {
+        let mut total = 0u64;
+        loop {
+            let n = self
+                .inner
+                .write(move |conn| {
+                    execute(
+                        conn,
+                        sql::PURGE_FINISHED_JOBS_BATCH,
+                        &[&before, &sql::PURGE_BATCH],
+                    )
+                })
+                .await?;
+            total += n as u64;
+            if (n as i64) < sql::PURGE_BATCH {
+                return Ok(total);
+            }
+        }
+    }
+
+    async fn claim_maintenance(
+        &self,
+        task: &str,
+        now: i64,
+        period_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let task = task.to_owned();
+        let latest = super::latest_run_allowing(now, period_ms);
+        self.inner
+            .write(move |conn| {
+                query_opt(
+                    conn,
+                    sql::CLAIM_MAINTENANCE,
+                    &[&task, &now, &latest],
+                    |_| Ok(()),
+                )
+                .map(|claimed| claimed.is_some())
+            })
+            .await
+    }
 }
 
 #[cfg(test)]
@@ -952,6 +996,35 @@ mod tests {
         );
         for bad in ["postgres://x", "sqlite://", "sqlite://x.db?cache=shared"] {
             assert!(parse_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    /// The purge is O(expired): its queries search an expiry index instead of scanning.
+    #[tokio::test]
+    async fn the_purge_finds_expired_rows_by_index() {
+        let s = SqliteStore::in_memory().await.unwrap();
+        s.migrate().await.unwrap();
+        let conn = s.inner.writer().await;
+        for (query, index) in [
+            (FIND_EXPIRED_SESSIONS, "sessions_expires_at"),
+            (FIND_EXPIRED_PENDING_LOGINS, "pending_logins_expires_at"),
+            (sql::PURGE_FINISHED_JOBS_BATCH, "deauth_jobs_finished"),
+        ] {
+            let mut stmt = conn
+                .prepare(&format!("EXPLAIN QUERY PLAN {query}"))
+                .unwrap();
+            let plan: Vec<String> = stmt
+                .query_map([5_i64, 1000_i64], |row| row.get::<_, String>(3))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            let plan = plan.join("\n");
+            // `SEARCH … USING [COVERING] INDEX name (expires_at<?)`, not `SCAN`.
+            assert!(
+                plan.lines()
+                    .any(|l| l.starts_with("SEARCH") && l.contains(index)),
+                "{query}:\n{plan}"
+            );
         }
     }
 
