@@ -2,8 +2,7 @@
 -- scanning every session. (pending_logins_expires_at exists since 0001.) Finished outbox
 -- jobs past their keep time are found the same way. (Numbered 0003: 0002 is the outbox's.)
 CREATE INDEX IF NOT EXISTS sessions_expires_at ON sessions (expires_at);
-CREATE INDEX IF NOT EXISTS deauth_jobs_finished ON deauth_jobs (finished_at)
-    WHERE status IN ('done', 'superseded');
+CREATE INDEX IF NOT EXISTS deauth_jobs_finished ON deauth_jobs (status, finished_at);
 
 -- When each maintenance task last ran, so that the instances of a fleet run it once per
 -- period (the first to claim the period runs it). Times are Unix milliseconds.

@@ -3,8 +3,7 @@
 -- found the same way. (Numbered 0004: 0003 is the outbox's.)
 CREATE INDEX IF NOT EXISTS sessions_expires_at ON sessions (expires_at);
 CREATE INDEX IF NOT EXISTS pending_logins_expires_at ON pending_logins (expires_at);
-CREATE INDEX IF NOT EXISTS deauth_jobs_finished ON deauth_jobs (finished_at)
-    WHERE status IN ('done', 'superseded');
+CREATE INDEX IF NOT EXISTS deauth_jobs_finished ON deauth_jobs (status, finished_at);
 
 -- When each maintenance task last ran, so that instances sharing a database run it once per
 -- period (the first to claim the period runs it). Times are Unix milliseconds.

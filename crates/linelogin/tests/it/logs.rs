@@ -355,9 +355,10 @@ fn search_merges_several_directories_by_time() {
         })
         .collect();
     assert_eq!(times.len(), 6, "{times:?}");
-    let mut sorted = times.clone();
-    sorted.sort();
-    assert_eq!(times, sorted, "merged by time");
+    assert!(
+        times.windows(2).all(|w| w[0][..24] <= w[1][..24]),
+        "merged by time: {times:?}"
+    );
     // Equal times keep the order of kinds: the callback before the token call it caused.
     assert!(times[1].contains("authorization_response"), "{times:?}");
     assert!(times[2].contains("api_request"), "{times:?}");
