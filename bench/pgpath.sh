@@ -33,10 +33,12 @@ WORK=$(mktemp -d)
 chmod 755 "$WORK"
 PGDATA="$WORK/pg"
 RESULTS="$WORK/results"
+EMU=""; SRV=""
 as_postgres() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 pg() { as_postgres "$PG_BIN/pg_ctl" -D "$PGDATA" -l "$WORK/pg.log" -w "$@" > /dev/null; }
 psql_at() { as_postgres "$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -At "$@"; }
 cleanup() {
+  [ -z "$EMU$SRV" ] || kill $EMU $SRV 2>/dev/null || true
   pg stop -m fast 2>/dev/null || true
   rm -rf "$WORK"
 }
@@ -45,8 +47,8 @@ trap cleanup EXIT
 mkdir -p "$PGDATA" && [ "$(id -u)" != 0 ] || chown postgres "$WORK" "$PGDATA"
 as_postgres "$PG_BIN/initdb" -D "$PGDATA" -U postgres -A trust > /dev/null
 pg start -o "-p $PG_PORT -k $WORK -c listen_addresses=127.0.0.1 \
-  -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all"
-psql_at -d postgres -c "CREATE EXTENSION pg_stat_statements" > /dev/null
+  -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=top"
+for db in template1 postgres; do psql_at -d "$db" -c "CREATE EXTENSION pg_stat_statements" > /dev/null; done
 PM=$(head -n1 "$PGDATA/postmaster.pid")
 # CPU ticks of the postmaster and every process it started (backends, WAL writer, ...).
 pg_ticks() {
@@ -86,6 +88,7 @@ for run in $(seq 1 "$RUNS"); do
     e1=$(cpu_ticks $EMU); s1=$(cpu_ticks $SRV); p1=$(pg_ticks)
     kill $EMU $SRV 2>/dev/null || true
     wait $EMU $SRV 2>/dev/null || true
+    EMU=""; SRV=""
     statements=0; xacts=0; top=""
     if [ "$DB" = postgres ]; then
       sleep 1 # the backends report their statistics when their connections close
