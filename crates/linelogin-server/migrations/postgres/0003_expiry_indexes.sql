@@ -10,3 +10,10 @@ CREATE TABLE IF NOT EXISTS maintenance_runs (
     task TEXT PRIMARY KEY NOT NULL,
     ran_at BIGINT NOT NULL
 );
+
+-- Pending logins live ten minutes and are consumed once: keep them out of the WAL (UNLOGGED),
+-- so that starting and finishing a login cost no WAL flush. After a PostgreSQL crash (or on a
+-- promoted replica) the table is empty: logins in progress at that moment fail and the user
+-- starts again, as when a pending login expires. Accounts, tokens, sessions and the outbox
+-- stay fully durable (synchronous_commit is untouched).
+ALTER TABLE pending_logins SET UNLOGGED;
