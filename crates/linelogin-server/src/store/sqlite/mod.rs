@@ -74,17 +74,21 @@ const FIND_EXPIRED_PENDING_LOGINS: &str =
 const DELETE_EXPIRED_PENDING_LOGIN: &str =
     "DELETE FROM pending_logins WHERE id_hash = $1 AND expires_at <= $2";
 
-/// The schema versions, in order (`PRAGMA user_version` holds how many are applied).
+/// The migration scripts, in order (`PRAGMA user_version` holds how many are applied).
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../../migrations/sqlite/0001_init.sql"),
+    include_str!("../../../migrations/sqlite/0002_clustered_keys.sql"),
+    include_str!("../../../migrations/sqlite/0004_expiry_indexes.sql"),
+];
+
+/// The schema versions, in order.
 fn migrations() -> rusqlite_migration::Migrations<'static> {
-    rusqlite_migration::Migrations::new(vec![
-        rusqlite_migration::M::up(include_str!("../../../migrations/sqlite/0001_init.sql")),
-        rusqlite_migration::M::up(include_str!(
-            "../../../migrations/sqlite/0002_clustered_keys.sql"
-        )),
-        rusqlite_migration::M::up(include_str!(
-            "../../../migrations/sqlite/0004_expiry_indexes.sql"
-        )),
-    ])
+    rusqlite_migration::Migrations::new(
+        MIGRATIONS
+            .iter()
+            .map(|sql| rusqlite_migration::M::up(sql))
+            .collect(),
+    )
 }
 
 /// The SQLite store.
@@ -1053,7 +1057,11 @@ mod tests {
             .await
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
-        assert_eq!(version, 2, "adopted at 1, then 0002 applied");
+        assert_eq!(
+            version,
+            MIGRATIONS.len() as i64,
+            "adopted at 1, then the later ones applied"
+        );
     }
 
     /// A migrated store in a file `name` of a new temporary directory (kept while the
