@@ -19,9 +19,81 @@ pub struct LogFileInfo {
     pub format: LogFormat,
     /// The UTC day of a rotated file (`NAME.YYYY-MM-DD`); `None` for the live file.
     pub day: Option<DayNumber>,
+    /// The instance of a fleet that wrote it (`api-request.a.log` → `a`); `None` for the
+    /// files of a single instance (`api-request.log`).
+    pub instance: Option<String>,
 }
 
-/// Recognises `NAME`, `NAME.YYYY-MM-DD` for the six names (three kinds × two formats).
+/// Whether `name` can name an instance in file names: 1 to 32 ASCII letters, digits, `-` or
+/// `_` (no dot, so a file name splits one way only).
+pub fn is_valid_instance(name: &str) -> bool {
+    (1..=32).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// A file of a log directory, by its name: kind, format, instance, day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogFileName {
+    /// Which log.
+    pub kind: LogKind,
+    /// Its line format.
+    pub format: LogFormat,
+    /// The instance that writes it, if named.
+    pub instance: Option<String>,
+    /// The day of a rotated file; `None` for a live one.
+    pub day: Option<DayNumber>,
+}
+
+/// Recognises `NAME[.YYYY-MM-DD]` and `STEM.INSTANCE.EXT[.YYYY-MM-DD]` (see
+/// [`classify`]), with the instance.
+pub fn classify_name(file_name: &str) -> Option<LogFileName> {
+    if let Some((kind, format, day)) = classify(file_name) {
+        return Some(LogFileName {
+            kind,
+            format,
+            instance: None,
+            day,
+        });
+    }
+    for kind in LogKind::ALL {
+        let Some(rest) = file_name
+            .strip_prefix(kind.stem())
+            .and_then(|r| r.strip_prefix('.'))
+        else {
+            continue;
+        };
+        let Some((instance, rest)) = rest.split_once('.') else {
+            continue;
+        };
+        if !is_valid_instance(instance) {
+            continue;
+        }
+        for format in [LogFormat::Tsv, LogFormat::JsonLines] {
+            let Some(after) = rest.strip_prefix(format.extension()) else {
+                continue;
+            };
+            let day = match after {
+                "" => None,
+                _ => match after.strip_prefix('.').and_then(parse_day) {
+                    Some(day) => Some(day),
+                    None => continue,
+                },
+            };
+            return Some(LogFileName {
+                kind,
+                format,
+                instance: Some(instance.to_owned()),
+                day,
+            });
+        }
+    }
+    None
+}
+
+/// Recognises `NAME`, `NAME.YYYY-MM-DD` for the six names (three kinds × two formats) of a
+/// single instance; [`classify_name`] also recognises the files of named instances.
 pub fn classify(file_name: &str) -> Option<(LogKind, LogFormat, Option<DayNumber>)> {
     for kind in LogKind::ALL {
         for format in [LogFormat::Tsv, LogFormat::JsonLines] {
@@ -41,7 +113,8 @@ pub fn classify(file_name: &str) -> Option<(LogKind, LogFormat, Option<DayNumber
     None
 }
 
-/// The log files in `dir`, oldest first (rotated by day, then the live files).
+/// The log files in `dir`, of every instance, oldest first (rotated by day, then the live
+/// files).
 pub fn list_log_files(dir: &Path) -> Result<Vec<LogFileInfo>, AuditError> {
     let entries = fs::read_dir(dir).map_err(|e| io_err(dir, e))?;
     let mut out = Vec::new();
@@ -49,7 +122,13 @@ pub fn list_log_files(dir: &Path) -> Result<Vec<LogFileInfo>, AuditError> {
         let entry = entry.map_err(|e| io_err(dir, e))?;
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
-        let Some((kind, format, day)) = classify(name) else {
+        let Some(LogFileName {
+            kind,
+            format,
+            instance,
+            day,
+        }) = classify_name(name)
+        else {
             continue;
         };
         if !entry.file_type().map(|t| t.is_file()).unwrap_or(false) {
@@ -60,6 +139,7 @@ pub fn list_log_files(dir: &Path) -> Result<Vec<LogFileInfo>, AuditError> {
             kind,
             format,
             day,
+            instance,
         });
     }
     out.sort_by(|a, b| {
@@ -136,5 +216,42 @@ mod tests {
         assert_eq!(classify("api-request.log.2021-13-01"), None);
         assert_eq!(classify("api-request.log.bak"), None);
         assert_eq!(classify("other.log"), None);
+    }
+
+    #[test]
+    fn instance_names() {
+        let name = |kind, format, instance: &str, day| {
+            Some(LogFileName {
+                kind,
+                format,
+                instance: Some(instance.to_owned()),
+                day,
+            })
+        };
+        assert_eq!(
+            classify_name("api-request.a.log"),
+            name(LogKind::ApiRequest, LogFormat::Tsv, "a", None)
+        );
+        assert_eq!(
+            classify_name("authorization-request.web-2.jsonl.2026-12-05"),
+            name(
+                LogKind::AuthorizationRequest,
+                LogFormat::JsonLines,
+                "web-2",
+                parse_day("2026-12-05")
+            )
+        );
+        // Without an instance, as before.
+        assert_eq!(
+            classify_name("api-request.log.2026-12-05").map(|n| (n.instance, n.day)),
+            Some((None, parse_day("2026-12-05")))
+        );
+        assert_eq!(classify_name("api-request.a.log.bak"), None);
+        assert_eq!(classify_name("api-request.a.b.log"), None);
+        assert_eq!(classify_name("api-request.a.txt"), None);
+        assert_eq!(classify_name("api-request..log"), None);
+        assert!(is_valid_instance("a_1-B"));
+        assert!(!is_valid_instance("a.b"));
+        assert!(!is_valid_instance(&"x".repeat(33)));
     }
 }

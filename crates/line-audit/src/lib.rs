@@ -57,7 +57,19 @@
 //! * Rotation happens under the same mutex as the writes, so no line is lost or duplicated
 //!   across midnight. Time is injectable ([`Clock`]) to test this.
 //!
-//! One process should own a log directory at a time.
+//! One process should own a log file at a time.
+//!
+//! ## A fleet of instances
+//!
+//! With [`AuditConfig::instance`] set (the server's `[logs] instance = "a"`), the instance's name
+//! goes between the stem and the extension: `api-request.a.log`, rotated at midnight to
+//! `api-request.a.log.2026-12-05` (`.jsonl` alike). Records keep exactly the format above; only
+//! the file names change. So instances may share one directory (a network volume) or each keep
+//! their own, and their lines never interleave in one file. [`search_dirs`] and [`trace_dirs`]
+//! read every instance's files of one or more directories and merge the records by time (a
+//! stable sort: equal times keep directory, then file order). Retention ([`prune_dir`]) removes
+//! past-retention files of every instance in the directory; removing a file another instance
+//! already removed is not an error, so instances sharing a directory may all prune it.
 //!
 //! ## Use
 //!
@@ -88,13 +100,16 @@ mod writer;
 use std::path::{Path, PathBuf};
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use files::{LogFileInfo, PruneReport, list_log_files, prune_dir};
+pub use files::{
+    LogFileInfo, LogFileName, PruneReport, classify_name, is_valid_instance, list_log_files,
+    prune_dir,
+};
 pub use log::{AuditConfig, AuditLog, AuditStats};
 pub use record::{
     ApiRequest, AuthorizationRequest, AuthorizationResponse, LogFormat, LogKind, Record,
 };
-pub use search::{Entry, Query, SearchResult, StatusFilter, search};
-pub use trace::{Link, Trace, TraceEvent, trace};
+pub use search::{Entry, Query, SearchResult, StatusFilter, search, search_dirs};
+pub use trace::{Link, Trace, TraceEvent, trace, trace_dirs};
 
 /// Everything that can go wrong in this crate.
 #[derive(Debug, thiserror::Error)]

@@ -41,6 +41,11 @@ pub struct AuditConfig {
     /// and callbacks are a few hundred bytes, and a 50 KB junk query then writes a 2.1 KB
     /// record. `usize::MAX` turns capping off.
     pub max_value_bytes: usize,
+    /// The instance of a fleet writing here (`[logs] instance`): it goes into the file names
+    /// (`api-request.a.log`, rotated to `api-request.a.log.2026-12-05`), so instances sharing
+    /// a directory never write to the same file. 1 to 32 ASCII letters, digits, `-` or `_`.
+    /// `None`: a single instance, `api-request.log`.
+    pub instance: Option<String>,
 }
 
 impl AuditConfig {
@@ -59,6 +64,7 @@ impl AuditConfig {
             bodies: false,
             format: LogFormat::Tsv,
             max_value_bytes: Self::DEFAULT_MAX_VALUE_BYTES,
+            instance: None,
         }
     }
 }
@@ -154,11 +160,18 @@ impl AuditLog {
                 "fsync_interval must be positive (or None)".to_owned(),
             ));
         }
+        if let Some(instance) = &config.instance
+            && !crate::files::is_valid_instance(instance)
+        {
+            return Err(AuditError::Config(
+                "instance must be 1 to 32 ASCII letters, digits, - or _".to_owned(),
+            ));
+        }
         std::fs::create_dir_all(&config.dir).map_err(|e| io_err(&config.dir, e))?;
         let open = |kind: LogKind| {
             RotatingFile::open(
                 &config.dir,
-                &kind.file_name(config.format),
+                &kind.instance_file_name(config.format, config.instance.as_deref()),
                 Arc::clone(&clock),
             )
         };

@@ -41,6 +41,15 @@ impl LogKind {
         format!("{}.{}", self.stem(), format.extension())
     }
 
+    /// The live file name of one instance of a fleet: `api-request.a.log` for instance `a`
+    /// (`api-request.log` without one). See the [crate docs](crate), "Files".
+    pub fn instance_file_name(self, format: LogFormat, instance: Option<&str>) -> String {
+        match instance {
+            Some(i) => format!("{}.{i}.{}", self.stem(), format.extension()),
+            None => self.file_name(format),
+        }
+    }
+
     /// A short name for people and `--kind` (`authorize`, `callback`, `api`).
     pub fn short_name(self) -> &'static str {
         match self {

@@ -215,12 +215,24 @@ pub fn read_file(
     Ok(())
 }
 
-/// Searches every log file of `dir` (live and rotated, TSV and JSON Lines).
+/// Searches every log file of `dir` (live and rotated, TSV and JSON Lines, of every
+/// instance).
 pub fn search(dir: &Path, query: &Query) -> Result<SearchResult, AuditError> {
+    search_dirs(&[dir], query)
+}
+
+/// Searches every log file of several directories (the instances of a fleet, each with its
+/// own directory or sharing one), and merges the records by time. The sort is stable: records
+/// of the same time keep the order of `dirs`, then of the files in each.
+pub fn search_dirs(dirs: &[&Path], query: &Query) -> Result<SearchResult, AuditError> {
     let mut result = SearchResult::default();
     let since_day = query.since.map(day_of);
     let until_day = query.until.map(day_of);
-    for info in list_log_files(dir)? {
+    let mut files = Vec::new();
+    for dir in dirs {
+        files.extend(list_log_files(dir)?);
+    }
+    for info in files {
         if !query.kinds.is_empty() && !query.kinds.contains(&info.kind) {
             continue;
         }

@@ -27,7 +27,7 @@ use std::time::{Duration, SystemTime};
 use crate::AuditError;
 use crate::record::Record;
 use crate::redact::{is_short_hash, login_hashes, short_hash};
-use crate::search::{Entry, Query, search};
+use crate::search::{Entry, Query, search_dirs};
 
 /// Why an event belongs to the traced login.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -310,7 +310,13 @@ impl Tracer {
 /// Traces the login identified by `key` (a state, an authorization code or its short hash,
 /// or a request id) through the logs of `dir`. `window` bounds the time-based links.
 pub fn trace(dir: &Path, key: &str, window: Duration) -> Result<Trace, AuditError> {
-    let all = search(dir, &Query::default())?;
+    trace_dirs(&[dir], key, window)
+}
+
+/// [`trace`] through the logs of several directories (the instances of a fleet), merged by
+/// time: a login that started on one instance and came back to another is one timeline.
+pub fn trace_dirs(dirs: &[&Path], key: &str, window: Duration) -> Result<Trace, AuditError> {
+    let all = search_dirs(dirs, &Query::default())?;
     let n = all.entries.len();
     let entry_hashes = all.entries.iter().map(|e| api_hashes(&e.record)).collect();
     let mut tracer = Tracer {

@@ -280,3 +280,86 @@ fn rotating_onto_an_existing_dated_file_appends_instead_of_overwriting() {
     );
     assert_eq!(urls(&live_path), ["https://x/?n=new"]);
 }
+
+/// Two instances of a fleet sharing one directory: each writes and rotates its own files
+/// (`authorization-request.a.log` → `authorization-request.a.log.2021-07-16`), records keep
+/// their format, and a search of the directory reads both, merged by time.
+#[test]
+fn instances_sharing_a_directory_write_and_rotate_their_own_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(t("2021-07-16T23:00:00.000Z")));
+    let open_as = |name: &str| {
+        let mut config = AuditConfig::new(dir.path());
+        config.fsync_interval = None;
+        config.instance = Some(name.to_owned());
+        AuditLog::open_with_clock(config, Arc::clone(&clock) as Arc<dyn Clock>).unwrap()
+    };
+    let (a, b) = (open_as("a"), open_as("b"));
+    a.authorization_request(clock.now(), "https://x/?n=1")
+        .unwrap();
+    clock.set(t("2021-07-16T23:30:00.000Z"));
+    b.authorization_request(clock.now(), "https://x/?n=2")
+        .unwrap();
+    clock.set(t("2021-07-17T00:10:00.000Z"));
+    a.authorization_request(clock.now(), "https://x/?n=3")
+        .unwrap();
+    b.authorization_request(clock.now(), "https://x/?n=4")
+        .unwrap();
+
+    let p = |name: &str| dir.path().join(name);
+    assert_eq!(
+        urls(&p("authorization-request.a.log.2021-07-16")),
+        ["https://x/?n=1"]
+    );
+    assert_eq!(
+        urls(&p("authorization-request.b.log.2021-07-16")),
+        ["https://x/?n=2"]
+    );
+    assert_eq!(urls(&p("authorization-request.a.log")), ["https://x/?n=3"]);
+    assert_eq!(urls(&p("authorization-request.b.log")), ["https://x/?n=4"]);
+    assert!(!p("authorization-request.log").exists());
+
+    let found = line_audit::search(dir.path(), &line_audit::Query::default()).unwrap();
+    let seen: Vec<String> = found
+        .entries
+        .iter()
+        .map(|e| match &e.record {
+            Record::AuthorizationRequest(r) => r.url.clone(),
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            "https://x/?n=1",
+            "https://x/?n=2",
+            "https://x/?n=3",
+            "https://x/?n=4"
+        ]
+    );
+    let instances: HashSet<Option<String>> = line_audit::list_log_files(dir.path())
+        .unwrap()
+        .into_iter()
+        .map(|f| f.instance)
+        .collect();
+    assert_eq!(
+        instances,
+        HashSet::from([Some("a".to_owned()), Some("b".to_owned())])
+    );
+}
+
+#[test]
+fn an_instance_name_that_could_split_a_file_name_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for bad in ["a.b", "", "a/b", "ü"] {
+        let mut config = AuditConfig::new(dir.path());
+        config.instance = Some(bad.to_owned());
+        assert!(
+            matches!(
+                AuditLog::open(config),
+                Err(line_audit::AuditError::Config(_))
+            ),
+            "{bad:?}"
+        );
+    }
+}

@@ -48,6 +48,7 @@ impl GuidelineLogs {
         c.retention_days = config.retention_days.max(1);
         c.bodies = config.bodies;
         c.max_value_bytes = config.max_value_bytes;
+        c.instance = config.instance.clone();
         Ok(Self {
             log: line_audit::AuditLog::open(c)?,
         })

@@ -90,6 +90,12 @@ impl RunningServer {
         self.worker.is_some()
     }
 
+    /// How often the purge ticked here, and how many of its passes this instance ran (the
+    /// others went to another instance of the fleet).
+    pub fn purge_stats(&self) -> maintenance::PurgeStats {
+        self.purge.stats()
+    }
+
     /// Stops accepting, finishes in-flight requests, stops the worker, the purge and the
     /// guideline-log maintenance.
     pub async fn stop(self) {

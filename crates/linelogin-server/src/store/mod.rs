@@ -556,6 +556,30 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Deletes expired sessions and pending logins; returns how many rows went.
     async fn purge_expired(&self, now: i64) -> Result<u64, StoreError>;
+
+    /// Deletes outbox jobs done or superseded, and webhook events delivered, at or before
+    /// `before` (in batches; failed ones stay); returns how many went.
+    async fn purge_finished_jobs(&self, before: i64) -> Result<u64, StoreError>;
+
+    /// Claims this period's run of the maintenance `task` for the caller: true when no
+    /// instance on this database ran it in the last nine tenths of `period_ms` before `now`
+    /// (and records `now` as its last run); false when one did. Two callers never both get
+    /// true for one period.
+    async fn claim_maintenance(
+        &self,
+        task: &str,
+        now: i64,
+        period_ms: i64,
+    ) -> Result<bool, StoreError>;
+}
+
+/// The latest last run of a maintenance task that lets a run at `now` go, for a task run every
+/// `period_ms`: a tenth of the period earlier than `now - period_ms`, so that the instance
+/// that ran it last, ticking again one period later, is not refused by a few milliseconds of
+/// timer jitter.
+pub(crate) fn latest_run_allowing(now: i64, period_ms: i64) -> i64 {
+    let period = period_ms.max(0);
+    now.saturating_sub(period - period / 10)
 }
 
 /// Bounded waits on the database (`[database]` in the configuration), so that a database

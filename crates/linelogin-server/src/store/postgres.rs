@@ -16,6 +16,40 @@ use super::{
     JobSummary, LoginWrite, SessionRecord, Store, StoreError, StoredTokens, WebhookEvent,
 };
 
+/// A login of a LINE user with no pending deauthorization job, as one statement (so one
+/// round trip and one transaction instead of six round trips: BEGIN, the job count, the three
+/// upserts, COMMIT). PostgreSQL only: data-modifying `WITH` clauses, which SQLite lacks
+/// (SQLite runs in-process, where round trips cost nothing).
+///
+/// `$1` new id, `$2` issuer, `$3` sub, `$4` display name, `$5` picture, `$6` now, `$7` access
+/// ct, `$8` refresh ct, `$9` access expiry, `$10` refresh issued, `$11` the session it
+/// replaces (or NULL), `$12` new session id hash, `$13` CSRF token, `$14` session expiry →
+/// the account, or no row when the user has a pending job (then nothing was written: every
+/// part reads the account from `acct`, which inserts nothing then).
+///
+/// Why this is as safe as the transaction: all parts share one snapshot, and a job can only
+/// be claimed or superseded if it exists; a job inserted concurrently is invisible to the
+/// transaction too (both run at READ COMMITTED).
+const COMPLETE_LOGIN_WITHOUT_JOBS: &str = "WITH acct AS ( \
+     INSERT INTO accounts (id, issuer, sub, display_name, picture_url, status, created_at, \
+     updated_at) \
+     SELECT $1, $2, $3, $4, $5, 'linked', $6, $6 WHERE NOT EXISTS (SELECT 1 FROM deauth_jobs \
+       WHERE issuer = $2 AND sub = $3 AND status = 'pending') \
+     ON CONFLICT (issuer, sub) DO UPDATE SET display_name = excluded.display_name, \
+     picture_url = excluded.picture_url, status = 'linked', updated_at = excluded.updated_at \
+     RETURNING id, issuer, sub, display_name, picture_url, status, created_at), \
+   tok AS ( \
+     INSERT INTO tokens (account_id, access_ct, refresh_ct, access_expires_at, \
+     refresh_issued_at, updated_at) SELECT id, $7, $8, $9, $10, $6 FROM acct \
+     ON CONFLICT (account_id) DO UPDATE SET access_ct = excluded.access_ct, \
+     refresh_ct = excluded.refresh_ct, access_expires_at = excluded.access_expires_at, \
+     refresh_issued_at = excluded.refresh_issued_at, updated_at = excluded.updated_at), \
+   old AS (DELETE FROM sessions WHERE id_hash = $11 AND EXISTS (SELECT 1 FROM acct)), \
+   sess AS ( \
+     INSERT INTO sessions (id_hash, account_id, csrf_token, created_at, last_seen_at, \
+     expires_at) SELECT $12, id, $13, $6, $6, $14 FROM acct) \
+   SELECT id, issuer, sub, display_name, picture_url, status, created_at FROM acct";
+
 /// The PostgreSQL store.
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
@@ -141,8 +175,13 @@ impl PostgresStore {
             ("statement_timeout", statement_ms),
             ("lock_timeout", statement_ms),
         ]);
+        // No ping before each acquire (sqlx's default): it was one more round trip for every
+        // statement. sqlx still pings a connection when it is released, and closes it if
+        // that fails, so a broken connection leaves the pool after its first failed
+        // statement (a 503 for that request, as for any database failure).
         let pool = PgPoolOptions::new()
             .max_connections(16)
+            .test_before_acquire(false)
             .acquire_timeout(timeouts.acquire)
             .connect_with(options)
             .await
@@ -150,9 +189,35 @@ impl PostgresStore {
         Ok(Self { pool })
     }
 
+    /// A login in one round trip: upsert the account and its tokens and replace the
+    /// session in one statement (its own transaction), when the LINE user has no pending
+    /// deauthorization job (the common case). `None` when there is one: then
+    /// [`PostgresStore::complete_login_with_jobs`] deals with it.
+    async fn complete_login_fast(&self, login: &LoginWrite) -> Result<Option<Account>, StoreError> {
+        let row = sqlx::query(COMPLETE_LOGIN_WITHOUT_JOBS)
+            .bind(&login.new_account_id)
+            .bind(&login.issuer)
+            .bind(&login.sub)
+            .bind(&login.display_name)
+            .bind(&login.picture_url)
+            .bind(login.now)
+            .bind(&login.tokens.access_ct)
+            .bind(&login.tokens.refresh_ct)
+            .bind(login.tokens.access_expires_at)
+            .bind(login.tokens.refresh_issued_at)
+            .bind(&login.replaces_session)
+            .bind(&login.session.id_hash)
+            .bind(&login.session.csrf_token)
+            .bind(login.session.expires_at)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        row.as_ref().map(account_from_row).transpose()
+    }
+
     /// One transaction: supersede stale jobs (or refuse while one is in flight), upsert the
     /// account and its tokens, replace the session.
-    async fn complete_login_impl(&self, login: &LoginWrite) -> Result<Account, StoreError> {
+    async fn complete_login_with_jobs(&self, login: &LoginWrite) -> Result<Account, StoreError> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
         // A stale deauthorization of this LINE user must never revoke the new link:
         // supersede it unless a worker is sending it right now. (The common case, no
@@ -353,7 +418,10 @@ impl Store for PostgresStore {
     }
 
     async fn complete_login(&self, login: &LoginWrite) -> Result<Account, StoreError> {
-        self.complete_login_impl(login).await
+        match self.complete_login_fast(login).await? {
+            Some(account) => Ok(account),
+            None => self.complete_login_with_jobs(login).await,
+        }
     }
 
     async fn session(&self, id_hash: &str, now: i64) -> Result<Option<SessionRecord>, StoreError> {
@@ -838,6 +906,45 @@ impl Store for PostgresStore {
             }
         }
         Ok(total)
+    }
+
+    async fn purge_finished_jobs(&self, before: i64) -> Result<u64, StoreError> {
+        let mut total = 0;
+        for statement in [
+            sql::PURGE_FINISHED_JOBS_BATCH,
+            sql::PURGE_DELIVERED_WEBHOOKS_BATCH,
+        ] {
+            loop {
+                let n = sqlx::query(statement)
+                    .bind(before)
+                    .bind(sql::PURGE_BATCH)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(map_err)?
+                    .rows_affected();
+                total += n;
+                if n < sql::PURGE_BATCH.unsigned_abs() {
+                    break;
+                }
+            }
+        }
+        Ok(total)
+    }
+
+    async fn claim_maintenance(
+        &self,
+        task: &str,
+        now: i64,
+        period_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let row = sqlx::query(sql::CLAIM_MAINTENANCE)
+            .bind(task)
+            .bind(now)
+            .bind(super::latest_run_allowing(now, period_ms))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(row.is_some())
     }
 }
 

@@ -237,6 +237,23 @@ pub(crate) const COUNT_PENDING_LOGINS: &str =
 /// `$1` now, `$2` batch size: deletes up to a batch of expired pending logins.
 pub(crate) const PURGE_PENDING_LOGINS_BATCH: &str = "DELETE FROM pending_logins WHERE id_hash IN \
      (SELECT id_hash FROM pending_logins WHERE expires_at <= $1 LIMIT $2)";
+/// `$1` finished before, `$2` batch size: deletes up to a batch of jobs done or superseded
+/// before `$1` (failed jobs stay: an operator may retry them).
+pub(crate) const PURGE_FINISHED_JOBS_BATCH: &str = "DELETE FROM deauth_jobs WHERE id IN \
+     (SELECT id FROM deauth_jobs WHERE status IN ('done', 'superseded') AND finished_at <= $1 \
+     LIMIT $2)";
+/// `$1` before, `$2` batch → delivered webhook events finished at or before `$1` (failed ones
+/// stay, for an operator).
+pub(crate) const PURGE_DELIVERED_WEBHOOKS_BATCH: &str = "DELETE FROM webhook_events WHERE seq IN \
+     (SELECT seq FROM webhook_events WHERE status = 'done' AND finished_at <= $1 LIMIT $2)";
+/// `$1` task, `$2` now, `$3` the latest last run that lets this one go → `task` when this
+/// caller claimed the run (inserted or moved `ran_at` forward), no row when another
+/// instance ran the task within the period. One statement, so two instances cannot both
+/// claim it: on PostgreSQL the second waits for the first's row lock, then re-checks the
+/// condition against the new row.
+pub(crate) const CLAIM_MAINTENANCE: &str = "INSERT INTO maintenance_runs (task, ran_at) \
+     VALUES ($1, $2) ON CONFLICT (task) DO UPDATE SET ran_at = excluded.ran_at \
+     WHERE maintenance_runs.ran_at <= $3 RETURNING task";
 /// Expired rows deleted per statement by `purge_expired` (keeps each write short).
 pub(crate) const PURGE_BATCH: i64 = 1000;
 
@@ -304,6 +321,9 @@ mod tests {
         WEBHOOK_STATS,
         PURGE_SESSIONS_BATCH,
         PURGE_PENDING_LOGINS_BATCH,
+        PURGE_FINISHED_JOBS_BATCH,
+        PURGE_DELIVERED_WEBHOOKS_BATCH,
+        CLAIM_MAINTENANCE,
     ];
 
     #[test]

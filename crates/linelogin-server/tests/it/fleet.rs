@@ -462,3 +462,203 @@ async fn fleet_with_redis_stopped_keeps_each_instance_within_its_share_and_resum
     );
     f.stop().await;
 }
+
+/// The `name=value` pairs a response sets, as one `Cookie` header.
+fn cookies_set_by(r: &reqwest::Response) -> String {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| v.split(';').next())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL and Redis (CI runs --ignored)"]
+async fn a_session_made_on_one_instance_works_on_another() {
+    let f = start_fleet(2, 2).await;
+    let (a, b) = (&f.instances[0].base, &f.instances[1].base);
+    let c = browser();
+    let r = c.get(format!("{a}/login")).send().await.unwrap();
+    assert_eq!(r.status(), 302);
+    let r = c.get(location(&r)).send().await.unwrap();
+    assert!(r.status().is_redirection(), "{}", r.status());
+    let r = c.get(location(&r)).send().await.unwrap();
+    assert_eq!(r.status(), 303, "logged in on A");
+    let cookie = cookies_set_by(&r);
+    assert!(!cookie.is_empty(), "A set a session cookie");
+
+    // The cookie alone (no cookie store), sent to B.
+    let plain = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let me = plain
+        .get(format!("{b}/api/me"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 200, "B knows A's session");
+    let v: serde_json::Value = me.json().await.unwrap();
+    assert!(v.to_string().contains("User "), "{v}");
+    let page = plain
+        .get(format!("{b}/me"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    // Without the cookie B sends the browser to log in: the 200 above is the session's.
+    let anon = plain.get(format!("{b}/me")).send().await.unwrap();
+    assert!(anon.status().is_redirection(), "{}", anon.status());
+    f.stop().await;
+}
+
+/// `n` instances on one new PostgreSQL schema, `[deauth] worker = false`, no Redis and no
+/// LINE (the maintenance tests need neither); returns them and the schema.
+async fn pg_instances_without_worker(n: usize) -> (Vec<RunningServer>, String, String) {
+    let pg_url = std::env::var("DATABASE_URL_POSTGRES")
+        .expect("DATABASE_URL_POSTGRES must be set (postgres://postgres@127.0.0.1:5432/test)");
+    let schema = format!(
+        "ll_maint_{}_{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut servers = Vec::new();
+    for i in 0..n {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let config = config(
+            &base,
+            "http://127.0.0.1:9",
+            &dir.path().join("unused.db"),
+            &[("LINELOGIN_DEAUTH__WORKER".into(), "false".into())],
+        );
+        let store = PostgresStore::connect(&pg_url, Some(&schema))
+            .await
+            .unwrap();
+        if i == 0 {
+            linelogin_server::store::Store::migrate(&store)
+                .await
+                .unwrap();
+            // An expired pending login for the purge to find.
+            linelogin_server::store::Store::put_pending_login(&store, "expired", b"x", 1)
+                .await
+                .unwrap();
+        }
+        let state = AppState::builder(&config)
+            .store(Arc::new(store))
+            .build()
+            .await
+            .unwrap();
+        servers.push(start_on(state, listener).unwrap());
+    }
+    (servers, pg_url, schema)
+}
+
+async fn drop_schema(pg_url: &str, schema: &str) {
+    let pool = sqlx::PgPool::connect(pg_url).await.unwrap();
+    sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        .execute(&pool)
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL (CI runs --ignored)"]
+async fn maintenance_runs_once_across_the_fleet_even_with_the_worker_off() {
+    let (servers, pg_url, schema) = pg_instances_without_worker(3).await;
+    assert!(servers.iter().all(|s| !s.runs_worker()));
+    // Every instance ticks at once on start; wait until all three have.
+    let started = Instant::now();
+    while servers.iter().any(|s| s.purge_stats().ticks == 0) {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the purge did not tick"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let runs: Vec<u64> = servers.iter().map(|s| s.purge_stats().runs).collect();
+    eprintln!("purge runs per instance after the first tick of each: {runs:?}");
+    assert_eq!(runs.iter().sum::<u64>(), 1, "{runs:?}");
+    let store = servers[1].state().store();
+    assert_eq!(
+        store.take_pending_login("expired", 0).await.unwrap(),
+        None,
+        "the one run purged"
+    );
+    // More passes within the period, from every instance at once: none runs.
+    let mut tasks = Vec::new();
+    for s in &servers {
+        for _ in 0..4 {
+            let state = s.state().clone();
+            tasks.push(tokio::spawn(async move {
+                linelogin_server::maintenance::purge_once(
+                    &state,
+                    linelogin_server::maintenance::PURGE_EVERY,
+                )
+                .await
+            }));
+        }
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap().unwrap(), None);
+    }
+    for s in servers {
+        s.stop().await;
+    }
+    drop_schema(&pg_url, &schema).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL (CI runs --ignored)"]
+async fn the_purge_finds_expired_rows_by_index() {
+    let (servers, pg_url, schema) = pg_instances_without_worker(1).await;
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&pg_url)
+        .await
+        .unwrap();
+    let mut conn = pool.acquire().await.unwrap();
+    sqlx::query(&format!("SET search_path = {schema}"))
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    // A few rows make a sequential scan the cheapest plan; forbid it where there is an
+    // alternative, so that the plan shows whether an index can serve the query.
+    sqlx::query("SET enable_seqscan = off")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    for (statement, index) in [
+        (
+            "SELECT id_hash FROM sessions WHERE expires_at <= 5 LIMIT 1000",
+            "sessions_expires_at",
+        ),
+        (
+            "SELECT id_hash FROM pending_logins WHERE expires_at <= 5 LIMIT 1000",
+            "pending_logins_expires_at",
+        ),
+        (
+            "SELECT id FROM deauth_jobs WHERE status IN ('done', 'superseded') \
+             AND finished_at <= 5 LIMIT 1000",
+            "deauth_jobs_finished",
+        ),
+    ] {
+        let plan: Vec<String> = sqlx::query_scalar(&format!("EXPLAIN {statement}"))
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap();
+        let plan = plan.join("\n");
+        assert!(plan.contains(index), "{statement}:\n{plan}");
+    }
+    drop(conn);
+    pool.close().await;
+    for s in servers {
+        s.stop().await;
+    }
+    drop_schema(&pg_url, &schema).await;
+}

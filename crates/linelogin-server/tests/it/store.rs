@@ -653,6 +653,98 @@ pub async fn webhook_events_ride_the_transaction_and_arrive_in_order(s: Arc<dyn 
     assert!(s.latest_job("nobody").await.unwrap().is_none());
 }
 
+pub async fn finished_jobs_are_purged_after_their_keep_time_failed_ones_stay(s: Arc<dyn Store>) {
+    for (i, sub) in ["U1", "U2", "U3"].iter().enumerate() {
+        let a = s.complete_login(&login(sub, sub, 10)).await.unwrap();
+        s.deauthorize_account(&a.id, &format!("j{i}"), DeauthReason::Unregister, 20, None)
+            .await
+            .unwrap();
+    }
+    // Claimed in whichever order the store gives them: finished at 100, finished at 5,000,
+    // failed at 200.
+    let mut claimed = Vec::new();
+    for at in [100, 101, 102] {
+        let job = s.claim_job(at, 10_000).await.unwrap().unwrap();
+        claimed.push((job.id, job.lease));
+    }
+    let ids: Vec<String> = claimed.iter().map(|(id, _)| id.clone()).collect();
+    s.finish_job(&ids[0], &claimed[0].1, JobFinal::Deauthorized, 100, None)
+        .await
+        .unwrap();
+    s.finish_job(&ids[1], &claimed[1].1, JobFinal::Deauthorized, 5_000, None)
+        .await
+        .unwrap();
+    s.fail_job(&ids[2], &claimed[2].1, "gave up", 200, None)
+        .await
+        .unwrap();
+    // Done before 1,000: the first only; the failed one stays although it is older.
+    assert_eq!(s.purge_finished_jobs(1_000).await.unwrap(), 1);
+    assert_eq!(s.job_status(&ids[0]).await.unwrap(), None);
+    assert_eq!(
+        s.job_status(&ids[1]).await.unwrap().as_deref(),
+        Some("done")
+    );
+    assert_eq!(
+        s.job_status(&ids[2]).await.unwrap().as_deref(),
+        Some("failed")
+    );
+    assert_eq!(s.purge_finished_jobs(1_000).await.unwrap(), 0);
+}
+
+pub async fn delivered_webhook_events_are_purged_after_their_keep_time(s: Arc<dyn Store>) {
+    let a = s.complete_login(&login("U1", "U1", 10)).await.unwrap();
+    s.deauthorize_account(&a.id, "j1", DeauthReason::Unregister, 20, Some("msg_1"))
+        .await
+        .unwrap();
+    let event = s.claim_webhook(100, 10_000).await.unwrap().unwrap();
+    assert_eq!(event.id, "msg_1");
+    s.finish_webhook(&event.id, &event.lease, 100)
+        .await
+        .unwrap();
+    // Not yet at the keep time: it stays; after it: it goes, once.
+    assert_eq!(s.purge_finished_jobs(50).await.unwrap(), 0);
+    assert_eq!(s.purge_finished_jobs(1_000).await.unwrap(), 1);
+    assert_eq!(s.purge_finished_jobs(1_000).await.unwrap(), 0);
+    assert_eq!(s.webhook_stats(1_000).await.unwrap().pending, 0);
+}
+
+pub async fn maintenance_is_claimed_once_per_period(s: Arc<dyn Store>) {
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            s.claim_maintenance("purge", 1_000_000, 60_000).await
+        }));
+    }
+    let mut claimed = 0;
+    for t in tasks {
+        claimed += usize::from(t.await.unwrap().unwrap());
+    }
+    assert_eq!(claimed, 1, "eight concurrent claims, one period");
+    // Within the period: refused; another task is independent.
+    assert!(
+        !s.claim_maintenance("purge", 1_030_000, 60_000)
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.claim_maintenance("other", 1_030_000, 60_000)
+            .await
+            .unwrap()
+    );
+    // A period later (less a tenth, for timer jitter): the next run.
+    assert!(
+        s.claim_maintenance("purge", 1_054_000, 60_000)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.claim_maintenance("purge", 1_100_000, 60_000)
+            .await
+            .unwrap()
+    );
+}
+
 /// The suite's cases as tests of one backend; `$attr` (one attribute's bracketed body, e.g.
 /// `[ignore = "why"]`, or `[cfg(all())]` for none) goes on each.
 macro_rules! store_suite {
@@ -688,6 +780,9 @@ macro_rules! all_backends {
                 crash06_concurrent_first_logins_make_one_account,
                 fencing_a_stalled_worker_cannot_overwrite_a_reclaimed_job,
                 webhook_events_ride_the_transaction_and_arrive_in_order,
+                finished_jobs_are_purged_after_their_keep_time_failed_ones_stay,
+                maintenance_is_claimed_once_per_period,
+                delivered_webhook_events_are_purged_after_their_keep_time,
             );
         )*
     };

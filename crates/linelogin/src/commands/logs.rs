@@ -1,5 +1,9 @@
 //! `linelogin logs`: search, trace and prune the guideline logs of a directory.
 //!
+//! A fleet: `--dir` may be given more than once (one directory per instance, or a shared one);
+//! `search` and `trace` read every instance's files (`api-request.a.log`, …) of every
+//! directory and merge the records by time. `prune` works on each directory in turn.
+//!
 //! * `search` filters records of the three logs (live and rotated files, TSV and JSON Lines)
 //!   and prints an aligned table, or JSON Lines with `--json`.
 //! * `trace KEY` shows one login (authorization request, callback, API calls) in time order,
@@ -26,13 +30,15 @@ use super::CliError;
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   linelogin logs --dir /var/log/linelogin search --kind api --status 4xx --since 2h
+  linelogin logs --dir /mnt/a/logs --dir /mnt/b/logs trace STATE
   linelogin logs search --request-id 8d48c8577e739b9c --json
   linelogin logs trace n5B9b9FR2BWjloDzEskZMmGysITRTYpjLkM6oD5qfmA
   linelogin logs prune --retention-days 90 --dry-run")]
 pub struct LogsArgs {
-    /// The log directory (`logs.dir` of the server configuration).
+    /// The log directory (`logs.dir` of the server configuration). Repeat it to read the
+    /// logs of several instances together, merged by time.
     #[arg(long, value_name = "DIR", default_value = "logs", global = true)]
-    pub dir: PathBuf,
+    pub dir: Vec<PathBuf>,
 
     /// What to do.
     #[command(subcommand)]
@@ -195,11 +201,19 @@ fn audit_err(err: line_audit::AuditError) -> CliError {
 
 /// Runs a logs subcommand.
 pub fn run(args: LogsArgs, out: &mut impl Write) -> Result<(), CliError> {
-    check_dir(&args.dir)?;
+    for dir in &args.dir {
+        check_dir(dir)?;
+    }
+    let dirs: Vec<&Path> = args.dir.iter().map(PathBuf::as_path).collect();
     match args.command {
-        LogsCommand::Search(a) => search(&args.dir, a, out),
-        LogsCommand::Trace(a) => trace(&args.dir, a, out),
-        LogsCommand::Prune(a) => prune(&args.dir, a, out),
+        LogsCommand::Search(a) => search(&dirs, a, out),
+        LogsCommand::Trace(a) => trace(&dirs, a, out),
+        LogsCommand::Prune(a) => {
+            for dir in dirs {
+                prune(dir, &a, out)?;
+            }
+            Ok(())
+        }
     }
 }
 
@@ -215,7 +229,13 @@ fn warn_malformed(malformed: &[line_audit::search::MalformedLine]) {
     }
 }
 
-fn search(dir: &Path, a: SearchArgs, out: &mut impl Write) -> Result<(), CliError> {
+/// The directories, for messages (`a, b`).
+fn shown(dirs: &[&Path]) -> String {
+    let names: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+    names.join(", ")
+}
+
+fn search(dirs: &[&Path], a: SearchArgs, out: &mut impl Write) -> Result<(), CliError> {
     if let (Some(since), Some(until)) = (a.since, a.until)
         && since >= until
     {
@@ -231,7 +251,7 @@ fn search(dir: &Path, a: SearchArgs, out: &mut impl Write) -> Result<(), CliErro
         text: a.text,
         limit: a.limit,
     };
-    let result = line_audit::search(dir, &query).map_err(audit_err)?;
+    let result = line_audit::search_dirs(dirs, &query).map_err(audit_err)?;
     warn_malformed(&result.malformed);
     if a.json {
         for e in &result.entries {
@@ -244,23 +264,23 @@ fn search(dir: &Path, a: SearchArgs, out: &mut impl Write) -> Result<(), CliErro
     Ok(())
 }
 
-fn trace(dir: &Path, a: TraceArgs, out: &mut impl Write) -> Result<(), CliError> {
+fn trace(dirs: &[&Path], a: TraceArgs, out: &mut impl Write) -> Result<(), CliError> {
     let key = a.key.trim();
     if key.is_empty() {
         return Err(CliError::usage("the trace key is empty"));
     }
-    let t = line_audit::trace(dir, key, a.window).map_err(audit_err)?;
+    let t = line_audit::trace_dirs(dirs, key, a.window).map_err(audit_err)?;
     if t.events.is_empty() {
         return Err(CliError::failure(format!(
             "nothing in {} matches {key:?} (a state, an authorization code or its #hash, or an x-line-request-id)",
-            dir.display()
+            shown(dirs)
         )));
     }
     if t.malformed_lines > 0 {
         eprintln!(
             "linelogin: warning: skipped {} malformed line(s) in {}",
             t.malformed_lines,
-            dir.display()
+            shown(dirs)
         );
     }
     if a.json {
@@ -272,7 +292,7 @@ fn trace(dir: &Path, a: TraceArgs, out: &mut impl Write) -> Result<(), CliError>
     Ok(())
 }
 
-fn prune(dir: &Path, a: PruneArgs, out: &mut impl Write) -> Result<(), CliError> {
+fn prune(dir: &Path, a: &PruneArgs, out: &mut impl Write) -> Result<(), CliError> {
     let report = line_audit::prune_dir(dir, a.retention_days, SystemTime::now(), a.dry_run)
         .map_err(audit_err)?;
     let verb = if a.dry_run { "would remove" } else { "removed" };

@@ -308,3 +308,95 @@ fn tables_and_trace_escape_c1_controls_and_line_separators() {
     );
     assert!(out.contains(r"grant_type=x\u{0085}y"), "{out}");
 }
+
+/// Two instances of a fleet, each with its own log directory and instance-named files: the
+/// login started on `a` (authorization request) and came back to `b` (callback, token call).
+fn fleet_dirs() -> (tempfile::TempDir, tempfile::TempDir) {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let state = "stateF-fleet0123456789abcdefghijklmnopqrstu";
+    std::fs::write(
+        a.path().join("authorization-request.a.log"),
+        format!(
+            "Sat, 05 Dec 2026 09:00:00 GMT\thttps://access.line.me/oauth2/v2.1/authorize?response_type=code&client_id=1&state={state}\n\
+             Sat, 05 Dec 2026 09:00:03 GMT\thttps://access.line.me/oauth2/v2.1/authorize?response_type=code&client_id=1&state=other\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        a.path().join("api-request.a.log"),
+        "aaaa000000000001\tSat, 05 Dec 2026 09:00:04 GMT\tGET\thttps://api.line.me/v2/profile\t200\n",
+    )
+    .unwrap();
+    std::fs::write(
+        b.path().join("authorization-response.b.log"),
+        format!("Sat, 05 Dec 2026 09:00:02 GMT\tGET\t/callback?code=fleetcode&state={state}\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        b.path().join("api-request.b.log"),
+        "bbbb000000000001\tSat, 05 Dec 2026 09:00:02 GMT\tPOST\thttps://api.line.me/oauth2/v2.1/token\t200\n\
+         bbbb000000000002\tSat, 05 Dec 2026 09:00:05 GMT\tPOST\thttps://api.line.me/oauth2/v2.1/revoke\t200\n",
+    )
+    .unwrap();
+    (a, b)
+}
+
+#[test]
+fn search_merges_several_directories_by_time() {
+    let (a, b) = fleet_dirs();
+    let (a, b) = (a.path().to_str().unwrap(), b.path().to_str().unwrap());
+    let o = run(&["logs", "--dir", a, "--dir", b, "search", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let times: Vec<String> = stdout(&o)
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            format!("{} {}", v["time"].as_str().unwrap(), v["kind"])
+        })
+        .collect();
+    assert_eq!(times.len(), 6, "{times:?}");
+    assert!(
+        times.windows(2).all(|w| w[0][..24] <= w[1][..24]),
+        "merged by time: {times:?}"
+    );
+    // Equal times keep the order of kinds: the callback before the token call it caused.
+    assert!(times[1].contains("authorization_response"), "{times:?}");
+    assert!(times[2].contains("api_request"), "{times:?}");
+
+    // One directory alone: only its instance's records.
+    let o = run(&["logs", "--dir", b, "search", "--json"]);
+    assert_eq!(stdout(&o).lines().count(), 3);
+}
+
+#[test]
+fn trace_follows_a_login_from_one_instance_to_another() {
+    let (a, b) = fleet_dirs();
+    let (a, b) = (a.path().to_str().unwrap(), b.path().to_str().unwrap());
+    let key = "stateF-fleet0123456789abcdefghijklmnopqrstu";
+    let o = run(&["logs", "--dir", a, "--dir", b, "trace", key, "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    let kinds: Vec<&str> = v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        &kinds[..2],
+        ["authorization_request", "authorization_response"],
+        "{v}"
+    );
+    // With instance a's directory alone, the callback (on b) is missing.
+    let o = run(&["logs", "--dir", a, "trace", key, "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert!(
+        v["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["kind"] != "authorization_response"),
+        "{v}"
+    );
+}

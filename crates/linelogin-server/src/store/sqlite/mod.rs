@@ -75,17 +75,22 @@ const FIND_EXPIRED_PENDING_LOGINS: &str =
 const DELETE_EXPIRED_PENDING_LOGIN: &str =
     "DELETE FROM pending_logins WHERE id_hash = $1 AND expires_at <= $2";
 
-/// The schema versions, in order (`PRAGMA user_version` holds how many are applied).
+/// The migration scripts, in order (`PRAGMA user_version` holds how many are applied).
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../../migrations/sqlite/0001_init.sql"),
+    include_str!("../../../migrations/sqlite/0002_clustered_keys.sql"),
+    include_str!("../../../migrations/sqlite/0003_outbox_leases_webhooks.sql"),
+    include_str!("../../../migrations/sqlite/0004_expiry_indexes.sql"),
+];
+
+/// The schema versions, in order.
 fn migrations() -> rusqlite_migration::Migrations<'static> {
-    rusqlite_migration::Migrations::new(vec![
-        rusqlite_migration::M::up(include_str!("../../../migrations/sqlite/0001_init.sql")),
-        rusqlite_migration::M::up(include_str!(
-            "../../../migrations/sqlite/0002_clustered_keys.sql"
-        )),
-        rusqlite_migration::M::up(include_str!(
-            "../../../migrations/sqlite/0003_outbox_leases_webhooks.sql"
-        )),
-    ])
+    rusqlite_migration::Migrations::new(
+        MIGRATIONS
+            .iter()
+            .map(|sql| rusqlite_migration::M::up(sql))
+            .collect(),
+    )
 }
 
 /// The SQLite store.
@@ -1178,6 +1183,47 @@ impl Store for SqliteStore {
         })
         .await
     }
+
+    async fn purge_finished_jobs(&self, before: i64) -> Result<u64, StoreError> {
+        let mut total = 0u64;
+        for statement in [
+            sql::PURGE_FINISHED_JOBS_BATCH,
+            sql::PURGE_DELIVERED_WEBHOOKS_BATCH,
+        ] {
+            loop {
+                let n = self
+                    .inner
+                    .write(move |conn| execute(conn, statement, &[&before, &sql::PURGE_BATCH]))
+                    .await?;
+                total += n as u64;
+                if (n as i64) < sql::PURGE_BATCH {
+                    break;
+                }
+            }
+        }
+        Ok(total)
+    }
+
+    async fn claim_maintenance(
+        &self,
+        task: &str,
+        now: i64,
+        period_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let task = task.to_owned();
+        let latest = super::latest_run_allowing(now, period_ms);
+        self.inner
+            .write(move |conn| {
+                query_opt(
+                    conn,
+                    sql::CLAIM_MAINTENANCE,
+                    &[&task, &now, &latest],
+                    |_| Ok(()),
+                )
+                .map(|claimed| claimed.is_some())
+            })
+            .await
+    }
 }
 
 #[cfg(test)]
@@ -1208,6 +1254,35 @@ mod tests {
         }
     }
 
+    /// The purge is O(expired): its queries search an expiry index instead of scanning.
+    #[tokio::test]
+    async fn the_purge_finds_expired_rows_by_index() {
+        let s = SqliteStore::in_memory().await.unwrap();
+        s.migrate().await.unwrap();
+        let conn = s.inner.writer().await;
+        for (query, index) in [
+            (FIND_EXPIRED_SESSIONS, "sessions_expires_at"),
+            (FIND_EXPIRED_PENDING_LOGINS, "pending_logins_expires_at"),
+            (sql::PURGE_FINISHED_JOBS_BATCH, "deauth_jobs_finished"),
+        ] {
+            let mut stmt = conn
+                .prepare(&format!("EXPLAIN QUERY PLAN {query}"))
+                .unwrap();
+            let plan: Vec<String> = stmt
+                .query_map([5_i64, 1000_i64], |row| row.get::<_, String>(3))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            let plan = plan.join("\n");
+            // `SEARCH … USING [COVERING] INDEX name (expires_at<?)`, not `SCAN`.
+            assert!(
+                plan.lines()
+                    .any(|l| l.starts_with("SEARCH") && l.contains(index)),
+                "{query}:\n{plan}"
+            );
+        }
+    }
+
     #[tokio::test]
     async fn a_database_made_by_sqlx_is_adopted_not_migrated_twice() {
         let dir = tempfile::tempdir().unwrap();
@@ -1233,7 +1308,11 @@ mod tests {
             .await
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
-        assert_eq!(version, 3, "adopted at 1, then 0002 and 0003 applied");
+        assert_eq!(
+            version,
+            MIGRATIONS.len() as i64,
+            "adopted at 1, then the later ones applied"
+        );
     }
 
     /// A migrated store in a file `name` of a new temporary directory (kept while the
