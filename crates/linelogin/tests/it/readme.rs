@@ -31,6 +31,26 @@ const SKIP: &[(&str, &str)] = &[
         "needs the reader's server.toml with a real LINE channel",
     ),
     (
+        "linelogin emulator --config examples/gateway/emulator.toml",
+        "fixed ports; tests/it/gateway.rs runs this file on free ports",
+    ),
+    (
+        "linelogin serve --config examples/gateway/",
+        "fixed ports; tests/it/gateway.rs runs these files on free ports",
+    ),
+    (
+        "(cd examples/upstream-python",
+        "fixed ports; tests/it/gateway.rs runs this app on free ports",
+    ),
+    (
+        "mkdir -p /tmp/nginx/tmp && nginx -p /tmp/nginx -c",
+        "fixed ports; tests/it/gateway.rs runs deploy/nginx/linelogin.conf on free ports",
+    ),
+    (
+        "caddy run --config deploy/caddy/Caddyfile",
+        "fixed ports; tests/it/gateway.rs runs deploy/caddy/Caddyfile on free ports",
+    ),
+    (
         "linelogin logs --dir linelogin-demo/logs trace STATE_OR_REQUEST_ID",
         "STATE_OR_REQUEST_ID is a placeholder for an id from the reader's own login",
     ),
