@@ -62,13 +62,14 @@ impl std::fmt::Debug for RotatingFile {
     }
 }
 
+/// Opens (creating) a log file for appending. On Unix a new file is created `0600`: the
+/// records hold user ids and authorization URLs, for the operator's eyes only.
 fn open_append(path: &Path) -> Result<File, AuditError> {
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .read(true)
-        .open(path)
-        .map_err(|e| io_err(path, e))
+    let mut options = OpenOptions::new();
+    options.create(true).append(true).read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path).map_err(|e| io_err(path, e))
 }
 
 /// Cuts an unterminated last line (left by a process killed mid-write).

@@ -363,3 +363,27 @@ fn an_instance_name_that_could_split_a_file_name_is_refused() {
         );
     }
 }
+
+#[cfg(unix)]
+#[test]
+fn log_files_are_created_for_the_owner_only() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(t("2021-07-16T23:59:59.000Z")));
+    let log = open(dir.path(), Arc::clone(&clock));
+    log.authorization_request(clock.now(), "https://x/?n=1")
+        .unwrap();
+    clock.set(t("2021-07-17T00:00:01.000Z"));
+    log.authorization_request(clock.now(), "https://x/?n=2")
+        .unwrap();
+    for name in [
+        "authorization-request.log",
+        "authorization-request.log.2021-07-16",
+    ] {
+        let mode = std::fs::metadata(dir.path().join(name))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{name}: {mode:o}");
+    }
+}

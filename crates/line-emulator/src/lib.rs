@@ -287,6 +287,7 @@ impl Emulator {
             header_read_timeout: Duration::from_millis(config.header_read_timeout_ms.max(1)),
             idle_timeout: Duration::from_millis(config.idle_timeout_ms.max(1)),
             body_read_timeout: body_timeout + Duration::from_secs(1),
+            body_timeout_on_progress: false,
             max_connections: config.max_connections.max(1),
             shutdown_grace: body_timeout,
             // Long request lines (a 60,000-byte unknown path) are answered 404 and journaled

@@ -61,8 +61,9 @@
 //! and by the request and response passing through. One timer per connection, re-armed only
 //! when it fires; the per-read cost is an atomic load.
 //!
-//! *The body timeout is a total, not per read.* A body must arrive in full within
-//! [`Limits::body_read_timeout`] of its request head, however it trickles. The timer is made
+//! *The body timeout is a total, not per read* (unless [`Limits::body_timeout_on_progress`],
+//! which the gateway's proxy mode sets so that long uploads pass). A body must arrive in full
+//! within [`Limits::body_read_timeout`] of its request head, however it trickles. The timer is made
 //! only when the body is not immediately ready, so a request whose body is already buffered
 //! (or empty) costs nothing.
 //!
@@ -121,8 +122,14 @@ pub struct Limits {
     pub header_read_timeout: Duration,
     /// How long a kept-alive connection may wait for its next request (default 60 s).
     pub idle_timeout: Duration,
-    /// How long a request body may take to arrive in full, from its head (default 20 s).
+    /// How long a request body may take to arrive in full, from its head (default 20 s);
+    /// with [`body_timeout_on_progress`](Self::body_timeout_on_progress), how long it may go
+    /// without a byte arriving.
     pub body_read_timeout: Duration,
+    /// Measure [`body_read_timeout`](Self::body_read_timeout) from the body's last progress
+    /// instead of from the request head (default false). A reverse proxy sets it: an upload
+    /// may then take as long as it keeps moving, while a stalled one still ends with 408.
+    pub body_timeout_on_progress: bool,
     /// Connections open at once; more are refused with a 503 (default 1024).
     pub max_connections: usize,
     /// The largest request head (request line and headers) in bytes; larger gets 431
@@ -138,6 +145,7 @@ impl Default for Limits {
             header_read_timeout: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(60),
             body_read_timeout: Duration::from_secs(20),
+            body_timeout_on_progress: false,
             max_connections: 1024,
             max_header_bytes: 16 * 1024,
             shutdown_grace: Duration::from_secs(30),
@@ -653,9 +661,15 @@ where
         self.clock.begin_request();
         let deadline = Instant::now() + self.clock.limits.body_read_timeout;
         let clock = Arc::clone(&self.clock);
+        let window = self
+            .clock
+            .limits
+            .body_timeout_on_progress
+            .then_some(self.clock.limits.body_read_timeout);
         let mut req = req.map(|body| RequestBody {
             inner: body,
             deadline,
+            window,
             sleep: None,
             clock: Arc::clone(&clock),
         });
@@ -707,6 +721,8 @@ pin_project_lite::pin_project! {
         #[pin]
         inner: Incoming,
         deadline: Instant,
+        // With `body_timeout_on_progress`: the window each frame that arrives opens again.
+        window: Option<Duration>,
         // Made only when the body is not immediately ready.
         sleep: Option<Pin<Box<Sleep>>>,
         clock: Arc<ConnClock>,
@@ -729,7 +745,15 @@ impl Body for RequestBody {
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.project();
         match this.inner.poll_frame(cx) {
-            Poll::Ready(frame) => Poll::Ready(frame.map(|f| f.map_err(BoxError::from))),
+            Poll::Ready(frame) => {
+                if let (Some(window), Some(Ok(_))) = (*this.window, &frame) {
+                    *this.deadline = Instant::now() + window;
+                    if let Some(sleep) = this.sleep.as_mut() {
+                        sleep.as_mut().reset(*this.deadline);
+                    }
+                }
+                Poll::Ready(frame.map(|f| f.map_err(BoxError::from)))
+            }
             Poll::Pending => {
                 let deadline = *this.deadline;
                 let sleep = this

@@ -93,6 +93,7 @@ fn limits() -> Limits {
         header_read_timeout: Duration::from_millis(300),
         idle_timeout: Duration::from_millis(1_500),
         body_read_timeout: Duration::from_millis(400),
+        body_timeout_on_progress: false,
         max_connections: 64,
         max_header_bytes: 16 * 1024,
         shutdown_grace: Duration::from_secs(5),
@@ -257,6 +258,46 @@ async fn stalled_body_is_ended_with_408_and_the_connection_closed() {
         "{answer}"
     );
     server.stop().await;
+}
+
+#[tokio::test]
+async fn a_body_that_keeps_moving_passes_when_the_timeout_counts_from_progress() {
+    /// Sends a 100-byte body ten bytes at a time, every 150 ms: 1.35 s in all, more than three
+    /// times the 400 ms window, never 400 ms without a byte.
+    async fn trickle(addr: std::net::SocketAddr) -> Result<Vec<u8>, Vec<u8>> {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(
+            b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\nConnection: close\r\n\r\n",
+        )
+        .await
+        .unwrap();
+        for _ in 0..10 {
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            if s.write_all(b"0123456789").await.is_err() {
+                break;
+            }
+        }
+        read_until_closed(&mut s, Duration::from_secs(5)).await
+    }
+    let total = start(limits()).await;
+    let read = trickle(total.addr).await.expect("closed");
+    let text = String::from_utf8_lossy(&read);
+    assert!(text.starts_with("HTTP/1.1 408"), "a total timeout: {text}");
+    total.stop().await;
+
+    let progress = start(Limits {
+        body_timeout_on_progress: true,
+        ..limits()
+    })
+    .await;
+    let read = trickle(progress.addr).await.expect("closed");
+    let text = String::from_utf8_lossy(&read);
+    assert!(
+        text.starts_with("HTTP/1.1 200") && text.ends_with(&"0123456789".repeat(10)),
+        "{text}"
+    );
+    assert_eq!(progress.counters.snapshot().body_timeouts, 0);
+    progress.stop().await;
 }
 
 #[tokio::test]

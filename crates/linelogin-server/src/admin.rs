@@ -73,6 +73,25 @@ fn reseal(cipher: &TokenCipher, row: &TokenRow) -> RowKeys {
     }
 }
 
+/// How many of the first `limit` stored token rows of each table (accounts, then jobs) no
+/// configured key opens, and how many were looked at: `linelogin check`'s key test. Read-only.
+pub async fn undecryptable_sample(
+    store: &dyn Admin,
+    cipher: &TokenCipher,
+    limit: i64,
+) -> Result<(usize, usize), StoreError> {
+    let (mut scanned, mut undecryptable) = (0, 0);
+    for table in [TokenTable::Accounts, TokenTable::Jobs] {
+        for row in store.token_page(table, "", limit.max(1)).await? {
+            scanned += 1;
+            if matches!(reseal(cipher, &row), RowKeys::Undecryptable) {
+                undecryptable += 1;
+            }
+        }
+    }
+    Ok((undecryptable, scanned))
+}
+
 /// Re-encrypts every stored token pair (accounts', then pending and failed jobs') that is
 /// not under the cipher's current key, in batches of `batch` rows in id order. Idempotent
 /// (rows already under the current key are only read) and safe beside a running server: each

@@ -898,6 +898,9 @@ impl Config {
             header_read_timeout: ms(self.http.header_read_timeout_ms),
             idle_timeout: ms(self.http.idle_timeout_ms),
             body_read_timeout: ms(self.http.body_read_timeout_ms),
+            // In proxy mode, uploads to the app stream through: a body may take as long as it
+            // keeps moving, and `body_read_timeout_ms` bounds a stall instead of the total.
+            body_timeout_on_progress: self.gateway.as_ref().is_some_and(|g| g.upstream.is_some()),
             max_connections: self.http.max_connections,
             max_header_bytes: self.http.max_header_bytes,
             ..line_listener::Limits::default()

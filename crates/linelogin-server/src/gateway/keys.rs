@@ -101,7 +101,7 @@ impl KeySet {
     }
 
     /// One key per token encryption key (the current one first, so it signs), each derived
-    /// with HKDF-SHA256 ([`derive`]).
+    /// with HKDF-SHA256 ([`derive()`]).
     pub fn derived(current: &EncryptionKey, previous: &[EncryptionKey]) -> Result<Self, KeyError> {
         let secrets: Vec<SecretKey> = std::iter::once(current)
             .chain(previous)
@@ -172,7 +172,7 @@ fn thumbprint(x: &str, y: &str) -> String {
 }
 
 /// The P-256 key derived from a token encryption key: HKDF-SHA256 (RFC 5869), the token key
-/// as input key material, [`DERIVE_INFO`] plus a counter byte as `info`; the first output
+/// as input key material, `DERIVE_INFO` plus a counter byte as `info`; the first output
 /// that is a valid scalar (all but about 2^-32 of them) is the key.
 pub fn derive(token_key: &EncryptionKey) -> Result<SecretKey, KeyError> {
     let hk = Hkdf::<Sha256>::new(None, token_key.bytes());

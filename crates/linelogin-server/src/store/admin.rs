@@ -3,7 +3,7 @@
 //! backend implements both, and [`connect_admin`] opens a store as an [`AdminStore`], which is
 //! both (it coerces to `Arc<dyn Store>` where the serving code wants one).
 //!
-//! The SQL is shared by both backends, like [`super::sql`]: `$n` parameters, each of
+//! The SQL is shared by both backends, like `store::sql`: `$n` parameters, each of
 //! `$1 … $n` used, in order.
 
 use std::sync::Arc;

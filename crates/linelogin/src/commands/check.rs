@@ -9,14 +9,20 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use linelogin_server::admin::undecryptable_sample;
 use linelogin_server::config::{Config, RESERVED_ENV, is_real_line_host};
+use linelogin_server::crypto::TokenCipher;
 use linelogin_server::pages::Pages;
+use linelogin_server::store::admin::Admin;
 use linelogin_server::store::{PostgresStore, SqliteStore, Store, sqlite_file_path};
 
 use super::CliError;
 
 /// A pending deauthorization older than this fails the check.
 const MAX_PENDING_AGE_SECS: i64 = 3600;
+
+/// Stored token sets (per table) that `check` tries to open with the configured keys.
+const KEY_SAMPLE: i64 = 50;
 
 /// Arguments of `linelogin check`.
 #[derive(Debug, clap::Args)]
@@ -48,6 +54,30 @@ impl<W: Write> Report<'_, W> {
         )?;
         Ok(())
     }
+}
+
+/// Rotated guideline log files (`NAME.YYYY-MM-DD`) older than `days`, by the date in their
+/// name (a day of slack: the server prunes once an hour).
+fn files_past_retention(dir: &std::path::Path, days: u32) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let limit = SystemTime::now()
+        .checked_sub(std::time::Duration::from_secs(
+            (u64::from(days) + 1).saturating_mul(86_400),
+        ))
+        .unwrap_or(UNIX_EPOCH);
+    let mut stale: Vec<String> = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|name| {
+            name.rsplit_once('.')
+                .and_then(|(_, date)| humantime::parse_rfc3339(&format!("{date}T00:00:00Z")).ok())
+                .is_some_and(|day| day < limit)
+        })
+        .collect();
+    stale.sort();
+    stale
 }
 
 fn is_loopback(url: &url::Url) -> bool {
@@ -145,19 +175,73 @@ pub fn run(args: CheckArgs, out: &mut impl Write) -> Result<(), CliError> {
         "token_encryption_key",
         "set (32 bytes; tokens stored with XChaCha20-Poly1305)",
     )?;
+    let secret = config.line.channel_secret.secret();
+    let hex32 = secret.len() == 32 && secret.bytes().all(|b| b.is_ascii_hexdigit());
+    r.line(
+        hex32,
+        "line.channel_secret",
+        if hex32 {
+            "32 hex characters, as LINE issues them (never printed)"
+        } else {
+            "not 32 hex characters: a placeholder? Copy the Channel secret from the channel's \
+             Basic settings in the LINE Developers Console"
+        },
+    )?;
+    let instances = config.outbound.instances;
+    match (&config.outbound.redis_url, instances) {
+        (Some(redis), _) => r.line(
+            true,
+            "outbound.redis_url",
+            format!(
+                "one limit shared by every instance through {}",
+                redis.masked()
+            ),
+        )?,
+        (None, 1) => r.line(
+            true,
+            "outbound.redis_url",
+            "not set: the limit is this instance's own (one instance)",
+        )?,
+        (None, n) => r.line(
+            false,
+            "outbound.redis_url",
+            format!(
+                "outbound.instances = {n} without a shared limit: together they would send up \
+                 to {n} times the rate to LINE; set outbound.redis_url"
+            ),
+        )?,
+    }
 
     // Looked at, never created or written: a check must leave no trace.
     let dir = &config.logs.dir;
     match std::fs::metadata(dir) {
-        Ok(m) if m.is_dir() && !m.permissions().readonly() => r.line(
-            config.logs.retention_days > 0,
-            "logs",
-            format!(
-                "{} exists; kept {} days",
-                dir.display(),
-                config.logs.retention_days
-            ),
-        )?,
+        Ok(m) if m.is_dir() && !m.permissions().readonly() => {
+            r.line(
+                config.logs.retention_days > 0,
+                "logs",
+                format!(
+                    "{} exists; kept {} days",
+                    dir.display(),
+                    config.logs.retention_days
+                ),
+            )?;
+            let stale = files_past_retention(dir, config.logs.retention_days);
+            r.line(
+                stale.is_empty(),
+                "logs retention",
+                if stale.is_empty() {
+                    "no rotated file older than the retention period".to_owned()
+                } else {
+                    format!(
+                        "not applied: {} rotated file(s) older than {} days (e.g. {}); is the \
+                         server running? `linelogin logs prune` applies it",
+                        stale.len(),
+                        config.logs.retention_days,
+                        stale[0]
+                    )
+                },
+            )?;
+        }
         Ok(m) if m.is_dir() => r.line(false, "logs", format!("{} is read-only", dir.display()))?,
         Ok(_) => r.line(
             false,
@@ -221,19 +305,37 @@ pub fn run(args: CheckArgs, out: &mut impl Write) -> Result<(), CliError> {
     let rt = super::serve::runtime()?;
     let db = rt.block_on(async {
         // Opened without migrating: a check changes nothing.
-        let store: Box<dyn Store> = if raw.starts_with("sqlite:") {
-            Box::new(SqliteStore::connect(raw).await?)
+        let (store, admin): (Box<dyn Store>, Box<dyn Admin>) = if raw.starts_with("sqlite:") {
+            let s = SqliteStore::connect(raw).await?;
+            (Box::new(s.clone()), Box::new(s))
         } else {
-            Box::new(PostgresStore::connect(raw, None).await?)
+            let s = PostgresStore::connect(raw, None).await?;
+            (Box::new(s.clone()), Box::new(s))
         };
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
             .unwrap_or(0);
-        store.job_stats(now).await
+        let stats = store.job_stats(now).await?;
+        let cipher = TokenCipher::from_config(&config);
+        let keys = undecryptable_sample(&*admin, &cipher, KEY_SAMPLE).await?;
+        Ok::<_, linelogin_server::store::StoreError>((stats, keys))
     });
     match db {
-        Ok(stats) => {
+        Ok((stats, (undecryptable, sampled))) => {
+            r.line(
+                undecryptable == 0,
+                "token keys",
+                if undecryptable == 0 {
+                    format!("the configured keys open the {sampled} stored token set(s) sampled")
+                } else {
+                    format!(
+                        "{undecryptable} of {sampled} stored token sets sampled open under no \
+                         configured key: was token_encryption_key changed without the old one in \
+                         previous_token_encryption_keys? Their deauthorizations cannot be sent"
+                    )
+                },
+            )?;
             r.line(
                 true,
                 "database",

@@ -18,10 +18,10 @@ pub struct ServeArgs {
 
 /// Runs the server until Ctrl-C / SIGTERM.
 pub fn run(args: ServeArgs, out: &mut impl Write) -> Result<(), CliError> {
-    // Every problem of an unusable configuration, on one line (exit 1, as the load-test
-    // guard's refusal always was).
+    // Every problem of an unusable configuration, on one line; it is bad usage (exit 2), the
+    // load-test guard's refusal included (it exited 1 before issue 15).
     let config = Config::load(args.config.as_deref(), std::env::vars())
-        .map_err(|e| CliError::failure(e.to_string().replace('\n', "; ")))?;
+        .map_err(|e| CliError::usage(e.to_string().replace('\n', "; ")))?;
     init_tracing();
     let rt = runtime()?;
     rt.block_on(async {

@@ -645,6 +645,16 @@ async fn a_job_under_a_missing_key_waits_and_healthz_says_why() {
     assert_eq!(job_now["status"], "pending", "{job_now}");
     assert_eq!(job_now["attempts"], 0, "{job_now}");
     assert_eq!(job_now["has_tokens"], true, "{job_now}");
+    // `check` says so too, and what to do.
+    let checked = cli(&["check", "--config", w]).await;
+    let text = stdout(&checked);
+    assert_eq!(checked.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains(
+            "FAIL token keys: 1 of 1 stored token sets sampled open under no configured key"
+        ),
+        "{text}"
+    );
 
     // With the old key back among the previous ones, the job goes through.
     let fixed = f.config(
@@ -662,6 +672,8 @@ async fn a_job_under_a_missing_key_waits_and_healthz_says_why() {
     let h = f.healthz().await;
     assert_eq!(h["keys"]["undecryptable_jobs"], 0, "{h}");
     f.stop().await;
+    let checked = stdout(&cli(&["check", "--config", fixed.to_str().unwrap()]).await);
+    assert!(checked.contains("ok   token keys"), "{checked}");
 }
 
 #[tokio::test]

@@ -174,3 +174,78 @@ fn usage_errors_exit_2_with_one_line_on_stderr() {
         assert!(stderr.contains(expect), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn check_fails_on_a_placeholder_secret_an_unshared_fleet_and_unapplied_retention() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    // A rotated file from years ago: retention (90 days) was not applied.
+    std::fs::write(logs.join("api-request.log.2020-01-01"), "").unwrap();
+    std::fs::write(logs.join("api-request.log"), "").unwrap();
+    let config = dir.path().join("server.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"public_url = "https://login.example.com"
+database_url = "sqlite://{}"
+token_encryption_key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+[line]
+channel_id = "1234567890"
+channel_secret = "REPLACE-WITH-YOUR-CHANNEL-SECRET"
+[outbound]
+instances = 3
+[logs]
+dir = "{}"
+"#,
+            dir.path().join("db.sqlite").display(),
+            logs.display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_linelogin"))
+        .args(["check", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    for failed in [
+        "FAIL line.channel_secret: not 32 hex characters",
+        "FAIL outbound.redis_url: outbound.instances = 3 without a shared limit",
+        "FAIL logs retention: not applied: 1 rotated file(s) older than 90 days (e.g. api-request.log.2020-01-01)",
+    ] {
+        assert!(stdout.contains(failed), "{failed:?} missing in:\n{stdout}");
+    }
+    assert!(
+        !stdout.contains("REPLACE-WITH"),
+        "the secret is never printed"
+    );
+
+    // The same with a real-looking secret, Redis and a pruned directory: those lines pass.
+    std::fs::remove_file(logs.join("api-request.log.2020-01-01")).unwrap();
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace(
+            "REPLACE-WITH-YOUR-CHANNEL-SECRET",
+            "0123456789abcdef0123456789abcdef",
+        )
+        .replace(
+            "instances = 3",
+            "instances = 3\nredis_url = \"redis://127.0.0.1:6379\"",
+        );
+    std::fs::write(&config, text).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_linelogin"))
+        .args(["check", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for passed in [
+        "ok   line.channel_secret",
+        "ok   outbound.redis_url: one limit shared",
+        "ok   logs retention",
+    ] {
+        assert!(stdout.contains(passed), "{passed:?} missing in:\n{stdout}");
+    }
+}

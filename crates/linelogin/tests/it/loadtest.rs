@@ -178,7 +178,8 @@ dir = "{}"
         .env("LINELOGIN_LOAD_TEST", "1")
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    // An unusable configuration: exit 2 (it was 1 before issue 15 made it bad usage).
+    assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(stderr.contains("LINELOGIN_LOAD_TEST"), "{stderr}");
     assert!(
