@@ -418,6 +418,11 @@ impl Store for PostgresStore {
     }
 
     async fn complete_login(&self, login: &LoginWrite) -> Result<Account, StoreError> {
+        // With webhooks on, `account.linked` must be written in the same transaction when the
+        // login creates or re-links the account: the one-statement path does not know it.
+        if login.linked_event.is_some() {
+            return self.complete_login_with_jobs(login).await;
+        }
         match self.complete_login_fast(login).await? {
             Some(account) => Ok(account),
             None => self.complete_login_with_jobs(login).await,
