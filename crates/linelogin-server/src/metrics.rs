@@ -20,6 +20,7 @@
 //! | `linelogin_outbox_jobs` | `kind` (`deauthorization`, `webhook` with `[webhook]`), `state` (`pending`, `failed`) | the store, at scrape time |
 //! | `linelogin_outbox_oldest_pending_seconds` | `kind` | the same |
 //! | `linelogin_store_up` | | 1 when the outbox query answered within `[database]`'s bound |
+//! | `linelogin_undecryptable_jobs` | | deauthorization jobs whose tokens no configured key opens |
 //! | `linelogin_http_requests_total` | `route`, `status_class` | the request middleware |
 //! | `linelogin_http_request_duration_seconds` | `route` | the same (histogram) |
 //! | `linelogin_callback_rejected_total` | `reason` | [`crate::routes::limits::Rejections`] |
@@ -475,6 +476,14 @@ pub async fn render(state: &AppState, metrics: &Metrics) -> Result<String, std::
             "metrics: outbox query timed out"
         ),
     }
+    let undecryptable = Gauge::<i64>::default();
+    undecryptable
+        .set(i64::try_from(crate::deauth::keys::undecryptable_jobs(state)).unwrap_or(i64::MAX));
+    scraped.register(
+        "linelogin_undecryptable_jobs",
+        "Deauthorization jobs whose tokens no configured key opens (they wait for the key)",
+        undecryptable,
+    );
     scraped.register(
         "linelogin_store_up",
         "1 when the store answered the outbox query of this scrape in time",

@@ -71,6 +71,16 @@ impl KeyTrouble {
     }
 }
 
+/// Deauthorization jobs whose tokens no configured key opens, as `/healthz` and the metrics
+/// report them: jobs seen so within two of their waits (plus a poll) still count.
+pub(crate) fn undecryptable_jobs(state: &crate::state::AppState) -> usize {
+    let deauth = &state.settings().deauth;
+    let window = i64::try_from(deauth.backoff_max_ms.saturating_mul(2))
+        .unwrap_or(i64::MAX)
+        .saturating_add(60_000);
+    state.inner.key_trouble.count(state.now_ms(), window)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

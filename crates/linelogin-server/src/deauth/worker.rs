@@ -52,6 +52,32 @@ use super::outbox::{backoff_ms, lease, while_renewing};
 use crate::accounts::{OpenTokens, open_tokens, refresh_tokens};
 use crate::state::AppState;
 use crate::store::{DeauthJob, JobFinal, StoreError};
+
+/// The target of the per-user deauthorization record ([`record`]).
+pub const RECORD_TARGET: &str = "linelogin_server::deauthorization";
+
+/// One searchable line per deauthorization that ended, at target [`RECORD_TARGET`]: the LINE
+/// user id hashed ([`user_hash`]), the job, why, the outcome and when (Unix ms). An operator
+/// answers "was user X deauthorized, and when?" by hashing X the same way (or with
+/// `linelogin outbox list --user X`), without the logs holding user ids.
+fn record(job: &DeauthJob, outcome: &str, at_ms: i64) {
+    tracing::info!(
+        target: RECORD_TARGET,
+        user = %user_hash(&job.sub),
+        job = %job.id,
+        reason = job.reason.as_str(),
+        outcome,
+        at_ms,
+        "deauthorization record"
+    );
+}
+
+/// The first 16 hex digits of SHA-256(`"linelogin-user:"` + LINE user id).
+pub fn user_hash(sub: &str) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(format!("linelogin-user:{sub}").as_bytes());
+    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
 /// Channel tokens are dropped from the cache this long before they expire.
 const CHANNEL_TOKEN_MARGIN_MS: i64 = 60_000;
 /// The shortest delay before a job the outbound policy refused is tried again (so a refusal
@@ -198,7 +224,7 @@ pub async fn run_once(state: &AppState) -> Step {
                 Err(e) => {
                     tracing::warn!(job = %id, error = %e, "could not record a finished job; it will be retried");
                 }
-                Ok(()) => {}
+                Ok(()) => record(&job, &format!("{outcome:?}"), now),
             }
             Step::Finished(id)
         }
@@ -218,6 +244,7 @@ pub async fn run_once(state: &AppState) -> Step {
             {
                 return lease_lost(id);
             }
+            record(&job, "failed", now);
             Step::Failed(id)
         }
         Err(Failure::Refused { reason, wait }) => {
@@ -263,6 +290,7 @@ pub async fn run_once(state: &AppState) -> Step {
             {
                 return lease_lost(id);
             }
+            record(&job, "gave_up", now);
             Step::Failed(id)
         }
         Err(Failure::Retry {
@@ -465,5 +493,20 @@ mod tests {
                 ..
             }
         ));
+    }
+}
+
+#[cfg(test)]
+mod record_tests {
+    use super::user_hash;
+
+    #[test]
+    fn user_hash_is_stable_short_and_per_user() {
+        let a = user_hash("U0123456789abcdef0123456789abcdef");
+        assert_eq!(a, user_hash("U0123456789abcdef0123456789abcdef"));
+        assert_eq!(a.len(), 16);
+        assert!(a.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_ne!(a, user_hash("U0123456789abcdef0123456789abcdee"));
+        assert!(!a.contains("0123456789abcdef"));
     }
 }

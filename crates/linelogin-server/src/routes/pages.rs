@@ -91,12 +91,7 @@ async fn healthz(State(state): State<AppState>) -> Result<Response, AppError> {
             bound.as_millis()
         ))),
     };
-    // Jobs seen undecryptable within two of their waits (plus a poll) still count.
-    let deauth = &state.settings().deauth;
-    let key_window = i64::try_from(deauth.backoff_max_ms.saturating_mul(2))
-        .unwrap_or(i64::MAX)
-        .saturating_add(60_000);
-    let undecryptable = state.inner.key_trouble.count(state.now_ms(), key_window);
+    let undecryptable = crate::deauth::keys::undecryptable_jobs(&state);
     let keys = if undecryptable > 0 {
         serde_json::json!({
             "undecryptable_jobs": undecryptable,

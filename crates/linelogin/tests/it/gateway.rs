@@ -645,16 +645,18 @@ async fn session_cookie(stack: &Stack) -> String {
     session.join("; ")
 }
 
-#[tokio::test]
-#[ignore = "needs nginx and python3 with examples/upstream-python/requirements.txt (CI runs --ignored)"]
-async fn nginx_auth_request_in_front_of_the_python_app() {
+/// The forward-auth walk, the same in front of nginx and Caddy: without a session a browser is
+/// sent to the login page with `next`, and an API call gets `api_status` (nginx's config
+/// answers 401; `prefix/auth/redirect`, which Caddy asks, answers 302 to everyone, as its
+/// contract says); after the login through the emulator the app's page greets the user, and
+/// what the app received is verified identity.
+async fn forward_auth_walk(front: Front, via: &str, api_status: u16) {
     let stack = Stack::start(StackOpts {
-        front: Front::Nginx,
+        front,
         app: App::Python,
         auto_consent: true,
     })
     .await;
-    // Not logged in: a browser is sent to the login page with `next`; an API call gets 401.
     let plain = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -679,50 +681,30 @@ async fn nginx_auth_request_in_front_of_the_python_app() {
         .send()
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(api.status(), 401);
+    assert_eq!(api.status(), api_status);
 
     let client = browser(&stack);
-    let (url, page) = login_through(&client, &stack, "/?via=nginx").await;
-    assert!(url.ends_with("/?via=nginx"), "{url}");
+    let (url, page) = login_through(&client, &stack, &format!("/?via={via}")).await;
+    assert!(url.ends_with(&format!("/?via={via}")), "{url}");
     assert!(
         page.contains("Hello, Test User 1"),
         "{page}\n{}",
         stack.logs()
     );
     let who = whoami(&client, &stack, "/whoami").await;
-    assert_verified_identity(&who, Front::Nginx);
+    assert_verified_identity(&who, front);
+}
+
+#[tokio::test]
+#[ignore = "needs nginx and python3 with examples/upstream-python/requirements.txt (CI runs --ignored)"]
+async fn nginx_auth_request_in_front_of_the_python_app() {
+    forward_auth_walk(Front::Nginx, "nginx", 401).await;
 }
 
 #[tokio::test]
 #[ignore = "needs caddy and python3 with examples/upstream-python/requirements.txt (CI runs --ignored)"]
 async fn caddy_forward_auth_in_front_of_the_python_app() {
-    let stack = Stack::start(StackOpts {
-        front: Front::Caddy,
-        app: App::Python,
-        auto_consent: true,
-    })
-    .await;
-    let plain = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap_or_else(|e| panic!("{e}"));
-    let r = plain
-        .get(format!("{}/reports?year=2026", stack.front))
-        .header("Accept", "text/html")
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(r.status(), 302, "{}", stack.logs());
-    let client = browser(&stack);
-    let (url, page) = login_through(&client, &stack, "/?via=caddy").await;
-    assert!(url.ends_with("/?via=caddy"), "{url}");
-    assert!(
-        page.contains("Hello, Test User 1"),
-        "{page}\n{}",
-        stack.logs()
-    );
-    let who = whoami(&client, &stack, "/whoami").await;
-    assert_verified_identity(&who, Front::Caddy);
+    forward_auth_walk(Front::Caddy, "caddy", 302).await;
 }
 
 #[tokio::test]
