@@ -53,7 +53,7 @@ use crate::accounts::{OpenTokens, open_tokens, refresh_tokens};
 use crate::state::AppState;
 use crate::store::{DeauthJob, JobFinal, StoreError};
 
-/// The target of the per-user deauthorization record ([`record`]).
+/// The target of the per-user deauthorization record (one line per job that ended).
 pub const RECORD_TARGET: &str = "linelogin_server::deauthorization";
 
 /// One searchable line per deauthorization that ended, at target [`RECORD_TARGET`]: the LINE
