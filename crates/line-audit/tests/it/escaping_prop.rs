@@ -1,7 +1,5 @@
 //! Fuzz-style tests of escaping: arbitrary values round-trip and stay on one line.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::time::{Duration, UNIX_EPOCH};
 
 use line_audit::escape::{escape, escape_opt, unescape, unescape_opt};

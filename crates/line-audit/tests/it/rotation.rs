@@ -1,7 +1,5 @@
 //! Daily rotation at UTC midnight (injected clock) and retention.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;

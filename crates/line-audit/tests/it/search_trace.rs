@@ -5,8 +5,6 @@
 //! and C logged with bodies on; and 2021-07-17 (live files, plus a JSON Lines file) with a
 //! denied login D, a log-injection attempt and one malformed line.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::path::PathBuf;
 use std::time::Duration;
 

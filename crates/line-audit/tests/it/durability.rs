@@ -1,7 +1,5 @@
 //! Concurrency, SIGKILL and recovery: every acknowledged record is there, and whole.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -108,7 +106,7 @@ fn sigkill_loses_no_acknowledged_record_and_leaves_no_torn_line() {
         let mut child = Command::new(std::env::current_exe().unwrap())
             .args([
                 "--exact",
-                "kill_child_writer",
+                "durability::kill_child_writer",
                 "--nocapture",
                 "--test-threads=1",
             ])

@@ -1,7 +1,5 @@
 //! The file formats, against LINE's guideline example rows.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::time::{Duration, SystemTime};
 
 use line_audit::timefmt::parse_imf_fixdate;

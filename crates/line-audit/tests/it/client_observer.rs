@@ -2,8 +2,6 @@
 //! per attempt (failed and retried ones included), with bodies redacted, and `trace` then
 //! links the callback to the token call by the code's hash.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;

@@ -3,8 +3,6 @@
 //! Finding (attack run): one `/callback` with a 50 KB query wrote 50 KB to
 //! `authorization-response.log`, because the raw query was logged in full.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::time::{Duration, SystemTime};
 
 use line_audit::escape::split_truncated;
