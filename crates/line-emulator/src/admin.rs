@@ -48,6 +48,7 @@ pub(crate) async fn index() -> Response {
                 "PUT /_emulator/users/{userId}/friendship/{channelId}",
                 "GET /_emulator/journal?limit=N&endpoint=E&status=S",
                 "GET /_emulator/stats",
+                "GET /_emulator/metrics",
                 "GET|PUT|DELETE /_emulator/faults",
                 "POST /_emulator/reset",
                 "GET|POST /_emulator/clock",
@@ -228,6 +229,73 @@ pub(crate) async fn journal(
             "entries": entries,
         }),
     ))
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
+struct RequestLabels {
+    endpoint: &'static str,
+    status: u16,
+}
+
+/// `GET /_emulator/metrics`: the emulator's own request counts and state sizes in the
+/// Prometheus text format (the same numbers as `stats`), so a load test's LINE side can be
+/// scraped beside the server: `line_emulator_requests_total{endpoint,status}`, and the gauges
+/// `line_emulator_codes_outstanding`, `line_emulator_refresh_tokens`,
+/// `line_emulator_pending_consents` and `line_emulator_active_grants`.
+pub(crate) async fn metrics(State(st): State<Shared>) -> Response {
+    use prometheus_client::metrics::counter::Counter;
+    use prometheus_client::metrics::family::Family;
+    use prometheus_client::metrics::gauge::Gauge;
+    let mut registry = prometheus_client::registry::Registry::with_prefix("line_emulator");
+    let requests = Family::<RequestLabels, Counter>::default();
+    for (endpoint, status, n) in st.observer.counts() {
+        requests
+            .get_or_create(&RequestLabels { endpoint, status })
+            .inc_by(n);
+    }
+    registry.register(
+        "requests",
+        "Requests answered, by endpoint and status",
+        requests,
+    );
+    for (name, help, value) in [
+        (
+            "codes_outstanding",
+            "Authorization codes issued and not yet used",
+            st.codes.len(),
+        ),
+        ("refresh_tokens", "Refresh tokens held", st.refresh.len()),
+        (
+            "pending_consents",
+            "Consent pages shown and not yet answered",
+            st.pending.len(),
+        ),
+        (
+            "active_grants",
+            "Channels authorized by users",
+            st.grants.iter().filter(|g| g.active).count(),
+        ),
+    ] {
+        let g = Gauge::<i64>::default();
+        g.set(i64::try_from(value).unwrap_or(i64::MAX));
+        registry.register(name, help, g);
+    }
+    let mut text = String::new();
+    match prometheus_client::encoding::text::encode(&mut text, &registry) {
+        Ok(()) => (
+            StatusCode::OK,
+            [(
+                http::header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        Err(_) => json_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &serde_json::json!({"message": "metrics could not be encoded"}),
+        ),
+    }
 }
 
 /// `GET /_emulator/stats`.

@@ -91,6 +91,7 @@
 //! | `PUT /_emulator/users/{userId}/friendship/{channelId}` | `{"friend": true}`: befriend (or block) the linked Official Account |
 //! | `GET /_emulator/journal?limit=N&endpoint=E&status=S` | recent requests: method, path (no query), status, request id, time, duration, channel, endpoint |
 //! | `GET /_emulator/stats` | counts per endpoint and status; outstanding codes, refresh tokens, pending consent pages, revocation records |
+//! | `GET /_emulator/metrics` | the same counts in the Prometheus text format (`line_emulator_requests_total{endpoint,status}`, gauges) |
 //! | `GET`, `PUT`, `DELETE /_emulator/faults` | fault rules `{endpoint, method?, status?, body?, latency_ms, probability, count?, retry_after?}` |
 //! | `POST /_emulator/reset` | forget grants, tokens, journal, stats, faults, clock offset |
 //! | `POST /_emulator/sso/clear` | every browser forgets its single-sign-on user: the next authorize shows the login page (grants stay) |
@@ -238,6 +239,7 @@ impl Emulator {
             )
             .route("/_emulator/journal", get(admin::journal))
             .route("/_emulator/stats", get(admin::stats))
+            .route("/_emulator/metrics", get(admin::metrics))
             .route(
                 "/_emulator/faults",
                 get(admin::get_faults)

@@ -228,6 +228,17 @@ impl Observer {
         self.capacity
     }
 
+    /// Requests per (endpoint, status) so far.
+    pub fn counts(&self) -> Vec<(&'static str, u16, u64)> {
+        self.stats
+            .iter()
+            .map(|e| {
+                let (endpoint, status) = *e.key();
+                (endpoint, status, e.value().load(Ordering::Relaxed))
+            })
+            .collect()
+    }
+
     /// Counts per endpoint and status.
     pub fn stats(&self) -> serde_json::Value {
         let mut by: BTreeMap<&'static str, BTreeMap<String, u64>> = BTreeMap::new();

@@ -429,6 +429,28 @@ async fn journal_stats_and_reset() {
     assert_eq!(stats["endpoints"]["authorize"]["by_status"]["200"], 1);
     assert_eq!(stats["endpoints"]["consent"]["by_status"]["302"], 1);
     assert!(stats["total"].as_u64().unwrap() >= 14);
+    // The same counts for Prometheus.
+    let text = env
+        .api
+        .get(env.url("/_emulator/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "line_emulator_requests_total{endpoint=\"certs\",status=\"200\"} 10",
+        "line_emulator_requests_total{endpoint=\"token\",status=\"200\"} 1",
+        "line_emulator_requests_total{endpoint=\"consent\",status=\"302\"} 1",
+        "line_emulator_refresh_tokens 1",
+        "line_emulator_active_grants 1",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "{line:?} missing in:\n{text}"
+        );
+    }
 
     // Reset forgets grants, tokens, stats and the clock offset.
     env.admin_post("/_emulator/clock", json!({"advance_secs": 100}))
