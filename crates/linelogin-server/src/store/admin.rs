@@ -101,6 +101,10 @@ pub trait Admin: Send + Sync {
         old: &StoredTokens,
         new: &StoredTokens,
     ) -> Result<bool, StoreError>;
+
+    /// When an account last changed (a login updates it), Unix ms; `None` with no account:
+    /// `linelogin check` asks whether logins were served lately.
+    async fn last_account_update(&self) -> Result<Option<i64>, StoreError>;
 }
 
 /// A store with its operator side.
@@ -177,6 +181,8 @@ pub(crate) const CANCEL_JOB: &str = "UPDATE deauth_jobs SET status = 'cancelled'
 pub(crate) const ACCOUNTS_BY_USER: &str = "SELECT a.id, a.issuer, a.sub, a.display_name, \
      a.picture_url, a.status, a.created_at FROM accounts a WHERE a.sub = $1 \
      ORDER BY a.created_at, a.id";
+/// The latest `updated_at` of the accounts (NULL when there is none).
+pub(crate) const LAST_ACCOUNT_UPDATE: &str = "SELECT MAX(updated_at) AS at FROM accounts";
 /// `$1` after, `$2` limit.
 pub(crate) const ACCOUNT_TOKEN_PAGE: &str = "SELECT a.id AS owner, a.issuer, a.sub, \
      t.access_ct, t.refresh_ct, t.access_expires_at, t.refresh_issued_at \
@@ -218,6 +224,7 @@ mod tests {
             JOB,
             CANCEL_JOB,
             ACCOUNTS_BY_USER,
+            LAST_ACCOUNT_UPDATE,
             ACCOUNT_TOKEN_PAGE,
             JOB_TOKEN_PAGE,
             REPLACE_ACCOUNT_TOKENS,

@@ -75,6 +75,15 @@ impl Admin for PostgresStore {
         Ok(())
     }
 
+    async fn last_account_update(&self) -> Result<Option<i64>, StoreError> {
+        sqlx::query(admin::LAST_ACCOUNT_UPDATE)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)?
+            .try_get::<Option<i64>, _>("at")
+            .map_err(map_err)
+    }
+
     async fn accounts_by_user(&self, sub: &str) -> Result<Vec<Account>, StoreError> {
         sqlx::query(admin::ACCOUNTS_BY_USER)
             .bind(sub)

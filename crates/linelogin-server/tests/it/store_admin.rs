@@ -53,6 +53,11 @@ async fn admin_suite(s: Arc<dyn AdminStore>) {
     let new = EncryptionKey::from_bytes([2; 32]);
     let old_cipher = TokenCipher::new(&old);
     let rotating = TokenCipher::with_previous(&new, &[old]);
+    assert_eq!(
+        s.last_account_update().await.unwrap(),
+        None,
+        "no account yet"
+    );
     let mut ids = Vec::new();
     for (i, sub) in ["Ua", "Ub", "Uc"].into_iter().enumerate() {
         let a = s
@@ -67,6 +72,8 @@ async fn admin_suite(s: Arc<dyn AdminStore>) {
         }
         ids.push(a.id);
     }
+    // The logins updated the accounts at 1,000 (then put_tokens may touch them too).
+    assert!(s.last_account_update().await.unwrap() >= Some(1_000));
     let found = s.accounts_by_user("Ub").await.unwrap();
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].id, ids[1]);

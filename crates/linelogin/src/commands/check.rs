@@ -80,6 +80,17 @@ fn files_past_retention(dir: &std::path::Path, days: u32) -> Vec<String> {
     stale
 }
 
+/// When a guideline log file whose name starts with `kind` (any instance, any rotation) was
+/// last written, if any.
+fn newest_log_write(dir: &std::path::Path, kind: &str) -> Option<SystemTime> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_str().is_some_and(|n| n.starts_with(kind)))
+        .filter_map(|e| e.metadata().ok()?.modified().ok())
+        .max()
+}
+
 fn is_loopback(url: &url::Url) -> bool {
     match url.host() {
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
@@ -319,10 +330,40 @@ pub fn run(args: CheckArgs, out: &mut impl Write) -> Result<(), CliError> {
         let stats = store.job_stats(now).await?;
         let cipher = TokenCipher::from_config(&config);
         let keys = undecryptable_sample(&*admin, &cipher, KEY_SAMPLE).await?;
-        Ok::<_, linelogin_server::store::StoreError>((stats, keys))
+        let last_login = admin.last_account_update().await?;
+        Ok::<_, linelogin_server::store::StoreError>((stats, keys, last_login))
     });
     match db {
-        Ok((stats, (undecryptable, sampled))) => {
+        Ok((stats, (undecryptable, sampled), last_login)) => {
+            // Logins served in the last day must have left authorization requests in the
+            // guideline logs of this configuration's directory.
+            let day_ago = SystemTime::now()
+                .checked_sub(std::time::Duration::from_secs(86_400))
+                .unwrap_or(UNIX_EPOCH);
+            let recent_login = last_login
+                .and_then(|ms| u64::try_from(ms).ok())
+                .map(|ms| UNIX_EPOCH + std::time::Duration::from_millis(ms))
+                .is_some_and(|t| t >= day_ago);
+            if recent_login {
+                let written = newest_log_write(dir, "authorization-request");
+                let fresh = written.is_some_and(|t| t >= day_ago);
+                r.line(
+                    fresh,
+                    "guideline logs",
+                    if fresh {
+                        format!(
+                            "authorization requests logged in {} within the last day",
+                            dir.display()
+                        )
+                    } else {
+                        format!(
+                            "logins were served in the last day but {} has no authorization \
+                             request logged since: does the server write to another directory?",
+                            dir.display()
+                        )
+                    },
+                )?;
+            }
             r.line(
                 undecryptable == 0,
                 "token keys",

@@ -334,6 +334,37 @@ async fn support_unregisters_a_user_and_manages_the_outbox() {
     assert!(shown.contains("under the current key"), "{shown}");
     assert!(f.authorized(user).await);
 
+    // A login was served today: `check` wants an authorization request logged since in the
+    // configured directory (this in-process server has no guideline log: one is written
+    // here, as `serve` would), and fails when pointed at a directory nobody writes to.
+    let logs = f.dir.path().join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    std::fs::write(
+        logs.join("authorization-request.log"),
+        "Sat, 05 Dec 2026 09:00:00 GMT\thttp://127.0.0.1/authorize\n",
+    )
+    .unwrap();
+    let checked = stdout(&cli(&["check", "--config", c]).await);
+    assert!(checked.contains("ok   guideline logs"), "{checked}");
+    let elsewhere = f.dir.path().join("other-logs");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let wrong = f.dir.path().join("wrong-logs.toml");
+    std::fs::write(
+        &wrong,
+        std::fs::read_to_string(&cfg).unwrap().replace(
+            &f.dir.path().join("logs").display().to_string(),
+            &elsewhere.display().to_string(),
+        ),
+    )
+    .unwrap();
+    let checked = cli(&["check", "--config", wrong.to_str().unwrap()]).await;
+    let text = stdout(&checked);
+    assert_eq!(checked.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("FAIL guideline logs: logins were served in the last day"),
+        "{text}"
+    );
+
     // LINE refuses the first deauthorize call (403, which the client does not retry): the
     // only attempt is used, the job fails.
     let r = reqwest::Client::new()

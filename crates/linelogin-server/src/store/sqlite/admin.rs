@@ -86,6 +86,14 @@ impl Admin for SqliteStore {
         Ok(())
     }
 
+    async fn last_account_update(&self) -> Result<Option<i64>, StoreError> {
+        let conn = self.inner.reader().await;
+        let at = read_all(&conn, admin::LAST_ACCOUNT_UPDATE, &[], |row| {
+            row.get::<_, Option<i64>>("at").map_err(map_err)
+        })?;
+        Ok(at.into_iter().flatten().next())
+    }
+
     async fn accounts_by_user(&self, sub: &str) -> Result<Vec<Account>, StoreError> {
         let conn = self.inner.reader().await;
         read_all(&conn, admin::ACCOUNTS_BY_USER, &[&sub], account_from_row)
