@@ -187,7 +187,7 @@ pub async fn operator_deauthorize(
         return Ok(OperatorDeauth::NeedsLogin);
     }
     let job_id = format!("j_{}", random_id(16));
-    let event = webhooks.then(|| format!("msg_{}", random_id(16)));
+    let event = webhooks.then(crate::webhook::new_event_id);
     match store
         .deauthorize_account(&account.id, &job_id, reason, now, event.as_deref())
         .await

@@ -437,7 +437,7 @@ impl AppState {
         self.settings()
             .webhook
             .as_ref()
-            .map(|_| format!("msg_{}", crate::crypto::random_id(16)))
+            .map(|_| crate::webhook::new_event_id())
     }
 
     /// Aborts the process if the failpoint `name` is armed (only with the `failpoints`

@@ -81,6 +81,28 @@ pub async fn stats(state: &AppState) -> Result<JobStats, StoreError> {
     state.store().job_stats(state.now_ms()).await
 }
 
+/// Both outboxes' counters, bounded by [`crate::store::Timeouts::call_bound`] (a store that
+/// does not answer in time is [`StoreError::Unavailable`]): the deauthorization jobs, and the
+/// webhook events when `[webhook]` is configured. `/healthz` and the metrics read this.
+pub async fn all_stats(state: &AppState) -> Result<(JobStats, Option<JobStats>), StoreError> {
+    let bound = state.settings().database.call_bound();
+    let read = async {
+        let deauth = stats(state).await?;
+        let webhooks = match state.settings().webhook {
+            Some(_) => Some(state.store().webhook_stats(state.now_ms()).await?),
+            None => None,
+        };
+        Ok((deauth, webhooks))
+    };
+    match tokio::time::timeout(bound, read).await {
+        Ok(result) => result,
+        Err(_) => Err(StoreError::Unavailable(format!(
+            "no answer within {} ms",
+            bound.as_millis()
+        ))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

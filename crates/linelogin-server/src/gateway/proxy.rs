@@ -139,10 +139,17 @@ async fn handle_inner(State(state): State<AppState>, req: Request) -> Response {
         }
     }
     let lang = Lang::of_request(req.uri().query(), req.headers());
-    let req_headers = req.headers().clone();
+    // An error page needs only the session cookie (its header user) and Accept (HTML or
+    // JSON): keep those two, not a copy of the whole request head on every forward.
+    let mut page_headers = HeaderMap::with_capacity(2);
+    for name in [header::COOKIE, header::ACCEPT] {
+        for value in req.headers().get_all(&name) {
+            page_headers.append(name.clone(), value.clone());
+        }
+    }
     match proxy.forward(req, ctx).await {
         Ok(resp) => resp.map(axum::body::Body::new),
-        Err(e) => error_page(&state, lang, &req_headers, &e).await,
+        Err(e) => error_page(&state, lang, &page_headers, &e).await,
     }
 }
 

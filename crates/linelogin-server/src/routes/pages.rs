@@ -73,24 +73,7 @@ async fn healthz(State(state): State<AppState>) -> Result<Response, AppError> {
         "since": limit.since.and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_secs()),
     });
     let limit_degraded = limit.mode == line_login::policy::LimitMode::Degraded;
-    let bound = state.settings().database.call_bound();
-    let checked = match tokio::time::timeout(bound, async {
-        let deauth = outbox::stats(&state).await?;
-        // `webhooks`: the webhook outbox, when `[webhook]` is configured.
-        let webhooks = match state.settings().webhook {
-            Some(_) => Some(state.store().webhook_stats(state.now_ms()).await?),
-            None => None,
-        };
-        Ok((deauth, webhooks))
-    })
-    .await
-    {
-        Ok(result) => result,
-        Err(_) => Err(crate::store::StoreError::Unavailable(format!(
-            "no answer within {} ms",
-            bound.as_millis()
-        ))),
-    };
+    let checked = outbox::all_stats(&state).await;
     let undecryptable = crate::deauth::keys::undecryptable_jobs(&state);
     let keys = if undecryptable > 0 {
         serde_json::json!({

@@ -64,6 +64,11 @@ pub fn signature(key: &[u8], id: &str, timestamp: i64, body: &str) -> String {
     format!("v1,{sig}")
 }
 
+/// A new webhook event id (`msg_` + 128 random bits): the `webhook-id` of every attempt.
+pub fn new_event_id() -> String {
+    format!("msg_{}", crate::crypto::random_id(16))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
