@@ -55,7 +55,8 @@
 //!   interleave. There is no queue: under a burst, callers wait their turn (backpressure);
 //!   nothing is dropped and memory does not grow.
 //! * Rotation happens under the same mutex as the writes, so no line is lost or duplicated
-//!   across midnight. Time is injectable ([`Clock`]) to test this.
+//!   across midnight. Time is injectable (a [`line_login::clock::SharedClock`], see
+//!   [`AuditLog::open_with_clock`]) to test this.
 //!
 //! One process should own a log file at a time.
 //!
@@ -74,19 +75,17 @@
 //! ## Use
 //!
 //! ```no_run
-//! use std::time::SystemTime;
 //! use line_audit::{AuditConfig, AuditLog};
 //!
 //! # fn main() -> Result<(), line_audit::AuditError> {
 //! let log = AuditLog::open(AuditConfig::new("logs"))?;
-//! log.authorization_request(SystemTime::now(), "https://access.line.me/oauth2/v2.1/authorize?response_type=code&client_id=1&state=s")?;
-//! log.authorization_response(SystemTime::now(), "GET", "/callback?code=c&state=s")?;
+//! log.authorization_request(log.now(), "https://access.line.me/oauth2/v2.1/authorize?response_type=code&client_id=1&state=s")?;
+//! log.authorization_response(log.now(), "GET", "/callback?code=c&state=s")?;
 //! let observer = log.observer(); // give this to the LINE Login client's builder
 //! # let _ = observer;
 //! # Ok(()) }
 //! ```
 
-pub mod clock;
 pub mod escape;
 pub mod files;
 mod log;
@@ -99,7 +98,6 @@ mod writer;
 
 use std::path::{Path, PathBuf};
 
-pub use clock::{Clock, ManualClock, SystemClock};
 pub use files::{
     LogFileInfo, LogFileName, PruneReport, classify_name, is_valid_instance, list_log_files,
     prune_dir,

@@ -7,9 +7,9 @@ use std::sync::mpsc;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, SystemTime};
 
+use line_login::clock::{SharedClock, SystemClock};
 use line_login::observer::{ApiCall, ApiObserver};
 
-use crate::clock::{Clock, SystemClock};
 use crate::files::{PruneReport, prune_dir};
 use crate::record::{
     AuthorizationRequest, AuthorizationResponse, LogFormat, LogKind, Record, write_api_call,
@@ -86,6 +86,8 @@ struct Inner {
     records: AtomicU64,
     write_errors: AtomicU64,
     sync_errors: AtomicU64,
+    /// Decides the UTC day (rotation) and the time retention is measured from.
+    clock: SharedClock,
     /// Dropping this stops the fsync thread.
     _stop: Option<mpsc::Sender<()>>,
 }
@@ -138,12 +140,12 @@ impl std::fmt::Debug for AuditLog {
 impl AuditLog {
     /// Opens the logs of `config.dir` with the system clock, and starts the fsync thread.
     pub fn open(config: AuditConfig) -> Result<Self, AuditError> {
-        Self::open_with_clock(config, Arc::new(SystemClock))
+        Self::open_with_clock(config, Arc::new(SystemClock::new()))
     }
 
     /// Opens the logs with an injected clock (the clock decides the UTC day, hence
     /// rotation; record times are passed in by the caller).
-    pub fn open_with_clock(config: AuditConfig, clock: Arc<dyn Clock>) -> Result<Self, AuditError> {
+    pub fn open_with_clock(config: AuditConfig, clock: SharedClock) -> Result<Self, AuditError> {
         if config.retention_days == 0 {
             return Err(AuditError::Config(
                 "retention_days must be at least 1".to_owned(),
@@ -193,6 +195,7 @@ impl AuditLog {
             records: AtomicU64::new(0),
             write_errors: AtomicU64::new(0),
             sync_errors: AtomicU64::new(0),
+            clock,
             _stop: stop_tx,
         });
         if let (Some(rx), Some(every)) = (stop_rx, inner.config.fsync_interval) {
@@ -203,6 +206,12 @@ impl AuditLog {
                 .map_err(|e| io_err(&inner.config.dir, e))?;
         }
         Ok(Self { inner })
+    }
+
+    /// The time on the log's clock: what callers without a clock of their own pass as a
+    /// record's time, and what periodic pruning measures retention from.
+    pub fn now(&self) -> SystemTime {
+        self.inner.clock.now()
     }
 
     /// The configuration.
@@ -364,8 +373,7 @@ impl AuditLog {
             loop {
                 tick.tick().await;
                 let log = log.clone();
-                let joined =
-                    tokio::task::spawn_blocking(move || log.prune(SystemTime::now())).await;
+                let joined = tokio::task::spawn_blocking(move || log.prune(log.now())).await;
                 match joined {
                     Ok(Ok(report)) if !report.removed.is_empty() => {
                         tracing::info!(removed = report.removed.len(), "pruned guideline logs");

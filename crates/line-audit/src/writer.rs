@@ -29,7 +29,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::clock::Clock;
+use line_login::clock::SharedClock;
+
 use crate::timefmt::{DayNumber, day_of, format_day};
 use crate::{AuditError, io_err};
 
@@ -46,7 +47,7 @@ pub struct RotatingFile {
     dir: PathBuf,
     name: String,
     path: PathBuf,
-    clock: Arc<dyn Clock>,
+    clock: SharedClock,
     current: Mutex<Current>,
     /// Written since the last fsync.
     dirty: AtomicBool,
@@ -114,7 +115,7 @@ impl RotatingFile {
     /// Opens (creating if needed) `dir/name`, cutting any unterminated last line. A non-empty
     /// existing file is taken to hold the UTC day of its last modification (at most today),
     /// so a file left from an earlier day is rotated on the first write.
-    pub fn open(dir: &Path, name: &str, clock: Arc<dyn Clock>) -> Result<Self, AuditError> {
+    pub fn open(dir: &Path, name: &str, clock: SharedClock) -> Result<Self, AuditError> {
         let path = dir.join(name);
         let file = open_append(&path)?;
         repair_tail(&file, &path)?;

@@ -1,8 +1,13 @@
-//! The emulator's clock: system time plus an offset the admin API can move forward
-//! (`POST /_emulator/clock`), so tests can expire codes and tokens without waiting.
+//! The emulator's clock: the workspace's one clock ([`line_login::clock`]) plus an offset the
+//! admin API can move forward (`POST /_emulator/clock`), so tests can expire codes and tokens
+//! without waiting. The time underneath is a [`SharedClock`] (the system clock unless an
+//! embedder injects one), so the emulator reads the time in one place only.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
+
+use line_login::clock::{SharedClock, SystemClock};
 
 /// The latest time the clock ever shows: 9999-12-31T23:59:59Z (Unix seconds). Keeping `now`
 /// in `0..=MAX_TIME` keeps every `now + lifetime` and `exp - now` far from `i64` overflow.
@@ -10,29 +15,52 @@ pub const MAX_TIME: i64 = 253_402_300_799;
 /// The largest offset, either way, the clock accepts (200 years); larger ones are clamped.
 pub const MAX_OFFSET_SECS: i64 = 200 * 365 * 86_400;
 
-/// System time shifted by an adjustable offset. Every expiry check, `iat` and `exp` uses it.
-/// The offset is clamped to `±MAX_OFFSET_SECS` and the time to `0..=MAX_TIME`.
-#[derive(Debug, Default)]
+/// A [`SharedClock`]'s time shifted by an adjustable offset. Every expiry check, `iat` and
+/// `exp` uses it. The offset is clamped to `±MAX_OFFSET_SECS` and the time to `0..=MAX_TIME`.
+#[derive(Debug)]
 pub struct Clock {
+    base: SharedClock,
     offset_secs: AtomicI64,
 }
 
+impl Default for Clock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Clock {
-    /// A clock with no offset.
+    /// The system clock, with no offset.
     pub fn new() -> Self {
-        Self::default()
+        Self::over(Arc::new(SystemClock::new()))
+    }
+
+    /// `base`'s time, with no offset (tests inject a `MockClock`).
+    pub fn over(base: SharedClock) -> Self {
+        Self {
+            base,
+            offset_secs: AtomicI64::new(0),
+        }
+    }
+
+    /// The clock underneath the offset.
+    pub fn base(&self) -> &SharedClock {
+        &self.base
     }
 
     /// The emulator's current time, Unix seconds.
     pub fn now(&self) -> i64 {
-        system_now_secs()
+        i64::try_from(self.base.unix_seconds())
+            .unwrap_or(i64::MAX)
             .saturating_add(self.offset_secs.load(Ordering::Relaxed))
             .clamp(0, MAX_TIME)
     }
 
     /// The emulator's current time, Unix milliseconds.
     pub fn now_millis(&self) -> i64 {
-        let real = SystemTime::now()
+        let real = self
+            .base
+            .now()
             .duration_since(UNIX_EPOCH)
             .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
             .unwrap_or(0);
@@ -79,13 +107,6 @@ fn clamp_offset(secs: i64) -> i64 {
     secs.clamp(-MAX_OFFSET_SECS, MAX_OFFSET_SECS)
 }
 
-fn system_now_secs() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,6 +119,18 @@ mod tests {
         assert!(c.now() >= a + 600);
         c.set_offset(0);
         assert_eq!(c.offset(), 0);
+    }
+
+    #[test]
+    fn the_offset_shifts_the_injected_clock() {
+        let base = line_login::clock::MockClock::at_unix(1_000);
+        let c = Clock::over(Arc::new(base.clone()));
+        assert_eq!(c.now(), 1_000);
+        assert_eq!(c.now_millis(), 1_000_000);
+        c.advance(60);
+        base.advance(std::time::Duration::from_millis(1_500));
+        assert_eq!(c.now(), 1_061);
+        assert_eq!(c.now_millis(), 1_061_500);
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::cell::Cell;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
@@ -159,11 +159,14 @@ pub(crate) struct Observer {
     total: AtomicU64,
     faults: RwLock<Vec<Arc<ActiveFault>>>,
     any_fault: AtomicBool,
-    started: Instant,
+    /// The emulator's clock underneath its offset: uptime is real elapsed time.
+    clock: line_login::clock::SharedClock,
+    /// `clock.monotonic()` when the observer was made.
+    started: Duration,
 }
 
 impl Observer {
-    pub fn new(capacity: usize) -> Self {
+    pub fn new(capacity: usize, clock: line_login::clock::SharedClock) -> Self {
         Self {
             journal: Mutex::new(VecDeque::with_capacity(capacity.min(4096))),
             capacity: capacity.max(1),
@@ -172,7 +175,8 @@ impl Observer {
             total: AtomicU64::new(0),
             faults: RwLock::new(Vec::new()),
             any_fault: AtomicBool::new(false),
-            started: Instant::now(),
+            started: clock.monotonic(),
+            clock,
         }
     }
 
@@ -262,7 +266,7 @@ impl Observer {
             "total": self.total.load(Ordering::Relaxed),
             "by_status": by_status,
             "endpoints": endpoints,
-            "uptime_secs": self.started.elapsed().as_secs(),
+            "uptime_secs": self.clock.monotonic().saturating_sub(self.started).as_secs(),
             "journal_len": self.journal_len(),
             "journal_capacity": self.capacity,
         })
@@ -368,7 +372,7 @@ fn fault_response(spec: &FaultSpec) -> Option<Response> {
 
 /// The middleware around every request.
 pub(crate) async fn observe(State(st): State<Shared>, req: Request, next: Next) -> Response {
-    let start = Instant::now();
+    let start = st.clock.base().monotonic();
     let method = req.method().clone();
     let path = journal_path(req.uri().path());
     // Named from the route that matched (axum's `MatchedPath`); a path no route serves is
@@ -460,7 +464,14 @@ pub(crate) async fn observe(State(st): State<Shared>, req: Request, next: Next) 
             endpoint,
             status: resp.status().as_u16(),
             request_id,
-            duration_us: u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX),
+            duration_us: u64::try_from(
+                st.clock
+                    .base()
+                    .monotonic()
+                    .saturating_sub(start)
+                    .as_micros(),
+            )
+            .unwrap_or(u64::MAX),
             channel,
             fault: fault_hit,
         });

@@ -4,6 +4,11 @@
 //! `exp`/`iat`/`auth_time` checks, the rate limiter, retry backoff, the circuit breaker and the
 //! JWKS cache. Production uses [`SystemClock`]; tests use [`MockClock`], whose `sleep`
 //! advances time instantly, so backoff and breaker behaviour can be tested without waiting.
+//!
+//! This is the workspace's one clock: the guideline logs (`line-audit`) and the emulator
+//! (`line-emulator`) take a [`SharedClock`] too, and the root `clippy.toml` disallows
+//! `SystemTime::now`/`Instant::now` elsewhere, so time stays an input everywhere and a test
+//! can move it.
 
 use std::fmt;
 use std::future::Future;
@@ -85,9 +90,14 @@ struct MockState {
 impl MockClock {
     /// A mock clock starting at the given Unix time.
     pub fn at_unix(seconds: u64) -> Self {
+        Self::at(UNIX_EPOCH + Duration::from_secs(seconds))
+    }
+
+    /// A mock clock showing `wall`.
+    pub fn at(wall: SystemTime) -> Self {
         Self {
             inner: Arc::new(Mutex::new(MockState {
-                wall: UNIX_EPOCH + Duration::from_secs(seconds),
+                wall,
                 mono: Duration::ZERO,
                 sleeps: Vec::new(),
             })),
@@ -108,6 +118,12 @@ impl MockClock {
             s.wall += by;
             s.mono += by;
         });
+    }
+
+    /// Sets the wall-clock time, forward or back (a clock step, as NTP may make). The
+    /// monotonic clock is left alone: it never goes back.
+    pub fn set(&self, wall: SystemTime) {
+        self.with(|s| s.wall = wall);
     }
 
     /// The durations passed to `sleep` so far, in order.
@@ -149,5 +165,17 @@ mod tests {
         assert_eq!(c.unix_seconds(), 1_005);
         assert_eq!(c.monotonic(), Duration::from_secs(5));
         assert_eq!(c.sleeps(), vec![Duration::from_secs(5)]);
+    }
+
+    #[test]
+    fn mock_set_steps_the_wall_clock_only() {
+        let c = MockClock::at_unix(1_000);
+        c.advance(Duration::from_secs(3));
+        c.set(UNIX_EPOCH + Duration::from_secs(500));
+        assert_eq!(c.unix_seconds(), 500);
+        assert_eq!(c.monotonic(), Duration::from_secs(3));
+        c.set(UNIX_EPOCH + Duration::from_secs(2_000));
+        assert_eq!(c.unix_seconds(), 2_000);
+        assert_eq!(c.monotonic(), Duration::from_secs(3));
     }
 }

@@ -3,7 +3,7 @@
 //! Finding (attack run): one `/callback` with a 50 KB query wrote 50 KB to
 //! `authorization-response.log`, because the raw query was logged in full.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use line_audit::escape::split_truncated;
 use line_audit::{AuditConfig, AuditLog, LogFormat, LogKind, Query, Record, search, trace};
@@ -29,8 +29,7 @@ fn callback_log_record_is_capped() {
     let dir = tempfile::tempdir().unwrap();
     let log = open(dir.path(), LogFormat::Tsv);
     let path = junk_callback("capped-state-1");
-    log.authorization_response(SystemTime::now(), "GET", &path)
-        .unwrap();
+    log.authorization_response(log.now(), "GET", &path).unwrap();
     let text = std::fs::read_to_string(dir.path().join("authorization-response.log")).unwrap();
     println!("record bytes: {}", text.len());
     assert!(
@@ -59,8 +58,7 @@ fn the_marker_says_how_much_was_left_out() {
     let dir = tempfile::tempdir().unwrap();
     let log = open(dir.path(), LogFormat::Tsv);
     let path = junk_callback("m");
-    log.authorization_response(SystemTime::now(), "GET", &path)
-        .unwrap();
+    log.authorization_response(log.now(), "GET", &path).unwrap();
     let text = std::fs::read_to_string(dir.path().join("authorization-response.log")).unwrap();
     let record = Record::parse_tsv(LogKind::AuthorizationResponse, text.trim_end()).unwrap();
     let Record::AuthorizationResponse(r) = record else {
@@ -77,8 +75,7 @@ fn short_values_are_written_byte_for_byte() {
     let dir = tempfile::tempdir().unwrap();
     let log = open(dir.path(), LogFormat::Tsv);
     let path = format!("/callback?code=c&state={}", "s".repeat(2000));
-    log.authorization_response(SystemTime::now(), "GET", &path)
-        .unwrap();
+    log.authorization_response(log.now(), "GET", &path).unwrap();
     let text = std::fs::read_to_string(dir.path().join("authorization-response.log")).unwrap();
     assert!(text.ends_with(&format!("\tGET\t{path}\n")));
     assert!(!text.contains("truncated"));
@@ -88,7 +85,7 @@ fn short_values_are_written_byte_for_byte() {
 fn capped_json_lines_records_are_one_line_and_capped() {
     let dir = tempfile::tempdir().unwrap();
     let log = open(dir.path(), LogFormat::JsonLines);
-    log.authorization_response(SystemTime::now(), "GET", &junk_callback("j"))
+    log.authorization_response(log.now(), "GET", &junk_callback("j"))
         .unwrap();
     let text = std::fs::read_to_string(dir.path().join("authorization-response.jsonl")).unwrap();
     assert_eq!(text.matches('\n').count(), 1);
@@ -105,7 +102,7 @@ fn capped_json_lines_records_are_one_line_and_capped() {
 fn search_and_trace_read_capped_records() {
     let dir = tempfile::tempdir().unwrap();
     let log = open(dir.path(), LogFormat::Tsv);
-    let now = SystemTime::now();
+    let now = log.now();
     let auth = format!(
         "https://access.line.me/oauth2/v2.1/authorize?response_type=code&client_id=1&state=capped-state-2&junk={}",
         "y".repeat(10_000)

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use line_audit::{AuditConfig, AuditLog, Link, LogFormat, LogKind, Record, trace};
 use line_login::LineClient;
@@ -84,12 +84,12 @@ async fn every_attempt_is_logged_and_traceable() {
     // The server's side of the login.
     let state = "n5B9b9FR2BWjloDzEskZMmGysITRTYpjLkM6oD5qfmA";
     log.authorization_request(
-        SystemTime::now(),
+        log.now(),
         &format!("https://access.line.me/oauth2/v2.1/authorize?response_type=code&client_id=1234567890&state={state}"),
     )
     .unwrap();
     log.authorization_response(
-        SystemTime::now(),
+        log.now(),
         "GET",
         &format!("/callback?code={CODE}&state={state}"),
     )

@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use line_audit::{AuditConfig, AuditLog, LogFormat, LogKind, Record};
 
@@ -42,7 +42,7 @@ fn many_concurrent_writers_never_interleave() {
             let log = Arc::clone(&log);
             s.spawn(move || {
                 for i in 0..EACH {
-                    log.authorization_response(SystemTime::now(), "GET", &value(w, i))
+                    log.authorization_response(log.now(), "GET", &value(w, i))
                         .unwrap();
                 }
             });
@@ -80,8 +80,7 @@ fn kill_child_writer() {
             s.spawn(move || {
                 for i in 0.. {
                     let v = value(w, i);
-                    log.authorization_response(SystemTime::now(), "GET", &v)
-                        .unwrap();
+                    log.authorization_response(log.now(), "GET", &v).unwrap();
                     // Acknowledge only after the write returned.
                     if tx.send(format!("{w} {i}")).is_err() {
                         return;
@@ -168,7 +167,7 @@ fn sigkill_loses_no_acknowledged_record_and_leaves_no_torn_line() {
         // Reopening repairs any unterminated tail left by a write cut short; new records
         // then start on a fresh line.
         let log = open(dir.path());
-        log.authorization_response(SystemTime::now(), "GET", "/after-restart")
+        log.authorization_response(log.now(), "GET", "/after-restart")
             .unwrap();
         drop(log);
         let records = parse_all(&path);
@@ -186,7 +185,7 @@ fn reopen_cuts_an_unterminated_tail() {
     )
     .unwrap();
     let log = open(dir.path());
-    log.authorization_response(SystemTime::now(), "GET", "/callback?code=b")
+    log.authorization_response(log.now(), "GET", "/callback?code=b")
         .unwrap();
     drop(log);
     let records = parse_all(&path);
@@ -208,11 +207,8 @@ fn writing_from_a_tokio_runtime_does_not_need_spawn_blocking() {
             let log = log.clone();
             tasks.push(tokio::spawn(async move {
                 for i in 0..500 {
-                    log.authorization_request(
-                        SystemTime::now(),
-                        &format!("https://x/?t={t}&i={i}"),
-                    )
-                    .unwrap();
+                    log.authorization_request(log.now(), &format!("https://x/?t={t}&i={i}"))
+                        .unwrap();
                     tokio::task::yield_now().await;
                 }
             }));

@@ -7,15 +7,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use line_audit::timefmt::parse_rfc3339;
-use line_audit::{
-    AuditConfig, AuditLog, Clock, LogFormat, LogKind, ManualClock, Record, prune_dir,
-};
+use line_audit::{AuditConfig, AuditLog, LogFormat, LogKind, Record, prune_dir};
+use line_login::clock::{Clock, MockClock};
 
 fn t(s: &str) -> SystemTime {
     parse_rfc3339(s).unwrap()
 }
 
-fn open(dir: &Path, clock: Arc<ManualClock>) -> AuditLog {
+fn open(dir: &Path, clock: Arc<MockClock>) -> AuditLog {
     let mut config = AuditConfig::new(dir);
     config.fsync_interval = Some(Duration::from_millis(10));
     config.retention_days = 30;
@@ -37,7 +36,7 @@ fn urls(path: &Path) -> Vec<String> {
 #[test]
 fn rotates_at_utc_midnight() {
     let dir = tempfile::tempdir().unwrap();
-    let clock = Arc::new(ManualClock::new(t("2021-07-16T23:59:59.000Z")));
+    let clock = Arc::new(MockClock::at(t("2021-07-16T23:59:59.000Z")));
     let log = open(dir.path(), Arc::clone(&clock));
     log.authorization_request(clock.now(), "https://x/?n=1")
         .unwrap();
@@ -71,7 +70,7 @@ fn rotates_at_utc_midnight() {
 fn no_line_lost_or_duplicated_while_writers_cross_midnight() {
     const WRITERS: usize = 8;
     let dir = tempfile::tempdir().unwrap();
-    let clock = Arc::new(ManualClock::new(t("2021-07-16T23:59:59.500Z")));
+    let clock = Arc::new(MockClock::at(t("2021-07-16T23:59:59.500Z")));
     let log = Arc::new(open(dir.path(), Arc::clone(&clock)));
     let stop = Arc::new(AtomicBool::new(false));
     let written: Vec<Vec<String>> = std::thread::scope(|s| {
@@ -84,7 +83,7 @@ fn no_line_lost_or_duplicated_while_writers_cross_midnight() {
                     let mut i = 0;
                     while !stop.load(Ordering::Relaxed) || i < 200 {
                         let url = format!("https://x/?w={w}&i={i}");
-                        log.authorization_request(SystemTime::now(), &url).unwrap();
+                        log.authorization_request(log.now(), &url).unwrap();
                         mine.push(url);
                         i += 1;
                     }
@@ -131,7 +130,9 @@ fn no_line_lost_or_duplicated_while_writers_cross_midnight() {
 #[test]
 fn a_file_left_from_an_earlier_day_is_rotated_on_reopen() {
     let dir = tempfile::tempdir().unwrap();
-    let clock = Arc::new(ManualClock::new(SystemTime::now()));
+    // The writer dates a file left behind by its modification time: real time here.
+    let start = SystemTime::now();
+    let clock = Arc::new(MockClock::at(start));
     let log = open(dir.path(), Arc::clone(&clock));
     log.authorization_request(clock.now(), "https://x/?before")
         .unwrap();
@@ -141,7 +142,7 @@ fn a_file_left_from_an_earlier_day_is_rotated_on_reopen() {
     let log = open(dir.path(), Arc::clone(&clock));
     log.authorization_request(clock.now(), "https://x/?after")
         .unwrap();
-    let today = line_audit::timefmt::day_of(SystemTime::now());
+    let today = line_audit::timefmt::day_of(start);
     let rotated = dir.path().join(format!(
         "authorization-request.log.{}",
         line_audit::timefmt::format_day(today)
@@ -204,7 +205,7 @@ fn retention_removes_only_rotated_files_past_retention() {
 #[test]
 fn audit_log_prune_rotates_a_quiet_file_then_expires_it() {
     let dir = tempfile::tempdir().unwrap();
-    let clock = Arc::new(ManualClock::new(t("2021-07-16T10:00:00Z")));
+    let clock = Arc::new(MockClock::at(t("2021-07-16T10:00:00Z")));
     let log = open(dir.path(), Arc::clone(&clock));
     log.authorization_request(clock.now(), "https://x/?old")
         .unwrap();
@@ -268,7 +269,7 @@ fn rotating_onto_an_existing_dated_file_appends_instead_of_overwriting() {
         .unwrap()
         .set_modified(t("2021-07-16T23:00:00Z"))
         .unwrap();
-    let clock = Arc::new(ManualClock::new(t("2021-07-17T08:00:00Z")));
+    let clock = Arc::new(MockClock::at(t("2021-07-17T08:00:00Z")));
     let log = open(dir.path(), Arc::clone(&clock));
     log.authorization_request(clock.now(), "https://x/?n=new")
         .unwrap();
@@ -285,12 +286,13 @@ fn rotating_onto_an_existing_dated_file_appends_instead_of_overwriting() {
 #[test]
 fn instances_sharing_a_directory_write_and_rotate_their_own_files() {
     let dir = tempfile::tempdir().unwrap();
-    let clock = Arc::new(ManualClock::new(t("2021-07-16T23:00:00.000Z")));
+    let clock = Arc::new(MockClock::at(t("2021-07-16T23:00:00.000Z")));
     let open_as = |name: &str| {
         let mut config = AuditConfig::new(dir.path());
         config.fsync_interval = None;
         config.instance = Some(name.to_owned());
-        AuditLog::open_with_clock(config, Arc::clone(&clock) as Arc<dyn Clock>).unwrap()
+        AuditLog::open_with_clock(config, Arc::clone(&clock) as line_login::clock::SharedClock)
+            .unwrap()
     };
     let (a, b) = (open_as("a"), open_as("b"));
     a.authorization_request(clock.now(), "https://x/?n=1")
@@ -367,7 +369,7 @@ fn an_instance_name_that_could_split_a_file_name_is_refused() {
 fn log_files_are_created_for_the_owner_only() {
     use std::os::unix::fs::PermissionsExt as _;
     let dir = tempfile::tempdir().unwrap();
-    let clock = Arc::new(ManualClock::new(t("2021-07-16T23:59:59.000Z")));
+    let clock = Arc::new(MockClock::at(t("2021-07-16T23:59:59.000Z")));
     let log = open(dir.path(), Arc::clone(&clock));
     log.authorization_request(clock.now(), "https://x/?n=1")
         .unwrap();

@@ -107,10 +107,8 @@ impl Inner {
         let Some((limit, window)) = &ch.rate else {
             return Ok(());
         };
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
+        // Real seconds (the clock under the admin API's offset): a rate window is wall time.
+        let now = self.clock.base().unix_seconds();
         let mut w = window.lock();
         if w.0 != now {
             *w = (now, 0);

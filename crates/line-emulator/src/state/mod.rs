@@ -235,13 +235,15 @@ impl Inner {
             }],
         };
         let journal_capacity = config.journal_capacity;
+        let clock = Clock::new();
+        let observer = Observer::new(journal_capacity, Arc::clone(clock.base()));
         Self {
             config,
             channels,
             channel_index,
             users,
             user_index,
-            clock: Clock::new(),
+            clock,
             key,
             es256,
             es256_header,
@@ -265,7 +267,7 @@ impl Inner {
             pending_bytes: Arc::new(AtomicUsize::new(0)),
             pending_room: Mutex::new(()),
             auto_next: AtomicUsize::new(0),
-            observer: Observer::new(journal_capacity),
+            observer,
             sso_epoch: AtomicU64::new(0),
         }
     }
