@@ -474,6 +474,52 @@ impl DatabaseUrl {
     }
 }
 
+impl DatabaseUrl {
+    /// The backend the URL's scheme names (`sqlite:`, `postgres://` or `postgresql://`),
+    /// whether or not this build has it; `None` for any other scheme.
+    pub fn backend(&self) -> Option<Backend> {
+        if self.0.starts_with("sqlite:") {
+            Some(Backend::Sqlite)
+        } else if self.0.starts_with("postgres://") || self.0.starts_with("postgresql://") {
+            Some(Backend::Postgres)
+        } else {
+            None
+        }
+    }
+}
+
+/// A store backend. Each is a cargo feature of this crate (`sqlite`, `postgres`, both on by
+/// default), so an application that needs one does not build the other's driver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// The embedded SQLite store (feature `sqlite`).
+    Sqlite,
+    /// The PostgreSQL store (feature `postgres`).
+    Postgres,
+}
+
+impl Backend {
+    /// Whether this build has the backend.
+    pub const fn compiled(self) -> bool {
+        match self {
+            Self::Sqlite => cfg!(feature = "sqlite"),
+            Self::Postgres => cfg!(feature = "postgres"),
+        }
+    }
+
+    /// The error for a `database_url` naming this backend in a build without it.
+    pub fn not_compiled(self) -> ConfigError {
+        let (name, feature) = match self {
+            Self::Sqlite => ("SQLite", "sqlite"),
+            Self::Postgres => ("PostgreSQL", "postgres"),
+        };
+        ConfigError(format!(
+            "database_url names a {name} database, but this build of linelogin-server has no \
+             {name} backend (build it with the `{feature}` feature)"
+        ))
+    }
+}
+
 impl fmt::Debug for DatabaseUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "DatabaseUrl({})", self.masked())
@@ -827,6 +873,11 @@ impl Config {
             errors.push(ConfigError(
                 "logs.max_value_bytes must be at least 64".into(),
             ));
+        }
+        if let Some(backend) = self.database_url.backend()
+            && !backend.compiled()
+        {
+            errors.push(backend.not_compiled());
         }
         if self.inbound.max_clients == 0 {
             errors.push(ConfigError("inbound.max_clients must be at least 1".into()));

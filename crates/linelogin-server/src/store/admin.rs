@@ -120,30 +120,33 @@ pub async fn connect_admin(
     timeouts: Timeouts,
 ) -> Result<Arc<dyn AdminStore>, StoreError> {
     let raw = url.expose();
-    let store: Arc<dyn AdminStore> = if raw.starts_with("sqlite:") {
-        match super::sqlite::admin::file_of(raw)? {
-            Some(path) if path.is_file() => {}
-            Some(path) => {
-                return Err(StoreError::Unavailable(format!(
-                    "no database at {} (nothing was created; is database_url right?)",
-                    path.display()
-                )));
+    let store: Arc<dyn AdminStore> = match super::backend_of(url)? {
+        #[cfg(feature = "sqlite")]
+        crate::config::Backend::Sqlite => {
+            match super::sqlite::admin::file_of(raw)? {
+                Some(path) if path.is_file() => {}
+                Some(path) => {
+                    return Err(StoreError::Unavailable(format!(
+                        "no database at {} (nothing was created; is database_url right?)",
+                        path.display()
+                    )));
+                }
+                None => {
+                    return Err(StoreError::Unavailable(
+                        "database_url is an in-memory SQLite database, which only the server's \
+                         process can see"
+                            .into(),
+                    ));
+                }
             }
-            None => {
-                return Err(StoreError::Unavailable(
-                    "database_url is an in-memory SQLite database, which only the server's \
-                     process can see"
-                        .into(),
-                ));
-            }
+            Arc::new(super::SqliteStore::connect_with(raw, timeouts).await?)
         }
-        Arc::new(super::SqliteStore::connect_with(raw, timeouts).await?)
-    } else if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
-        Arc::new(super::PostgresStore::connect_with(raw, None, timeouts).await?)
-    } else {
-        return Err(StoreError::Unavailable(
-            "database_url must start with sqlite: or postgres://".into(),
-        ));
+        #[cfg(feature = "postgres")]
+        crate::config::Backend::Postgres => {
+            Arc::new(super::PostgresStore::connect_with(raw, None, timeouts).await?)
+        }
+        #[allow(unreachable_patterns)] // with both features, every backend has an arm above
+        missing => return Err(StoreError::Unavailable(missing.not_compiled().0)),
     };
     store.migrate().await?;
     Ok(store)

@@ -7,18 +7,26 @@
 //! hashes (a session's prefixed by its creation time, see [`crate::session::session_key`]).
 
 pub mod admin;
+#[cfg(feature = "postgres")]
 mod postgres;
+// The statements both backends share, and a few only one runs: a build with one backend
+// leaves the other's unused.
+#[cfg_attr(not(all(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 mod sql;
+#[cfg(feature = "sqlite")]
 mod sqlite;
 
 use async_trait::async_trait;
 
 pub use admin::{Admin, AdminStore, connect_admin};
+#[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
+#[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
+#[cfg(feature = "sqlite")]
 pub use sqlite::file_path as sqlite_file_path;
 
-use crate::config::DatabaseUrl;
+use crate::config::{Backend, DatabaseUrl};
 
 /// A storage failure, the same for every backend.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -626,6 +634,13 @@ impl Timeouts {
     }
 }
 
+/// The backend `url` names, or the error of a URL naming none.
+fn backend_of(url: &DatabaseUrl) -> Result<Backend, StoreError> {
+    url.backend().ok_or_else(|| {
+        StoreError::Unavailable("database_url must start with sqlite: or postgres://".into())
+    })
+}
+
 /// Opens the store named by the URL (`sqlite://…` or `postgres://…`) and runs its migrations.
 pub async fn connect(url: &DatabaseUrl) -> Result<std::sync::Arc<dyn Store>, StoreError> {
     connect_with(url, Timeouts::default()).await
@@ -637,14 +652,15 @@ pub async fn connect_with(
     timeouts: Timeouts,
 ) -> Result<std::sync::Arc<dyn Store>, StoreError> {
     let raw = url.expose();
-    let store: std::sync::Arc<dyn Store> = if raw.starts_with("sqlite:") {
-        std::sync::Arc::new(SqliteStore::connect_with(raw, timeouts).await?)
-    } else if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
-        std::sync::Arc::new(PostgresStore::connect_with(raw, None, timeouts).await?)
-    } else {
-        return Err(StoreError::Unavailable(
-            "database_url must start with sqlite: or postgres://".into(),
-        ));
+    let store: std::sync::Arc<dyn Store> = match backend_of(url)? {
+        #[cfg(feature = "sqlite")]
+        Backend::Sqlite => std::sync::Arc::new(SqliteStore::connect_with(raw, timeouts).await?),
+        #[cfg(feature = "postgres")]
+        Backend::Postgres => {
+            std::sync::Arc::new(PostgresStore::connect_with(raw, None, timeouts).await?)
+        }
+        #[allow(unreachable_patterns)] // with both features, every backend has an arm above
+        missing => return Err(StoreError::Unavailable(missing.not_compiled().0)),
     };
     store.migrate().await?;
     Ok(store)
