@@ -3,6 +3,8 @@
 //! Run: `cargo bench -p line-audit --bench writer`
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+// A benchmark times real work and stamps records with the real time.
+#![allow(clippy::disallowed_methods)]
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};

@@ -4,6 +4,8 @@
 //!
 //! `cargo run --release -p line-emulator --example throughput -- [SECONDS] [CONCURRENCY]`
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// A throughput example times real work.
+#![allow(clippy::disallowed_methods)]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -6,6 +6,8 @@
 //! of 32 concurrent tasks from one process for 2 s.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// A cost measurement times real work.
+#![allow(clippy::disallowed_methods)]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -66,10 +66,10 @@
 
 use std::fmt;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use futures::future::BoxFuture;
-use line_login::clock::SystemClock;
+use line_login::clock::{SharedClock, SystemClock};
 use line_login::policy::{LimitMode, LimiterStatus, OutboundLimiter, RateLimiter};
 use redis::aio::ConnectionManager;
 use redis::{Client, Script};
@@ -188,8 +188,10 @@ enum Decision {
 struct State {
     mode: LimitMode,
     since: SystemTime,
-    last_probe: Option<Instant>,
-    cool_down_until: Option<Instant>,
+    /// `clock.monotonic()` of the last probe while degraded.
+    last_probe: Option<Duration>,
+    /// `clock.monotonic()` when the cool-down ends.
+    cool_down_until: Option<Duration>,
 }
 
 /// The shared (Redis) outbound limiter. See the [crate docs](crate).
@@ -207,6 +209,8 @@ struct Inner {
     cool_down_key: String,
     local: RateLimiter,
     state: Mutex<State>,
+    /// The limiter's time: mode-change times, probe spacing, cool-down deadlines.
+    clock: SharedClock,
 }
 
 impl fmt::Debug for RedisLimiter {
@@ -225,7 +229,8 @@ impl RedisLimiter {
     pub fn new(config: RedisLimiterConfig) -> Result<Self, Error> {
         let client = Client::open(config.redis_url.as_str()).map_err(|_| Error::InvalidUrl)?;
         let (rate, burst) = config.local_share();
-        let local = RateLimiter::new(rate, burst, Arc::new(SystemClock::new()));
+        let clock: SharedClock = Arc::new(SystemClock::new());
+        let local = RateLimiter::new(rate, burst, Arc::clone(&clock));
         let base = format!("{}{}", config.key_prefix, config.channel_id);
         Ok(Self {
             inner: Arc::new(Inner {
@@ -238,10 +243,11 @@ impl RedisLimiter {
                 local,
                 state: Mutex::new(State {
                     mode: LimitMode::Degraded,
-                    since: SystemTime::now(),
+                    since: clock.now(),
                     last_probe: None,
                     cool_down_until: None,
                 }),
+                clock,
                 config,
             }),
         })
@@ -339,6 +345,7 @@ impl Inner {
         } else {
             LimitMode::Degraded
         };
+        let now = self.clock.now();
         self.with_state(|s| {
             if s.mode != mode {
                 if shared {
@@ -349,7 +356,7 @@ impl Inner {
                     );
                 }
                 s.mode = mode;
-                s.since = SystemTime::now();
+                s.since = now;
             }
         });
     }
@@ -358,11 +365,11 @@ impl Inner {
     /// probe interval.
     fn should_try_redis(&self) -> bool {
         let interval = self.config.probe_interval;
+        let now = self.clock.monotonic();
         self.with_state(|s| match s.mode {
             LimitMode::Degraded => {
-                let now = Instant::now();
                 if s.last_probe
-                    .is_none_or(|t| now.duration_since(t) >= interval)
+                    .is_none_or(|t| now.saturating_sub(t) >= interval)
                 {
                     s.last_probe = Some(now);
                     true
@@ -375,16 +382,17 @@ impl Inner {
     }
 
     async fn acquire(&self, max_wait: Duration) -> Result<(), Duration> {
-        let started = Instant::now();
+        let started = self.clock.monotonic();
+        let elapsed = || self.clock.monotonic().saturating_sub(started);
         loop {
-            let left = max_wait.saturating_sub(started.elapsed());
+            let left = max_wait.saturating_sub(elapsed());
             if !self.should_try_redis() {
                 return self.local.acquire(left).await;
             }
             match self.decide(left).await {
                 Err(()) => {
                     self.set_mode(false);
-                    let left = max_wait.saturating_sub(started.elapsed());
+                    let left = max_wait.saturating_sub(elapsed());
                     return self.local.acquire(left).await;
                 }
                 Ok(decision) => {
@@ -398,12 +406,12 @@ impl Inner {
                         }
                         Decision::Wait(wait) => return Err(wait),
                         Decision::CoolDown(rest) => {
-                            let until = Instant::now() + rest;
+                            let until = self.clock.monotonic().saturating_add(rest);
                             self.with_state(|s| {
                                 s.cool_down_until =
                                     Some(s.cool_down_until.map_or(until, |u| u.max(until)))
                             });
-                            let left = max_wait.saturating_sub(started.elapsed());
+                            let left = max_wait.saturating_sub(elapsed());
                             if rest > left {
                                 return Err(rest);
                             }
@@ -445,7 +453,7 @@ impl OutboundLimiter for RedisLimiter {
         if period.is_zero() {
             return;
         }
-        let until = Instant::now() + period;
+        let until = self.inner.clock.monotonic().saturating_add(period);
         self.inner.with_state(|s| {
             s.cool_down_until = Some(s.cool_down_until.map_or(until, |u| u.max(until)))
         });
@@ -459,10 +467,10 @@ impl OutboundLimiter for RedisLimiter {
     }
 
     fn cool_down_remaining(&self) -> Option<Duration> {
-        let now = Instant::now();
+        let now = self.inner.clock.monotonic();
         self.inner.with_state(|s| {
             s.cool_down_until
-                .and_then(|u| u.checked_duration_since(now))
+                .and_then(|u| u.checked_sub(now))
                 .filter(|d| !d.is_zero())
         })
     }

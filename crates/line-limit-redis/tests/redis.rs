@@ -4,6 +4,9 @@
 //! not pass, when Redis (or `redis-server`) is missing.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// Tests bound real waits and measure real spacing (the root clippy.toml's clock rule is for
+// library code).
+#![allow(clippy::disallowed_methods)]
 
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;

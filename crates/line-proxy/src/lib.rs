@@ -102,6 +102,9 @@
 //! conversion per frame. The upstream is spoken to in HTTP/1.1 (no h2c) and over plain HTTP
 //! only (the upstream is normally on the same host or network; an `https` upstream is
 //! refused by [`Proxy::new`]).
+// `Instant::now` here is only deadline bookkeeping for tokio's timers (idle and upstream
+// timeouts), never a time anyone reads: the workspace's clock rule does not apply.
+#![allow(clippy::disallowed_methods)]
 
 mod body;
 mod error;

@@ -1,6 +1,9 @@
 //! The proxy between a real client and a real upstream, all on 127.0.0.1:0: the proxy is
 //! served the way the gateway serves it (an axum fallback on `line-listener`).
 #![allow(missing_docs)]
+// Tests bound real waits and measure real timeouts (the root clippy.toml's clock rule is for
+// library code).
+#![allow(clippy::disallowed_methods)]
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

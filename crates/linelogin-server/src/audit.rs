@@ -62,18 +62,15 @@ impl GuidelineLogs {
 
 impl AuditSink for GuidelineLogs {
     fn authorization_request(&self, url: &url::Url) {
-        if let Err(e) = self
-            .log
-            .authorization_request(std::time::SystemTime::now(), url.as_str())
-        {
+        if let Err(e) = self.log.authorization_request(self.log.now(), url.as_str()) {
             tracing::error!(error = %e, "could not write the authorization-request log");
         }
     }
 
     fn authorization_response(&self, method: &str, path_and_query: &str) {
-        if let Err(e) =
-            self.log
-                .authorization_response(std::time::SystemTime::now(), method, path_and_query)
+        if let Err(e) = self
+            .log
+            .authorization_response(self.log.now(), method, path_and_query)
         {
             tracing::error!(error = %e, "could not write the authorization-response log");
         }

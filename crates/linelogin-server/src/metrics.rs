@@ -44,7 +44,7 @@
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
@@ -531,7 +531,7 @@ pub async fn observe_requests(
     mut req: Request,
     next: Next,
 ) -> Response {
-    let started = Instant::now();
+    let started = state.inner.clock.monotonic();
     let method = req.method().clone();
     let matched = req
         .extensions()
@@ -540,7 +540,7 @@ pub async fn observe_requests(
     let id = request_id(&req);
     req.extensions_mut().insert(RequestId(id.clone()));
     let mut resp = next.run(req).await;
-    let elapsed = started.elapsed();
+    let elapsed = state.inner.clock.monotonic().saturating_sub(started);
     let route = match matched {
         Some(r) => r,
         None if resp.extensions().get::<ProxiedUpstream>().is_some() => "upstream".to_owned(),

@@ -1,6 +1,6 @@
 //! One API call: policy, attempts, observation, classification.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -169,14 +169,14 @@ impl LineClient {
             }
 
             let sent_at = clock.now();
-            let t0 = Instant::now();
+            let t0 = clock.monotonic();
             let deadline = config.attempt_timeout.min(remaining);
             let result = self
                 .inner
                 .transport
                 .execute(request.clone(), deadline, config.max_response_body)
                 .await;
-            let duration = t0.elapsed();
+            let duration = clock.monotonic().saturating_sub(t0);
 
             if !self.inner.observers.is_empty() {
                 let record = ApiCall {

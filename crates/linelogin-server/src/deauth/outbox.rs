@@ -40,6 +40,7 @@ where
     R: Future<Output = Result<(), StoreError>>,
 {
     let mut work = std::pin::pin!(work);
+    #[allow(clippy::disallowed_methods)] // a tokio timer's deadline, not a time anyone reads
     let start = tokio::time::Instant::now() + renew_every;
     let mut tick = tokio::time::interval_at(start, renew_every);
     let mut lost = false;

@@ -53,9 +53,15 @@ pub fn store_failure(e: linelogin_server::store::StoreError) -> CliError {
     CliError::failure(format!("database: {e}"))
 }
 
+/// Now, on the system clock: the commands are the binary's edge, where the workspace's one
+/// clock ([`line_login::clock`]) is the real one.
+pub fn now() -> SystemTime {
+    line_login::clock::Clock::now(&line_login::clock::SystemClock::new())
+}
+
 /// Now, Unix milliseconds.
 pub fn now_ms() -> i64 {
-    SystemTime::now()
+    now()
         .duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0)

@@ -62,7 +62,7 @@ fn files_past_retention(dir: &std::path::Path, days: u32) -> Vec<String> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
-    let limit = SystemTime::now()
+    let limit = crate::commands::admin::now()
         .checked_sub(std::time::Duration::from_secs(
             (u64::from(days) + 1).saturating_mul(86_400),
         ))
@@ -323,7 +323,7 @@ pub fn run(args: CheckArgs, out: &mut impl Write) -> Result<(), CliError> {
             let s = PostgresStore::connect(raw, None).await?;
             (Box::new(s.clone()), Box::new(s))
         };
-        let now = SystemTime::now()
+        let now = crate::commands::admin::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
             .unwrap_or(0);
@@ -337,7 +337,7 @@ pub fn run(args: CheckArgs, out: &mut impl Write) -> Result<(), CliError> {
         Ok((stats, (undecryptable, sampled), last_login)) => {
             // Logins served in the last day must have left authorization requests in the
             // guideline logs of this configuration's directory.
-            let day_ago = SystemTime::now()
+            let day_ago = crate::commands::admin::now()
                 .checked_sub(std::time::Duration::from_secs(86_400))
                 .unwrap_or(UNIX_EPOCH);
             let recent_login = last_login

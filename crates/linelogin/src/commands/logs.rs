@@ -171,7 +171,7 @@ fn parse_time_arg(s: &str) -> Result<SystemTime, String> {
         return Ok(t);
     }
     if let Ok(age) = parse_duration_arg(s) {
-        return SystemTime::now()
+        return crate::commands::admin::now()
             .checked_sub(age)
             .ok_or_else(|| format!("age {s:?} is too large"));
     }
@@ -293,8 +293,13 @@ fn trace(dirs: &[&Path], a: TraceArgs, out: &mut impl Write) -> Result<(), CliEr
 }
 
 fn prune(dir: &Path, a: &PruneArgs, out: &mut impl Write) -> Result<(), CliError> {
-    let report = line_audit::prune_dir(dir, a.retention_days, SystemTime::now(), a.dry_run)
-        .map_err(audit_err)?;
+    let report = line_audit::prune_dir(
+        dir,
+        a.retention_days,
+        crate::commands::admin::now(),
+        a.dry_run,
+    )
+    .map_err(audit_err)?;
     let verb = if a.dry_run { "would remove" } else { "removed" };
     for path in &report.removed {
         writeln!(out, "{verb} {}", path.display())?;
@@ -330,7 +335,7 @@ mod tests {
             parse_time_arg("Fri, 16 Jul 2021 00:00:00 GMT").unwrap(),
             day
         );
-        assert!(parse_time_arg("30m").unwrap() < SystemTime::now());
+        assert!(parse_time_arg("30m").unwrap() < crate::commands::admin::now());
         assert!(parse_time_arg("yesterday").is_err());
     }
 }
