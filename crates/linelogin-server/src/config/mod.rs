@@ -1051,6 +1051,41 @@ mod tests {
         );
     }
 
+    /// A URL naming a backend this build lacks is a config error naming the feature; one it
+    /// has passes. Holds for any feature set (`--no-default-features --features sqlite`...).
+    #[test]
+    fn a_database_url_must_name_a_compiled_backend() {
+        for (url, backend, feature) in [
+            ("sqlite://linelogin.db", Backend::Sqlite, "`sqlite`"),
+            ("postgres://db.example/app", Backend::Postgres, "`postgres`"),
+            (
+                "postgresql://db.example/app",
+                Backend::Postgres,
+                "`postgres`",
+            ),
+        ] {
+            let mut e = minimal();
+            e.push(("LINELOGIN_DATABASE_URL".into(), url.into()));
+            let loaded = Config::load(None, e);
+            assert_eq!(DatabaseUrl::new(url).backend(), Some(backend), "{url}");
+            if backend.compiled() {
+                assert!(loaded.is_ok(), "{url}: {loaded:?}");
+            } else {
+                let err = loaded.unwrap_err().to_string();
+                assert!(
+                    err.contains("database_url") && err.contains(feature),
+                    "{err}"
+                );
+            }
+        }
+        assert_eq!(DatabaseUrl::new("mysql://db/app").backend(), None);
+        let err = Backend::Postgres.not_compiled().to_string();
+        assert!(
+            err.contains("PostgreSQL") && err.contains("`postgres` feature"),
+            "{err}"
+        );
+    }
+
     #[test]
     fn unknown_keys_are_errors() {
         let mut e = minimal();
