@@ -8,6 +8,7 @@
 
 pub mod admin;
 mod postgres;
+mod rows;
 mod sql;
 mod sqlite;
 

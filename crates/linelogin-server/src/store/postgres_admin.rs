@@ -2,28 +2,11 @@
 
 use async_trait::async_trait;
 use sqlx::Row as _;
-use sqlx::postgres::PgRow;
 
 use super::{PostgresStore, account_from_row, map_err, tokens_from_row};
 use crate::store::admin::{self, Admin, JobInfo, TokenRow, TokenTable};
+use crate::store::rows::job_info as job_from_row;
 use crate::store::{Account, StoreError, StoredTokens};
-
-fn job_from_row(row: &PgRow) -> Result<JobInfo, StoreError> {
-    let has_tokens: i32 = row.try_get("has_tokens").map_err(map_err)?;
-    Ok(JobInfo {
-        id: row.try_get("id").map_err(map_err)?,
-        account_id: row.try_get("account_id").map_err(map_err)?,
-        reason: row.try_get("reason").map_err(map_err)?,
-        status: row.try_get("status").map_err(map_err)?,
-        attempts: row.try_get("attempts").map_err(map_err)?,
-        last_error: row.try_get("last_error").map_err(map_err)?,
-        created_at: row.try_get("created_at").map_err(map_err)?,
-        next_attempt_at: row.try_get("next_attempt_at").map_err(map_err)?,
-        lease_until: row.try_get("lease_until").map_err(map_err)?,
-        finished_at: row.try_get("finished_at").map_err(map_err)?,
-        has_tokens: has_tokens != 0,
-    })
-}
 
 #[async_trait]
 impl Admin for PostgresStore {

@@ -2,10 +2,12 @@
 //! each, so no group commit is needed).
 
 use async_trait::async_trait;
-use rusqlite::Row;
 
-use super::{SqliteStore, account_from_row, bind, execute, map_err, query_opt, tokens_from_row};
+use super::{
+    SqliteStore, account_from_row, execute, map_err, query_opt, read_all, tokens_from_row,
+};
 use crate::store::admin::{self, Admin, JobInfo, TokenRow, TokenTable};
+use crate::store::rows::job_info as job_from_row;
 use crate::store::{Account, StoreError, StoredTokens};
 
 /// The file of a `sqlite:` URL; `None` for an in-memory database.
@@ -16,62 +18,29 @@ pub(crate) fn file_of(url: &str) -> Result<Option<std::path::PathBuf>, StoreErro
     })
 }
 
-fn job_from_row(row: &Row<'_>) -> Result<JobInfo, StoreError> {
-    let has_tokens: i64 = row.get("has_tokens").map_err(map_err)?;
-    Ok(JobInfo {
-        id: row.get("id").map_err(map_err)?,
-        account_id: row.get("account_id").map_err(map_err)?,
-        reason: row.get("reason").map_err(map_err)?,
-        status: row.get("status").map_err(map_err)?,
-        attempts: row.get("attempts").map_err(map_err)?,
-        last_error: row.get("last_error").map_err(map_err)?,
-        created_at: row.get("created_at").map_err(map_err)?,
-        next_attempt_at: row.get("next_attempt_at").map_err(map_err)?,
-        lease_until: row.get("lease_until").map_err(map_err)?,
-        finished_at: row.get("finished_at").map_err(map_err)?,
-        has_tokens: has_tokens != 0,
-    })
-}
-
-/// Runs a read and maps every row.
-fn read_all<T>(
-    conn: &rusqlite::Connection,
-    sql: &str,
-    values: &[&dyn rusqlite::types::ToSql],
-    map: impl Fn(&Row<'_>) -> Result<T, StoreError>,
-) -> Result<Vec<T>, StoreError> {
-    let mut stmt = conn.prepare_cached(sql).map_err(map_err)?;
-    bind(&mut stmt, values).map_err(map_err)?;
-    let mut rows = stmt.raw_query();
-    let mut out = Vec::new();
-    while let Some(row) = rows.next().map_err(map_err)? {
-        out.push(map(row)?);
-    }
-    Ok(out)
-}
-
 #[async_trait]
 impl Admin for SqliteStore {
     async fn jobs(&self, status: Option<&str>, limit: i64) -> Result<Vec<JobInfo>, StoreError> {
         let conn = self.inner.reader().await;
         match status {
-            Some(s) => read_all(&conn, admin::JOBS_BY_STATUS, &[&s, &limit], job_from_row),
-            None => read_all(&conn, admin::JOBS_ALL, &[&limit], job_from_row),
+            Some(s) => read_all(&conn, admin::JOBS_BY_STATUS, &[&s, &limit], |r| {
+                job_from_row(r)
+            }),
+            None => read_all(&conn, admin::JOBS_ALL, &[&limit], |r| job_from_row(r)),
         }
     }
 
     async fn jobs_of_user(&self, sub: &str, limit: i64) -> Result<Vec<JobInfo>, StoreError> {
         let conn = self.inner.reader().await;
-        read_all(&conn, admin::JOBS_OF_USER, &[&sub, &limit], job_from_row)
+        read_all(&conn, admin::JOBS_OF_USER, &[&sub, &limit], |r| {
+            job_from_row(r)
+        })
     }
 
     async fn job(&self, job_id: &str) -> Result<Option<JobInfo>, StoreError> {
-        query_opt(
-            &*self.inner.reader().await,
-            admin::JOB,
-            &[&job_id],
-            job_from_row,
-        )
+        query_opt(&*self.inner.reader().await, admin::JOB, &[&job_id], |r| {
+            job_from_row(r)
+        })
     }
 
     async fn cancel_job(&self, job_id: &str, note: &str, now: i64) -> Result<(), StoreError> {
@@ -96,7 +65,9 @@ impl Admin for SqliteStore {
 
     async fn accounts_by_user(&self, sub: &str) -> Result<Vec<Account>, StoreError> {
         let conn = self.inner.reader().await;
-        read_all(&conn, admin::ACCOUNTS_BY_USER, &[&sub], account_from_row)
+        read_all(&conn, admin::ACCOUNTS_BY_USER, &[&sub], |r| {
+            account_from_row(r)
+        })
     }
 
     async fn token_page(

@@ -1,0 +1,108 @@
+//! Running statements: binding `$1 … $n`, the prepared-statement cache, write transactions,
+//! reading rows, and the driver's errors in the backend-neutral [`StoreError`].
+
+use rusqlite::types::ToSql;
+use rusqlite::{Connection, ErrorCode, Row, Statement};
+
+use crate::store::StoreError;
+use crate::store::rows;
+
+/// Binds `values` to `$1 … $n` of a cached statement (exactly as many as it has).
+pub(super) fn bind(stmt: &mut Statement<'_>, values: &[&dyn ToSql]) -> rusqlite::Result<()> {
+    const NAMES: [&str; 8] = ["$1", "$2", "$3", "$4", "$5", "$6", "$7", "$8"];
+    if values.len() != stmt.parameter_count() || values.len() > NAMES.len() {
+        return Err(rusqlite::Error::InvalidParameterCount(
+            values.len(),
+            stmt.parameter_count(),
+        ));
+    }
+    for (name, value) in NAMES.iter().zip(values) {
+        let index = stmt
+            .parameter_index(name)?
+            .ok_or_else(|| rusqlite::Error::InvalidParameterName((*name).to_owned()))?;
+        stmt.raw_bind_parameter(index, value)?;
+    }
+    Ok(())
+}
+
+/// Starts a write transaction on the writer: `BEGIN IMMEDIATE`, which takes SQLite's write
+/// lock at once, waiting in the busy handler if another connection holds it for a moment (a
+/// reader re-reading a changing WAL index does). A deferred `BEGIN` followed by a read would
+/// take it only at the first write, and SQLite answers "database is locked" at once, without
+/// the busy handler, to a read transaction that cannot become a write one: one login in
+/// ~150,000 failed that way under load.
+pub(super) fn write_transaction(
+    conn: &mut Connection,
+) -> Result<rusqlite::Transaction<'_>, StoreError> {
+    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(map_err)
+}
+
+/// Runs a statement that returns no rows; the number of rows changed.
+pub(super) fn execute(
+    conn: &Connection,
+    sql: &str,
+    values: &[&dyn ToSql],
+) -> Result<usize, StoreError> {
+    let mut stmt = conn.prepare_cached(sql).map_err(map_err)?;
+    bind(&mut stmt, values).map_err(map_err)?;
+    stmt.raw_execute().map_err(map_err)
+}
+
+/// Runs a statement and maps its first row, if any (a `RETURNING` statement runs to the end).
+pub(super) fn query_opt<T>(
+    conn: &Connection,
+    sql: &str,
+    values: &[&dyn ToSql],
+    map: impl FnOnce(&Row<'_>) -> Result<T, StoreError>,
+) -> Result<Option<T>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql).map_err(map_err)?;
+    bind(&mut stmt, values).map_err(map_err)?;
+    let mut rows = stmt.raw_query();
+    let first = match rows.next().map_err(map_err)? {
+        Some(row) => Some(map(row)?),
+        None => None,
+    };
+    // Step to the end, so that a DELETE … RETURNING has finished its work before the
+    // statement is reset.
+    while rows.next().map_err(map_err)?.is_some() {}
+    Ok(first)
+}
+
+/// Runs a read and maps every row.
+pub(super) fn read_all<T>(
+    conn: &Connection,
+    sql: &str,
+    values: &[&dyn ToSql],
+    map: impl Fn(&Row<'_>) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql).map_err(map_err)?;
+    bind(&mut stmt, values).map_err(map_err)?;
+    let mut rows = stmt.raw_query();
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(map_err)? {
+        out.push(map(row)?);
+    }
+    Ok(out)
+}
+
+/// Maps a driver error to the backend-neutral error (unique violations with SQLite's text,
+/// which names the columns, never the values).
+pub(super) fn map_err(err: rusqlite::Error) -> StoreError {
+    match &err {
+        rusqlite::Error::SqliteFailure(e, msg)
+            if e.code == ErrorCode::ConstraintViolation
+                && matches!(
+                    e.extended_code,
+                    rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                        | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+                ) =>
+        {
+            StoreError::Conflict(msg.clone().unwrap_or_else(|| "unique".into()))
+        }
+        rusqlite::Error::QueryReturnedNoRows => StoreError::NotFound,
+        _ => StoreError::Unavailable(err.to_string()),
+    }
+}
+
+rows::impl_columns!(Row<'_>, i64, |row, column| row.get(column).map_err(map_err));
