@@ -8,7 +8,7 @@ use crate::store::StoreError;
 use crate::store::rows;
 
 /// Binds `values` to `$1 … $n` of a cached statement (exactly as many as it has).
-pub(super) fn bind(stmt: &mut Statement<'_>, values: &[&dyn ToSql]) -> rusqlite::Result<()> {
+fn bind(stmt: &mut Statement<'_>, values: &[&dyn ToSql]) -> rusqlite::Result<()> {
     const NAMES: [&str; 8] = ["$1", "$2", "$3", "$4", "$5", "$6", "$7", "$8"];
     if values.len() != stmt.parameter_count() || values.len() > NAMES.len() {
         return Err(rusqlite::Error::InvalidParameterCount(
@@ -49,6 +49,23 @@ pub(super) fn execute(
     stmt.raw_execute().map_err(map_err)
 }
 
+/// Runs a statement and hands each of its rows to `each`, to the end (so that a
+/// `DELETE … RETURNING` has finished its work before the statement is reset).
+fn for_each_row(
+    conn: &Connection,
+    sql: &str,
+    values: &[&dyn ToSql],
+    mut each: impl FnMut(&Row<'_>) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let mut stmt = conn.prepare_cached(sql).map_err(map_err)?;
+    bind(&mut stmt, values).map_err(map_err)?;
+    let mut rows = stmt.raw_query();
+    while let Some(row) = rows.next().map_err(map_err)? {
+        each(row)?;
+    }
+    Ok(())
+}
+
 /// Runs a statement and maps its first row, if any (a `RETURNING` statement runs to the end).
 pub(super) fn query_opt<T>(
     conn: &Connection,
@@ -56,16 +73,13 @@ pub(super) fn query_opt<T>(
     values: &[&dyn ToSql],
     map: impl FnOnce(&Row<'_>) -> Result<T, StoreError>,
 ) -> Result<Option<T>, StoreError> {
-    let mut stmt = conn.prepare_cached(sql).map_err(map_err)?;
-    bind(&mut stmt, values).map_err(map_err)?;
-    let mut rows = stmt.raw_query();
-    let first = match rows.next().map_err(map_err)? {
-        Some(row) => Some(map(row)?),
-        None => None,
-    };
-    // Step to the end, so that a DELETE … RETURNING has finished its work before the
-    // statement is reset.
-    while rows.next().map_err(map_err)?.is_some() {}
+    let (mut map, mut first) = (Some(map), None);
+    for_each_row(conn, sql, values, |row| {
+        if let Some(map) = map.take() {
+            first = Some(map(row)?);
+        }
+        Ok(())
+    })?;
     Ok(first)
 }
 
@@ -76,13 +90,11 @@ pub(super) fn read_all<T>(
     values: &[&dyn ToSql],
     map: impl Fn(&Row<'_>) -> Result<T, StoreError>,
 ) -> Result<Vec<T>, StoreError> {
-    let mut stmt = conn.prepare_cached(sql).map_err(map_err)?;
-    bind(&mut stmt, values).map_err(map_err)?;
-    let mut rows = stmt.raw_query();
     let mut out = Vec::new();
-    while let Some(row) = rows.next().map_err(map_err)? {
+    for_each_row(conn, sql, values, |row| {
         out.push(map(row)?);
-    }
+        Ok(())
+    })?;
     Ok(out)
 }
 

@@ -48,7 +48,7 @@ mod purge;
 
 use self::connection::{Location, open, parse_url};
 pub use self::connection::{SqliteStore, file_path};
-use self::exec::{bind, execute, map_err, query_opt, read_all, write_transaction};
+use self::exec::{execute, map_err, query_opt, read_all, write_transaction};
 use super::rows::{self, account as account_from_row, tokens as tokens_from_row};
 use super::sql;
 use super::{

@@ -2,7 +2,7 @@
 //! found on a reader and deleted by key on the writer, one short transaction per batch, so
 //! that logins interleave with a large purge.
 
-use super::{SqliteStore, bind, execute, map_err, write_transaction};
+use super::{SqliteStore, execute, map_err, read_all, write_transaction};
 use crate::store::{StoreError, sql};
 
 /// `$1` now, `$2` batch size.
@@ -27,17 +27,12 @@ impl SqliteStore {
                 (FIND_EXPIRED_PENDING_LOGINS, DELETE_EXPIRED_PENDING_LOGIN),
             ] {
                 loop {
-                    let expired: Vec<String> = {
-                        let conn = inner.reader_blocking();
-                        let mut stmt = conn.prepare_cached(find).map_err(map_err)?;
-                        bind(&mut stmt, &[&now, &sql::PURGE_BATCH]).map_err(map_err)?;
-                        let mut rows = stmt.raw_query();
-                        let mut ids = Vec::new();
-                        while let Some(row) = rows.next().map_err(map_err)? {
-                            ids.push(row.get(0).map_err(map_err)?);
-                        }
-                        ids
-                    };
+                    let expired: Vec<String> = read_all(
+                        &inner.reader_blocking(),
+                        find,
+                        &[&now, &sql::PURGE_BATCH],
+                        |row| row.get(0).map_err(map_err),
+                    )?;
                     let mut conn = inner.writer_blocking();
                     let tx = write_transaction(&mut conn)?;
                     for id in &expired {
