@@ -7,6 +7,7 @@
 //! hashes (a session's prefixed by its creation time, see [`crate::session::session_key`]).
 
 pub mod admin;
+mod outbox;
 mod postgres;
 mod rows;
 mod sql;

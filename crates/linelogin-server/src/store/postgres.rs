@@ -5,17 +5,16 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::Row as _;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 
 #[path = "postgres_admin.rs"]
 mod admin;
-#[path = "postgres_outbox.rs"]
-mod outbox;
+#[path = "postgres_exec.rs"]
+mod exec;
 
-use super::rows::{account as account_from_row, tokens as tokens_from_row};
 use super::{Account, AccountStatus, DeauthJob, DeauthReason, EventKind, FailedJob, JobFinal};
 use super::{JobStats, JobSummary, LoginWrite, SessionRecord, Store, StoreError, StoredTokens};
-use super::{WebhookEvent, rows, sql};
+use super::{WebhookEvent, outbox, rows, sql};
 
 /// A login of a LINE user with no pending deauthorization job, as one statement (so one
 /// round trip and one transaction instead of six round trips: BEGIN, the job count, the three
@@ -265,6 +264,16 @@ fn map_err(err: sqlx::Error) -> StoreError {
     }
 }
 
+/// An account out of a row (see [`rows::account`]).
+fn account_from_row(row: &PgRow) -> Result<Account, StoreError> {
+    rows::account(row)
+}
+
+/// Stored tokens out of a row (see [`rows::tokens`]).
+fn tokens_from_row(row: &PgRow) -> Result<Option<StoredTokens>, StoreError> {
+    rows::tokens(row)
+}
+
 #[async_trait]
 impl Store for PostgresStore {
     async fn migrate(&self) -> Result<(), StoreError> {
@@ -482,8 +491,7 @@ impl Store for PostgresStore {
     }
 
     async fn claim_job(&self, now: i64, lease_ms: i64) -> Result<Option<DeauthJob>, StoreError> {
-        self.claim(&sql::JOBS, now, lease_ms, rows::deauth_job)
-            .await
+        outbox::claim(self, &sql::JOBS, now, lease_ms, rows::deauth_job).await
     }
 
     async fn renew_job_lease(
@@ -492,7 +500,7 @@ impl Store for PostgresStore {
         lease: &str,
         until: i64,
     ) -> Result<(), StoreError> {
-        self.renew(&sql::JOBS, job_id, lease, until).await
+        outbox::renew(self, &sql::JOBS, job_id, lease, until).await
     }
 
     async fn put_job_tokens(
@@ -501,18 +509,7 @@ impl Store for PostgresStore {
         lease: &str,
         tokens: &StoredTokens,
     ) -> Result<(), StoreError> {
-        let changed = sqlx::query(sql::PUT_JOB_TOKENS)
-            .bind(job_id)
-            .bind(&tokens.access_ct)
-            .bind(&tokens.refresh_ct)
-            .bind(tokens.access_expires_at)
-            .bind(tokens.refresh_issued_at)
-            .bind(lease)
-            .execute(&self.pool)
-            .await
-            .map_err(map_err)?
-            .rows_affected();
-        outbox::fenced(changed)
+        outbox::put_job_tokens(self, job_id, lease, tokens).await
     }
 
     async fn finish_job(
@@ -525,8 +522,7 @@ impl Store for PostgresStore {
     ) -> Result<(), StoreError> {
         let event = event.map(|e| (e, EventKind::Deauthorized));
         let note = sql::final_note(outcome);
-        self.fenced_update(sql::JOBS.finish, job_id, now, note, lease, event)
-            .await
+        outbox::update(self, sql::JOBS.finish, (job_id, lease), now, note, event).await
     }
 
     async fn retry_job(
@@ -536,8 +532,8 @@ impl Store for PostgresStore {
         next_attempt_at: i64,
         error: &str,
     ) -> Result<(), StoreError> {
-        self.fenced_update(sql::JOBS.retry, job_id, next_attempt_at, error, lease, None)
-            .await
+        let (retry, held) = (sql::JOBS.retry, (job_id, lease));
+        outbox::update(self, retry, held, next_attempt_at, error, None).await
     }
 
     async fn fail_job(
@@ -549,8 +545,7 @@ impl Store for PostgresStore {
         event: Option<&str>,
     ) -> Result<(), StoreError> {
         let event = event.map(|e| (e, EventKind::DeauthorizationFailed));
-        self.fenced_update(sql::FAIL_JOB, job_id, now, error, lease, event)
-            .await
+        outbox::update(self, sql::FAIL_JOB, (job_id, lease), now, error, event).await
     }
 
     async fn release_job(
@@ -560,8 +555,8 @@ impl Store for PostgresStore {
         next_attempt_at: i64,
         note: &str,
     ) -> Result<(), StoreError> {
-        self.fenced_update(sql::RELEASE_JOB, job_id, next_attempt_at, note, lease, None)
-            .await
+        let (release, held) = (sql::RELEASE_JOB, (job_id, lease));
+        outbox::update(self, release, held, next_attempt_at, note, None).await
     }
 
     async fn give_up_job(
@@ -573,44 +568,31 @@ impl Store for PostgresStore {
         event: Option<&str>,
     ) -> Result<(), StoreError> {
         let event = event.map(|e| (e, EventKind::DeauthorizationFailed));
-        self.fenced_update(sql::JOBS.give_up, job_id, now, error, lease, event)
-            .await
+        outbox::update(self, sql::JOBS.give_up, (job_id, lease), now, error, event).await
     }
 
     async fn retry_failed_job(&self, job_id: &str, now: i64) -> Result<(), StoreError> {
-        self.retry_failed(&sql::JOBS, job_id, now).await
+        outbox::retry_failed(self, &sql::JOBS, job_id, now).await
     }
 
     async fn failed_jobs(&self, limit: i64) -> Result<Vec<FailedJob>, StoreError> {
-        let rows = sqlx::query(sql::FAILED_JOBS)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(map_err)?;
-        rows.iter().map(rows::failed_job).collect()
+        let values = [outbox::Value::Int(limit)];
+        let statement = (sql::FAILED_JOBS, &values[..]);
+        outbox::Exec::read_all(self, statement, rows::failed_job).await
     }
 
     async fn job_status(&self, job_id: &str) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query(sql::JOB_STATUS)
-            .bind(job_id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_err)?;
-        row.map(|r| r.try_get("status").map_err(map_err))
-            .transpose()
+        let values = [outbox::Value::Text(job_id)];
+        outbox::read_one(self, (sql::JOB_STATUS, &values), rows::status).await
     }
 
     async fn job_stats(&self, now: i64) -> Result<JobStats, StoreError> {
-        self.stats(&sql::JOBS, now).await
+        outbox::stats(self, &sql::JOBS, now).await
     }
 
     async fn latest_job(&self, account_id: &str) -> Result<Option<JobSummary>, StoreError> {
-        let row = sqlx::query(sql::LATEST_JOB)
-            .bind(account_id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_err)?;
-        row.as_ref().map(rows::job_summary).transpose()
+        let values = [outbox::Value::Text(account_id)];
+        outbox::read_one(self, (sql::LATEST_JOB, &values), rows::job_summary).await
     }
 
     async fn claim_webhook(
@@ -618,8 +600,7 @@ impl Store for PostgresStore {
         now: i64,
         lease_ms: i64,
     ) -> Result<Option<WebhookEvent>, StoreError> {
-        self.claim(&sql::WEBHOOKS, now, lease_ms, rows::webhook_event)
-            .await
+        outbox::claim(self, &sql::WEBHOOKS, now, lease_ms, rows::webhook_event).await
     }
 
     async fn renew_webhook_lease(
@@ -628,7 +609,7 @@ impl Store for PostgresStore {
         lease: &str,
         until: i64,
     ) -> Result<(), StoreError> {
-        self.renew(&sql::WEBHOOKS, event_id, lease, until).await
+        outbox::renew(self, &sql::WEBHOOKS, event_id, lease, until).await
     }
 
     async fn finish_webhook(
@@ -637,9 +618,8 @@ impl Store for PostgresStore {
         lease: &str,
         now: i64,
     ) -> Result<(), StoreError> {
-        let finish = sql::WEBHOOKS.finish;
-        self.fenced_update(finish, event_id, now, "delivered", lease, None)
-            .await
+        let (finish, held) = (sql::WEBHOOKS.finish, (event_id, lease));
+        outbox::update(self, finish, held, now, "delivered", None).await
     }
 
     async fn retry_webhook(
@@ -649,9 +629,8 @@ impl Store for PostgresStore {
         next_attempt_at: i64,
         error: &str,
     ) -> Result<(), StoreError> {
-        let retry = sql::WEBHOOKS.retry;
-        self.fenced_update(retry, event_id, next_attempt_at, error, lease, None)
-            .await
+        let (retry, held) = (sql::WEBHOOKS.retry, (event_id, lease));
+        outbox::update(self, retry, held, next_attempt_at, error, None).await
     }
 
     async fn give_up_webhook(
@@ -661,17 +640,16 @@ impl Store for PostgresStore {
         error: &str,
         now: i64,
     ) -> Result<(), StoreError> {
-        let give_up = sql::WEBHOOKS.give_up;
-        self.fenced_update(give_up, event_id, now, error, lease, None)
-            .await
+        let (give_up, held) = (sql::WEBHOOKS.give_up, (event_id, lease));
+        outbox::update(self, give_up, held, now, error, None).await
     }
 
     async fn retry_failed_webhook(&self, event_id: &str, now: i64) -> Result<(), StoreError> {
-        self.retry_failed(&sql::WEBHOOKS, event_id, now).await
+        outbox::retry_failed(self, &sql::WEBHOOKS, event_id, now).await
     }
 
     async fn webhook_stats(&self, now: i64) -> Result<JobStats, StoreError> {
-        self.stats(&sql::WEBHOOKS, now).await
+        outbox::stats(self, &sql::WEBHOOKS, now).await
     }
 
     async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {

@@ -18,7 +18,7 @@ impl Admin for PostgresStore {
         .fetch_all(&self.pool)
         .await
         .map_err(map_err)?;
-        rows.iter().map(job_from_row).collect()
+        rows.iter().map(|row| job_from_row(row)).collect()
     }
 
     async fn jobs_of_user(&self, sub: &str, limit: i64) -> Result<Vec<JobInfo>, StoreError> {
@@ -29,7 +29,7 @@ impl Admin for PostgresStore {
             .await
             .map_err(map_err)?
             .iter()
-            .map(job_from_row)
+            .map(|row| job_from_row(row))
             .collect()
     }
 
@@ -40,7 +40,7 @@ impl Admin for PostgresStore {
             .await
             .map_err(map_err)?
             .as_ref()
-            .map(job_from_row)
+            .map(|row| job_from_row(row))
             .transpose()
     }
 

@@ -7,7 +7,7 @@
 
 use super::admin::JobInfo;
 use super::{
-    Account, AccountStatus, DeauthJob, DeauthReason, FailedJob, JobStats, JobSummary, StoreError,
+    Account, AccountStatus, DeauthJob, DeauthReason, FailedJob, JobSummary, StoreError,
     StoredTokens, WebhookEvent,
 };
 
@@ -70,7 +70,7 @@ macro_rules! impl_columns {
 pub(crate) use impl_columns;
 
 /// An account (`id, issuer, sub, display_name, picture_url, status, created_at`).
-pub(crate) fn account(row: &impl Columns) -> Result<Account, StoreError> {
+pub(crate) fn account(row: &dyn Columns) -> Result<Account, StoreError> {
     Ok(Account {
         id: row.text("id")?,
         issuer: row.text("issuer")?,
@@ -83,7 +83,7 @@ pub(crate) fn account(row: &impl Columns) -> Result<Account, StoreError> {
 }
 
 /// Stored tokens, `None` when the row holds none (wiped, or never stored).
-pub(crate) fn tokens(row: &impl Columns) -> Result<Option<StoredTokens>, StoreError> {
+pub(crate) fn tokens(row: &dyn Columns) -> Result<Option<StoredTokens>, StoreError> {
     match (row.opt_bytes("access_ct")?, row.opt_bytes("refresh_ct")?) {
         (Some(access_ct), Some(refresh_ct)) => Ok(Some(StoredTokens {
             access_ct,
@@ -96,7 +96,7 @@ pub(crate) fn tokens(row: &impl Columns) -> Result<Option<StoredTokens>, StoreEr
 }
 
 /// A claimed deauthorization job (what `sql::JOBS.claim` returns).
-pub(crate) fn deauth_job(row: &impl Columns) -> Result<DeauthJob, StoreError> {
+pub(crate) fn deauth_job(row: &dyn Columns) -> Result<DeauthJob, StoreError> {
     Ok(DeauthJob {
         id: row.text("id")?,
         account_id: row.text("account_id")?,
@@ -111,7 +111,7 @@ pub(crate) fn deauth_job(row: &impl Columns) -> Result<DeauthJob, StoreError> {
 }
 
 /// A claimed webhook event (what `sql::WEBHOOKS.claim` returns).
-pub(crate) fn webhook_event(row: &impl Columns) -> Result<WebhookEvent, StoreError> {
+pub(crate) fn webhook_event(row: &dyn Columns) -> Result<WebhookEvent, StoreError> {
     Ok(WebhookEvent {
         id: row.text("id")?,
         kind: row.text("event_type")?,
@@ -125,7 +125,7 @@ pub(crate) fn webhook_event(row: &impl Columns) -> Result<WebhookEvent, StoreErr
 }
 
 /// A failed job as `sql::FAILED_JOBS` lists it.
-pub(crate) fn failed_job(row: &impl Columns) -> Result<FailedJob, StoreError> {
+pub(crate) fn failed_job(row: &dyn Columns) -> Result<FailedJob, StoreError> {
     Ok(FailedJob {
         id: row.text("id")?,
         account_id: row.text("account_id")?,
@@ -138,7 +138,7 @@ pub(crate) fn failed_job(row: &impl Columns) -> Result<FailedJob, StoreError> {
 }
 
 /// An account's latest job (`sql::LATEST_JOB`).
-pub(crate) fn job_summary(row: &impl Columns) -> Result<JobSummary, StoreError> {
+pub(crate) fn job_summary(row: &dyn Columns) -> Result<JobSummary, StoreError> {
     Ok(JobSummary {
         id: row.text("id")?,
         user_id: row.text("sub")?,
@@ -151,18 +151,18 @@ pub(crate) fn job_summary(row: &impl Columns) -> Result<JobSummary, StoreError> 
     })
 }
 
-/// An outbox's counters (`stats` of a `sql::Outbox`) at `now`.
-pub(crate) fn outbox_stats(row: &impl Columns, now: i64) -> Result<JobStats, StoreError> {
-    let oldest = row.opt_int("oldest")?;
-    Ok(JobStats {
-        pending: row.int("pending")?,
-        failed: row.int("failed")?,
-        oldest_pending_age_secs: oldest.map_or(0, |t| (now - t).max(0) / 1000),
-    })
+/// An outbox's counters as `stats` of a `sql::Outbox` returns them: pending, failed, and
+/// when the oldest pending row was created.
+pub(crate) fn outbox_counts(row: &dyn Columns) -> Result<(i64, i64, Option<i64>), StoreError> {
+    Ok((
+        row.int("pending")?,
+        row.int("failed")?,
+        row.opt_int("oldest")?,
+    ))
 }
 
 /// A job as an operator sees it (the `admin` module's job queries).
-pub(crate) fn job_info(row: &impl Columns) -> Result<JobInfo, StoreError> {
+pub(crate) fn job_info(row: &dyn Columns) -> Result<JobInfo, StoreError> {
     Ok(JobInfo {
         id: row.text("id")?,
         account_id: row.text("account_id")?,
@@ -176,4 +176,9 @@ pub(crate) fn job_info(row: &impl Columns) -> Result<JobInfo, StoreError> {
         finished_at: row.opt_int("finished_at")?,
         has_tokens: row.flag("has_tokens")?,
     })
+}
+
+/// A job's `status` (`sql::JOB_STATUS`).
+pub(crate) fn status(row: &dyn Columns) -> Result<String, StoreError> {
+    row.text("status")
 }

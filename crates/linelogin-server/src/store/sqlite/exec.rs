@@ -2,13 +2,18 @@
 //! reading rows, and the driver's errors in the backend-neutral [`StoreError`].
 
 use rusqlite::types::ToSql;
-use rusqlite::{Connection, ErrorCode, Row, Statement};
+use rusqlite::{Connection, ErrorCode, Row};
 
+use async_trait::async_trait;
+use rusqlite::types::{ToSqlOutput, ValueRef};
+
+use super::SqliteStore;
 use crate::store::StoreError;
+use crate::store::outbox::{Exec, Read, Statement, Value};
 use crate::store::rows;
 
 /// Binds `values` to `$1 … $n` of a cached statement (exactly as many as it has).
-fn bind(stmt: &mut Statement<'_>, values: &[&dyn ToSql]) -> rusqlite::Result<()> {
+fn bind(stmt: &mut rusqlite::Statement<'_>, values: &[&dyn ToSql]) -> rusqlite::Result<()> {
     const NAMES: [&str; 8] = ["$1", "$2", "$3", "$4", "$5", "$6", "$7", "$8"];
     if values.len() != stmt.parameter_count() || values.len() > NAMES.len() {
         return Err(rusqlite::Error::InvalidParameterCount(
@@ -118,3 +123,63 @@ pub(super) fn map_err(err: rusqlite::Error) -> StoreError {
 }
 
 rows::impl_columns!(Row<'_>, i64, |row, column| row.get(column).map_err(map_err));
+
+impl ToSql for Value<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(match *self {
+            Value::Text(text) => ValueRef::Text(text.as_bytes()),
+            Value::Int(int) => ValueRef::Integer(int),
+            Value::Bytes(bytes) => ValueRef::Blob(bytes),
+        }))
+    }
+}
+
+/// The values of a statement, as rusqlite takes them.
+fn params<'a>(values: &'a [Value<'a>]) -> Vec<&'a dyn ToSql> {
+    values.iter().map(|value| value as &dyn ToSql).collect()
+}
+
+/// The outbox's statements run on the writer (claims and fenced writes: one statement, or a
+/// fenced write and its webhook event in one transaction), outside the group commit: the
+/// workers' writes are few, and a lost lease must be known to the caller at once. Reads run
+/// on a reader.
+#[async_trait]
+impl Exec for SqliteStore {
+    const SKIP_LOCKED: bool = false;
+
+    async fn write(
+        &self,
+        (sql, values): Statement<'_>,
+        then: Option<Statement<'_>>,
+    ) -> Result<u64, StoreError> {
+        let mut conn = self.inner.writer_within().await?;
+        let Some((then, then_values)) = then else {
+            return Ok(execute(&conn, sql, &params(values))? as u64);
+        };
+        let tx = write_transaction(&mut conn)?;
+        let changed = execute(&tx, sql, &params(values))?;
+        if changed == 1 {
+            execute(&tx, then, &params(then_values))?;
+            tx.commit().map_err(map_err)?;
+        }
+        Ok(changed as u64)
+    }
+
+    async fn fetch<T: Send + 'static>(
+        &self,
+        (sql, values): Statement<'_>,
+        read: Read<T>,
+    ) -> Result<Option<T>, StoreError> {
+        let conn = self.inner.writer_within().await?;
+        query_opt(&conn, sql, &params(values), |row| read(row))
+    }
+
+    async fn read_all<T: Send + 'static>(
+        &self,
+        (sql, values): Statement<'_>,
+        read: Read<T>,
+    ) -> Result<Vec<T>, StoreError> {
+        let conn = self.inner.reader().await;
+        read_all(&conn, sql, &params(values), |row| read(row))
+    }
+}

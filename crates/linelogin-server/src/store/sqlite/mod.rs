@@ -32,7 +32,8 @@
 //!
 //! The parts: [`connection`] (opening, pragmas, lending connections), [`exec`] (running
 //! statements), [`migrate`] (the schema), [`batch`] (group commit), [`checkpoint`], and the
-//! subjects — [`login`], [`outbox`], [`purge`], [`admin`].
+//! subjects — [`login`], [`purge`], [`admin`]; the outbox path is shared with PostgreSQL
+//! (`store::outbox`), run by [`exec`].
 
 use async_trait::async_trait;
 
@@ -43,18 +44,17 @@ mod connection;
 mod exec;
 mod login;
 mod migrate;
-mod outbox;
 mod purge;
 
 use self::connection::{Location, open, parse_url};
 pub use self::connection::{SqliteStore, file_path};
 use self::exec::{execute, map_err, query_opt, read_all, write_transaction};
 use super::rows::{self, account as account_from_row, tokens as tokens_from_row};
-use super::sql;
 use super::{
     Account, DeauthJob, DeauthReason, EventKind, FailedJob, JobFinal, JobStats, JobSummary,
     LoginWrite, SessionRecord, Store, StoreError, StoredTokens, WebhookEvent,
 };
+use super::{outbox, sql};
 
 #[async_trait]
 impl Store for SqliteStore {
@@ -251,8 +251,7 @@ impl Store for SqliteStore {
     }
 
     async fn claim_job(&self, now: i64, lease_ms: i64) -> Result<Option<DeauthJob>, StoreError> {
-        self.claim(&sql::JOBS, now, lease_ms, |r| rows::deauth_job(r))
-            .await
+        outbox::claim(self, &sql::JOBS, now, lease_ms, rows::deauth_job).await
     }
 
     async fn renew_job_lease(
@@ -261,7 +260,7 @@ impl Store for SqliteStore {
         lease: &str,
         until: i64,
     ) -> Result<(), StoreError> {
-        self.renew(&sql::JOBS, job_id, lease, until).await
+        outbox::renew(self, &sql::JOBS, job_id, lease, until).await
     }
 
     async fn put_job_tokens(
@@ -270,18 +269,7 @@ impl Store for SqliteStore {
         lease: &str,
         tokens: &StoredTokens,
     ) -> Result<(), StoreError> {
-        outbox::fenced(
-            &*self.inner.writer_within().await?,
-            sql::PUT_JOB_TOKENS,
-            &[
-                &job_id,
-                &tokens.access_ct,
-                &tokens.refresh_ct,
-                &tokens.access_expires_at,
-                &tokens.refresh_issued_at,
-                &lease,
-            ],
-        )
+        outbox::put_job_tokens(self, job_id, lease, tokens).await
     }
 
     async fn finish_job(
@@ -294,8 +282,7 @@ impl Store for SqliteStore {
     ) -> Result<(), StoreError> {
         let event = event.map(|e| (e, EventKind::Deauthorized));
         let note = sql::final_note(outcome);
-        self.fenced_update(sql::JOBS.finish, job_id, now, note, lease, event)
-            .await
+        outbox::update(self, sql::JOBS.finish, (job_id, lease), now, note, event).await
     }
 
     async fn retry_job(
@@ -305,8 +292,8 @@ impl Store for SqliteStore {
         next_attempt_at: i64,
         error: &str,
     ) -> Result<(), StoreError> {
-        self.fenced_update(sql::JOBS.retry, job_id, next_attempt_at, error, lease, None)
-            .await
+        let (retry, held) = (sql::JOBS.retry, (job_id, lease));
+        outbox::update(self, retry, held, next_attempt_at, error, None).await
     }
 
     async fn fail_job(
@@ -318,8 +305,7 @@ impl Store for SqliteStore {
         event: Option<&str>,
     ) -> Result<(), StoreError> {
         let event = event.map(|e| (e, EventKind::DeauthorizationFailed));
-        self.fenced_update(sql::FAIL_JOB, job_id, now, error, lease, event)
-            .await
+        outbox::update(self, sql::FAIL_JOB, (job_id, lease), now, error, event).await
     }
 
     async fn release_job(
@@ -329,8 +315,8 @@ impl Store for SqliteStore {
         next_attempt_at: i64,
         note: &str,
     ) -> Result<(), StoreError> {
-        self.fenced_update(sql::RELEASE_JOB, job_id, next_attempt_at, note, lease, None)
-            .await
+        let (release, held) = (sql::RELEASE_JOB, (job_id, lease));
+        outbox::update(self, release, held, next_attempt_at, note, None).await
     }
 
     async fn give_up_job(
@@ -342,37 +328,31 @@ impl Store for SqliteStore {
         event: Option<&str>,
     ) -> Result<(), StoreError> {
         let event = event.map(|e| (e, EventKind::DeauthorizationFailed));
-        self.fenced_update(sql::JOBS.give_up, job_id, now, error, lease, event)
-            .await
+        outbox::update(self, sql::JOBS.give_up, (job_id, lease), now, error, event).await
     }
 
     async fn retry_failed_job(&self, job_id: &str, now: i64) -> Result<(), StoreError> {
-        self.retry_failed(&sql::JOBS, job_id, now).await
+        outbox::retry_failed(self, &sql::JOBS, job_id, now).await
     }
 
     async fn failed_jobs(&self, limit: i64) -> Result<Vec<FailedJob>, StoreError> {
-        let conn = self.inner.reader().await;
-        read_all(&conn, sql::FAILED_JOBS, &[&limit], |r| rows::failed_job(r))
+        let values = [outbox::Value::Int(limit)];
+        let statement = (sql::FAILED_JOBS, &values[..]);
+        outbox::Exec::read_all(self, statement, rows::failed_job).await
     }
 
     async fn job_status(&self, job_id: &str) -> Result<Option<String>, StoreError> {
-        query_opt(
-            &*self.inner.reader().await,
-            sql::JOB_STATUS,
-            &[&job_id],
-            |r| r.get("status").map_err(map_err),
-        )
+        let values = [outbox::Value::Text(job_id)];
+        outbox::read_one(self, (sql::JOB_STATUS, &values), rows::status).await
     }
 
     async fn job_stats(&self, now: i64) -> Result<JobStats, StoreError> {
-        self.stats(&sql::JOBS, now).await
+        outbox::stats(self, &sql::JOBS, now).await
     }
 
     async fn latest_job(&self, account_id: &str) -> Result<Option<JobSummary>, StoreError> {
-        let conn = self.inner.reader().await;
-        query_opt(&conn, sql::LATEST_JOB, &[&account_id], |r| {
-            rows::job_summary(r)
-        })
+        let values = [outbox::Value::Text(account_id)];
+        outbox::read_one(self, (sql::LATEST_JOB, &values), rows::job_summary).await
     }
 
     async fn claim_webhook(
@@ -380,8 +360,7 @@ impl Store for SqliteStore {
         now: i64,
         lease_ms: i64,
     ) -> Result<Option<WebhookEvent>, StoreError> {
-        self.claim(&sql::WEBHOOKS, now, lease_ms, |r| rows::webhook_event(r))
-            .await
+        outbox::claim(self, &sql::WEBHOOKS, now, lease_ms, rows::webhook_event).await
     }
 
     async fn renew_webhook_lease(
@@ -390,7 +369,7 @@ impl Store for SqliteStore {
         lease: &str,
         until: i64,
     ) -> Result<(), StoreError> {
-        self.renew(&sql::WEBHOOKS, event_id, lease, until).await
+        outbox::renew(self, &sql::WEBHOOKS, event_id, lease, until).await
     }
 
     async fn finish_webhook(
@@ -399,9 +378,8 @@ impl Store for SqliteStore {
         lease: &str,
         now: i64,
     ) -> Result<(), StoreError> {
-        let finish = sql::WEBHOOKS.finish;
-        self.fenced_update(finish, event_id, now, "delivered", lease, None)
-            .await
+        let (finish, held) = (sql::WEBHOOKS.finish, (event_id, lease));
+        outbox::update(self, finish, held, now, "delivered", None).await
     }
 
     async fn retry_webhook(
@@ -411,9 +389,8 @@ impl Store for SqliteStore {
         next_attempt_at: i64,
         error: &str,
     ) -> Result<(), StoreError> {
-        let retry = sql::WEBHOOKS.retry;
-        self.fenced_update(retry, event_id, next_attempt_at, error, lease, None)
-            .await
+        let (retry, held) = (sql::WEBHOOKS.retry, (event_id, lease));
+        outbox::update(self, retry, held, next_attempt_at, error, None).await
     }
 
     async fn give_up_webhook(
@@ -423,17 +400,16 @@ impl Store for SqliteStore {
         error: &str,
         now: i64,
     ) -> Result<(), StoreError> {
-        let give_up = sql::WEBHOOKS.give_up;
-        self.fenced_update(give_up, event_id, now, error, lease, None)
-            .await
+        let (give_up, held) = (sql::WEBHOOKS.give_up, (event_id, lease));
+        outbox::update(self, give_up, held, now, error, None).await
     }
 
     async fn retry_failed_webhook(&self, event_id: &str, now: i64) -> Result<(), StoreError> {
-        self.retry_failed(&sql::WEBHOOKS, event_id, now).await
+        outbox::retry_failed(self, &sql::WEBHOOKS, event_id, now).await
     }
 
     async fn webhook_stats(&self, now: i64) -> Result<JobStats, StoreError> {
-        self.stats(&sql::WEBHOOKS, now).await
+        outbox::stats(self, &sql::WEBHOOKS, now).await
     }
 
     async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
