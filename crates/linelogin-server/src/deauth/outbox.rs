@@ -80,6 +80,15 @@ where
     WorkerHandle { stop, task }
 }
 
+/// The row a worker's claim returned, if any: a failed claim (logged, naming `what` was
+/// claimed) counts as nothing due, and the worker polls again.
+pub(crate) fn claimed<T>(what: &str, claim: Result<Option<T>, StoreError>) -> Option<T> {
+    claim.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "claiming {what} failed");
+        None
+    })
+}
+
 /// Runs `work`, calling `renew` every `renew_every` until it completes. A lost lease (the
 /// row was claimed by another worker) is logged and stops the renewals; the work runs to its
 /// end, and its final write, fenced by the lease id, then changes nothing.

@@ -48,7 +48,7 @@ use std::time::Duration;
 use line_login::DeauthorizeOutcome;
 use line_login::secret::ChannelAccessToken;
 
-use super::outbox::{backoff_ms, lease, spawn_loop, while_renewing};
+use super::outbox::{backoff_ms, claimed, lease, spawn_loop, while_renewing};
 use crate::accounts::{OpenTokens, open_tokens, refresh_tokens};
 use crate::state::AppState;
 use crate::store::{DeauthJob, JobFinal, StoreError};
@@ -118,13 +118,9 @@ pub fn spawn(state: AppState) -> WorkerHandle {
 pub async fn run_once(state: &AppState) -> Step {
     let now = state.now_ms();
     let (lease_ms, renew_every) = lease(state);
-    let job = match state.store().claim_job(now, lease_ms).await {
-        Ok(Some(job)) => job,
-        Ok(None) => return Step::Idle,
-        Err(e) => {
-            tracing::warn!(error = %e, "claiming a deauthorization job failed");
-            return Step::Idle;
-        }
+    let claim = state.store().claim_job(now, lease_ms).await;
+    let Some(job) = claimed("a deauthorization job", claim) else {
+        return Step::Idle;
     };
     let id = job.id.clone();
     let lease = job.lease.clone();

@@ -45,19 +45,13 @@ pub(crate) trait Exec: Sync {
         then: Option<Statement<'_>>,
     ) -> Result<u64, StoreError>;
 
-    /// Runs a write that returns rows (a claim's `UPDATE … RETURNING`) and reads its first
-    /// row, if any.
-    async fn fetch<T: Send + 'static>(
+    /// Runs a statement that returns rows and reads every row: a claim's
+    /// `UPDATE … RETURNING` (`writes`), or a read (on SQLite, on a reader connection).
+    async fn query<T: Send + 'static>(
         &self,
         statement: Statement<'_>,
         read: Read<T>,
-    ) -> Result<Option<T>, StoreError>;
-
-    /// Runs a read (on SQLite, on a reader connection) and reads every row.
-    async fn read_all<T: Send + 'static>(
-        &self,
-        statement: Statement<'_>,
-        read: Read<T>,
+        writes: bool,
     ) -> Result<Vec<T>, StoreError>;
 }
 
@@ -89,7 +83,8 @@ pub(crate) async fn claim<B: Exec, T: Send + 'static>(
         Value::Int(now),
         Value::Text(&lease),
     ];
-    db.fetch((statement, &values), read).await
+    let claimed = db.query((statement, &values), read, true).await?;
+    Ok(claimed.into_iter().next())
 }
 
 /// Extends a held lease to `until` ([`StoreError::LeaseLost`] when it is no longer held).
@@ -174,7 +169,7 @@ pub(crate) async fn stats(
     now: i64,
 ) -> Result<JobStats, StoreError> {
     let stats = db
-        .read_all((outbox.stats, &[]), rows::outbox_counts)
+        .query((outbox.stats, &[]), rows::outbox_counts, false)
         .await?;
     Ok(stats
         .into_iter()
@@ -192,5 +187,5 @@ pub(crate) async fn read_one<T: Send + 'static>(
     statement: Statement<'_>,
     read: Read<T>,
 ) -> Result<Option<T>, StoreError> {
-    Ok(db.read_all(statement, read).await?.into_iter().next())
+    Ok(db.query(statement, read, false).await?.into_iter().next())
 }

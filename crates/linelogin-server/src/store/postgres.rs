@@ -578,7 +578,7 @@ impl Store for PostgresStore {
     async fn failed_jobs(&self, limit: i64) -> Result<Vec<FailedJob>, StoreError> {
         let values = [outbox::Value::Int(limit)];
         let statement = (sql::FAILED_JOBS, &values[..]);
-        outbox::Exec::read_all(self, statement, rows::failed_job).await
+        outbox::Exec::query(self, statement, rows::failed_job, false).await
     }
 
     async fn job_status(&self, job_id: &str) -> Result<Option<String>, StoreError> {

@@ -46,22 +46,11 @@ impl Exec for PostgresStore {
         Ok(changed)
     }
 
-    async fn fetch<T: Send + 'static>(
+    async fn query<T: Send + 'static>(
         &self,
         statement: Statement<'_>,
         read: Read<T>,
-    ) -> Result<Option<T>, StoreError> {
-        let row = bound(statement)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_err)?;
-        row.as_ref().map(|row| read(row)).transpose()
-    }
-
-    async fn read_all<T: Send + 'static>(
-        &self,
-        statement: Statement<'_>,
-        read: Read<T>,
+        _writes: bool,
     ) -> Result<Vec<T>, StoreError> {
         let rows = bound(statement)
             .fetch_all(&self.pool)

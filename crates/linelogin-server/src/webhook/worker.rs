@@ -15,7 +15,7 @@
 use std::time::Duration;
 
 use crate::config::WebhookConfig;
-use crate::deauth::outbox::{WorkerHandle, backoff_ms, lease, spawn_loop, while_renewing};
+use crate::deauth::outbox::{WorkerHandle, backoff_ms, claimed, lease, spawn_loop, while_renewing};
 use crate::state::AppState;
 use crate::store::StoreError;
 
@@ -75,13 +75,9 @@ pub async fn run_once(state: &AppState, client: &reqwest::Client) -> Step {
         return Step::Idle;
     };
     let (lease_ms, renew_every) = lease(state);
-    let event = match state.store().claim_webhook(state.now_ms(), lease_ms).await {
-        Ok(Some(event)) => event,
-        Ok(None) => return Step::Idle,
-        Err(e) => {
-            tracing::warn!(error = %e, "claiming a webhook event failed");
-            return Step::Idle;
-        }
+    let claim = state.store().claim_webhook(state.now_ms(), lease_ms).await;
+    let Some(event) = claimed("a webhook event", claim) else {
+        return Step::Idle;
     };
     let id = event.id.clone();
     let lease = event.lease.clone();

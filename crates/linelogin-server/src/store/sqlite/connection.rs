@@ -200,7 +200,7 @@ fn lock(m: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// A connection lent for a read: the writer or a reader.
+/// A connection lent out: the writer (for a read when it is idle, or a claim), or a reader.
 pub(super) enum ReadConn<'a> {
     Writer(tokio::sync::MutexGuard<'a, Connection>),
     Reader(MutexGuard<'a, Connection>),

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 
 use super::SqliteStore;
+use super::connection::ReadConn;
 use crate::store::StoreError;
 use crate::store::outbox::{Exec, Read, Statement, Value};
 use crate::store::rows;
@@ -165,21 +166,17 @@ impl Exec for SqliteStore {
         Ok(changed as u64)
     }
 
-    async fn fetch<T: Send + 'static>(
+    async fn query<T: Send + 'static>(
         &self,
         (sql, values): Statement<'_>,
         read: Read<T>,
-    ) -> Result<Option<T>, StoreError> {
-        let conn = self.inner.writer_within().await?;
-        query_opt(&conn, sql, &params(values), |row| read(row))
-    }
-
-    async fn read_all<T: Send + 'static>(
-        &self,
-        (sql, values): Statement<'_>,
-        read: Read<T>,
+        writes: bool,
     ) -> Result<Vec<T>, StoreError> {
-        let conn = self.inner.reader().await;
+        let conn = if writes {
+            ReadConn::Writer(self.inner.writer_within().await?)
+        } else {
+            self.inner.reader().await
+        };
         read_all(&conn, sql, &params(values), |row| read(row))
     }
 }
