@@ -7,8 +7,6 @@ use async_trait::async_trait;
 use sqlx::Row as _;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 
-#[path = "postgres_admin.rs"]
-mod admin;
 #[path = "postgres_exec.rs"]
 mod exec;
 

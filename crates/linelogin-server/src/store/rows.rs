@@ -5,7 +5,7 @@
 //! backend implements it for its driver's row type (sqlx's `PgRow`, rusqlite's `Row`), and
 //! its own error mapping stays in the backend.
 
-use super::admin::JobInfo;
+use super::admin::{JobInfo, TokenRow};
 use super::{
     Account, AccountStatus, DeauthJob, DeauthReason, FailedJob, JobSummary, StoreError,
     StoredTokens, WebhookEvent,
@@ -181,4 +181,22 @@ pub(crate) fn job_info(row: &dyn Columns) -> Result<JobInfo, StoreError> {
 /// A job's `status` (`sql::JOB_STATUS`).
 pub(crate) fn status(row: &dyn Columns) -> Result<String, StoreError> {
     row.text("status")
+}
+
+/// A token row of the `admin` module's token pages, `None` when it holds no tokens.
+pub(crate) fn token_row(row: &dyn Columns) -> Result<Option<TokenRow>, StoreError> {
+    let Some(tokens) = tokens(row)? else {
+        return Ok(None);
+    };
+    Ok(Some(TokenRow {
+        owner: row.text("owner")?,
+        issuer: row.text("issuer")?,
+        sub: row.text("sub")?,
+        tokens,
+    }))
+}
+
+/// A nullable time named `at`.
+pub(crate) fn at(row: &dyn Columns) -> Result<Option<i64>, StoreError> {
+    row.opt_int("at")
 }

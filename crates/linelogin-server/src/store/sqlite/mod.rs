@@ -32,12 +32,11 @@
 //!
 //! The parts: [`connection`] (opening, pragmas, lending connections), [`exec`] (running
 //! statements), [`migrate`] (the schema), [`batch`] (group commit), [`checkpoint`], and the
-//! subjects — [`login`], [`purge`], [`admin`]; the outbox path is shared with PostgreSQL
-//! (`store::outbox`), run by [`exec`].
+//! subjects — [`login`], [`purge`]; the outbox path and the operator's side are shared with
+//! PostgreSQL (`store::outbox`, `store::admin`), run by [`exec`].
 
 use async_trait::async_trait;
 
-pub(crate) mod admin;
 mod batch;
 mod checkpoint;
 mod connection;
@@ -46,7 +45,7 @@ mod login;
 mod migrate;
 mod purge;
 
-use self::connection::{Location, open, parse_url};
+use self::connection::{Location, open};
 pub use self::connection::{SqliteStore, file_path};
 use self::exec::{execute, map_err, query_opt, read_all, write_transaction};
 use super::rows::{self, account as account_from_row, tokens as tokens_from_row};
