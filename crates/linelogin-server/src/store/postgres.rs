@@ -1,4 +1,6 @@
-//! The PostgreSQL backend, behind the same [`Store`](super::Store) trait as SQLite.
+//! The PostgreSQL backend, behind the same [`Store`](super::Store) trait as SQLite. How it runs
+//! the shared outbox path and the operator's side (`store::outbox`, `store::admin`) is in its
+//! child `exec` (`postgres_exec.rs`).
 
 use std::str::FromStr;
 use std::time::Duration;
