@@ -8,6 +8,8 @@
 use std::future::Future;
 use std::time::Duration;
 
+use tokio::sync::Notify;
+
 use crate::state::AppState;
 use crate::store::{JobStats, StoreError};
 
@@ -24,6 +26,67 @@ pub fn lease(state: &AppState) -> (i64, Duration) {
         i64::try_from(ms).unwrap_or(i64::MAX),
         Duration::from_millis(ms / 3),
     )
+}
+
+/// A running outbox worker (deauthorization or webhook delivery); dropping the handle does
+/// not stop it, [`WorkerHandle::stop`] does.
+#[derive(Debug)]
+pub struct WorkerHandle {
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl WorkerHandle {
+    /// Stops the worker after its current step and waits for it.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+
+    /// Stops the worker at once (simulates a crash in tests).
+    pub fn abort(self) {
+        self.task.abort();
+    }
+}
+
+/// Starts a worker loop on the runtime: `pass` claims and processes at most one row and says
+/// whether none was due; after such an idle pass the loop waits for `wake` (a row was just
+/// written), the poll interval (`[deauth] poll_ms`) or a stop, whichever comes first.
+pub(crate) fn spawn_loop<P, F>(
+    state: AppState,
+    wake: fn(&AppState) -> &Notify,
+    mut pass: P,
+) -> WorkerHandle
+where
+    P: FnMut(AppState) -> F + Send + 'static,
+    F: Future<Output = bool> + Send,
+{
+    let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(async move {
+        let poll = Duration::from_millis(state.settings().deauth.poll_ms.max(10));
+        loop {
+            if *stopped.borrow() {
+                break;
+            }
+            if pass(state.clone()).await {
+                tokio::select! {
+                    _ = wake(&state).notified() => {}
+                    _ = tokio::time::sleep(poll) => {}
+                    _ = stopped.changed() => {}
+                }
+            }
+        }
+    });
+    WorkerHandle { stop, task }
+}
+
+/// The row a worker's claim returned, if any: a failed claim (logged, naming `what` was
+/// claimed) counts as nothing due, and the worker polls again.
+pub(crate) fn claimed<T>(what: &str, claim: Result<Option<T>, StoreError>) -> Option<T> {
+    claim.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "claiming {what} failed");
+        None
+    })
 }
 
 /// Runs `work`, calling `renew` every `renew_every` until it completes. A lost lease (the

@@ -48,7 +48,7 @@ use std::time::Duration;
 use line_login::DeauthorizeOutcome;
 use line_login::secret::ChannelAccessToken;
 
-use super::outbox::{backoff_ms, lease, while_renewing};
+use super::outbox::{backoff_ms, claimed, lease, spawn_loop, while_renewing};
 use crate::accounts::{OpenTokens, open_tokens, refresh_tokens};
 use crate::state::AppState;
 use crate::store::{DeauthJob, JobFinal, StoreError};
@@ -103,59 +103,24 @@ pub enum Step {
     LeaseLost(String),
 }
 
-/// A running worker; dropping the handle does not stop it, [`WorkerHandle::stop`] does.
-#[derive(Debug)]
-pub struct WorkerHandle {
-    stop: tokio::sync::watch::Sender<bool>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl WorkerHandle {
-    /// Stops the worker after its current step and waits for it.
-    pub async fn stop(self) {
-        let _ = self.stop.send(true);
-        let _ = self.task.await;
-    }
-
-    /// Stops the worker at once (simulates a crash in tests).
-    pub fn abort(self) {
-        self.task.abort();
-    }
-}
+pub use super::outbox::WorkerHandle;
 
 /// Starts the worker loop on the runtime.
 pub fn spawn(state: AppState) -> WorkerHandle {
-    let (stop, mut stopped) = tokio::sync::watch::channel(false);
-    let task = tokio::spawn(async move {
-        let poll = Duration::from_millis(state.settings().deauth.poll_ms.max(10));
-        loop {
-            if *stopped.borrow() {
-                break;
-            }
-            let step = run_once(&state).await;
-            if matches!(step, Step::Idle) {
-                tokio::select! {
-                    _ = state.inner.worker_wake.notified() => {}
-                    _ = tokio::time::sleep(poll) => {}
-                    _ = stopped.changed() => {}
-                }
-            }
-        }
-    });
-    WorkerHandle { stop, task }
+    spawn_loop(
+        state,
+        |state| &state.inner.worker_wake,
+        |state| async move { matches!(run_once(&state).await, Step::Idle) },
+    )
 }
 
 /// Claims and processes at most one due job.
 pub async fn run_once(state: &AppState) -> Step {
     let now = state.now_ms();
     let (lease_ms, renew_every) = lease(state);
-    let job = match state.store().claim_job(now, lease_ms).await {
-        Ok(Some(job)) => job,
-        Ok(None) => return Step::Idle,
-        Err(e) => {
-            tracing::warn!(error = %e, "claiming a deauthorization job failed");
-            return Step::Idle;
-        }
+    let claim = state.store().claim_job(now, lease_ms).await;
+    let Some(job) = claimed("a deauthorization job", claim) else {
+        return Step::Idle;
     };
     let id = job.id.clone();
     let lease = job.lease.clone();

@@ -4,13 +4,15 @@
 //! both (it coerces to `Arc<dyn Store>` where the serving code wants one).
 //!
 //! The SQL is shared by both backends, like `store::sql`: `$n` parameters, each of
-//! `$1 … $n` used, in order.
+//! `$1 … $n` used, in order; and so is [`Admin`] itself, written once over the backends'
+//! way of running statements (`store::outbox::Exec`).
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::{Account, Store, StoreError, StoredTokens, Timeouts};
+use super::outbox::{Exec, Value};
+use super::{Account, Store, StoreError, StoredTokens, Timeouts, rows};
 use crate::config::DatabaseUrl;
 
 /// A deauthorization job as an operator sees it (no LINE user id, no tokens).
@@ -107,6 +109,84 @@ pub trait Admin: Send + Sync {
     async fn last_account_update(&self) -> Result<Option<i64>, StoreError>;
 }
 
+#[async_trait]
+impl<B: Exec + Send + Sync> Admin for B {
+    async fn jobs(&self, status: Option<&str>, limit: i64) -> Result<Vec<JobInfo>, StoreError> {
+        let (by_status, all) = (
+            [Value::Text(status.unwrap_or_default()), Value::Int(limit)],
+            [Value::Int(limit)],
+        );
+        let statement = match status {
+            Some(_) => (JOBS_BY_STATUS, &by_status[..]),
+            None => (JOBS_ALL, &all[..]),
+        };
+        self.query(statement, rows::job_info, false).await
+    }
+
+    async fn jobs_of_user(&self, sub: &str, limit: i64) -> Result<Vec<JobInfo>, StoreError> {
+        let values = [Value::Text(sub), Value::Int(limit)];
+        self.query((JOBS_OF_USER, &values), rows::job_info, false)
+            .await
+    }
+
+    async fn job(&self, job_id: &str) -> Result<Option<JobInfo>, StoreError> {
+        let values = [Value::Text(job_id)];
+        let jobs = self.query((JOB, &values), rows::job_info, false).await?;
+        Ok(jobs.into_iter().next())
+    }
+
+    async fn cancel_job(&self, job_id: &str, note: &str, now: i64) -> Result<(), StoreError> {
+        let values = [Value::Text(job_id), Value::Int(now), Value::Text(note)];
+        match self.write((CANCEL_JOB, &values), None).await? {
+            0 => Err(StoreError::NotFound),
+            _ => Ok(()),
+        }
+    }
+
+    async fn accounts_by_user(&self, sub: &str) -> Result<Vec<Account>, StoreError> {
+        let values = [Value::Text(sub)];
+        self.query((ACCOUNTS_BY_USER, &values), rows::account, false)
+            .await
+    }
+
+    async fn token_page(
+        &self,
+        table: TokenTable,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<TokenRow>, StoreError> {
+        let (page, _) = token_statements(table);
+        let values = [Value::Text(after), Value::Int(limit)];
+        let rows = self.query((page, &values), rows::token_row, false).await?;
+        Ok(rows.into_iter().flatten().collect())
+    }
+
+    async fn replace_tokens(
+        &self,
+        table: TokenTable,
+        owner: &str,
+        old: &StoredTokens,
+        new: &StoredTokens,
+    ) -> Result<bool, StoreError> {
+        let (_, replace) = token_statements(table);
+        let values = [
+            Value::Text(owner),
+            Value::Bytes(&old.access_ct),
+            Value::Bytes(&old.refresh_ct),
+            Value::Bytes(&new.access_ct),
+            Value::Bytes(&new.refresh_ct),
+        ];
+        Ok(self.write((replace, &values), None).await? == 1)
+    }
+
+    async fn last_account_update(&self) -> Result<Option<i64>, StoreError> {
+        let at = self
+            .query((LAST_ACCOUNT_UPDATE, &[]), rows::at, false)
+            .await?;
+        Ok(at.into_iter().flatten().next())
+    }
+}
+
 /// A store with its operator side.
 pub trait AdminStore: Store + Admin {}
 
@@ -123,7 +203,7 @@ pub async fn connect_admin(
     let store: Arc<dyn AdminStore> = match super::backend_of(url)? {
         #[cfg(feature = "sqlite")]
         crate::config::Backend::Sqlite => {
-            match super::sqlite::admin::file_of(raw)? {
+            match super::sqlite_file_path(raw)? {
                 Some(path) if path.is_file() => {}
                 Some(path) => {
                     return Err(StoreError::Unavailable(format!(

@@ -7,8 +7,12 @@
 //! hashes (a session's prefixed by its creation time, see [`crate::session::session_key`]).
 
 pub mod admin;
+#[cfg_attr(not(all(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+mod outbox;
 #[cfg(feature = "postgres")]
 mod postgres;
+#[cfg_attr(not(all(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+mod rows;
 // The statements both backends share, and a few only one runs: a build with one backend
 // leaves the other's unused.
 #[cfg_attr(not(all(feature = "sqlite", feature = "postgres")), allow(dead_code))]
@@ -54,6 +58,29 @@ pub enum StoreError {
     LeaseLost,
 }
 
+/// Implements the stored form of a fieldless enum: `as_str`, and `parse`, which reads a value
+/// it does not know as `$fallback` (`$why` says why that is safe).
+macro_rules! stored_form {
+    ($ty:ident { $($variant:ident => $text:literal),+ $(,)? } else $fallback:ident, $why:literal) => {
+        impl $ty {
+            /// The stored form.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($ty::$variant => $text),+
+                }
+            }
+
+            #[doc = concat!("Parses the stored form (", $why, ").")]
+            pub fn parse(s: &str) -> Self {
+                match s {
+                    $($text => $ty::$variant,)+
+                    _ => $ty::$fallback,
+                }
+            }
+        }
+    };
+}
+
 /// Whether an account is linked to LINE.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AccountStatus {
@@ -63,24 +90,10 @@ pub enum AccountStatus {
     Unlinked,
 }
 
-impl AccountStatus {
-    /// The stored form.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AccountStatus::Linked => "linked",
-            AccountStatus::Unlinked => "unlinked",
-        }
-    }
-
-    /// Parses the stored form (unknown values count as unlinked: fail closed).
-    pub fn parse(s: &str) -> Self {
-        if s == "linked" {
-            AccountStatus::Linked
-        } else {
-            AccountStatus::Unlinked
-        }
-    }
-}
+stored_form!(AccountStatus {
+    Linked => "linked",
+    Unlinked => "unlinked",
+} else Unlinked, "unknown values count as unlinked: fail closed");
 
 /// An account, keyed by (issuer, LINE user id).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -186,24 +199,10 @@ pub enum DeauthReason {
     Unlink,
 }
 
-impl DeauthReason {
-    /// The stored form.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DeauthReason::Unregister => "unregister",
-            DeauthReason::Unlink => "unlink",
-        }
-    }
-
-    /// Parses the stored form.
-    pub fn parse(s: &str) -> Self {
-        if s == "unlink" {
-            DeauthReason::Unlink
-        } else {
-            DeauthReason::Unregister
-        }
-    }
-}
+stored_form!(DeauthReason {
+    Unregister => "unregister",
+    Unlink => "unlink",
+} else Unregister, "unknown values count as unregister");
 
 /// A deauthorization job claimed by a worker.
 #[derive(Debug, Clone)]

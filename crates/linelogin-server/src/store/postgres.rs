@@ -1,4 +1,6 @@
-//! The PostgreSQL backend, behind the same [`Store`](super::Store) trait as SQLite.
+//! The PostgreSQL backend, behind the same [`Store`](super::Store) trait as SQLite. How it runs
+//! the shared outbox path and the operator's side (`store::outbox`, `store::admin`) is in its
+//! child `exec` (`postgres_exec.rs`).
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -7,14 +9,12 @@ use async_trait::async_trait;
 use sqlx::Row as _;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 
-#[path = "postgres_admin.rs"]
-mod admin;
+#[path = "postgres_exec.rs"]
+mod exec;
 
-use super::sql;
-use super::{
-    Account, AccountStatus, DeauthJob, DeauthReason, EventKind, FailedJob, JobFinal, JobStats,
-    JobSummary, LoginWrite, SessionRecord, Store, StoreError, StoredTokens, WebhookEvent,
-};
+use super::{Account, AccountStatus, DeauthJob, DeauthReason, EventKind, FailedJob, JobFinal};
+use super::{JobStats, JobSummary, LoginWrite, SessionRecord, Store, StoreError, StoredTokens};
+use super::{WebhookEvent, outbox, rows, sql};
 
 /// A login of a LINE user with no pending deauthorization job, as one statement (so one
 /// round trip and one transaction instead of six round trips: BEGIN, the job count, the three
@@ -57,79 +57,6 @@ pub struct PostgresStore {
 }
 
 impl PostgresStore {
-    /// Runs one of the fenced outbox updates that take `(id, a time, a text, lease id)` and,
-    /// when it changed the row, writes the webhook event `event` about job `id` in the same
-    /// transaction. [`StoreError::LeaseLost`] (nothing written) when it matched no row.
-    async fn fenced_update(
-        &self,
-        statement: &str,
-        id: &str,
-        at: i64,
-        text: &str,
-        lease: &str,
-        event: Option<(&str, EventKind)>,
-    ) -> Result<(), StoreError> {
-        let query = sqlx::query(statement)
-            .bind(id)
-            .bind(at)
-            .bind(text)
-            .bind(lease);
-        let Some((event_id, kind)) = event else {
-            let changed = query
-                .execute(&self.pool)
-                .await
-                .map_err(map_err)?
-                .rows_affected();
-            return if changed == 1 {
-                Ok(())
-            } else {
-                Err(StoreError::LeaseLost)
-            };
-        };
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
-        if query
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?
-            .rows_affected()
-            != 1
-        {
-            return Err(StoreError::LeaseLost);
-        }
-        sqlx::query(sql::INSERT_EVENT_FOR_JOB)
-            .bind(event_id)
-            .bind(kind.as_str())
-            .bind(at)
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        tx.commit().await.map_err(map_err)
-    }
-
-    /// Renews a lease (`RENEW_JOB` or `RENEW_WEBHOOK`).
-    async fn renew(
-        &self,
-        statement: &str,
-        id: &str,
-        lease: &str,
-        until: i64,
-    ) -> Result<(), StoreError> {
-        let changed = sqlx::query(statement)
-            .bind(id)
-            .bind(lease)
-            .bind(until)
-            .execute(&self.pool)
-            .await
-            .map_err(map_err)?
-            .rows_affected();
-        if changed == 1 {
-            Ok(())
-        } else {
-            Err(StoreError::LeaseLost)
-        }
-    }
-
     const MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
     /// Connects to a `postgres://` URL. With `schema`, the schema is created if missing and
@@ -337,31 +264,14 @@ fn map_err(err: sqlx::Error) -> StoreError {
     }
 }
 
+/// An account out of a row (see [`rows::account`]).
 fn account_from_row(row: &PgRow) -> Result<Account, StoreError> {
-    let status: String = row.try_get("status").map_err(map_err)?;
-    Ok(Account {
-        id: row.try_get("id").map_err(map_err)?,
-        issuer: row.try_get("issuer").map_err(map_err)?,
-        sub: row.try_get("sub").map_err(map_err)?,
-        display_name: row.try_get("display_name").map_err(map_err)?,
-        picture_url: row.try_get("picture_url").map_err(map_err)?,
-        status: AccountStatus::parse(&status),
-        created_at: row.try_get("created_at").map_err(map_err)?,
-    })
+    rows::account(row)
 }
 
+/// Stored tokens out of a row (see [`rows::tokens`]).
 fn tokens_from_row(row: &PgRow) -> Result<Option<StoredTokens>, StoreError> {
-    let access: Option<Vec<u8>> = row.try_get("access_ct").map_err(map_err)?;
-    let refresh: Option<Vec<u8>> = row.try_get("refresh_ct").map_err(map_err)?;
-    match (access, refresh) {
-        (Some(access_ct), Some(refresh_ct)) => Ok(Some(StoredTokens {
-            access_ct,
-            refresh_ct,
-            access_expires_at: row.try_get("access_expires_at").map_err(map_err)?,
-            refresh_issued_at: row.try_get("refresh_issued_at").map_err(map_err)?,
-        })),
-        _ => Ok(None),
-    }
+    rows::tokens(row)
 }
 
 #[async_trait]
@@ -581,26 +491,7 @@ impl Store for PostgresStore {
     }
 
     async fn claim_job(&self, now: i64, lease_ms: i64) -> Result<Option<DeauthJob>, StoreError> {
-        let row = sqlx::query(sql::CLAIM_JOB_PG)
-            .bind(now.saturating_add(lease_ms))
-            .bind(now)
-            .bind(sql::new_lease())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_err)?;
-        let Some(row) = row else { return Ok(None) };
-        let reason: String = row.try_get("reason").map_err(map_err)?;
-        Ok(Some(DeauthJob {
-            id: row.try_get("id").map_err(map_err)?,
-            account_id: row.try_get("account_id").map_err(map_err)?,
-            issuer: row.try_get("issuer").map_err(map_err)?,
-            sub: row.try_get("sub").map_err(map_err)?,
-            reason: DeauthReason::parse(&reason),
-            tokens: tokens_from_row(&row)?,
-            attempts: row.try_get("attempts").map_err(map_err)?,
-            created_at: row.try_get("created_at").map_err(map_err)?,
-            lease: row.try_get("lease_id").map_err(map_err)?,
-        }))
+        outbox::claim(self, &sql::JOBS, now, lease_ms, rows::deauth_job).await
     }
 
     async fn renew_job_lease(
@@ -609,7 +500,7 @@ impl Store for PostgresStore {
         lease: &str,
         until: i64,
     ) -> Result<(), StoreError> {
-        self.renew(sql::RENEW_JOB, job_id, lease, until).await
+        outbox::renew(self, &sql::JOBS, job_id, lease, until).await
     }
 
     async fn put_job_tokens(
@@ -618,22 +509,7 @@ impl Store for PostgresStore {
         lease: &str,
         tokens: &StoredTokens,
     ) -> Result<(), StoreError> {
-        let changed = sqlx::query(sql::PUT_JOB_TOKENS)
-            .bind(job_id)
-            .bind(&tokens.access_ct)
-            .bind(&tokens.refresh_ct)
-            .bind(tokens.access_expires_at)
-            .bind(tokens.refresh_issued_at)
-            .bind(lease)
-            .execute(&self.pool)
-            .await
-            .map_err(map_err)?
-            .rows_affected();
-        if changed == 1 {
-            Ok(())
-        } else {
-            Err(StoreError::LeaseLost)
-        }
+        outbox::put_job_tokens(self, job_id, lease, tokens).await
     }
 
     async fn finish_job(
@@ -644,15 +520,9 @@ impl Store for PostgresStore {
         now: i64,
         event: Option<&str>,
     ) -> Result<(), StoreError> {
-        self.fenced_update(
-            sql::FINISH_JOB,
-            job_id,
-            now,
-            sql::final_note(outcome),
-            lease,
-            event.map(|e| (e, EventKind::Deauthorized)),
-        )
-        .await
+        let event = event.map(|e| (e, EventKind::Deauthorized));
+        let note = sql::final_note(outcome);
+        outbox::update(self, sql::JOBS.finish, (job_id, lease), now, note, event).await
     }
 
     async fn retry_job(
@@ -662,8 +532,8 @@ impl Store for PostgresStore {
         next_attempt_at: i64,
         error: &str,
     ) -> Result<(), StoreError> {
-        self.fenced_update(sql::RETRY_JOB, job_id, next_attempt_at, error, lease, None)
-            .await
+        let (retry, held) = (sql::JOBS.retry, (job_id, lease));
+        outbox::update(self, retry, held, next_attempt_at, error, None).await
     }
 
     async fn fail_job(
@@ -674,15 +544,8 @@ impl Store for PostgresStore {
         now: i64,
         event: Option<&str>,
     ) -> Result<(), StoreError> {
-        self.fenced_update(
-            sql::FAIL_JOB,
-            job_id,
-            now,
-            error,
-            lease,
-            event.map(|e| (e, EventKind::DeauthorizationFailed)),
-        )
-        .await
+        let event = event.map(|e| (e, EventKind::DeauthorizationFailed));
+        outbox::update(self, sql::FAIL_JOB, (job_id, lease), now, error, event).await
     }
 
     async fn release_job(
@@ -692,8 +555,8 @@ impl Store for PostgresStore {
         next_attempt_at: i64,
         note: &str,
     ) -> Result<(), StoreError> {
-        self.fenced_update(sql::RELEASE_JOB, job_id, next_attempt_at, note, lease, None)
-            .await
+        let (release, held) = (sql::RELEASE_JOB, (job_id, lease));
+        outbox::update(self, release, held, next_attempt_at, note, None).await
     }
 
     async fn give_up_job(
@@ -704,93 +567,32 @@ impl Store for PostgresStore {
         now: i64,
         event: Option<&str>,
     ) -> Result<(), StoreError> {
-        self.fenced_update(
-            sql::GIVE_UP_JOB,
-            job_id,
-            now,
-            error,
-            lease,
-            event.map(|e| (e, EventKind::DeauthorizationFailed)),
-        )
-        .await
+        let event = event.map(|e| (e, EventKind::DeauthorizationFailed));
+        outbox::update(self, sql::JOBS.give_up, (job_id, lease), now, error, event).await
     }
 
     async fn retry_failed_job(&self, job_id: &str, now: i64) -> Result<(), StoreError> {
-        let changed = sqlx::query(sql::RETRY_FAILED_JOB)
-            .bind(job_id)
-            .bind(now)
-            .execute(&self.pool)
-            .await
-            .map_err(map_err)?
-            .rows_affected();
-        if changed == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        outbox::retry_failed(self, &sql::JOBS, job_id, now).await
     }
 
     async fn failed_jobs(&self, limit: i64) -> Result<Vec<FailedJob>, StoreError> {
-        let rows = sqlx::query(sql::FAILED_JOBS)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(map_err)?;
-        rows.iter()
-            .map(|row| {
-                let has_tokens: i32 = row.try_get("has_tokens").map_err(map_err)?;
-                Ok(FailedJob {
-                    id: row.try_get("id").map_err(map_err)?,
-                    account_id: row.try_get("account_id").map_err(map_err)?,
-                    reason: row.try_get("reason").map_err(map_err)?,
-                    attempts: row.try_get("attempts").map_err(map_err)?,
-                    last_error: row.try_get("last_error").map_err(map_err)?,
-                    finished_at: row.try_get("finished_at").map_err(map_err)?,
-                    retryable: has_tokens != 0,
-                })
-            })
-            .collect()
+        let values = [outbox::Value::Int(limit)];
+        let statement = (sql::FAILED_JOBS, &values[..]);
+        outbox::Exec::query(self, statement, rows::failed_job, false).await
     }
 
     async fn job_status(&self, job_id: &str) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query(sql::JOB_STATUS)
-            .bind(job_id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_err)?;
-        row.map(|r| r.try_get("status").map_err(map_err))
-            .transpose()
+        let values = [outbox::Value::Text(job_id)];
+        outbox::read_one(self, (sql::JOB_STATUS, &values), rows::status).await
     }
 
     async fn job_stats(&self, now: i64) -> Result<JobStats, StoreError> {
-        let row = sqlx::query(sql::JOB_STATS)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(map_err)?;
-        let oldest: Option<i64> = row.try_get("oldest").map_err(map_err)?;
-        Ok(JobStats {
-            pending: row.try_get("pending").map_err(map_err)?,
-            failed: row.try_get("failed").map_err(map_err)?,
-            oldest_pending_age_secs: oldest.map_or(0, |t| (now - t).max(0) / 1000),
-        })
+        outbox::stats(self, &sql::JOBS, now).await
     }
 
     async fn latest_job(&self, account_id: &str) -> Result<Option<JobSummary>, StoreError> {
-        let row = sqlx::query(sql::LATEST_JOB)
-            .bind(account_id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_err)?;
-        let Some(row) = row else { return Ok(None) };
-        Ok(Some(JobSummary {
-            id: row.try_get("id").map_err(map_err)?,
-            user_id: row.try_get("sub").map_err(map_err)?,
-            reason: row.try_get("reason").map_err(map_err)?,
-            status: row.try_get("status").map_err(map_err)?,
-            attempts: row.try_get("attempts").map_err(map_err)?,
-            last_error: row.try_get("last_error").map_err(map_err)?,
-            created_at: row.try_get("created_at").map_err(map_err)?,
-            finished_at: row.try_get("finished_at").map_err(map_err)?,
-        }))
+        let values = [outbox::Value::Text(account_id)];
+        outbox::read_one(self, (sql::LATEST_JOB, &values), rows::job_summary).await
     }
 
     async fn claim_webhook(
@@ -798,24 +600,7 @@ impl Store for PostgresStore {
         now: i64,
         lease_ms: i64,
     ) -> Result<Option<WebhookEvent>, StoreError> {
-        let row = sqlx::query(sql::CLAIM_WEBHOOK_PG)
-            .bind(now.saturating_add(lease_ms))
-            .bind(now)
-            .bind(sql::new_lease())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_err)?;
-        let Some(row) = row else { return Ok(None) };
-        Ok(Some(WebhookEvent {
-            id: row.try_get("id").map_err(map_err)?,
-            kind: row.try_get("event_type").map_err(map_err)?,
-            account_id: row.try_get("account_id").map_err(map_err)?,
-            user_id: row.try_get("user_id").map_err(map_err)?,
-            job_id: row.try_get("job_id").map_err(map_err)?,
-            occurred_at: row.try_get("occurred_at").map_err(map_err)?,
-            attempts: row.try_get("attempts").map_err(map_err)?,
-            lease: row.try_get("lease_id").map_err(map_err)?,
-        }))
+        outbox::claim(self, &sql::WEBHOOKS, now, lease_ms, rows::webhook_event).await
     }
 
     async fn renew_webhook_lease(
@@ -824,7 +609,7 @@ impl Store for PostgresStore {
         lease: &str,
         until: i64,
     ) -> Result<(), StoreError> {
-        self.renew(sql::RENEW_WEBHOOK, event_id, lease, until).await
+        outbox::renew(self, &sql::WEBHOOKS, event_id, lease, until).await
     }
 
     async fn finish_webhook(
@@ -833,8 +618,8 @@ impl Store for PostgresStore {
         lease: &str,
         now: i64,
     ) -> Result<(), StoreError> {
-        self.fenced_update(sql::FINISH_WEBHOOK, event_id, now, "delivered", lease, None)
-            .await
+        let (finish, held) = (sql::WEBHOOKS.finish, (event_id, lease));
+        outbox::update(self, finish, held, now, "delivered", None).await
     }
 
     async fn retry_webhook(
@@ -844,15 +629,8 @@ impl Store for PostgresStore {
         next_attempt_at: i64,
         error: &str,
     ) -> Result<(), StoreError> {
-        self.fenced_update(
-            sql::RETRY_WEBHOOK,
-            event_id,
-            next_attempt_at,
-            error,
-            lease,
-            None,
-        )
-        .await
+        let (retry, held) = (sql::WEBHOOKS.retry, (event_id, lease));
+        outbox::update(self, retry, held, next_attempt_at, error, None).await
     }
 
     async fn give_up_webhook(
@@ -862,78 +640,26 @@ impl Store for PostgresStore {
         error: &str,
         now: i64,
     ) -> Result<(), StoreError> {
-        self.fenced_update(sql::GIVE_UP_WEBHOOK, event_id, now, error, lease, None)
-            .await
+        let (give_up, held) = (sql::WEBHOOKS.give_up, (event_id, lease));
+        outbox::update(self, give_up, held, now, error, None).await
     }
 
     async fn retry_failed_webhook(&self, event_id: &str, now: i64) -> Result<(), StoreError> {
-        let changed = sqlx::query(sql::RETRY_FAILED_WEBHOOK)
-            .bind(event_id)
-            .bind(now)
-            .execute(&self.pool)
-            .await
-            .map_err(map_err)?
-            .rows_affected();
-        if changed == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        outbox::retry_failed(self, &sql::WEBHOOKS, event_id, now).await
     }
 
     async fn webhook_stats(&self, now: i64) -> Result<JobStats, StoreError> {
-        let row = sqlx::query(sql::WEBHOOK_STATS)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(map_err)?;
-        let oldest: Option<i64> = row.try_get("oldest").map_err(map_err)?;
-        Ok(JobStats {
-            pending: row.try_get("pending").map_err(map_err)?,
-            failed: row.try_get("failed").map_err(map_err)?,
-            oldest_pending_age_secs: oldest.map_or(0, |t| (now - t).max(0) / 1000),
-        })
+        outbox::stats(self, &sql::WEBHOOKS, now).await
     }
 
     async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
-        let mut total = 0;
-        for statement in [sql::PURGE_SESSIONS_BATCH, sql::PURGE_PENDING_LOGINS_BATCH] {
-            loop {
-                let n = sqlx::query(statement)
-                    .bind(now)
-                    .bind(sql::PURGE_BATCH)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(map_err)?
-                    .rows_affected();
-                total += n;
-                if n < sql::PURGE_BATCH.unsigned_abs() {
-                    break;
-                }
-            }
-        }
-        Ok(total)
+        let statements = [sql::PURGE_SESSIONS_BATCH, sql::PURGE_PENDING_LOGINS_BATCH];
+        self.purge_batches(&statements, now).await
     }
 
     async fn purge_finished_jobs(&self, before: i64) -> Result<u64, StoreError> {
-        let mut total = 0;
-        for statement in [
-            sql::PURGE_FINISHED_JOBS_BATCH,
-            sql::PURGE_DELIVERED_WEBHOOKS_BATCH,
-        ] {
-            loop {
-                let n = sqlx::query(statement)
-                    .bind(before)
-                    .bind(sql::PURGE_BATCH)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(map_err)?
-                    .rows_affected();
-                total += n;
-                if n < sql::PURGE_BATCH.unsigned_abs() {
-                    break;
-                }
-            }
-        }
-        Ok(total)
+        let statements = [sql::JOBS.purge, sql::WEBHOOKS.purge];
+        self.purge_batches(&statements, before).await
     }
 
     async fn claim_maintenance(

@@ -83,71 +83,164 @@ pub(crate) const DELETE_ACCOUNT: &str = "DELETE FROM accounts WHERE id = $1";
 pub(crate) const UNLINK_ACCOUNT: &str =
     "UPDATE accounts SET status = 'unlinked', updated_at = $2 WHERE id = $1";
 
-/// The columns a claim returns.
-macro_rules! claimed_job_columns {
-    () => {
-        "RETURNING id, account_id, issuer, sub, reason, access_ct, refresh_ct, \
-         access_expires_at, refresh_issued_at, attempts, created_at, lease_id"
+/// The statements of one outbox table. Deauthorization jobs and webhook deliveries are both
+/// outboxes with the same lifecycle columns (`status`, `attempts`, `next_attempt_at`,
+/// `lease_until`, `lease_id`, `last_error`, `finished_at`): a row is claimed under a fresh
+/// lease id, renewed while its work is in flight, and every later write is fenced by that
+/// lease id (it changes nothing once another claim has replaced it). [`outbox!`] writes these
+/// statements once; [`JOBS`] and [`WEBHOOKS`] differ only in what the macro is given.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Outbox {
+    /// `$1` lease end, `$2` now, `$3` lease id → the claimed row (SQLite: one writer, so the
+    /// sub-select and the update cannot race).
+    pub(crate) claim: &'static str,
+    /// [`Outbox::claim`] for PostgreSQL: `FOR UPDATE SKIP LOCKED`, so instances claiming at
+    /// once each take a different row instead of queueing on the same one.
+    pub(crate) claim_pg: &'static str,
+    /// `$1` id, `$2` lease id, `$3` new lease end: renews a lease still held.
+    pub(crate) renew: &'static str,
+    /// `$1` id, `$2` now, `$3` note, `$4` lease id: done.
+    pub(crate) finish: &'static str,
+    /// `$1` id, `$2` next attempt, `$3` error, `$4` lease id: back for a later attempt.
+    pub(crate) retry: &'static str,
+    /// `$1` id, `$2` now, `$3` error, `$4` lease id: failed after the last attempt, kept
+    /// sendable by [`Outbox::retry_failed`] (a job keeps its encrypted tokens).
+    pub(crate) give_up: &'static str,
+    /// `$1` id, `$2` now: a failed row that can be sent back to pending, attempts reset.
+    pub(crate) retry_failed: &'static str,
+    /// → `pending`, `failed`, `oldest`.
+    pub(crate) stats: &'static str,
+    /// `$1` finished before, `$2` batch size: deletes up to a batch of finished rows (failed
+    /// ones stay, for an operator).
+    pub(crate) purge: &'static str,
+}
+
+/// The `WHERE` of a fenced write: `$1` id, `$4` lease id, still pending.
+macro_rules! fenced {
+    ($table:literal, $set:expr) => {
+        concat!(
+            "UPDATE ",
+            $table,
+            " SET ",
+            $set,
+            " WHERE id = $1 AND lease_id = $4 AND status = 'pending'"
+        )
     };
 }
 
-/// `$1` lease end, `$2` now, `$3` lease id → the claimed job (SQLite: one writer, so the
-/// sub-select and the update cannot race).
-pub(crate) const CLAIM_JOB: &str = concat!(
-    "UPDATE deauth_jobs SET lease_until = $1, lease_id = $3, attempts = attempts + 1 \
-     WHERE id = (SELECT id FROM deauth_jobs WHERE status = 'pending' AND next_attempt_at <= $2 \
-       AND (lease_until IS NULL OR lease_until <= $2) ORDER BY next_attempt_at, created_at LIMIT 1) \
-     AND status = 'pending' AND (lease_until IS NULL OR lease_until <= $2) ",
-    claimed_job_columns!()
-);
-/// [`CLAIM_JOB`] for PostgreSQL: `FOR UPDATE SKIP LOCKED`, so instances claiming at once each
-/// take a different job instead of queueing on the same row.
-pub(crate) const CLAIM_JOB_PG: &str = concat!(
-    "UPDATE deauth_jobs SET lease_until = $1, lease_id = $3, attempts = attempts + 1 \
-     WHERE id = (SELECT id FROM deauth_jobs WHERE status = 'pending' AND next_attempt_at <= $2 \
-       AND (lease_until IS NULL OR lease_until <= $2) ORDER BY next_attempt_at, created_at LIMIT 1 \
-       FOR UPDATE SKIP LOCKED) \
-     AND status = 'pending' AND (lease_until IS NULL OR lease_until <= $2) ",
-    claimed_job_columns!()
-);
-/// `$1` job, `$2` lease id, `$3` new lease end: renews a lease still held.
-pub(crate) const RENEW_JOB: &str = "UPDATE deauth_jobs SET lease_until = $3 \
-     WHERE id = $1 AND lease_id = $2 AND status = 'pending'";
+/// An [`Outbox`] of `table`, whose rows are picked by `key` (`id`, or `seq` where the
+/// insertion order is kept), due ones `in_order` (a further condition on the candidate `e`)
+/// by `order_by`; a claim `returning` those columns, a finish that also sets `finish_sets`,
+/// a failed row sendable again when `retryable`, and the finished statuses that are `purged`.
+macro_rules! outbox {
+    (
+        table: $table:literal,
+        key: $key:literal,
+        in_order: $in_order:literal,
+        order_by: $order_by:literal,
+        returning: $returning:literal,
+        finish_sets: $finish_sets:literal,
+        retryable: $retryable:literal,
+        purged: $purged:literal $(,)?
+    ) => {
+        Outbox {
+            claim: outbox!(@claim $table, $key, $in_order, $order_by, "", $returning),
+            claim_pg: outbox!(@claim $table, $key, $in_order, $order_by,
+                " FOR UPDATE OF e SKIP LOCKED", $returning),
+            renew: concat!(
+                "UPDATE ", $table, " SET lease_until = $3 \
+                 WHERE id = $1 AND lease_id = $2 AND status = 'pending'"
+            ),
+            finish: fenced!($table, concat!(
+                "status = 'done', finished_at = $2, lease_until = NULL, ", $finish_sets,
+                "last_error = $3"
+            )),
+            retry: fenced!($table, "next_attempt_at = $2, lease_until = NULL, lease_id = NULL, \
+                last_error = $3"),
+            give_up: fenced!($table, "status = 'failed', finished_at = $2, lease_until = NULL, \
+                last_error = $3"),
+            retry_failed: concat!(
+                "UPDATE ", $table, " SET status = 'pending', attempts = 0, next_attempt_at = $2, \
+                 lease_until = NULL, lease_id = NULL, finished_at = NULL \
+                 WHERE id = $1 AND status = 'failed'", $retryable
+            ),
+            stats: concat!(
+                "SELECT COALESCE(SUM(CASE WHEN status = 'pending' THEN 1 ELSE 0 END), 0) \
+                 AS pending, \
+                 COALESCE(SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), 0) AS failed, \
+                 MIN(CASE WHEN status = 'pending' THEN created_at END) AS oldest \
+                 FROM ", $table, " WHERE status IN ('pending', 'failed')"
+            ),
+            purge: concat!(
+                "DELETE FROM ", $table, " WHERE ", $key, " IN (SELECT ", $key, " FROM ", $table,
+                " WHERE status IN (", $purged, ") AND finished_at <= $1 LIMIT $2)"
+            ),
+        }
+    };
+    (@claim $table:literal, $key:literal, $in_order:literal, $order_by:literal,
+        $lock:literal, $returning:literal) => {
+        concat!(
+            "UPDATE ", $table, " SET lease_until = $1, lease_id = $3, attempts = attempts + 1 \
+             WHERE ", $key, " = (SELECT e.", $key, " FROM ", $table, " e \
+             WHERE e.status = 'pending' AND e.next_attempt_at <= $2 \
+             AND (e.lease_until IS NULL OR e.lease_until <= $2)", $in_order,
+            " ORDER BY ", $order_by, " LIMIT 1", $lock, ") \
+             AND status = 'pending' AND (lease_until IS NULL OR lease_until <= $2) RETURNING ",
+            $returning
+        )
+    };
+}
+
+/// The deauthorization jobs. A finished or failed job's tokens are wiped, but a job given up
+/// after its last attempt keeps them, so that an operator can send it again — unless its LINE
+/// user has linked again since (sending it would revoke the new link). Done and superseded
+/// jobs are purged.
+pub(crate) const JOBS: Outbox = outbox! {
+    table: "deauth_jobs",
+    key: "id",
+    in_order: "",
+    order_by: "e.next_attempt_at, e.created_at",
+    returning: "id, account_id, issuer, sub, reason, access_ct, refresh_ct, \
+        access_expires_at, refresh_issued_at, attempts, created_at, lease_id",
+    finish_sets: "access_ct = NULL, refresh_ct = NULL, ",
+    retryable: " AND access_ct IS NOT NULL \
+        AND NOT EXISTS (SELECT 1 FROM accounts a WHERE a.issuer = deauth_jobs.issuer \
+        AND a.sub = deauth_jobs.sub AND a.status = 'linked')",
+    purged: "'done', 'superseded'",
+};
+
+/// The webhook events: an event waits while an earlier event of the same account is pending
+/// (one account's events arrive in order, by `seq`). Delivered events are purged.
+pub(crate) const WEBHOOKS: Outbox = outbox! {
+    table: "webhook_events",
+    key: "seq",
+    in_order: " AND NOT EXISTS (SELECT 1 FROM webhook_events p \
+        WHERE p.account_id = e.account_id AND p.status = 'pending' AND p.seq < e.seq)",
+    order_by: "e.next_attempt_at, e.seq",
+    returning: "id, event_type, account_id, user_id, job_id, occurred_at, attempts, lease_id",
+    finish_sets: "",
+    retryable: "",
+    purged: "'done'",
+};
+
 /// `$1` job, `$2` access ct, `$3` refresh ct, `$4` access expiry, `$5` refresh issued,
 /// `$6` lease id.
 pub(crate) const PUT_JOB_TOKENS: &str = "UPDATE deauth_jobs SET access_ct = $2, \
      refresh_ct = $3, access_expires_at = $4, refresh_issued_at = $5 \
      WHERE id = $1 AND lease_id = $6 AND status = 'pending'";
-/// `$1` job, `$2` now, `$3` note, `$4` lease id.
-pub(crate) const FINISH_JOB: &str = "UPDATE deauth_jobs SET status = 'done', finished_at = $2, \
-     lease_until = NULL, access_ct = NULL, refresh_ct = NULL, last_error = $3 \
-     WHERE id = $1 AND lease_id = $4 AND status = 'pending'";
-/// `$1` job, `$2` next attempt, `$3` error, `$4` lease id.
-pub(crate) const RETRY_JOB: &str = "UPDATE deauth_jobs SET next_attempt_at = $2, \
-     lease_until = NULL, lease_id = NULL, last_error = $3 \
-     WHERE id = $1 AND lease_id = $4 AND status = 'pending'";
-/// `$1` job, `$2` now, `$3` error, `$4` lease id.
-pub(crate) const FAIL_JOB: &str = "UPDATE deauth_jobs SET status = 'failed', finished_at = $2, \
-     lease_until = NULL, access_ct = NULL, refresh_ct = NULL, last_error = $3 \
-     WHERE id = $1 AND lease_id = $4 AND status = 'pending'";
+/// `$1` job, `$2` now, `$3` error, `$4` lease id: gives up for good, tokens wiped.
+pub(crate) const FAIL_JOB: &str = fenced!(
+    "deauth_jobs",
+    "status = 'failed', finished_at = $2, lease_until = NULL, access_ct = NULL, \
+     refresh_ct = NULL, last_error = $3"
+);
 /// `$1` job, `$2` next attempt, `$3` note, `$4` lease id: puts a claimed job back without
 /// counting the attempt (the outbound policy refused the call locally; nothing reached LINE).
-pub(crate) const RELEASE_JOB: &str = "UPDATE deauth_jobs SET next_attempt_at = $2, \
-     lease_until = NULL, lease_id = NULL, last_error = $3, \
-     attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END \
-     WHERE id = $1 AND lease_id = $4 AND status = 'pending'";
-/// `$1` job, `$2` now, `$3` error, `$4` lease id: gives up but keeps the (encrypted) tokens,
-/// so that [`RETRY_FAILED_JOB`] can send the job again.
-pub(crate) const GIVE_UP_JOB: &str = "UPDATE deauth_jobs SET status = 'failed', \
-     finished_at = $2, lease_until = NULL, last_error = $3 \
-     WHERE id = $1 AND lease_id = $4 AND status = 'pending'";
-/// `$1` job, `$2` now: a failed job that still has its tokens, whose LINE user has not linked
-/// again, back to pending with its attempts reset.
-pub(crate) const RETRY_FAILED_JOB: &str = "UPDATE deauth_jobs SET status = 'pending', \
-     attempts = 0, next_attempt_at = $2, lease_until = NULL, lease_id = NULL, finished_at = NULL \
-     WHERE id = $1 AND status = 'failed' AND access_ct IS NOT NULL \
-     AND NOT EXISTS (SELECT 1 FROM accounts a WHERE a.issuer = deauth_jobs.issuer \
-       AND a.sub = deauth_jobs.sub AND a.status = 'linked')";
+pub(crate) const RELEASE_JOB: &str = fenced!(
+    "deauth_jobs",
+    "next_attempt_at = $2, lease_until = NULL, lease_id = NULL, last_error = $3, \
+     attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END"
+);
 /// `$1` limit → failed jobs, the most recent first.
 pub(crate) const FAILED_JOBS: &str = "SELECT id, account_id, reason, attempts, last_error, \
      finished_at, CASE WHEN access_ct IS NULL THEN 0 ELSE 1 END AS has_tokens \
@@ -158,12 +251,6 @@ pub(crate) const JOB_STATUS: &str = "SELECT status FROM deauth_jobs WHERE id = $
 pub(crate) const LATEST_JOB: &str = "SELECT id, sub, reason, status, attempts, last_error, \
      created_at, finished_at FROM deauth_jobs WHERE account_id = $1 \
      ORDER BY created_at DESC, id DESC LIMIT 1";
-/// → `pending`, `failed`, `oldest`.
-pub(crate) const JOB_STATS: &str = "SELECT \
-     COALESCE(SUM(CASE WHEN status = 'pending' THEN 1 ELSE 0 END), 0) AS pending, \
-     COALESCE(SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), 0) AS failed, \
-     MIN(CASE WHEN status = 'pending' THEN created_at END) AS oldest \
-     FROM deauth_jobs WHERE status IN ('pending', 'failed')";
 /// `$1` event id, `$2` type, `$3` now, `$4` account id, `$5` job id (or NULL): a webhook
 /// event about an account, written before the account changes.
 pub(crate) const INSERT_EVENT_FOR_ACCOUNT: &str = "INSERT INTO webhook_events (id, event_type, \
@@ -174,60 +261,6 @@ pub(crate) const INSERT_EVENT_FOR_JOB: &str = "INSERT INTO webhook_events (id, e
      account_id, user_id, job_id, occurred_at, status, attempts, next_attempt_at, created_at) \
      SELECT $1, $2, j.account_id, j.sub, j.id, $3, 'pending', 0, $3, $3 \
      FROM deauth_jobs j WHERE j.id = $4";
-/// The columns a webhook claim returns.
-macro_rules! claimed_event_columns {
-    () => {
-        "RETURNING id, event_type, account_id, user_id, job_id, occurred_at, attempts, lease_id"
-    };
-}
-/// `$1` lease end, `$2` now, `$3` lease id → the claimed event: the oldest due one whose
-/// account has no earlier event still pending (one account's events arrive in order).
-pub(crate) const CLAIM_WEBHOOK: &str = concat!(
-    "UPDATE webhook_events SET lease_until = $1, lease_id = $3, attempts = attempts + 1 \
-     WHERE seq = (SELECT e.seq FROM webhook_events e WHERE e.status = 'pending' \
-       AND e.next_attempt_at <= $2 AND (e.lease_until IS NULL OR e.lease_until <= $2) \
-       AND NOT EXISTS (SELECT 1 FROM webhook_events p WHERE p.account_id = e.account_id \
-         AND p.status = 'pending' AND p.seq < e.seq) \
-       ORDER BY e.next_attempt_at, e.seq LIMIT 1) \
-     AND status = 'pending' AND (lease_until IS NULL OR lease_until <= $2) ",
-    claimed_event_columns!()
-);
-/// [`CLAIM_WEBHOOK`] for PostgreSQL (`FOR UPDATE SKIP LOCKED`).
-pub(crate) const CLAIM_WEBHOOK_PG: &str = concat!(
-    "UPDATE webhook_events SET lease_until = $1, lease_id = $3, attempts = attempts + 1 \
-     WHERE seq = (SELECT e.seq FROM webhook_events e WHERE e.status = 'pending' \
-       AND e.next_attempt_at <= $2 AND (e.lease_until IS NULL OR e.lease_until <= $2) \
-       AND NOT EXISTS (SELECT 1 FROM webhook_events p WHERE p.account_id = e.account_id \
-         AND p.status = 'pending' AND p.seq < e.seq) \
-       ORDER BY e.next_attempt_at, e.seq LIMIT 1 FOR UPDATE OF e SKIP LOCKED) \
-     AND status = 'pending' AND (lease_until IS NULL OR lease_until <= $2) ",
-    claimed_event_columns!()
-);
-/// `$1` event, `$2` lease id, `$3` new lease end.
-pub(crate) const RENEW_WEBHOOK: &str = "UPDATE webhook_events SET lease_until = $3 \
-     WHERE id = $1 AND lease_id = $2 AND status = 'pending'";
-/// `$1` event, `$2` now, `$3` note, `$4` lease id.
-pub(crate) const FINISH_WEBHOOK: &str = "UPDATE webhook_events SET status = 'done', \
-     finished_at = $2, lease_until = NULL, last_error = $3 \
-     WHERE id = $1 AND lease_id = $4 AND status = 'pending'";
-/// `$1` event, `$2` next attempt, `$3` error, `$4` lease id.
-pub(crate) const RETRY_WEBHOOK: &str = "UPDATE webhook_events SET next_attempt_at = $2, \
-     lease_until = NULL, lease_id = NULL, last_error = $3 \
-     WHERE id = $1 AND lease_id = $4 AND status = 'pending'";
-/// `$1` event, `$2` now, `$3` error, `$4` lease id.
-pub(crate) const GIVE_UP_WEBHOOK: &str = "UPDATE webhook_events SET status = 'failed', \
-     finished_at = $2, lease_until = NULL, last_error = $3 \
-     WHERE id = $1 AND lease_id = $4 AND status = 'pending'";
-/// `$1` event, `$2` now: a failed delivery back to pending, attempts reset.
-pub(crate) const RETRY_FAILED_WEBHOOK: &str = "UPDATE webhook_events SET status = 'pending', \
-     attempts = 0, next_attempt_at = $2, lease_until = NULL, lease_id = NULL, \
-     finished_at = NULL WHERE id = $1 AND status = 'failed'";
-/// → `pending`, `failed`, `oldest`.
-pub(crate) const WEBHOOK_STATS: &str = "SELECT \
-     COALESCE(SUM(CASE WHEN status = 'pending' THEN 1 ELSE 0 END), 0) AS pending, \
-     COALESCE(SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), 0) AS failed, \
-     MIN(CASE WHEN status = 'pending' THEN created_at END) AS oldest \
-     FROM webhook_events WHERE status IN ('pending', 'failed')";
 /// `$1` now, `$2` batch size: deletes up to a batch of expired sessions.
 pub(crate) const PURGE_SESSIONS_BATCH: &str = "DELETE FROM sessions WHERE id_hash IN \
      (SELECT id_hash FROM sessions WHERE expires_at <= $1 LIMIT $2)";
@@ -237,15 +270,6 @@ pub(crate) const COUNT_PENDING_LOGINS: &str =
 /// `$1` now, `$2` batch size: deletes up to a batch of expired pending logins.
 pub(crate) const PURGE_PENDING_LOGINS_BATCH: &str = "DELETE FROM pending_logins WHERE id_hash IN \
      (SELECT id_hash FROM pending_logins WHERE expires_at <= $1 LIMIT $2)";
-/// `$1` finished before, `$2` batch size: deletes up to a batch of jobs done or superseded
-/// before `$1` (failed jobs stay: an operator may retry them).
-pub(crate) const PURGE_FINISHED_JOBS_BATCH: &str = "DELETE FROM deauth_jobs WHERE id IN \
-     (SELECT id FROM deauth_jobs WHERE status IN ('done', 'superseded') AND finished_at <= $1 \
-     LIMIT $2)";
-/// `$1` before, `$2` batch → delivered webhook events finished at or before `$1` (failed ones
-/// stay, for an operator).
-pub(crate) const PURGE_DELIVERED_WEBHOOKS_BATCH: &str = "DELETE FROM webhook_events WHERE seq IN \
-     (SELECT seq FROM webhook_events WHERE status = 'done' AND finished_at <= $1 LIMIT $2)";
 /// `$1` task, `$2` now, `$3` the latest last run that lets this one go → `task` when this
 /// caller claimed the run (inserted or moved `ran_at` forward), no row when another
 /// instance ran the task within the period. One statement, so two instances cannot both
@@ -295,40 +319,40 @@ mod tests {
         DELETE_SESSIONS_OF_ACCOUNT,
         DELETE_ACCOUNT,
         UNLINK_ACCOUNT,
-        CLAIM_JOB,
-        CLAIM_JOB_PG,
-        RENEW_JOB,
         PUT_JOB_TOKENS,
-        FINISH_JOB,
-        RETRY_JOB,
         FAIL_JOB,
         RELEASE_JOB,
-        GIVE_UP_JOB,
-        RETRY_FAILED_JOB,
         FAILED_JOBS,
         JOB_STATUS,
-        JOB_STATS,
         LATEST_JOB,
         INSERT_EVENT_FOR_ACCOUNT,
         INSERT_EVENT_FOR_JOB,
-        CLAIM_WEBHOOK,
-        CLAIM_WEBHOOK_PG,
-        RENEW_WEBHOOK,
-        FINISH_WEBHOOK,
-        RETRY_WEBHOOK,
-        GIVE_UP_WEBHOOK,
-        RETRY_FAILED_WEBHOOK,
-        WEBHOOK_STATS,
         PURGE_SESSIONS_BATCH,
         PURGE_PENDING_LOGINS_BATCH,
-        PURGE_FINISHED_JOBS_BATCH,
-        PURGE_DELIVERED_WEBHOOKS_BATCH,
         CLAIM_MAINTENANCE,
     ];
 
+    impl Outbox {
+        /// Every statement of the outbox.
+        fn statements(&self) -> [&'static str; 9] {
+            [
+                self.claim,
+                self.claim_pg,
+                self.renew,
+                self.finish,
+                self.retry,
+                self.give_up,
+                self.retry_failed,
+                self.stats,
+                self.purge,
+            ]
+        }
+    }
+
     #[test]
     fn parameters_run_from_one_without_gaps() {
-        for sql in ALL {
+        let outboxes = [JOBS, WEBHOOKS].map(|o| o.statements());
+        for sql in ALL.iter().chain(outboxes.iter().flatten()) {
             let mut seen = Vec::new();
             let bytes = sql.as_bytes();
             let mut i = 0;

@@ -15,7 +15,7 @@
 use std::time::Duration;
 
 use crate::config::WebhookConfig;
-use crate::deauth::outbox::{backoff_ms, lease, while_renewing};
+use crate::deauth::outbox::{WorkerHandle, backoff_ms, claimed, lease, spawn_loop, while_renewing};
 use crate::state::AppState;
 use crate::store::StoreError;
 
@@ -34,20 +34,8 @@ pub enum Step {
     LeaseLost(String),
 }
 
-/// A running webhook worker.
-#[derive(Debug)]
-pub struct WebhookWorker {
-    stop: tokio::sync::watch::Sender<bool>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl WebhookWorker {
-    /// Stops the worker after its current delivery and waits for it.
-    pub async fn stop(self) {
-        let _ = self.stop.send(true);
-        let _ = self.task.await;
-    }
-}
+/// A running webhook worker (stopped like the deauthorization worker).
+pub type WebhookWorker = WorkerHandle;
 
 /// The HTTP client of the deliveries: bounded connect and total timeouts, no redirects, no
 /// proxy from the environment (deliveries go straight to the configured URL).
@@ -71,23 +59,14 @@ pub fn spawn(state: AppState) -> Option<WebhookWorker> {
             return None;
         }
     };
-    let (stop, mut stopped) = tokio::sync::watch::channel(false);
-    let task = tokio::spawn(async move {
-        let poll = Duration::from_millis(state.settings().deauth.poll_ms.max(10));
-        loop {
-            if *stopped.borrow() {
-                break;
-            }
-            if matches!(run_once(&state, &client).await, Step::Idle) {
-                tokio::select! {
-                    _ = state.inner.webhook_wake.notified() => {}
-                    _ = tokio::time::sleep(poll) => {}
-                    _ = stopped.changed() => {}
-                }
-            }
-        }
-    });
-    Some(WebhookWorker { stop, task })
+    Some(spawn_loop(
+        state,
+        |state| &state.inner.webhook_wake,
+        move |state| {
+            let client = client.clone();
+            async move { matches!(run_once(&state, &client).await, Step::Idle) }
+        },
+    ))
 }
 
 /// Claims and delivers at most one due event.
@@ -96,13 +75,9 @@ pub async fn run_once(state: &AppState, client: &reqwest::Client) -> Step {
         return Step::Idle;
     };
     let (lease_ms, renew_every) = lease(state);
-    let event = match state.store().claim_webhook(state.now_ms(), lease_ms).await {
-        Ok(Some(event)) => event,
-        Ok(None) => return Step::Idle,
-        Err(e) => {
-            tracing::warn!(error = %e, "claiming a webhook event failed");
-            return Step::Idle;
-        }
+    let claim = state.store().claim_webhook(state.now_ms(), lease_ms).await;
+    let Some(event) = claimed("a webhook event", claim) else {
+        return Step::Idle;
     };
     let id = event.id.clone();
     let lease = event.lease.clone();
