@@ -428,3 +428,103 @@ fn too_many_message(lang: Lang) -> &'static str {
         Lang::Ja => "現在リクエストが集中しています。しばらく待ってからもう一度お試しください。",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    fn every_variant() -> Vec<AppError> {
+        let io = || std::io::Error::other("disk on fire");
+        vec![
+            AppError::StateMismatch,
+            AppError::BadCallback("dup".into()),
+            AppError::LoginCancelled,
+            AppError::LoginFailed("server_error"),
+            AppError::IdentityRejected("bad nonce".into()),
+            AppError::CodeRejected,
+            AppError::LineUnavailable {
+                retry_after: Duration::from_millis(10),
+                detail: "breaker open".into(),
+            },
+            AppError::BadUpstream("no ID token".into()),
+            AppError::LoginRequired,
+            AppError::Csrf("token missing"),
+            AppError::AccountMismatch,
+            AppError::Busy,
+            AppError::DatabaseUnavailable(StoreError::Unavailable("locked".into())),
+            AppError::NotFound,
+            AppError::Internal(context("encode pending login", io())),
+            AppError::TooManyRequests {
+                retry_after: Duration::from_secs(7),
+            },
+            AppError::PendingLoginsFull,
+        ]
+    }
+
+    #[test]
+    fn the_table_logs_server_errors_and_keeps_reasons_apart() {
+        let all = every_variant();
+        let mut reasons: Vec<_> = all.iter().map(AppError::reason).collect();
+        reasons.sort_unstable();
+        reasons.dedup();
+        assert_eq!(reasons.len(), all.len(), "one reason code per variant");
+        for e in &all {
+            let a = e.answer();
+            // Client errors are routine; every 5xx is logged above debug.
+            assert_eq!(
+                a.log == LogAs::Routine,
+                !a.status.is_server_error(),
+                "{e}"
+            );
+            // Every 503 and 429 says when to come back.
+            let must_retry = matches!(a.status.as_u16(), 429 | 503);
+            assert_eq!(a.retry_after.is_some(), must_retry, "{e}");
+        }
+    }
+
+    #[test]
+    fn answers_carry_status_page_and_retry_after() {
+        let resp = AppError::LineUnavailable {
+            retry_after: Duration::from_millis(10),
+            detail: String::new(),
+        }
+        .into_response();
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(resp.headers()[header::RETRY_AFTER], "1", "at least a second");
+        assert!(matches!(
+            resp.extensions().get::<ErrorPage>(),
+            Some(ErrorPage(ErrorKind::Unavailable))
+        ));
+        let resp = AppError::PendingLoginsFull.into_response();
+        assert_eq!(resp.headers()[header::RETRY_AFTER], "5");
+        assert!(matches!(
+            resp.extensions().get::<ErrorPage>(),
+            Some(ErrorPage(ErrorKind::TooMany))
+        ));
+    }
+
+    #[test]
+    fn causes_stay_error_sources_and_display_is_unchanged() {
+        let e = AppError::Internal(context(
+            "encode pending login",
+            std::io::Error::other("disk on fire"),
+        ));
+        assert_eq!(
+            e.to_string(),
+            "internal error: encode pending login: disk on fire"
+        );
+        let ctx = e.source().expect("the context");
+        let io = ctx.source().expect("the io error");
+        assert_eq!(io.to_string(), "disk on fire");
+        assert!(io.downcast_ref::<std::io::Error>().is_some());
+
+        let e = AppError::from(StoreError::Conflict("accounts_sub".into()));
+        assert_eq!(e.to_string(), "internal error: conflict on accounts_sub");
+        assert!(e.source().and_then(|s| s.downcast_ref::<StoreError>()).is_some());
+        let e = AppError::from(StoreError::Unavailable("locked".into()));
+        assert_eq!(e.to_string(), "database unavailable: locked");
+        assert_eq!(e.reason(), "database_unavailable");
+    }
+}
