@@ -138,12 +138,19 @@ pub struct Context {
     source: Cause,
 }
 
+impl Context {
+    /// `source`, and what was being done when it happened.
+    pub fn new(doing: &'static str, source: impl Into<Cause>) -> Self {
+        Context {
+            doing,
+            source: source.into(),
+        }
+    }
+}
+
 /// `source` as a [`Cause`] that says what was being done.
 pub fn context(doing: &'static str, source: impl Into<Cause>) -> Cause {
-    Box::new(Context {
-        doing,
-        source: source.into(),
-    })
+    Box::new(Context::new(doing, source))
 }
 
 /// How a failure is logged by [`AppError`]'s `IntoResponse`.
@@ -473,11 +480,7 @@ mod tests {
         for e in &all {
             let a = e.answer();
             // Client errors are routine; every 5xx is logged above debug.
-            assert_eq!(
-                a.log == LogAs::Routine,
-                !a.status.is_server_error(),
-                "{e}"
-            );
+            assert_eq!(a.log == LogAs::Routine, !a.status.is_server_error(), "{e}");
             // Every 503 and 429 says when to come back.
             let must_retry = matches!(a.status.as_u16(), 429 | 503);
             assert_eq!(a.retry_after.is_some(), must_retry, "{e}");
@@ -492,7 +495,11 @@ mod tests {
         }
         .into_response();
         assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(resp.headers()[header::RETRY_AFTER], "1", "at least a second");
+        assert_eq!(
+            resp.headers()[header::RETRY_AFTER],
+            "1",
+            "at least a second"
+        );
         assert!(matches!(
             resp.extensions().get::<ErrorPage>(),
             Some(ErrorPage(ErrorKind::Unavailable))
@@ -522,9 +529,31 @@ mod tests {
 
         let e = AppError::from(StoreError::Conflict("accounts_sub".into()));
         assert_eq!(e.to_string(), "internal error: conflict on accounts_sub");
-        assert!(e.source().and_then(|s| s.downcast_ref::<StoreError>()).is_some());
+        assert!(
+            e.source()
+                .and_then(|s| s.downcast_ref::<StoreError>())
+                .is_some()
+        );
         let e = AppError::from(StoreError::Unavailable("locked".into()));
         assert_eq!(e.to_string(), "database unavailable: locked");
         assert_eq!(e.reason(), "database_unavailable");
+
+        // A driver's error under the store's: the chain reaches it, Display reads as before.
+        let store = StoreError::Unavailable(crate::store::Cause::context(
+            "opening the database",
+            std::io::Error::other("permission denied"),
+        ));
+        assert_eq!(
+            store.to_string(),
+            "database unavailable: opening the database: permission denied"
+        );
+        let e = AppError::from(store.clone());
+        assert_eq!(e.to_string(), store.to_string());
+        let mut chain = std::iter::successors(e.source(), |s| (*s).source());
+        assert!(chain.any(|s| s.downcast_ref::<std::io::Error>().is_some()));
+        let StoreError::Unavailable(cause) = store else {
+            unreachable!()
+        };
+        assert!(cause.get_ref().downcast_ref::<Context>().is_some());
     }
 }

@@ -430,7 +430,10 @@ mod tests {
         let mut h = HeaderMap::new();
         let long = format!("ll_session={}", "x".repeat(129));
         h.append(header::COOKIE, HeaderValue::from_str(&long).unwrap());
-        h.append(header::COOKIE, HeaderValue::from_static("x; ll_session= one ;"));
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("x; ll_session= one ;"),
+        );
         h.append(header::COOKIE, HeaderValue::from_static("ll_session=two"));
         assert_eq!(read_cookie(&h, "ll_session").as_deref(), Some("one"));
         assert_eq!(

@@ -349,9 +349,7 @@ impl LineClient {
         })
         .map_err(|e| {
             // The class only: serde_json's message could quote the token being encoded.
-            Error::Config(
-                format!("cannot encode deauthorize body: {}", e.classify() as u8).into(),
-            )
+            Error::Config(format!("cannot encode deauthorize body: {}", e.classify() as u8).into())
         })?;
         let call = Call::new(endpoint, self.endpoint_url(endpoint)?)
             .json(body)

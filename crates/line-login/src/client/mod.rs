@@ -187,8 +187,7 @@ fn default_transport() -> Result<Arc<dyn HttpTransport>, Error> {
     if let Some(t) = SHARED.get() {
         return Ok(t.clone());
     }
-    let t =
-        Arc::new(crate::http::ReqwestTransport::new().map_err(|e| Error::Config(Box::new(e)))?);
+    let t = Arc::new(crate::http::ReqwestTransport::new().map_err(|e| Error::Config(Box::new(e)))?);
     Ok(SHARED.get_or_init(|| t).clone())
 }
 

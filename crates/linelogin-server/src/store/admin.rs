@@ -124,10 +124,13 @@ pub async fn connect_admin(
         match super::sqlite::admin::file_of(raw)? {
             Some(path) if path.is_file() => {}
             Some(path) => {
-                return Err(StoreError::Unavailable(format!(
-                    "no database at {} (nothing was created; is database_url right?)",
-                    path.display()
-                )));
+                return Err(StoreError::Unavailable(
+                    format!(
+                        "no database at {} (nothing was created; is database_url right?)",
+                        path.display()
+                    )
+                    .into(),
+                ));
             }
             None => {
                 return Err(StoreError::Unavailable(

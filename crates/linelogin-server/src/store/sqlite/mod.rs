@@ -124,7 +124,7 @@ enum Location {
 /// Parses `sqlite::memory:`, `sqlite://relative.db`, `sqlite:///absolute.db`,
 /// `sqlite:relative.db`, with an optional `?mode=rwc` (the default) or `?mode=memory`.
 fn parse_url(url: &str) -> Result<Location, StoreError> {
-    let bad = |why: &str| StoreError::Unavailable(format!("bad sqlite URL: {why}"));
+    let bad = |why: &str| StoreError::Unavailable(format!("bad sqlite URL: {why}").into());
     let rest = url
         .strip_prefix("sqlite:")
         .ok_or_else(|| bad("it must start with sqlite:"))?;
@@ -200,7 +200,9 @@ impl SqliteStore {
         let location = parse_url(url)?;
         tokio::task::spawn_blocking(move || Self::open_blocking(&location, timeouts))
             .await
-            .map_err(|e| StoreError::Unavailable(format!("opening the database: {e}")))?
+            .map_err(|e| {
+                StoreError::Unavailable(crate::store::Cause::context("opening the database", e))
+            })?
     }
 
     fn open_blocking(location: &Location, timeouts: super::Timeouts) -> Result<Self, StoreError> {
@@ -212,9 +214,9 @@ impl SqliteStore {
                 .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
                 .map_err(map_err)?;
             if !mode.eq_ignore_ascii_case("wal") {
-                return Err(StoreError::Unavailable(format!(
-                    "the database refused WAL mode (journal_mode = {mode})"
-                )));
+                return Err(StoreError::Unavailable(
+                    format!("the database refused WAL mode (journal_mode = {mode})").into(),
+                ));
             }
             writer
                 .execute_batch(&format!(
@@ -257,7 +259,9 @@ impl SqliteStore {
         let inner = Arc::clone(&self.inner);
         tokio::task::spawn_blocking(move || f(&inner))
             .await
-            .map_err(|e| StoreError::Unavailable(format!("database task failed: {e}")))?
+            .map_err(|e| {
+                StoreError::Unavailable(crate::store::Cause::context("database task failed", e))
+            })?
     }
 }
 
@@ -294,10 +298,13 @@ impl Inner {
         tokio::time::timeout(self.timeouts.acquire, self.writer.lock())
             .await
             .map_err(|_| {
-                StoreError::Unavailable(format!(
-                    "timed out after {} ms waiting for the database writer",
-                    self.timeouts.acquire.as_millis()
-                ))
+                StoreError::Unavailable(
+                    format!(
+                        "timed out after {} ms waiting for the database writer",
+                        self.timeouts.acquire.as_millis()
+                    )
+                    .into(),
+                )
             })
     }
 
@@ -311,10 +318,13 @@ impl Inner {
         tokio::time::timeout(bound, self.queue.write(&self.writer, op))
             .await
             .map_err(|_| {
-                StoreError::Unavailable(format!(
-                    "a write timed out after {} ms (database locked or stalled)",
-                    bound.as_millis()
-                ))
+                StoreError::Unavailable(
+                    format!(
+                        "a write timed out after {} ms (database locked or stalled)",
+                        bound.as_millis()
+                    )
+                    .into(),
+                )
             })?
     }
 
@@ -441,7 +451,7 @@ fn map_err(err: rusqlite::Error) -> StoreError {
             StoreError::Conflict(msg.clone().unwrap_or_else(|| "unique".into()))
         }
         rusqlite::Error::QueryReturnedNoRows => StoreError::NotFound,
-        _ => StoreError::Unavailable(err.to_string()),
+        _ => StoreError::Unavailable(crate::store::Cause::of(err)),
     }
 }
 
@@ -661,7 +671,7 @@ impl Store for SqliteStore {
             adopt_sqlx_schema(&conn)?;
             migrations()
                 .to_latest(&mut conn)
-                .map_err(|e| StoreError::Migration(e.to_string()))
+                .map_err(|e| StoreError::Migration(crate::store::Cause::of(e)))
         })
         .await
     }
