@@ -295,19 +295,27 @@ mod tests {
         jar.header_for(url).map(|v| v.to_str().unwrap().to_owned())
     }
 
+    /// Stores a response to `url` that carries these `Set-Cookie` lines.
+    fn store(jar: &mut Jar, url: &Url, set_cookies: &[&str]) {
+        let mut h = HeaderMap::new();
+        for c in set_cookies {
+            h.append(SET_COOKIE, c.parse().unwrap());
+        }
+        jar.store(url, &h);
+    }
+
     #[test]
     fn jar_keeps_cookies_by_host_and_deletes_expired() {
         let mut jar = Jar::default();
         let u = Url::parse("http://127.0.0.1:8080/x").unwrap();
-        let mut h = HeaderMap::new();
-        h.append(SET_COOKIE, "a=1; Path=/; HttpOnly".parse().unwrap());
-        h.append(SET_COOKIE, "b=2; SameSite=Lax".parse().unwrap());
-        jar.store(&u, &h);
+        store(
+            &mut jar,
+            &u,
+            &["a=1; Path=/; HttpOnly", "b=2; SameSite=Lax"],
+        );
         let other_port = Url::parse("http://127.0.0.1:9000/").unwrap();
         assert_eq!(header(&jar, &other_port).as_deref(), Some("a=1; b=2"));
-        let mut h = HeaderMap::new();
-        h.append(SET_COOKIE, "a=; Max-Age=0".parse().unwrap());
-        jar.store(&u, &h);
+        store(&mut jar, &u, &["a=; Max-Age=0"]);
         assert_eq!(header(&jar, &u).as_deref(), Some("b=2"));
         assert_eq!(
             header(&jar, &Url::parse("http://localhost/").unwrap()),
@@ -319,11 +327,12 @@ mod tests {
     fn jar_scopes_cookies_by_path_and_keeps_secure_ones_on_loopback() {
         let mut jar = Jar::default();
         let u = Url::parse("http://127.0.0.1:8080/app/x").unwrap();
-        let mut h = HeaderMap::new();
-        h.append(SET_COOKIE, "p=1; Path=/app".parse().unwrap());
-        h.append(SET_COOKIE, "__Host-s=2; Path=/; Secure".parse().unwrap());
-        h.append(SET_COOKIE, "not a cookie".parse().unwrap());
-        jar.store(&u, &h);
+        let set = [
+            "p=1; Path=/app",
+            "__Host-s=2; Path=/; Secure",
+            "not a cookie",
+        ];
+        store(&mut jar, &u, &set);
         let root = Url::parse("http://127.0.0.1:8080/").unwrap();
         assert_eq!(header(&jar, &root).as_deref(), Some("__Host-s=2"));
         let mut cookies: Vec<String> = header(&jar, &u)
@@ -336,9 +345,7 @@ mod tests {
         // A Secure cookie never goes to a plain-http host that is not loopback.
         let mut jar = Jar::default();
         let remote = Url::parse("http://192.0.2.1/").unwrap();
-        let mut h = HeaderMap::new();
-        h.append(SET_COOKIE, "s=1; Secure".parse().unwrap());
-        jar.store(&remote, &h);
+        store(&mut jar, &remote, &["s=1; Secure"]);
         assert_eq!(header(&jar, &remote), None);
     }
 }

@@ -43,14 +43,11 @@ pub const SESSION_COOKIE: &str = "line_emulator_session";
 /// The first valid session among the request's [`SESSION_COOKIE`]s (parsed with the `cookie`
 /// crate; a forged or stale one is skipped).
 fn session_from(st: &Inner, headers: &HeaderMap) -> Option<Session> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(Cookie::split_parse)
-        .filter_map(Result::ok)
-        .filter(|c| c.name() == SESSION_COOKIE)
-        .find_map(|c| st.parse_session(c.value()))
+    let values = headers.get_all(header::COOKIE).iter();
+    let cookies = values.flat_map(|v| Cookie::split_parse(v.to_str().unwrap_or_default()));
+    cookies
+        .flatten()
+        .find_map(|c| (c.name() == SESSION_COOKIE).then(|| st.parse_session(c.value()))?)
 }
 
 fn new_session() -> Session {
