@@ -436,11 +436,8 @@ mod tests {
         );
         h.append(header::COOKIE, HeaderValue::from_static("ll_session=two"));
         assert_eq!(read_cookie(&h, "ll_session").as_deref(), Some("one"));
-        assert_eq!(
-            request_cookies(&h).map(|c| c.name().to_owned()).count(),
-            3,
-            "the pair without `=` is skipped"
-        );
+        let values: Vec<_> = request_cookies(&h).map(|c| c.value().len()).collect();
+        assert_eq!(values, [129, 3, 3], "the pair without `=` is skipped");
     }
 
     #[test]
