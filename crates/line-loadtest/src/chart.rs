@@ -27,10 +27,10 @@ const P99: RGBColor = RGBColor(0xff, 0x7f, 0x0e);
 /// Why a chart could not be drawn.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot draw the chart: {0}")]
-pub struct ChartError(String);
+pub struct ChartError(#[source] Box<dyn std::error::Error + Send + Sync + 'static>);
 
-fn err(e: impl std::fmt::Display) -> ChartError {
-    ChartError(e.to_string())
+fn err(e: impl std::error::Error + Send + Sync + 'static) -> ChartError {
+    ChartError(Box::new(e))
 }
 
 /// Renders the report as a standalone SVG document.
@@ -67,7 +67,10 @@ fn mid(t: u64) -> f64 {
 fn latency_panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, plotters::coord::Shift>,
     report: &Report,
-) -> Result<(), ChartError> {
+) -> Result<(), ChartError>
+where
+    DB::ErrorType: 'static,
+{
     let ymax = report
         .timeline
         .iter()
@@ -120,7 +123,10 @@ fn latency_panel<DB: DrawingBackend>(
 fn throughput_panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, plotters::coord::Shift>,
     report: &Report,
-) -> Result<(), ChartError> {
+) -> Result<(), ChartError>
+where
+    DB::ErrorType: 'static,
+{
     // Per-second rates: the last, partial second is scaled by the part of it the run covered.
     let rate = |n: u64, span: f64| n as f64 / span.max(0.001);
     let ymax = report

@@ -4,6 +4,8 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use cookie::Cookie;
+use cookie_store::CookieStore;
 use http::header::{LOCATION, SET_COOKIE};
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use url::Url;
@@ -25,69 +27,39 @@ pub enum Finish {
     Unregister,
 }
 
-/// A browser-like cookie jar: cookies by host (ports share cookies, as in browsers).
+/// A browser's cookie jar: [`cookie_store`] (the store reqwest uses) keeps the RFC 6265 rules
+/// (host-only and domain cookies, paths, `Max-Age`/`Expires`, `Secure` only on secure
+/// origins, which include loopback), and ports share cookies as in browsers.
 #[derive(Debug, Default)]
-struct Jar(Vec<(String, Vec<(String, String)>)>);
+struct Jar(CookieStore);
 
 impl Jar {
-    fn cookies(&self, host: &str) -> Option<&Vec<(String, String)>> {
-        self.0.iter().find(|(h, _)| h == host).map(|(_, c)| c)
-    }
-
     /// The `Cookie` header for a request to `url`, if any cookie applies.
     fn header_for(&self, url: &Url) -> Option<HeaderValue> {
-        let cookies = self.cookies(url.host_str()?)?;
-        if cookies.is_empty() {
-            return None;
-        }
-        let len = cookies.iter().map(|(k, v)| k.len() + v.len() + 3).sum();
-        let mut header = String::with_capacity(len);
-        for (k, v) in cookies {
+        let mut header = String::new();
+        for (name, value) in self.0.get_request_values(url) {
             if !header.is_empty() {
                 header.push_str("; ");
             }
-            header.push_str(k);
+            header.push_str(name);
             header.push('=');
-            header.push_str(v);
+            header.push_str(value);
+        }
+        if header.is_empty() {
+            return None;
         }
         HeaderValue::try_from(header).ok()
     }
 
+    /// Keeps the cookies a response to `url` sets (unparsable ones are ignored, as browsers do).
     fn store(&mut self, url: &Url, headers: &HeaderMap) {
-        let Some(host) = url.host_str() else { return };
-        for value in headers.get_all(SET_COOKIE) {
-            let Ok(text) = value.to_str() else { continue };
-            let mut parts = text.split(';');
-            let Some((name, val)) = parts.next().and_then(|nv| nv.split_once('=')) else {
-                continue;
-            };
-            let (name, val) = (name.trim(), val.trim());
-            let expired = parts.any(|attr| {
-                let a = attr.trim();
-                a.eq_ignore_ascii_case("max-age=0")
-                    || starts_with_ignore_case(a, "max-age=-")
-                    || starts_with_ignore_case(a, "expires=thu, 01 jan 1970")
-            });
-            let i = match self.0.iter().position(|(h, _)| h == host) {
-                Some(i) => i,
-                None => {
-                    self.0.push((host.to_owned(), Vec::new()));
-                    self.0.len() - 1
-                }
-            };
-            let jar = &mut self.0[i].1;
-            jar.retain(|(k, _)| k != name);
-            if !expired && !val.is_empty() {
-                jar.push((name.to_owned(), val.to_owned()));
-            }
-        }
+        let cookies = headers
+            .get_all(SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .filter_map(|v| Cookie::parse(v.to_owned()).ok());
+        self.0.store_response_cookies(cookies, url);
     }
-}
-
-fn starts_with_ignore_case(s: &str, prefix: &str) -> bool {
-    s.as_bytes()
-        .get(..prefix.len())
-        .is_some_and(|head| head.eq_ignore_ascii_case(prefix.as_bytes()))
 }
 
 /// A flow failure: a short stable kind for the report.
@@ -323,23 +295,57 @@ mod tests {
         jar.header_for(url).map(|v| v.to_str().unwrap().to_owned())
     }
 
+    /// Stores a response to `url` that carries these `Set-Cookie` lines.
+    fn store(jar: &mut Jar, url: &Url, set_cookies: &[&str]) {
+        let mut h = HeaderMap::new();
+        for c in set_cookies {
+            h.append(SET_COOKIE, c.parse().unwrap());
+        }
+        jar.store(url, &h);
+    }
+
     #[test]
     fn jar_keeps_cookies_by_host_and_deletes_expired() {
         let mut jar = Jar::default();
         let u = Url::parse("http://127.0.0.1:8080/x").unwrap();
-        let mut h = HeaderMap::new();
-        h.append(SET_COOKIE, "a=1; Path=/; HttpOnly".parse().unwrap());
-        h.append(SET_COOKIE, "b=2; SameSite=Lax".parse().unwrap());
-        jar.store(&u, &h);
+        store(
+            &mut jar,
+            &u,
+            &["a=1; Path=/; HttpOnly", "b=2; SameSite=Lax"],
+        );
         let other_port = Url::parse("http://127.0.0.1:9000/").unwrap();
         assert_eq!(header(&jar, &other_port).as_deref(), Some("a=1; b=2"));
-        let mut h = HeaderMap::new();
-        h.append(SET_COOKIE, "a=; Max-Age=0".parse().unwrap());
-        jar.store(&u, &h);
+        store(&mut jar, &u, &["a=; Max-Age=0"]);
         assert_eq!(header(&jar, &u).as_deref(), Some("b=2"));
         assert_eq!(
             header(&jar, &Url::parse("http://localhost/").unwrap()),
             None
         );
+    }
+
+    #[test]
+    fn jar_scopes_cookies_by_path_and_keeps_secure_ones_on_loopback() {
+        let mut jar = Jar::default();
+        let u = Url::parse("http://127.0.0.1:8080/app/x").unwrap();
+        let set = [
+            "p=1; Path=/app",
+            "__Host-s=2; Path=/; Secure",
+            "not a cookie",
+        ];
+        store(&mut jar, &u, &set);
+        let root = Url::parse("http://127.0.0.1:8080/").unwrap();
+        assert_eq!(header(&jar, &root).as_deref(), Some("__Host-s=2"));
+        let mut cookies: Vec<String> = header(&jar, &u)
+            .unwrap()
+            .split("; ")
+            .map(str::to_owned)
+            .collect();
+        cookies.sort();
+        assert_eq!(cookies, ["__Host-s=2", "p=1"]);
+        // A Secure cookie never goes to a plain-http host that is not loopback.
+        let mut jar = Jar::default();
+        let remote = Url::parse("http://192.0.2.1/").unwrap();
+        store(&mut jar, &remote, &["s=1; Secure"]);
+        assert_eq!(header(&jar, &remote), None);
     }
 }

@@ -247,9 +247,10 @@ pub enum Error {
     /// An ID token failed verification.
     #[error("ID token rejected: {0}")]
     IdToken(#[from] IdTokenError),
-    /// The client is misconfigured (e.g. a base URL that is not http(s)).
+    /// The client is misconfigured (e.g. a base URL that is not http(s)). The cause is the
+    /// underlying error where there is one (kept as the `source`), else a fixed message.
     #[error("configuration error: {0}")]
-    Config(String),
+    Config(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
 }
 
 impl Error {

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::crypto::{TokenKind, hash_id, random_id, user_binding};
-use crate::error::AppError;
+use crate::error::{AppError, context};
 use crate::session::{CurrentUser, LOGIN_TTL_SECS, new_session_id, session_key};
 use crate::state::AppState;
 use crate::store::{Account, DeauthReason, LoginWrite, NewSession, StoreError, StoredTokens};
@@ -99,7 +99,7 @@ pub async fn start_login(
     }
     let auth = request
         .build()
-        .map_err(|e| AppError::Internal(format!("authorization request: {e}")))?;
+        .map_err(|e| AppError::Internal(context("authorization request", e)))?;
     let pending = PendingLogin {
         next: next.and_then(safe_next),
         purpose,
@@ -108,7 +108,7 @@ pub async fn start_login(
     let handle = random_id(32);
     let id_hash = hash_id(&handle);
     let json = serde_json::to_vec(&pending)
-        .map_err(|e| AppError::Internal(format!("encode pending login: {e}")))?;
+        .map_err(|e| AppError::Internal(context("encode pending login", e)))?;
     let sealed = state
         .inner
         .cipher

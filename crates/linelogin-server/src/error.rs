@@ -14,9 +14,12 @@ use axum::extract::State;
 
 use crate::i18n::{LANG_COOKIE, Lang};
 use crate::pages;
-use crate::session::CurrentUser;
+use crate::session::{self, CurrentUser};
 use crate::state::AppState;
 use crate::store::StoreError;
+
+/// How long the [`LANG_COOKIE`] remembers the language switch (one year).
+const LANG_COOKIE_TTL_SECS: i64 = 31_536_000;
 
 /// `Retry-After` of a 503 for an unavailable database, in seconds.
 pub const DATABASE_RETRY_AFTER_SECS: u64 = 5;
@@ -39,7 +42,7 @@ pub enum AppError {
     LoginFailed(&'static str),
     /// The ID token (or the profile's user id) failed verification.
     #[error("identity rejected: {0}")]
-    IdentityRejected(String),
+    IdentityRejected(#[source] Cause),
     /// The authorization code was expired or used (`invalid_grant`).
     #[error("authorization code rejected")]
     CodeRejected,
@@ -53,7 +56,7 @@ pub enum AppError {
     },
     /// LINE answered something unusable.
     #[error("bad answer from LINE: {0}")]
-    BadUpstream(String),
+    BadUpstream(#[source] Cause),
     /// A page that needs a session was opened without one.
     #[error("login required")]
     LoginRequired,
@@ -68,14 +71,15 @@ pub enum AppError {
     Busy,
     /// The database is down, locked or too slow: a bounded wait ran out, or it answered with
     /// an error (access revoked, schema gone). 503 with `Retry-After`, never a hang or a 500.
-    #[error("database unavailable: {0}")]
-    DatabaseUnavailable(String),
+    /// The store's error is kept whole (its `Display` already says "database unavailable").
+    #[error(transparent)]
+    DatabaseUnavailable(StoreError),
     /// No such page.
     #[error("not found")]
     NotFound,
     /// Anything else; the detail is logged, the page says "unexpected error".
     #[error("internal error: {0}")]
-    Internal(String),
+    Internal(#[source] Cause),
     /// This client sent more requests than the per-client inbound limit allows (429).
     #[error("too many requests from this client")]
     TooManyRequests {
@@ -91,15 +95,15 @@ impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Busy(_) => AppError::Busy,
-            StoreError::Unavailable(detail) => AppError::DatabaseUnavailable(detail),
-            other => AppError::Internal(other.to_string()),
+            e @ StoreError::Unavailable(_) => AppError::DatabaseUnavailable(e),
+            other => AppError::Internal(Box::new(other)),
         }
     }
 }
 
 impl From<pages::PagesError> for AppError {
     fn from(e: pages::PagesError) -> Self {
-        AppError::Internal(e.to_string())
+        AppError::Internal(Box::new(e))
     }
 }
 
@@ -115,54 +119,120 @@ impl From<line_login::Error> for AppError {
             return AppError::CodeRejected;
         }
         match e {
-            line_login::Error::IdToken(err) => AppError::IdentityRejected(err.to_string()),
-            other => AppError::BadUpstream(other.to_string()),
+            line_login::Error::IdToken(err) => AppError::IdentityRejected(Box::new(err)),
+            other => AppError::BadUpstream(Box::new(other)),
+        }
+    }
+}
+
+/// The cause of a failure, kept as the error's `source` so a log can walk the chain: an
+/// underlying error, or a fixed secret-free message where there is none (`"…".into()`).
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// An underlying error and what was being done when it happened (`"{doing}: {source}"`).
+#[derive(Debug, thiserror::Error)]
+#[error("{doing}: {source}")]
+pub struct Context {
+    doing: &'static str,
+    #[source]
+    source: Cause,
+}
+
+impl Context {
+    /// `source`, and what was being done when it happened.
+    pub fn new(doing: &'static str, source: impl Into<Cause>) -> Self {
+        Context {
+            doing,
+            source: source.into(),
+        }
+    }
+}
+
+/// `source` as a [`Cause`] that says what was being done.
+pub fn context(doing: &'static str, source: impl Into<Cause>) -> Cause {
+    Box::new(Context::new(doing, source))
+}
+
+/// How a failure is logged by [`AppError`]'s `IntoResponse`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogAs {
+    /// A fault on our side or LINE's (`error`).
+    Fault,
+    /// A refusal that sheds load or waits for something (`info`): LINE unavailable, busy,
+    /// too many pending logins.
+    Shed,
+    /// A client error anyone can cause at any rate (LOG-05): one line each only at `debug`;
+    /// the routes count them per reason (`routes::limits::Rejections`) and log rate-limited
+    /// summaries.
+    Routine,
+}
+
+/// How the server answers one [`AppError`] (see [`AppError::answer`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Answer {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// A short fixed reason code (for logs, the rejection counters and the error-page marker).
+    pub reason: &'static str,
+    /// What the error page says.
+    pub kind: ErrorKind,
+    /// The log level.
+    pub log: LogAs,
+    /// `Retry-After`, in seconds.
+    pub retry_after: Option<u64>,
+}
+
+impl Answer {
+    fn retry(self, secs: u64) -> Self {
+        Answer {
+            retry_after: Some(secs),
+            ..self
         }
     }
 }
 
 impl AppError {
+    /// The answer to this error: status, reason code, page, log level and `Retry-After`, one
+    /// row per variant (a new variant is one new row).
+    #[rustfmt::skip]
+    pub fn answer(&self) -> Answer {
+        use AppError as E;
+        use ErrorKind as K;
+        use LogAs::{Fault, Routine, Shed};
+        use StatusCode as S;
+        let row = |status, reason, kind, log| Answer { status, reason, kind, log, retry_after: None };
+        match self {
+            E::StateMismatch => row(S::BAD_REQUEST, "state_mismatch", K::StateMismatch, Routine),
+            E::BadCallback(_) => row(S::BAD_REQUEST, "bad_callback", K::BadCallback, Routine),
+            E::LoginCancelled => row(S::OK, "login_cancelled", K::Cancelled, Routine),
+            E::LoginFailed(_) => row(S::BAD_REQUEST, "login_failed", K::LineError, Routine),
+            E::IdentityRejected(_) => row(S::UNAUTHORIZED, "identity_rejected", K::IdToken, Routine),
+            E::CodeRejected => row(S::BAD_REQUEST, "code_rejected", K::CodeExpired, Routine),
+            E::LineUnavailable { retry_after, .. } => row(S::SERVICE_UNAVAILABLE, "line_unavailable", K::Unavailable, Shed)
+                .retry(retry_after.as_secs().max(1)),
+            E::BadUpstream(_) => row(S::BAD_GATEWAY, "bad_upstream", K::BadUpstream, Fault),
+            E::LoginRequired => row(S::UNAUTHORIZED, "login_required", K::LoginRequired, Routine),
+            E::Csrf(_) => row(S::FORBIDDEN, "csrf", K::Csrf, Routine),
+            E::AccountMismatch => row(S::FORBIDDEN, "account_mismatch", K::AccountMismatch, Routine),
+            E::Busy => row(S::SERVICE_UNAVAILABLE, "busy", K::Busy, Shed).retry(2),
+            E::DatabaseUnavailable(_) => row(S::SERVICE_UNAVAILABLE, "database_unavailable", K::DatabaseUnavailable, Fault)
+                .retry(DATABASE_RETRY_AFTER_SECS),
+            E::NotFound => row(S::NOT_FOUND, "not_found", K::NotFound, Routine),
+            E::Internal(_) => row(S::INTERNAL_SERVER_ERROR, "internal", K::Internal, Fault),
+            E::TooManyRequests { retry_after } => row(S::TOO_MANY_REQUESTS, "too_many_requests", K::TooMany, Routine)
+                .retry(retry_after.as_secs().max(1)),
+            E::PendingLoginsFull => row(S::SERVICE_UNAVAILABLE, "pending_logins_full", K::TooMany, Shed).retry(5),
+        }
+    }
+
     /// The HTTP status.
     pub fn status_code(&self) -> StatusCode {
-        match self {
-            AppError::StateMismatch
-            | AppError::BadCallback(_)
-            | AppError::LoginFailed(_)
-            | AppError::CodeRejected => StatusCode::BAD_REQUEST,
-            AppError::LoginCancelled => StatusCode::OK,
-            AppError::IdentityRejected(_) | AppError::LoginRequired => StatusCode::UNAUTHORIZED,
-            AppError::Csrf(_) | AppError::AccountMismatch => StatusCode::FORBIDDEN,
-            AppError::LineUnavailable { .. } | AppError::Busy => StatusCode::SERVICE_UNAVAILABLE,
-            AppError::DatabaseUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            AppError::BadUpstream(_) => StatusCode::BAD_GATEWAY,
-            AppError::NotFound => StatusCode::NOT_FOUND,
-            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            AppError::PendingLoginsFull => StatusCode::SERVICE_UNAVAILABLE,
-        }
+        self.answer().status
     }
 
     /// A short fixed reason code (for logs and the error-page marker).
     pub fn reason(&self) -> &'static str {
-        match self {
-            AppError::StateMismatch => "state_mismatch",
-            AppError::BadCallback(_) => "bad_callback",
-            AppError::LoginCancelled => "login_cancelled",
-            AppError::LoginFailed(_) => "login_failed",
-            AppError::IdentityRejected(_) => "identity_rejected",
-            AppError::CodeRejected => "code_rejected",
-            AppError::LineUnavailable { .. } => "line_unavailable",
-            AppError::BadUpstream(_) => "bad_upstream",
-            AppError::LoginRequired => "login_required",
-            AppError::Csrf(_) => "csrf",
-            AppError::AccountMismatch => "account_mismatch",
-            AppError::Busy => "busy",
-            AppError::DatabaseUnavailable(_) => "database_unavailable",
-            AppError::NotFound => "not_found",
-            AppError::Internal(_) => "internal",
-            AppError::TooManyRequests { .. } => "too_many_requests",
-            AppError::PendingLoginsFull => "pending_logins_full",
-        }
+        self.answer().reason
     }
 }
 
@@ -202,50 +272,15 @@ pub enum ErrorKind {
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        let status = self.status_code();
-        if status.is_server_error()
-            && !matches!(
-                self,
-                AppError::LineUnavailable { .. } | AppError::Busy | AppError::PendingLoginsFull
-            )
-        {
-            tracing::error!(reason = self.reason(), error = %self, "request failed");
-        } else if status.is_server_error() {
-            tracing::info!(reason = self.reason(), error = %self, "request rejected");
-        } else {
-            // Client errors are routine and anyone can cause them at any rate (LOG-05): one
-            // line each only at debug; the routes count them per reason
-            // (`routes::limits::Rejections`) and log rate-limited summaries.
-            tracing::debug!(reason = self.reason(), error = %self, "request rejected");
+        let answer = self.answer();
+        let reason = answer.reason;
+        match answer.log {
+            LogAs::Fault => tracing::error!(reason, error = %self, "request failed"),
+            LogAs::Shed => tracing::info!(reason, error = %self, "request rejected"),
+            LogAs::Routine => tracing::debug!(reason, error = %self, "request rejected"),
         }
-        let kind = match &self {
-            AppError::StateMismatch => ErrorKind::StateMismatch,
-            AppError::BadCallback(_) => ErrorKind::BadCallback,
-            AppError::LoginCancelled => ErrorKind::Cancelled,
-            AppError::LoginFailed(_) => ErrorKind::LineError,
-            AppError::IdentityRejected(_) => ErrorKind::IdToken,
-            AppError::CodeRejected => ErrorKind::CodeExpired,
-            AppError::LineUnavailable { .. } => ErrorKind::Unavailable,
-            AppError::BadUpstream(_) => ErrorKind::BadUpstream,
-            AppError::LoginRequired => ErrorKind::LoginRequired,
-            AppError::Csrf(_) => ErrorKind::Csrf,
-            AppError::AccountMismatch => ErrorKind::AccountMismatch,
-            AppError::Busy => ErrorKind::Busy,
-            AppError::DatabaseUnavailable(_) => ErrorKind::DatabaseUnavailable,
-            AppError::NotFound => ErrorKind::NotFound,
-            AppError::Internal(_) => ErrorKind::Internal,
-            AppError::TooManyRequests { .. } | AppError::PendingLoginsFull => ErrorKind::TooMany,
-        };
-        let mut resp = (status, ErrorPage(kind).into_extension()).into_response();
-        let retry_after = match &self {
-            AppError::LineUnavailable { retry_after, .. } => Some(retry_after.as_secs().max(1)),
-            AppError::Busy => Some(2),
-            AppError::TooManyRequests { retry_after } => Some(retry_after.as_secs().max(1)),
-            AppError::PendingLoginsFull => Some(5),
-            AppError::DatabaseUnavailable(_) => Some(DATABASE_RETRY_AFTER_SECS),
-            _ => None,
-        };
-        if let Some(secs) = retry_after {
+        let mut resp = (answer.status, ErrorPage(answer.kind).into_extension()).into_response();
+        if let Some(secs) = answer.retry_after {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
@@ -269,13 +304,10 @@ pub async fn render_errors(State(state): State<AppState>, req: Request, next: Ne
     let req_headers = req.headers().clone();
     let is_api = req.uri().path().starts_with("/api/");
     let mut resp = next.run(req).await;
-    if let Some(l) = lang_switch
-        && let Ok(v) = HeaderValue::from_str(&format!(
-            "{LANG_COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Lax; HttpOnly",
-            l.code()
-        ))
-    {
-        resp.headers_mut().append(header::SET_COOKIE, v);
+    if let Some(l) = lang_switch {
+        let cookie = session::cookie_builder(LANG_COOKIE, l.code(), LANG_COOKIE_TTL_SECS);
+        resp.headers_mut()
+            .append(header::SET_COOKIE, session::set_cookie_header(cookie));
     }
     let kind = match resp.extensions().get::<ErrorPage>() {
         Some(ErrorPage(kind)) => *kind,
@@ -401,5 +433,127 @@ fn too_many_message(lang: Lang) -> &'static str {
     match lang {
         Lang::En => "Too many requests right now. Please wait a moment and try again.",
         Lang::Ja => "現在リクエストが集中しています。しばらく待ってからもう一度お試しください。",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    fn every_variant() -> Vec<AppError> {
+        let io = || std::io::Error::other("disk on fire");
+        vec![
+            AppError::StateMismatch,
+            AppError::BadCallback("dup".into()),
+            AppError::LoginCancelled,
+            AppError::LoginFailed("server_error"),
+            AppError::IdentityRejected("bad nonce".into()),
+            AppError::CodeRejected,
+            AppError::LineUnavailable {
+                retry_after: Duration::from_millis(10),
+                detail: "breaker open".into(),
+            },
+            AppError::BadUpstream("no ID token".into()),
+            AppError::LoginRequired,
+            AppError::Csrf("token missing"),
+            AppError::AccountMismatch,
+            AppError::Busy,
+            AppError::DatabaseUnavailable(StoreError::Unavailable("locked".into())),
+            AppError::NotFound,
+            AppError::Internal(context("encode pending login", io())),
+            AppError::TooManyRequests {
+                retry_after: Duration::from_secs(7),
+            },
+            AppError::PendingLoginsFull,
+        ]
+    }
+
+    #[test]
+    fn the_table_logs_server_errors_and_keeps_reasons_apart() {
+        let all = every_variant();
+        let mut reasons: Vec<_> = all.iter().map(AppError::reason).collect();
+        reasons.sort_unstable();
+        reasons.dedup();
+        assert_eq!(reasons.len(), all.len(), "one reason code per variant");
+        for e in &all {
+            let a = e.answer();
+            // Client errors are routine; every 5xx is logged above debug.
+            assert_eq!(a.log == LogAs::Routine, !a.status.is_server_error(), "{e}");
+            // Every 503 and 429 says when to come back.
+            let must_retry = matches!(a.status.as_u16(), 429 | 503);
+            assert_eq!(a.retry_after.is_some(), must_retry, "{e}");
+        }
+    }
+
+    #[test]
+    fn answers_carry_status_page_and_retry_after() {
+        let resp = AppError::LineUnavailable {
+            retry_after: Duration::from_millis(10),
+            detail: String::new(),
+        }
+        .into_response();
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            resp.headers()[header::RETRY_AFTER],
+            "1",
+            "at least a second"
+        );
+        assert!(matches!(
+            resp.extensions().get::<ErrorPage>(),
+            Some(ErrorPage(ErrorKind::Unavailable))
+        ));
+        let resp = AppError::PendingLoginsFull.into_response();
+        assert_eq!(resp.headers()[header::RETRY_AFTER], "5");
+        assert!(matches!(
+            resp.extensions().get::<ErrorPage>(),
+            Some(ErrorPage(ErrorKind::TooMany))
+        ));
+    }
+
+    #[test]
+    fn causes_stay_error_sources_and_display_is_unchanged() {
+        let e = AppError::Internal(context(
+            "encode pending login",
+            std::io::Error::other("disk on fire"),
+        ));
+        assert_eq!(
+            e.to_string(),
+            "internal error: encode pending login: disk on fire"
+        );
+        let ctx = e.source().expect("the context");
+        let io = ctx.source().expect("the io error");
+        assert_eq!(io.to_string(), "disk on fire");
+        assert!(io.downcast_ref::<std::io::Error>().is_some());
+
+        let e = AppError::from(StoreError::Conflict("accounts_sub".into()));
+        assert_eq!(e.to_string(), "internal error: conflict on accounts_sub");
+        assert!(
+            e.source()
+                .and_then(|s| s.downcast_ref::<StoreError>())
+                .is_some()
+        );
+        let e = AppError::from(StoreError::Unavailable("locked".into()));
+        assert_eq!(e.to_string(), "database unavailable: locked");
+        assert_eq!(e.reason(), "database_unavailable");
+
+        // A driver's error under the store's: the chain reaches it, Display reads as before.
+        let store = StoreError::Unavailable(crate::store::Cause::context(
+            "opening the database",
+            std::io::Error::other("permission denied"),
+        ));
+        assert_eq!(
+            store.to_string(),
+            "database unavailable: opening the database: permission denied"
+        );
+        let e = AppError::from(store.clone());
+        assert_eq!(e.to_string(), store.to_string());
+        let mut chain = std::iter::successors(e.source(), |s| (*s).source());
+        assert!(chain.any(|s| s.downcast_ref::<std::io::Error>().is_some()));
+        let StoreError::Unavailable(cause) = store else {
+            unreachable!()
+        };
+        assert!(cause.get_ref().downcast_ref::<Context>().is_some());
     }
 }

@@ -25,11 +25,14 @@
 //! absolute lifetime and an idle timeout, both enforced server-side. A new id is issued at
 //! every login (fixation defence) and the old one ends.
 
+use std::borrow::Cow;
+
 use axum::body::Bytes;
 use axum::extract::{
     FromRequest, FromRequestParts, OptionalFromRequest, OptionalFromRequestParts, Request,
 };
 use axum::response::{IntoResponse, Response};
+use cookie::{Cookie, CookieBuilder, SameSite};
 use http::request::Parts;
 use http::{HeaderMap, HeaderValue, header};
 
@@ -102,18 +105,34 @@ pub fn cookie_name(state: &AppState, base: &str) -> String {
     }
 }
 
-/// A `Set-Cookie` value with the fixed attributes.
+/// A cookie with the attributes every cookie of ours carries: `HttpOnly`, `SameSite=Lax`,
+/// `Path=/` and a `Max-Age` (no `Secure`, no name prefix: [`set_cookie`] adds those).
+pub fn cookie_builder(
+    name: impl Into<Cow<'static, str>>,
+    value: impl Into<Cow<'static, str>>,
+    max_age_secs: i64,
+) -> CookieBuilder<'static> {
+    Cookie::build((name, value))
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .path("/")
+        .max_age(cookie::time::Duration::seconds(max_age_secs))
+}
+
+/// A `Set-Cookie` header value for `cookie` (a cookie that cannot be a header value, which
+/// none of ours is, becomes a harmless deleted one).
+pub fn set_cookie_header(cookie: impl Into<Cookie<'static>>) -> HeaderValue {
+    HeaderValue::from_str(&cookie.into().to_string())
+        .unwrap_or_else(|_| HeaderValue::from_static("invalid=; Max-Age=0"))
+}
+
+/// A `Set-Cookie` value with the fixed attributes, plus `Secure` and the `__Host-` prefix
+/// behind https.
 pub fn set_cookie(state: &AppState, base: &str, value: &str, max_age_secs: i64) -> HeaderValue {
-    let secure = if state.settings().secure_cookies {
-        "; Secure"
-    } else {
-        ""
-    };
-    let v = format!(
-        "{}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{secure}",
-        cookie_name(state, base)
-    );
-    HeaderValue::from_str(&v).unwrap_or_else(|_| HeaderValue::from_static("invalid=; Max-Age=0"))
+    set_cookie_header(
+        cookie_builder(cookie_name(state, base), value.to_owned(), max_age_secs)
+            .secure(state.settings().secure_cookies),
+    )
 }
 
 /// A `Set-Cookie` value that deletes the cookie.
@@ -121,23 +140,24 @@ pub fn clear_cookie(state: &AppState, base: &str) -> HeaderValue {
     set_cookie(state, base, "", 0)
 }
 
+/// The cookies of the request's `Cookie` headers, in order (pairs that do not parse are
+/// skipped; values are not percent-decoded, none of ours is encoded).
+pub fn request_cookies(headers: &HeaderMap) -> impl Iterator<Item = Cookie<'_>> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(Cookie::split_parse)
+        .filter_map(Result::ok)
+}
+
 /// The first value of a cookie in the request's `Cookie` headers (only the cookie is ever
-/// accepted as a session carrier; never a query parameter or custom header).
+/// accepted as a session carrier; never a query parameter or custom header). Empty values
+/// and values over 128 bytes (none of ours) are skipped.
 pub fn read_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    for value in headers.get_all(header::COOKIE) {
-        let Ok(s) = value.to_str() else { continue };
-        for pair in s.split(';') {
-            if let Some((k, v)) = pair.trim().split_once('=')
-                && k == name
-            {
-                let v = v.trim();
-                if !v.is_empty() && v.len() <= 128 {
-                    return Some(v.to_owned());
-                }
-            }
-        }
-    }
-    None
+    request_cookies(headers)
+        .find(|c| c.name() == name && !c.value().is_empty() && c.value().len() <= 128)
+        .map(|c| c.value().to_owned())
 }
 
 /// Length of a session id's creation-time prefix: Unix milliseconds, 12 lowercase hex digits.
@@ -406,6 +426,35 @@ mod tests {
         assert_eq!(read_cookie(&h, "ll_login"), None);
         h.insert(header::COOKIE, HeaderValue::from_static("ll_session="));
         assert_eq!(read_cookie(&h, "ll_session"), None);
+        // Several headers: the first non-empty value wins; an oversized one is skipped.
+        let mut h = HeaderMap::new();
+        let long = format!("ll_session={}", "x".repeat(129));
+        h.append(header::COOKIE, HeaderValue::from_str(&long).unwrap());
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("x; ll_session= one ;"),
+        );
+        h.append(header::COOKIE, HeaderValue::from_static("ll_session=two"));
+        assert_eq!(read_cookie(&h, "ll_session").as_deref(), Some("one"));
+        let values: Vec<_> = request_cookies(&h).map(|c| c.value().len()).collect();
+        assert_eq!(values, [129, 3, 3], "the pair without `=` is skipped");
+    }
+
+    #[test]
+    fn cookies_carry_the_fixed_attributes() {
+        let plain = set_cookie_header(cookie_builder("ll_login", "h", 600));
+        assert_eq!(
+            plain,
+            "ll_login=h; HttpOnly; SameSite=Lax; Path=/; Max-Age=600"
+        );
+        let secure = set_cookie_header(cookie_builder("__Host-ll_login", "", 0).secure(true));
+        assert_eq!(
+            secure,
+            "__Host-ll_login=; HttpOnly; SameSite=Lax; Secure; Path=/; Max-Age=0"
+        );
+        // Not a header value: a harmless deleted cookie instead of a panic.
+        let bad = set_cookie_header(cookie_builder("a", "x\ny", 1));
+        assert_eq!(bad, "invalid=; Max-Age=0");
     }
 
     #[test]

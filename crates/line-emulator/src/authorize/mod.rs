@@ -27,6 +27,7 @@ use std::sync::atomic::Ordering;
 use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
+use cookie::{Cookie, SameSite};
 
 use crate::Shared;
 use crate::crypto;
@@ -39,19 +40,14 @@ use crate::state::{Inner, Pending, Session};
 /// The emulator's session cookie on its own origin.
 pub const SESSION_COOKIE: &str = "line_emulator_session";
 
+/// The first valid session among the request's [`SESSION_COOKIE`]s (parsed with the `cookie`
+/// crate; a forged or stale one is skipped).
 fn session_from(st: &Inner, headers: &HeaderMap) -> Option<Session> {
-    for v in headers.get_all(header::COOKIE) {
-        let Ok(v) = v.to_str() else { continue };
-        for part in v.split(';') {
-            if let Some((k, val)) = part.trim().split_once('=')
-                && k == SESSION_COOKIE
-                && let Some(s) = st.parse_session(val)
-            {
-                return Some(s);
-            }
-        }
-    }
-    None
+    let values = headers.get_all(header::COOKIE).iter();
+    let cookies = values.flat_map(|v| Cookie::split_parse(v.to_str().unwrap_or_default()));
+    cookies
+        .flatten()
+        .find_map(|c| (c.name() == SESSION_COOKIE).then(|| st.parse_session(c.value()))?)
 }
 
 fn new_session() -> Session {
@@ -68,12 +64,12 @@ fn set_cookie(resp: &mut Response, st: &Inner, s: &Session) {
         u.get(..8)
             .is_some_and(|p| p.eq_ignore_ascii_case("https://"))
     });
-    let v = format!(
-        "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax{}",
-        st.session_cookie_value(s),
-        if secure { "; Secure" } else { "" }
-    );
-    if let Ok(v) = HeaderValue::from_str(&v) {
+    let cookie = Cookie::build((SESSION_COOKIE, st.session_cookie_value(s)))
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(secure);
+    if let Ok(v) = HeaderValue::from_str(&cookie.to_string()) {
         resp.headers_mut().append(header::SET_COOKIE, v);
     }
 }

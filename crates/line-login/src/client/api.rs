@@ -348,10 +348,8 @@ impl LineClient {
             user_access_token: user_access_token.clone(),
         })
         .map_err(|e| {
-            Error::Config(format!(
-                "cannot encode deauthorize body: {}",
-                e.classify() as u8
-            ))
+            // The class only: serde_json's message could quote the token being encoded.
+            Error::Config(format!("cannot encode deauthorize body: {}", e.classify() as u8).into())
         })?;
         let call = Call::new(endpoint, self.endpoint_url(endpoint)?)
             .json(body)

@@ -147,9 +147,9 @@ impl LineClientBuilder {
         };
         for (name, url) in [("auth", &auth_base), ("api", &api_base)] {
             if endpoint_url(url, "/").is_none() {
-                return Err(Error::Config(format!(
-                    "the {name} base URL must be an http(s) URL"
-                )));
+                return Err(Error::Config(
+                    format!("the {name} base URL must be an http(s) URL").into(),
+                ));
             }
         }
         let transport = match self.transport {
@@ -175,7 +175,7 @@ impl LineClientBuilder {
 }
 
 fn parse_const(s: &str) -> Result<Url, Error> {
-    Url::parse(s).map_err(|e| Error::Config(e.to_string()))
+    Url::parse(s).map_err(|e| Error::Config(Box::new(e)))
 }
 
 /// The process-wide default transport: every client built without an explicit transport
@@ -187,8 +187,7 @@ fn default_transport() -> Result<Arc<dyn HttpTransport>, Error> {
     if let Some(t) = SHARED.get() {
         return Ok(t.clone());
     }
-    let t =
-        Arc::new(crate::http::ReqwestTransport::new().map_err(|e| Error::Config(e.to_string()))?);
+    let t = Arc::new(crate::http::ReqwestTransport::new().map_err(|e| Error::Config(Box::new(e)))?);
     Ok(SHARED.get_or_init(|| t).clone())
 }
 

@@ -160,10 +160,9 @@ pub async fn all_stats(state: &AppState) -> Result<(JobStats, Option<JobStats>),
     };
     match tokio::time::timeout(bound, read).await {
         Ok(result) => result,
-        Err(_) => Err(StoreError::Unavailable(format!(
-            "no answer within {} ms",
-            bound.as_millis()
-        ))),
+        Err(_) => Err(StoreError::Unavailable(
+            format!("no answer within {} ms", bound.as_millis()).into(),
+        )),
     }
 }
 

@@ -319,7 +319,7 @@ impl Gateway {
                 let signed: Arc<str> = self
                     .keys
                     .sign(&claims)
-                    .map_err(|e| AppError::Internal(e.to_string()))?
+                    .map_err(|e| AppError::Internal(Box::new(e)))?
                     .into();
                 self.remember(
                     &user.session_hash,

@@ -206,10 +206,13 @@ pub async fn connect_admin(
             match super::sqlite_file_path(raw)? {
                 Some(path) if path.is_file() => {}
                 Some(path) => {
-                    return Err(StoreError::Unavailable(format!(
-                        "no database at {} (nothing was created; is database_url right?)",
-                        path.display()
-                    )));
+                    return Err(StoreError::Unavailable(
+                        format!(
+                            "no database at {} (nothing was created; is database_url right?)",
+                            path.display()
+                        )
+                        .into(),
+                    ));
                 }
                 None => {
                     return Err(StoreError::Unavailable(
@@ -226,7 +229,7 @@ pub async fn connect_admin(
             Arc::new(super::PostgresStore::connect_with(raw, None, timeouts).await?)
         }
         #[allow(unreachable_patterns)] // with both features, every backend has an arm above
-        missing => return Err(StoreError::Unavailable(missing.not_compiled().0)),
+        missing => return Err(StoreError::Unavailable(missing.not_compiled().0.into())),
     };
     store.migrate().await?;
     Ok(store)

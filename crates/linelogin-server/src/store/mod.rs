@@ -48,10 +48,10 @@ pub enum StoreError {
     Busy(&'static str),
     /// The database could not be reached or answered with an error.
     #[error("database unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(#[source] Cause),
     /// Migrations failed.
     #[error("database migration failed: {0}")]
-    Migration(String),
+    Migration(#[source] Cause),
     /// A worker's lease on an outbox row was lost (it expired and another worker claimed the
     /// row, or the row is no longer pending): the write was not made (fencing).
     #[error("lease lost: the outbox row is held by another worker or no longer pending")]
@@ -79,6 +79,55 @@ macro_rules! stored_form {
             }
         }
     };
+}
+
+/// Why the database failed: the driver's error, kept so a log can walk its sources, or a fixed
+/// message where there is none (`"…".into()`). Shared, so [`StoreError`] stays `Clone`. It
+/// stands for the error it holds: the same `Display` and the same `source()`.
+#[derive(Debug, Clone)]
+pub struct Cause(std::sync::Arc<dyn std::error::Error + Send + Sync + 'static>);
+
+impl Cause {
+    /// The cause `e`.
+    pub fn of(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Cause(std::sync::Arc::new(e))
+    }
+
+    /// `e`, and what was being done when it happened (`"{doing}: {e}"`).
+    pub fn context(doing: &'static str, e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Cause::of(crate::error::Context::new(doing, e))
+    }
+
+    /// The error it holds (to downcast to the driver's type).
+    pub fn get_ref(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        &*self.0
+    }
+}
+
+impl std::fmt::Display for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for Cause {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+impl From<String> for Cause {
+    fn from(message: String) -> Self {
+        Cause(std::sync::Arc::from(Box::<
+            dyn std::error::Error + Send + Sync,
+        >::from(message)))
+    }
+}
+
+impl From<&str> for Cause {
+    fn from(message: &str) -> Self {
+        Cause::from(message.to_owned())
+    }
 }
 
 /// Whether an account is linked to LINE.
@@ -659,7 +708,7 @@ pub async fn connect_with(
             std::sync::Arc::new(PostgresStore::connect_with(raw, None, timeouts).await?)
         }
         #[allow(unreachable_patterns)] // with both features, every backend has an arm above
-        missing => return Err(StoreError::Unavailable(missing.not_compiled().0)),
+        missing => return Err(StoreError::Unavailable(missing.not_compiled().0.into())),
     };
     store.migrate().await?;
     Ok(store)

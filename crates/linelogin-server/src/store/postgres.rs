@@ -75,7 +75,7 @@ impl PostgresStore {
         timeouts: super::Timeouts,
     ) -> Result<Self, StoreError> {
         let mut options = PgConnectOptions::from_str(url).map_err(|e| {
-            StoreError::Unavailable(format!("bad postgres URL: {}", redact_err(&e)))
+            StoreError::Unavailable(format!("bad postgres URL: {}", redact_err(&e)).into())
         })?;
         if let Some(schema) = schema {
             if !schema
@@ -260,7 +260,7 @@ fn map_err(err: sqlx::Error) -> StoreError {
             StoreError::Conflict(db.constraint().unwrap_or("unique").to_owned())
         }
         sqlx::Error::RowNotFound => StoreError::NotFound,
-        _ => StoreError::Unavailable(err.to_string()),
+        _ => StoreError::Unavailable(crate::store::Cause::of(err)),
     }
 }
 
@@ -280,7 +280,7 @@ impl Store for PostgresStore {
         Self::MIGRATOR
             .run(&self.pool)
             .await
-            .map_err(|e| StoreError::Migration(e.to_string()))
+            .map_err(|e| StoreError::Migration(crate::store::Cause::of(e)))
     }
 
     async fn put_pending_login(

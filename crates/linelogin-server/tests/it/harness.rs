@@ -296,9 +296,8 @@ pub fn set_cookies(r: &reqwest::Response) -> Vec<String> {
 /// The value a response's `Set-Cookie` gives the cookie `name`, if it sets it.
 pub fn cookie_value(r: &reqwest::Response, name: &str) -> Option<String> {
     set_cookies(r).iter().find_map(|c| {
-        let (pair, _) = c.split_once(';').unwrap_or((c, ""));
-        let (n, v) = pair.split_once('=')?;
-        (n == name).then(|| v.to_owned())
+        let c = cookie::Cookie::parse(c.as_str()).ok()?;
+        (c.name() == name).then(|| c.value().to_owned())
     })
 }
 

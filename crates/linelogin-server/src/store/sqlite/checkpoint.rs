@@ -40,7 +40,12 @@ impl Checkpointer {
         let thread = std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
             .spawn(move || checkpoint_loop(&conn, &writer, &signal, &counter))
-            .map_err(|e| StoreError::Unavailable(format!("cannot start the checkpointer: {e}")))?;
+            .map_err(|e| {
+                StoreError::Unavailable(crate::store::Cause::context(
+                    "cannot start the checkpointer",
+                    e,
+                ))
+            })?;
         Ok(Self {
             stop,
             finished,

@@ -57,7 +57,7 @@ pub(super) enum Location {
 /// Parses `sqlite::memory:`, `sqlite://relative.db`, `sqlite:///absolute.db`,
 /// `sqlite:relative.db`, with an optional `?mode=rwc` (the default) or `?mode=memory`.
 pub(super) fn parse_url(url: &str) -> Result<Location, StoreError> {
-    let bad = |why: &str| StoreError::Unavailable(format!("bad sqlite URL: {why}"));
+    let bad = |why: &str| StoreError::Unavailable(format!("bad sqlite URL: {why}").into());
     let rest = url
         .strip_prefix("sqlite:")
         .ok_or_else(|| bad("it must start with sqlite:"))?;
@@ -133,7 +133,9 @@ impl SqliteStore {
         let location = parse_url(url)?;
         tokio::task::spawn_blocking(move || Self::open_blocking(&location, timeouts))
             .await
-            .map_err(|e| StoreError::Unavailable(format!("opening the database: {e}")))?
+            .map_err(|e| {
+                StoreError::Unavailable(crate::store::Cause::context("opening the database", e))
+            })?
     }
 
     fn open_blocking(location: &Location, timeouts: Timeouts) -> Result<Self, StoreError> {
@@ -145,9 +147,9 @@ impl SqliteStore {
                 .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
                 .map_err(map_err)?;
             if !mode.eq_ignore_ascii_case("wal") {
-                return Err(StoreError::Unavailable(format!(
-                    "the database refused WAL mode (journal_mode = {mode})"
-                )));
+                return Err(StoreError::Unavailable(
+                    format!("the database refused WAL mode (journal_mode = {mode})").into(),
+                ));
             }
             writer
                 .execute_batch(&format!(
@@ -190,7 +192,9 @@ impl SqliteStore {
         let inner = Arc::clone(&self.inner);
         tokio::task::spawn_blocking(move || f(&inner))
             .await
-            .map_err(|e| StoreError::Unavailable(format!("database task failed: {e}")))?
+            .map_err(|e| {
+                StoreError::Unavailable(crate::store::Cause::context("database task failed", e))
+            })?
     }
 }
 
@@ -229,10 +233,13 @@ impl Inner {
         tokio::time::timeout(self.timeouts.acquire, self.writer.lock())
             .await
             .map_err(|_| {
-                StoreError::Unavailable(format!(
-                    "timed out after {} ms waiting for the database writer",
-                    self.timeouts.acquire.as_millis()
-                ))
+                StoreError::Unavailable(
+                    format!(
+                        "timed out after {} ms waiting for the database writer",
+                        self.timeouts.acquire.as_millis()
+                    )
+                    .into(),
+                )
             })
     }
 
@@ -246,10 +253,13 @@ impl Inner {
         tokio::time::timeout(bound, self.queue.write(&self.writer, op))
             .await
             .map_err(|_| {
-                StoreError::Unavailable(format!(
-                    "a write timed out after {} ms (database locked or stalled)",
-                    bound.as_millis()
-                ))
+                StoreError::Unavailable(
+                    format!(
+                        "a write timed out after {} ms (database locked or stalled)",
+                        bound.as_millis()
+                    )
+                    .into(),
+                )
             })?
     }
 

@@ -119,7 +119,7 @@ pub(super) fn map_err(err: rusqlite::Error) -> StoreError {
             StoreError::Conflict(msg.clone().unwrap_or_else(|| "unique".into()))
         }
         rusqlite::Error::QueryReturnedNoRows => StoreError::NotFound,
-        _ => StoreError::Unavailable(err.to_string()),
+        _ => StoreError::Unavailable(crate::store::Cause::of(err)),
     }
 }
 

@@ -59,7 +59,7 @@ impl SqliteStore {
             adopt_sqlx_schema(&conn)?;
             migrations()
                 .to_latest(&mut conn)
-                .map_err(|e| StoreError::Migration(e.to_string()))
+                .map_err(|e| StoreError::Migration(crate::store::Cause::of(e)))
         })
         .await
     }
