@@ -29,7 +29,7 @@ impl Channel {
     /// parameters appended.
     pub fn redirect_allowed(&self, redirect_uri: &str) -> bool {
         self.cfg.callback_urls.iter().any(|cb| {
-            if redirect_uri == cb {
+            if redirect_uri == cb.as_str() {
                 return true;
             }
             match redirect_uri.strip_prefix(cb.as_str()) {

@@ -41,7 +41,7 @@ pub fn test_config() -> Config {
     let mut other = line_emulator::ChannelConfig::new(
         "2000000001",
         "fedcba9876543210fedcba9876543210",
-        vec!["http://127.0.0.1:8081/cb".into()],
+        vec!["http://127.0.0.1:8081/cb".parse().unwrap()],
     );
     other.provider = "other-provider".into();
     c.channels.push(other);

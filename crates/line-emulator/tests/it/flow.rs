@@ -472,7 +472,7 @@ async fn verify_access_token_and_id_token_forms() {
 #[tokio::test]
 async fn issuer_mismatch_is_reported() {
     let mut c = test_config();
-    c.issuer = "https://issuer.example".into();
+    c.issuer = "https://issuer.example".parse().unwrap();
     let env = start_with(c).await;
     let t = env.login_tokens(&env.user_ids()[0], "openid").await;
     let id_token = t["id_token"].as_str().unwrap();

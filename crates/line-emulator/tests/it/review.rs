@@ -291,7 +291,7 @@ async fn hostile_names_from_the_config_are_escaped_on_every_page() {
 #[tokio::test]
 async fn the_session_cookie_is_secure_behind_an_https_public_url() {
     let mut c = test_config();
-    c.public_url = Some("https://line-emulator.test".into());
+    c.public_url = Some("https://line-emulator.test".parse().unwrap());
     let env = start_with(c).await;
     let local = format!("http://{}", env.running.local_addr());
     let url = env
