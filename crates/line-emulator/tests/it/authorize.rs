@@ -1,4 +1,4 @@
-//! The authorization endpoint and the consent page.
+//! The authorization endpoint and the consent page (and the session cookie's attributes).
 
 use serde_json::json;
 
@@ -369,4 +369,26 @@ async fn response_modes_form_post_and_jwt() {
     assert_eq!(claims["state"], "st4te");
     assert_eq!(claims["aud"], CHANNEL);
     assert!(claims["code"].is_string());
+}
+
+#[tokio::test]
+async fn the_session_cookie_is_secure_behind_an_https_public_url() {
+    let mut c = test_config();
+    c.public_url = Some("https://line-emulator.test".parse().unwrap());
+    let env = start_with(c).await;
+    let local = format!("http://{}", env.running.local_addr());
+    let url = env
+        .authorize_url(&[])
+        .replace("https://line-emulator.test", &local);
+    let resp = env.api.get(url).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let cookie = resp.headers()["set-cookie"].to_str().unwrap().to_owned();
+    for attr in ["HttpOnly", "SameSite=Lax", "Path=/", "Secure"] {
+        assert!(cookie.contains(attr), "{cookie}");
+    }
+    // Plain http (the default): no Secure, or browsers would drop the cookie.
+    let env = start().await;
+    let resp = env.get_authorize(&env.api, &[]).await;
+    let cookie = resp.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(!cookie.contains("Secure"), "{cookie}");
 }

@@ -1,39 +1,8 @@
 //! Channel access tokens: stateless, v2.1 (RS256 assertion), short-lived.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
 use crate::common::*;
-
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
-fn assertion(kid: &str, iss: &str, exp_in: i64, token_exp: Option<i64>) -> String {
-    let mut header = Header::new(Algorithm::RS256);
-    header.kid = Some(kid.into());
-    header.typ = Some("JWT".into());
-    let mut claims = json!({
-        "iss": iss,
-        "sub": iss,
-        "aud": "https://api.line.me/",
-        "exp": now() + exp_in,
-    });
-    if let Some(t) = token_exp {
-        claims["token_exp"] = json!(t);
-    }
-    jsonwebtoken::encode(
-        &header,
-        &claims,
-        &EncodingKey::from_rsa_pem(RSA_PEM.as_bytes()).unwrap(),
-    )
-    .unwrap()
-}
 
 const BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 

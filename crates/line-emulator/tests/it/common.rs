@@ -1,10 +1,13 @@
 //! Test harness: an emulator on 127.0.0.1:0 and a browser-like reqwest client.
 
 use std::collections::HashMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
 
 use line_emulator::{AssertionKeyConfig, Config, Emulator, RsaJwk, RunningEmulator};
 use reqwest::redirect::Policy;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 pub const CHANNEL: &str = "1234567890";
 pub const SECRET: &str = "0123456789abcdef0123456789abcdef";
@@ -315,4 +318,35 @@ fn base64_url_decode(s: &str) -> Vec<u8> {
         }
     }
     out
+}
+
+/// Now, in Unix seconds.
+pub fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// A v2.1 channel token assertion signed with the test RSA key: `iss`/`sub` `iss`, `exp` in
+/// `exp_in` seconds, optionally a `token_exp`.
+pub fn assertion(kid: &str, iss: &str, exp_in: i64, token_exp: Option<i64>) -> String {
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some(kid.into());
+    header.typ = Some("JWT".into());
+    let mut claims = json!({
+        "iss": iss,
+        "sub": iss,
+        "aud": "https://api.line.me/",
+        "exp": now() + exp_in,
+    });
+    if let Some(t) = token_exp {
+        claims["token_exp"] = json!(t);
+    }
+    jsonwebtoken::encode(
+        &header,
+        &claims,
+        &EncodingKey::from_rsa_pem(RSA_PEM.as_bytes()).unwrap(),
+    )
+    .unwrap()
 }

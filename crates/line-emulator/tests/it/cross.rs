@@ -1,5 +1,5 @@
-//! Cross-cutting behaviour: request IDs, body limit, malformed input, faults, rate limits,
-//! journal, stats, reset.
+//! Cross-cutting behaviour: request IDs, body limit, malformed input, faults (and the limits
+//! of fault rules), rate limits, journal, stats, reset.
 
 use std::time::{Duration, Instant};
 
@@ -618,4 +618,46 @@ async fn a_stalled_body_fails_instead_of_hanging() {
     assert!(text.starts_with("HTTP/1.1 400"), "{text}");
     assert!(text.contains("invalid_request"), "{text}");
     assert!(start.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn fault_rules_with_unbounded_latency_or_nonsense_are_refused() {
+    let env = start().await;
+    for bad in [
+        json!([{"endpoint": "token", "latency_ms": u64::MAX}]),
+        json!([{"endpoint": "token", "latency_ms": 600_001}]),
+        json!([{"endpoint": "token", "probability": -0.1}]),
+        json!([{"endpoint": "token", "status": 600}]),
+        // 1xx is no final answer: hyper turns 100/103 into 500, and 101 hijacks the
+        // connection.
+        json!([{"endpoint": "token", "status": 101}]),
+        json!([{"endpoint": "token", "status": 199}]),
+        json!([{"endpoint": "token", "count": -1}]),
+        json!([{"endpoint": "token", "unknown": 1}]),
+    ] {
+        let r = env
+            .api
+            .put(env.url("/_emulator/faults"))
+            .json(&bad)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{bad}");
+        assert!(r.json::<Value>().await.unwrap()["message"].is_string());
+    }
+    assert_eq!(
+        env.admin_get("/_emulator/faults").await,
+        json!({"faults": []})
+    );
+    // The largest accepted latency is accepted (and not applied to admin requests).
+    let r = env
+        .api
+        .put(env.url("/_emulator/faults"))
+        .json(&json!([{"endpoint": "*", "latency_ms": 600_000}]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let stats = env.admin_get("/_emulator/stats").await;
+    assert!(stats["total"].is_u64());
 }

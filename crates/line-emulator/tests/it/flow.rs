@@ -1,4 +1,5 @@
-//! The code flow: PKCE, nonce, ID tokens, single use, expiry, refresh, verify.
+//! The code flow: PKCE, nonce, ID tokens, single use, expiry, refresh, verify, and codes and
+//! tokens bound to the channel they were issued to.
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Value, json};
@@ -530,4 +531,114 @@ async fn concurrent_exchanges_of_one_code_yield_exactly_one_token() {
         7,
         "{statuses:?}"
     );
+}
+
+#[tokio::test]
+async fn codes_and_tokens_are_bound_to_their_channel() {
+    const OTHER: &str = "2000000001";
+    const OTHER_SECRET: &str = "fedcba9876543210fedcba9876543210";
+    let env = start().await;
+    // A code of channel 1 exchanged by channel 2: refused (and burnt).
+    let q = env.login(&client(true), &env.user_ids()[0], &[]).await;
+    let (s, b) = env
+        .token(&[
+            ("grant_type", "authorization_code"),
+            ("code", &q["code"]),
+            ("redirect_uri", CALLBACK),
+            ("client_id", OTHER),
+            ("client_secret", OTHER_SECRET),
+        ])
+        .await;
+    assert_eq!(
+        (s, b["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{b}"
+    );
+
+    let t = env.login_tokens(&env.user_ids()[0], "profile").await;
+    let access = t["access_token"].as_str().unwrap();
+    // Its refresh token, presented by channel 2.
+    let (s, b) = env
+        .token(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", t["refresh_token"].as_str().unwrap()),
+            ("client_id", OTHER),
+            ("client_secret", OTHER_SECRET),
+        ])
+        .await;
+    assert_eq!(
+        (s, b["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{b}"
+    );
+    // Revoked by channel 2: refused.
+    let (s, _) = env
+        .post_form(
+            "/oauth2/v2.1/revoke",
+            &[
+                ("access_token", access),
+                ("client_id", OTHER),
+                ("client_secret", OTHER_SECRET),
+            ],
+        )
+        .await;
+    assert_eq!(s, 400);
+    // Deauthorized with channel 2's channel token: "invalid token".
+    let (s, b) = env
+        .post_form(
+            "/oauth2/v3/token",
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", OTHER),
+                ("client_secret", OTHER_SECRET),
+            ],
+        )
+        .await;
+    assert_eq!(s, 200);
+    let resp = env
+        .api
+        .post(env.url("/user/v1/deauthorize"))
+        .bearer_auth(b["access_token"].as_str().unwrap())
+        .json(&json!({ "userAccessToken": access }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    assert_eq!(
+        resp.json::<Value>().await.unwrap(),
+        json!({"message": "invalid token"})
+    );
+    // Deauthorize with a short-lived channel token (not accepted by LINE): 401.
+    let (s, b) = env
+        .post_form(
+            "/v2/oauth/accessToken",
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", CHANNEL),
+                ("client_secret", SECRET),
+            ],
+        )
+        .await;
+    assert_eq!(s, 200);
+    let resp = env
+        .api
+        .post(env.url("/user/v1/deauthorize"))
+        .bearer_auth(b["access_token"].as_str().unwrap())
+        .json(&json!({ "userAccessToken": access }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    // None of that touched the token, its refresh token or the grant.
+    let (s, _) = env.get_bearer("/v2/profile", access).await;
+    assert_eq!(s, 200);
+    let (s, b) = env
+        .token(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", t["refresh_token"].as_str().unwrap()),
+            ("client_id", CHANNEL),
+            ("client_secret", SECRET),
+        ])
+        .await;
+    assert_eq!(s, 200, "{b}");
 }
