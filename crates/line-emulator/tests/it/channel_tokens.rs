@@ -4,8 +4,6 @@ use serde_json::{Value, json};
 
 use crate::common::*;
 
-const BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
-
 #[tokio::test]
 async fn v21_channel_token_issue_verify_list_revoke_and_deauthorize() {
     let env = start().await;

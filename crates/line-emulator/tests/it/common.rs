@@ -13,6 +13,8 @@ pub const CHANNEL: &str = "1234567890";
 pub const SECRET: &str = "0123456789abcdef0123456789abcdef";
 pub const CALLBACK: &str = "http://127.0.0.1:8080/callback";
 pub const KID: &str = "test-assertion-key";
+/// The `client_assertion_type` of v2.1 assertions.
+pub const BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 pub const RSA_PEM: &str = include_str!("../fixtures/assertion_rsa.pem");
 pub const RSA_JWK: &str = include_str!("../fixtures/assertion_rsa.jwk.json");
 

@@ -661,3 +661,115 @@ async fn fault_rules_with_unbounded_latency_or_nonsense_are_refused() {
     let stats = env.admin_get("/_emulator/stats").await;
     assert!(stats["total"].is_u64());
 }
+
+/// The journal names the channel a request concerned on errors as well as on successes,
+/// wherever in the handler the error arose, and never for a channel nobody named.
+#[tokio::test]
+async fn the_journal_tags_the_channel_on_errors_too() {
+    const OTHER: &str = "2000000001";
+    const OTHER_SECRET: &str = "fedcba9876543210fedcba9876543210";
+    let mut c = test_config();
+    c.channels[1].rate_limit_per_second = Some(1);
+    let env = start_with(c).await;
+    let openid_only = env.login_tokens(&env.user_ids()[0], "openid").await;
+    let access = openid_only["access_token"].as_str().unwrap();
+    let grant = |id, secret| {
+        [
+            ("grant_type", "authorization_code"),
+            ("code", "no-such-code"),
+            ("redirect_uri", CALLBACK),
+            ("client_id", id),
+            ("client_secret", secret),
+        ]
+    };
+    let mut expected: Vec<(&str, u16, Option<&str>)> = Vec::new();
+    let (s, _) = env.token(&grant(CHANNEL, "wrong")).await;
+    expected.push(("token", s, Some(CHANNEL)));
+    let (s, _) = env.token(&grant(CHANNEL, SECRET)).await;
+    expected.push(("token", s, Some(CHANNEL)));
+    let (s, _) = env.token(&grant("999", SECRET)).await;
+    expected.push(("token", s, None));
+    let (s, _) = env.get_bearer("/v2/profile", access).await;
+    expected.push(("profile", s, Some(CHANNEL)));
+    let (s, _) = env
+        .post_form(
+            "/oauth2/v2.1/verify",
+            &[("id_token", "not.a.token"), ("client_id", CHANNEL)],
+        )
+        .await;
+    expected.push(("verify_id_token", s, Some(CHANNEL)));
+    let (s, _) = env
+        .post_form(
+            "/oauth2/v2.1/token",
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_assertion_type", BEARER),
+                ("client_assertion", &assertion(KID, CHANNEL, 100_000, None)),
+            ],
+        )
+        .await;
+    expected.push(("token", s, Some(CHANNEL)));
+    for (client_id, channel) in [(CHANNEL, Some(CHANNEL)), ("999", None)] {
+        for accept in ["text/html", "application/json"] {
+            let r = env
+                .api
+                .get(env.url("/oauth2/v2.1/authorize"))
+                .header("accept", accept)
+                .query(&[
+                    ("response_type", "code"),
+                    ("client_id", client_id),
+                    ("redirect_uri", "http://elsewhere.example/cb"),
+                    ("state", "s"),
+                    ("scope", "openid"),
+                ])
+                .send()
+                .await
+                .unwrap();
+            expected.push(("authorize", r.status().as_u16(), channel));
+        }
+    }
+    let mut limited = 0;
+    for _ in 0..3 {
+        let (s, _) = env
+            .post_form(
+                "/oauth2/v3/token",
+                &[
+                    ("grant_type", "client_credentials"),
+                    ("client_id", OTHER),
+                    ("client_secret", OTHER_SECRET),
+                ],
+            )
+            .await;
+        limited += usize::from(s == 429);
+        expected.push(("stateless_token", s, Some(OTHER)));
+    }
+    assert!(
+        limited >= 1,
+        "one request a second: one of three is refused"
+    );
+    assert!(
+        expected[..10].iter().all(|(_, s, _)| *s >= 400),
+        "{expected:?}"
+    );
+
+    let j = env
+        .admin_get(&format!("/_emulator/journal?limit={}", expected.len()))
+        .await;
+    let got: Vec<(String, u16, Option<String>)> = j["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["endpoint"].as_str().unwrap().to_owned(),
+                e["status"].as_u64().unwrap() as u16,
+                e["channel"].as_str().map(str::to_owned),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, u16, Option<String>)> = expected
+        .into_iter()
+        .map(|(e, s, c)| (e.to_owned(), s, c.map(str::to_owned)))
+        .collect();
+    assert_eq!(got, expected);
+}
