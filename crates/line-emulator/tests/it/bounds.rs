@@ -149,7 +149,7 @@ async fn consent_pages_are_bounded_by_bytes() {
 async fn a_huge_unknown_path_is_answered_and_journaled_short() {
     let env = start().await;
     let path = format!("/{}", "a".repeat(60_000));
-    let resp = env.api.get(env.url(&path)).send().await.unwrap();
+    let resp = env.get(&path).await;
     assert_eq!(resp.status(), 404);
     assert!(resp.headers().contains_key("x-line-request-id"));
     let b: Value = resp.json().await.unwrap();

@@ -23,24 +23,11 @@ async fn full_round(env: &Env) {
     let (s, t) = env.exchange(&q["code"], None).await;
     assert_eq!(s, 200, "{t}");
     let access = t["access_token"].as_str().unwrap();
-    let resp = env
-        .api
-        .get(env.url("/oauth2/v2.1/verify"))
-        .query(&[("access_token", access)])
-        .send()
-        .await
-        .unwrap();
+    let resp = env.verify_access(access).await;
     assert_eq!(resp.status(), 200);
     let (s, _) = env.get_bearer("/v2/profile", access).await;
     assert_eq!(s, 200);
-    let (s, b) = env
-        .token(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", t["refresh_token"].as_str().unwrap()),
-            ("client_id", CHANNEL),
-            ("client_secret", SECRET),
-        ])
-        .await;
+    let (s, b) = env.refresh(t["refresh_token"].as_str().unwrap()).await;
     assert_eq!(s, 200, "{b}");
     // JARM response mode (its own exp arithmetic), via SSO.
     let resp = env
@@ -56,23 +43,10 @@ async fn full_round(env: &Env) {
         )
         .await;
     assert_eq!(s, 400);
-    let resp = env
-        .api
-        .get(env.url("/oauth2/v2.1/verify"))
-        .query(&[("access_token", st.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let resp = env.verify_access(st.as_str()).await;
     assert_eq!(resp.status(), 200);
     let (s, b) = env
-        .post_form(
-            "/v2/oauth/accessToken",
-            &[
-                ("grant_type", "client_credentials"),
-                ("client_id", CHANNEL),
-                ("client_secret", SECRET),
-            ],
-        )
+        .client_credentials("/v2/oauth/accessToken", CHANNEL, SECRET)
         .await;
     assert_eq!(s, 200, "{b}");
     let (s, _) = env
@@ -130,26 +104,13 @@ async fn tokens_minted_before_a_huge_backwards_jump_still_verify() {
     let t = env.login_tokens(&env.user_ids()[0], "profile").await;
     let access = t["access_token"].as_str().unwrap().to_owned();
     let (s, sl) = env
-        .post_form(
-            "/v2/oauth/accessToken",
-            &[
-                ("grant_type", "client_credentials"),
-                ("client_id", CHANNEL),
-                ("client_secret", SECRET),
-            ],
-        )
+        .client_credentials("/v2/oauth/accessToken", CHANNEL, SECRET)
         .await;
     assert_eq!(s, 200);
     let stateless = env.stateless_token().await;
     env.emulator.clock().set_offset(i64::MIN);
     for token in [access.as_str(), stateless.as_str()] {
-        let resp = env
-            .api
-            .get(env.url("/oauth2/v2.1/verify"))
-            .query(&[("access_token", token)])
-            .send()
-            .await
-            .unwrap();
+        let resp = env.verify_access(token).await;
         assert_eq!(resp.status(), 200);
         let b: Value = resp.json().await.unwrap();
         assert!(b["expires_in"].as_i64().unwrap() > 0, "{b}");
@@ -181,13 +142,7 @@ async fn an_expired_v21_token_reads_expired_even_after_the_sweep() {
     let token = b["access_token"].as_str().unwrap().to_owned();
     env.emulator.clock().advance(61);
     env.emulator.sweep();
-    let resp = env
-        .api
-        .get(env.url("/oauth2/v2.1/verify"))
-        .query(&[("access_token", token.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let resp = env.verify_access(token.as_str()).await;
     assert_eq!(resp.status(), 400);
     let b: Value = resp.json().await.unwrap();
     assert_eq!(b["error_description"], "The access token expired");

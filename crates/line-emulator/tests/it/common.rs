@@ -276,16 +276,88 @@ impl Env {
             .unwrap()
     }
 
+    /// `GET path`.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.api.get(self.url(path)).send().await.unwrap()
+    }
+
+    /// `GET /oauth2/v2.1/verify?access_token=…`.
+    pub async fn verify_access(&self, token: &str) -> reqwest::Response {
+        self.api
+            .get(self.url("/oauth2/v2.1/verify"))
+            .query(&[("access_token", token)])
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `PUT /_emulator/faults`.
+    pub async fn put_faults(&self, rules: &Value) -> reqwest::Response {
+        self.api
+            .put(self.url("/_emulator/faults"))
+            .json(rules)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `POST /user/v1/deauthorize` with a channel access token and a JSON body.
+    pub async fn deauthorize(&self, channel_token: &str, body: &Value) -> reqwest::Response {
+        self.api
+            .post(self.url("/user/v1/deauthorize"))
+            .bearer_auth(channel_token)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// The refresh grant for the test channel (`client_secret` in the body).
+    pub async fn refresh(&self, refresh_token: &str) -> (u16, Value) {
+        self.token(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+            ("client_id", CHANNEL),
+            ("client_secret", SECRET),
+        ])
+        .await
+    }
+
+    /// `POST /oauth2/v2.1/revoke` of an access token, with the client's credentials in the body.
+    pub async fn revoke_access(&self, token: &str, client_id: &str, secret: &str) -> (u16, Value) {
+        self.post_form(
+            "/oauth2/v2.1/revoke",
+            &[
+                ("access_token", token),
+                ("client_id", client_id),
+                ("client_secret", secret),
+            ],
+        )
+        .await
+    }
+
+    /// `grant_type=client_credentials` with the client's ID and secret in the body, at `path`
+    /// (`/oauth2/v3/token`, `/v2/oauth/accessToken`).
+    pub async fn client_credentials(
+        &self,
+        path: &str,
+        client_id: &str,
+        secret: &str,
+    ) -> (u16, Value) {
+        self.post_form(
+            path,
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", client_id),
+                ("client_secret", secret),
+            ],
+        )
+        .await
+    }
+
     pub async fn stateless_token(&self) -> String {
         let (s, b) = self
-            .post_form(
-                "/oauth2/v3/token",
-                &[
-                    ("grant_type", "client_credentials"),
-                    ("client_id", CHANNEL),
-                    ("client_secret", SECRET),
-                ],
-            )
+            .client_credentials("/oauth2/v3/token", CHANNEL, SECRET)
             .await;
         assert_eq!(s, 200, "{b}");
         b["access_token"].as_str().unwrap().to_owned()

@@ -153,18 +153,12 @@ async fn malformed_requests_get_line_shaped_400s() {
     }
     // Garbage query strings on authorize and verify.
     let r = env
-        .api
-        .get(env.url("/oauth2/v2.1/authorize?%ff%fe=%zz&client_id=%"))
-        .send()
-        .await
-        .unwrap();
+        .get("/oauth2/v2.1/authorize?%ff%fe=%zz&client_id=%")
+        .await;
     assert_eq!(r.status(), 400);
     let r = env
-        .api
-        .get(env.url("/oauth2/v2.1/verify?access_token=%ff.%fe.%00"))
-        .send()
-        .await
-        .unwrap();
+        .get("/oauth2/v2.1/verify?access_token=%ff.%fe.%00")
+        .await;
     assert_eq!(r.status(), 400);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["error"], "invalid_request");
@@ -173,14 +167,9 @@ async fn malformed_requests_get_line_shaped_400s() {
     let r = env.api.get(url).send().await.unwrap();
     assert_eq!(query_of(&location(&r).unwrap())["error"], "INVALID_REQUEST");
     // Unknown path and wrong method: {"message"}.
-    let r = env.api.get(env.url("/nope")).send().await.unwrap();
+    let r = env.get("/nope").await;
     assert_eq!(r.status(), 404);
-    let r = env
-        .api
-        .get(env.url("/oauth2/v2.1/token"))
-        .send()
-        .await
-        .unwrap();
+    let r = env.get("/oauth2/v2.1/token").await;
     assert_eq!(r.status(), 405);
     let v: Value = r.json().await.unwrap();
     assert!(v["message"].is_string());
@@ -253,12 +242,7 @@ async fn fault_injection_status_count_probability_latency() {
     assert_eq!(r.status(), 502);
     assert_eq!(r.text().await.unwrap(), "<html>bad gateway</html>");
     let start = Instant::now();
-    let r = env
-        .api
-        .get(env.url("/oauth2/v2.1/certs"))
-        .send()
-        .await
-        .unwrap();
+    let r = env.get("/oauth2/v2.1/certs").await;
     assert_eq!(r.status(), 200);
     assert!(start.elapsed() >= Duration::from_millis(300));
 
@@ -290,13 +274,7 @@ async fn fault_injection_status_count_probability_latency() {
         json!({"nope": 1}),
         json!([{"endpoint": "x", "status": 42}]),
     ] {
-        let r = env
-            .api
-            .put(env.url("/_emulator/faults"))
-            .json(&bad)
-            .send()
-            .await
-            .unwrap();
+        let r = env.put_faults(&bad).await;
         assert_eq!(r.status(), 400, "{bad}");
     }
 }
@@ -304,20 +282,11 @@ async fn fault_injection_status_count_probability_latency() {
 #[tokio::test]
 async fn fault_probability_is_roughly_honoured() {
     let env = start().await;
-    env.api
-        .put(env.url("/_emulator/faults"))
-        .json(&json!({"endpoint": "certs", "status": 500, "probability": 0.5}))
-        .send()
-        .await
-        .unwrap();
+    env.put_faults(&json!({"endpoint": "certs", "status": 500, "probability": 0.5}))
+        .await;
     let mut failures = 0;
     for _ in 0..200 {
-        let r = env
-            .api
-            .get(env.url("/oauth2/v2.1/certs"))
-            .send()
-            .await
-            .unwrap();
+        let r = env.get("/oauth2/v2.1/certs").await;
         if r.status() == 500 {
             failures += 1;
         }
@@ -380,13 +349,7 @@ async fn journal_stats_and_reset() {
     let env = start_with(c).await;
     let t = env.login_tokens(&env.user_ids()[0], "profile").await;
     let access = t["access_token"].as_str().unwrap();
-    let r = env
-        .api
-        .get(env.url("/oauth2/v2.1/verify"))
-        .query(&[("access_token", access)])
-        .send()
-        .await
-        .unwrap();
+    let r = env.verify_access(access).await;
     let rid = r.headers()["x-line-request-id"]
         .to_str()
         .unwrap()
@@ -414,11 +377,7 @@ async fn journal_stats_and_reset() {
 
     // Bounded: at most 5 entries kept.
     for _ in 0..10 {
-        env.api
-            .get(env.url("/oauth2/v2.1/certs"))
-            .send()
-            .await
-            .unwrap();
+        env.get("/oauth2/v2.1/certs").await;
     }
     let j = env.admin_get("/_emulator/journal?limit=100").await;
     assert_eq!(j["entries"].as_array().unwrap().len(), 5);
@@ -430,15 +389,7 @@ async fn journal_stats_and_reset() {
     assert_eq!(stats["endpoints"]["consent"]["by_status"]["302"], 1);
     assert!(stats["total"].as_u64().unwrap() >= 14);
     // The same counts for Prometheus.
-    let text = env
-        .api
-        .get(env.url("/_emulator/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = env.get("/_emulator/metrics").await.text().await.unwrap();
     for line in [
         "line_emulator_requests_total{endpoint=\"certs\",status=\"200\"} 10",
         "line_emulator_requests_total{endpoint=\"token\",status=\"200\"} 1",
@@ -523,12 +474,8 @@ async fn callback_error_faults_produce_server_error_and_interaction_required() {
     // Exhausted: the consent page again. A bad client_id still gets the HTML page.
     assert_eq!(env.get_authorize(&env.browser, &[]).await.status(), 200);
     let r = env
-        .api
-        .put(env.url("/_emulator/faults"))
-        .json(&json!([{"endpoint": "authorize", "callback_error": "BOGUS"}]))
-        .send()
-        .await
-        .unwrap();
+        .put_faults(&json!([{"endpoint": "authorize", "callback_error": "BOGUS"}]))
+        .await;
     assert_eq!(r.status(), 400);
 }
 
@@ -569,12 +516,8 @@ async fn sweep_drops_expired_and_dead_records() {
 async fn journal_filters_by_endpoint_and_status() {
     let env = start().await;
     for _ in 0..3 {
-        env.api
-            .get(env.url("/oauth2/v2.1/certs"))
-            .send()
-            .await
-            .unwrap();
-        env.api.get(env.url("/v2/profile")).send().await.unwrap();
+        env.get("/oauth2/v2.1/certs").await;
+        env.get("/v2/profile").await;
     }
     let j = env
         .admin_get("/_emulator/journal?endpoint=profile&limit=2")
@@ -635,13 +578,7 @@ async fn fault_rules_with_unbounded_latency_or_nonsense_are_refused() {
         json!([{"endpoint": "token", "count": -1}]),
         json!([{"endpoint": "token", "unknown": 1}]),
     ] {
-        let r = env
-            .api
-            .put(env.url("/_emulator/faults"))
-            .json(&bad)
-            .send()
-            .await
-            .unwrap();
+        let r = env.put_faults(&bad).await;
         assert_eq!(r.status(), 400, "{bad}");
         assert!(r.json::<Value>().await.unwrap()["message"].is_string());
     }
@@ -651,12 +588,8 @@ async fn fault_rules_with_unbounded_latency_or_nonsense_are_refused() {
     );
     // The largest accepted latency is accepted (and not applied to admin requests).
     let r = env
-        .api
-        .put(env.url("/_emulator/faults"))
-        .json(&json!([{"endpoint": "*", "latency_ms": 600_000}]))
-        .send()
-        .await
-        .unwrap();
+        .put_faults(&json!([{"endpoint": "*", "latency_ms": 600_000}]))
+        .await;
     assert_eq!(r.status(), 200);
     let stats = env.admin_get("/_emulator/stats").await;
     assert!(stats["total"].is_u64());
@@ -731,14 +664,7 @@ async fn the_journal_tags_the_channel_on_errors_too() {
     let mut limited = 0;
     for _ in 0..3 {
         let (s, _) = env
-            .post_form(
-                "/oauth2/v3/token",
-                &[
-                    ("grant_type", "client_credentials"),
-                    ("client_id", OTHER),
-                    ("client_secret", OTHER_SECRET),
-                ],
-            )
+            .client_credentials("/oauth2/v3/token", OTHER, OTHER_SECRET)
             .await;
         limited += usize::from(s == 429);
         expected.push(("stateless_token", s, Some(OTHER)));

@@ -259,14 +259,7 @@ async fn refresh_returns_same_refresh_token_and_keeps_old_access_token() {
     let t = env.login_tokens(&env.user_ids()[0], "profile openid").await;
     let old_access = t["access_token"].as_str().unwrap();
     let refresh = t["refresh_token"].as_str().unwrap();
-    let (status, body) = env
-        .token(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh),
-            ("client_id", CHANNEL),
-            ("client_secret", SECRET),
-        ])
-        .await;
+    let (status, body) = env.refresh(refresh).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["refresh_token"], refresh);
     assert!(body.get("id_token").is_none());
@@ -288,14 +281,7 @@ async fn refresh_returns_same_refresh_token_and_keeps_old_access_token() {
         (400, Some("invalid_client"))
     );
 
-    let (status, body) = env
-        .token(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", "AAAAAAAAAAAAAAAAAAAA"),
-            ("client_id", CHANNEL),
-            ("client_secret", SECRET),
-        ])
-        .await;
+    let (status, body) = env.refresh("AAAAAAAAAAAAAAAAAAAA").await;
     assert_eq!(status, 400);
     assert_eq!(
         body,
@@ -305,14 +291,7 @@ async fn refresh_returns_same_refresh_token_and_keeps_old_access_token() {
     // 90 days after the grant, the refresh token is dead.
     env.admin_post("/_emulator/clock", json!({"advance_secs": 90 * 86400 + 1}))
         .await;
-    let (status, body) = env
-        .token(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh),
-            ("client_id", CHANNEL),
-            ("client_secret", SECRET),
-        ])
-        .await;
+    let (status, body) = env.refresh(refresh).await;
     assert_eq!(
         (status, body["error"].as_str()),
         (400, Some("invalid_grant"))
@@ -327,14 +306,7 @@ async fn refresh_switches_rotate_and_revoke_old() {
     let env = start_with(c).await;
     let t = env.login_tokens(&env.user_ids()[0], "profile").await;
     let refresh = t["refresh_token"].as_str().unwrap();
-    let (status, body) = env
-        .token(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh),
-            ("client_id", CHANNEL),
-            ("client_secret", SECRET),
-        ])
-        .await;
+    let (status, body) = env.refresh(refresh).await;
     assert_eq!(status, 200);
     assert_ne!(body["refresh_token"], refresh);
     let (s, b) = env
@@ -364,13 +336,7 @@ async fn verify_access_token_and_id_token_forms() {
         .await;
     let (_, t) = env.exchange(&q["code"], None).await;
     let access = t["access_token"].as_str().unwrap();
-    let resp = env
-        .api
-        .get(env.url("/oauth2/v2.1/verify"))
-        .query(&[("access_token", access)])
-        .send()
-        .await
-        .unwrap();
+    let resp = env.verify_access(access).await;
     assert_eq!(resp.status(), 200);
     let b: Value = resp.json().await.unwrap();
     assert_eq!(b["client_id"], CHANNEL);
@@ -380,13 +346,7 @@ async fn verify_access_token_and_id_token_forms() {
     let verify = |tok: String| {
         let env = &env;
         async move {
-            let resp = env
-                .api
-                .get(env.url("/oauth2/v2.1/verify"))
-                .query(&[("access_token", tok)])
-                .send()
-                .await
-                .unwrap();
+            let resp = env.verify_access(&tok).await;
             let s = resp.status().as_u16();
             (s, resp.json::<Value>().await.unwrap())
         }
@@ -572,37 +532,19 @@ async fn codes_and_tokens_are_bound_to_their_channel() {
         "{b}"
     );
     // Revoked by channel 2: refused.
-    let (s, _) = env
-        .post_form(
-            "/oauth2/v2.1/revoke",
-            &[
-                ("access_token", access),
-                ("client_id", OTHER),
-                ("client_secret", OTHER_SECRET),
-            ],
-        )
-        .await;
+    let (s, _) = env.revoke_access(access, OTHER, OTHER_SECRET).await;
     assert_eq!(s, 400);
     // Deauthorized with channel 2's channel token: "invalid token".
     let (s, b) = env
-        .post_form(
-            "/oauth2/v3/token",
-            &[
-                ("grant_type", "client_credentials"),
-                ("client_id", OTHER),
-                ("client_secret", OTHER_SECRET),
-            ],
-        )
+        .client_credentials("/oauth2/v3/token", OTHER, OTHER_SECRET)
         .await;
     assert_eq!(s, 200);
     let resp = env
-        .api
-        .post(env.url("/user/v1/deauthorize"))
-        .bearer_auth(b["access_token"].as_str().unwrap())
-        .json(&json!({ "userAccessToken": access }))
-        .send()
-        .await
-        .unwrap();
+        .deauthorize(
+            b["access_token"].as_str().unwrap(),
+            &json!({ "userAccessToken": access }),
+        )
+        .await;
     assert_eq!(resp.status(), 400);
     assert_eq!(
         resp.json::<Value>().await.unwrap(),
@@ -610,35 +552,19 @@ async fn codes_and_tokens_are_bound_to_their_channel() {
     );
     // Deauthorize with a short-lived channel token (not accepted by LINE): 401.
     let (s, b) = env
-        .post_form(
-            "/v2/oauth/accessToken",
-            &[
-                ("grant_type", "client_credentials"),
-                ("client_id", CHANNEL),
-                ("client_secret", SECRET),
-            ],
-        )
+        .client_credentials("/v2/oauth/accessToken", CHANNEL, SECRET)
         .await;
     assert_eq!(s, 200);
     let resp = env
-        .api
-        .post(env.url("/user/v1/deauthorize"))
-        .bearer_auth(b["access_token"].as_str().unwrap())
-        .json(&json!({ "userAccessToken": access }))
-        .send()
-        .await
-        .unwrap();
+        .deauthorize(
+            b["access_token"].as_str().unwrap(),
+            &json!({ "userAccessToken": access }),
+        )
+        .await;
     assert_eq!(resp.status(), 401);
     // None of that touched the token, its refresh token or the grant.
     let (s, _) = env.get_bearer("/v2/profile", access).await;
     assert_eq!(s, 200);
-    let (s, b) = env
-        .token(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", t["refresh_token"].as_str().unwrap()),
-            ("client_id", CHANNEL),
-            ("client_secret", SECRET),
-        ])
-        .await;
+    let (s, b) = env.refresh(t["refresh_token"].as_str().unwrap()).await;
     assert_eq!(s, 200, "{b}");
 }

@@ -125,15 +125,7 @@ async fn hostile_names_from_the_config_are_escaped_on_every_page() {
         assert!(!page.contains(r), "raw {r} on the add-friend page");
     }
     // The index page.
-    let page = env
-        .api
-        .get(env.url("/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = env.get("/").await.text().await.unwrap();
     for r in raw {
         assert!(!page.contains(r), "raw {r} on the index page");
     }
