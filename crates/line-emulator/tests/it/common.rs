@@ -355,6 +355,26 @@ impl Env {
         .await
     }
 
+    /// `n` concurrent `POST /oauth2/v2.1/token` with the same form (spawned, so that they
+    /// race on a multi-threaded runtime); their statuses in the order they were sent.
+    pub async fn token_race(&self, form: &[(&str, &str)], n: usize) -> Vec<u16> {
+        let form: Vec<(String, String)> = form
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let tasks: Vec<_> = (0..n)
+            .map(|_| {
+                let request = self.api.post(self.url("/oauth2/v2.1/token")).form(&form);
+                tokio::spawn(async move { request.send().await.unwrap().status().as_u16() })
+            })
+            .collect();
+        let mut statuses = Vec::new();
+        for t in tasks {
+            statuses.push(t.await.unwrap());
+        }
+        statuses
+    }
+
     pub async fn stateless_token(&self) -> String {
         let (s, b) = self
             .client_credentials("/oauth2/v3/token", CHANNEL, SECRET)

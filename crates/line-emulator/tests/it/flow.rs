@@ -455,32 +455,18 @@ async fn issuer_mismatch_is_reported() {
 async fn concurrent_exchanges_of_one_code_yield_exactly_one_token() {
     let env = start().await;
     let q = env.login(&env.browser, &env.user_ids()[0], &[]).await;
-    let code = q["code"].clone();
-    let mut tasks = Vec::new();
-    for _ in 0..8 {
-        let api = env.api.clone();
-        let url = env.url("/oauth2/v2.1/token");
-        let code = code.clone();
-        tasks.push(tokio::spawn(async move {
-            api.post(url)
-                .form(&[
-                    ("grant_type", "authorization_code"),
-                    ("code", code.as_str()),
-                    ("redirect_uri", CALLBACK),
-                    ("client_id", CHANNEL),
-                    ("client_secret", SECRET),
-                ])
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16()
-        }));
-    }
-    let mut statuses = Vec::new();
-    for t in tasks {
-        statuses.push(t.await.unwrap());
-    }
+    let statuses = env
+        .token_race(
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", q["code"].as_str()),
+                ("redirect_uri", CALLBACK),
+                ("client_id", CHANNEL),
+                ("client_secret", SECRET),
+            ],
+            8,
+        )
+        .await;
     assert_eq!(
         statuses.iter().filter(|s| **s == 200).count(),
         1,
