@@ -20,20 +20,7 @@ fn basic(id: &str, secret: &str) -> String {
 
 /// POSTs a form with an `Authorization` header.
 async fn post_with_auth(env: &Env, path: &str, auth: &str, form: &[(&str, &str)]) -> (u16, Value) {
-    let resp = env
-        .api
-        .post(env.url(path))
-        .header("authorization", auth)
-        .form(form)
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    let text = resp.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
+    env.post_form_as(path, Some(auth), form).await
 }
 
 /// A fresh authorization code for the default channel.

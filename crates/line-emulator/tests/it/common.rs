@@ -206,13 +206,22 @@ impl Env {
     }
 
     pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> (u16, Value) {
-        let resp = self
-            .api
-            .post(self.url(path))
-            .form(form)
-            .send()
-            .await
-            .unwrap();
+        self.post_form_as(path, None, form).await
+    }
+
+    /// POSTs a form, with an `Authorization` header when given; the status and the JSON body
+    /// (or the text, when it is not JSON).
+    pub async fn post_form_as(
+        &self,
+        path: &str,
+        authorization: Option<&str>,
+        form: &[(&str, &str)],
+    ) -> (u16, Value) {
+        let mut request = self.api.post(self.url(path)).form(form);
+        if let Some(auth) = authorization {
+            request = request.header("authorization", auth);
+        }
+        let resp = request.send().await.unwrap();
         let status = resp.status().as_u16();
         let text = resp.text().await.unwrap();
         (
@@ -373,6 +382,26 @@ impl Env {
             statuses.push(t.await.unwrap());
         }
         statuses
+    }
+
+    /// The consent page's HTML for an authorization request (see [`Env::get_authorize`]).
+    pub async fn authorize_page(
+        &self,
+        browser: &reqwest::Client,
+        extra: &[(&str, &str)],
+    ) -> String {
+        self.get_authorize(browser, extra)
+            .await
+            .text()
+            .await
+            .unwrap()
+    }
+
+    /// A raw TCP connection to the emulator.
+    pub async fn connect(&self) -> tokio::net::TcpStream {
+        tokio::net::TcpStream::connect(self.running.local_addr())
+            .await
+            .unwrap()
     }
 
     pub async fn stateless_token(&self) -> String {

@@ -95,9 +95,7 @@ async fn bodies_over_two_megabytes_get_413() {
 
 async fn raw_chunked_post(env: &Env, path: &str, chunks: usize, size: usize) -> u16 {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut conn = tokio::net::TcpStream::connect(env.running.local_addr())
-        .await
-        .unwrap();
+    let mut conn = env.connect().await;
     let head = format!(
         "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
     );
@@ -543,9 +541,7 @@ async fn a_stalled_body_fails_instead_of_hanging() {
     let mut c = test_config();
     c.body_timeout_secs = 1;
     let env = start_with(c).await;
-    let mut conn = tokio::net::TcpStream::connect(env.running.local_addr())
-        .await
-        .unwrap();
+    let mut conn = env.connect().await;
     conn.write_all(
         b"POST /oauth2/v2.1/token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\ngrant_type=",
     )

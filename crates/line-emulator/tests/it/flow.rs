@@ -520,34 +520,28 @@ async fn codes_and_tokens_are_bound_to_their_channel() {
     // Revoked by channel 2: refused.
     let (s, _) = env.revoke_access(access, OTHER, OTHER_SECRET).await;
     assert_eq!(s, 400);
-    // Deauthorized with channel 2's channel token: "invalid token".
-    let (s, b) = env
-        .client_credentials("/oauth2/v3/token", OTHER, OTHER_SECRET)
-        .await;
-    assert_eq!(s, 200);
-    let resp = env
-        .deauthorize(
-            b["access_token"].as_str().unwrap(),
-            &json!({ "userAccessToken": access }),
-        )
-        .await;
-    assert_eq!(resp.status(), 400);
-    assert_eq!(
-        resp.json::<Value>().await.unwrap(),
-        json!({"message": "invalid token"})
-    );
-    // Deauthorize with a short-lived channel token (not accepted by LINE): 401.
-    let (s, b) = env
-        .client_credentials("/v2/oauth/accessToken", CHANNEL, SECRET)
-        .await;
-    assert_eq!(s, 200);
-    let resp = env
-        .deauthorize(
-            b["access_token"].as_str().unwrap(),
-            &json!({ "userAccessToken": access }),
-        )
-        .await;
-    assert_eq!(resp.status(), 401);
+    // Deauthorized with channel 2's channel token: "invalid token"; with a short-lived channel
+    // token (not accepted by LINE): 401.
+    for (path, id, secret, status) in [
+        ("/oauth2/v3/token", OTHER, OTHER_SECRET, 400),
+        ("/v2/oauth/accessToken", CHANNEL, SECRET, 401),
+    ] {
+        let (s, b) = env.client_credentials(path, id, secret).await;
+        assert_eq!(s, 200);
+        let resp = env
+            .deauthorize(
+                b["access_token"].as_str().unwrap(),
+                &json!({ "userAccessToken": access }),
+            )
+            .await;
+        assert_eq!(resp.status(), status, "{path}");
+        if status == 400 {
+            assert_eq!(
+                resp.json::<Value>().await.unwrap(),
+                json!({"message": "invalid token"})
+            );
+        }
+    }
     // None of that touched the token, its refresh token or the grant.
     let (s, _) = env.get_bearer("/v2/profile", access).await;
     assert_eq!(s, 200);

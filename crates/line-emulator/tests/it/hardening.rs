@@ -71,9 +71,7 @@ async fn shutdown_does_not_wait_for_a_half_sent_request_head() {
     let mut c = test_config();
     c.body_timeout_secs = 1;
     let env = start_with(c).await;
-    let mut conn = tokio::net::TcpStream::connect(env.running.local_addr())
-        .await
-        .unwrap();
+    let mut conn = env.connect().await;
     conn.write_all(b"GET /oauth2/v2.1/certs HTTP/1.1\r\nHost: x\r\n")
         .await
         .unwrap();

@@ -354,11 +354,8 @@ async fn email_needs_the_channel_permission_and_picture_comes_with_profile() {
     let env = start_with(c).await;
     let user = env.user_ids()[0].clone();
     let page = env
-        .get_authorize(&env.browser, &[("scope", "profile openid email")])
-        .await
-        .text()
-        .await
-        .unwrap();
+        .authorize_page(&env.browser, &[("scope", "profile openid email")])
+        .await;
     assert!(
         !page.contains("data-scope=\"email\""),
         "email is not offered"
