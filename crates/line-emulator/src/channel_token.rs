@@ -29,7 +29,7 @@ use crate::oauth::{JWT_BEARER, channel_token_response};
 use crate::observe::ChannelTag;
 use crate::params::{Params, client_credentials_opt, form};
 use crate::state::{
-    CHANNEL_TOKEN_QUOTA, ChannelTokenRecord, Inner, SHORT_LIVED_TTL, STATELESS_TTL,
+    CHANNEL_TOKEN_QUOTA, Channel, ChannelTokenRecord, Inner, SHORT_LIVED_TTL, STATELESS_TTL,
     ShortLivedRecord,
 };
 
@@ -208,6 +208,25 @@ fn require_client_credentials(p: &Params) -> Result<(), ApiError> {
     }
 }
 
+/// The channel of the client credentials (Basic header or body), admitted, when the secret is
+/// right: `unknown` answers no or an unknown client, `wrong_secret` a missing or wrong secret
+/// (tagged with the channel).
+fn secret_client<'a>(
+    st: &'a Inner,
+    headers: &HeaderMap,
+    p: &Params,
+    unknown: impl Fn() -> ApiError,
+    wrong_secret: impl FnOnce() -> ApiError,
+) -> Result<(&'a Channel, ChannelTag), ApiError> {
+    let creds = client_credentials_opt(headers, p)?.ok_or_else(&unknown)?;
+    let ch = st.channel(&creds.id).ok_or_else(unknown)?;
+    let tag = st.admit(ch.idx)?;
+    if !creds.secret.as_deref().is_some_and(|s| ch.secret_ok(s)) {
+        return Err(wrong_secret().in_channel(tag));
+    }
+    Ok((ch, tag))
+}
+
 /// `POST /oauth2/v3/token`: a stateless channel access token (15 minutes).
 pub(crate) async fn stateless(
     State(st): State<Shared>,
@@ -220,13 +239,7 @@ pub(crate) async fn stateless(
         verify_assertion(&st, &p)?.channel
     } else {
         let bad = || ApiError::invalid_request("Invalid 'client_credentials'.");
-        let creds = client_credentials_opt(&headers, &p)?.ok_or_else(bad)?;
-        let ch = st.channel(&creds.id).ok_or_else(bad)?;
-        let tag = st.admit(ch.idx)?;
-        if !creds.secret.as_deref().is_some_and(|s| ch.secret_ok(s)) {
-            return Err(bad().in_channel(tag));
-        }
-        ch.idx
+        secret_client(&st, &headers, &p, bad, bad)?.0.idx
     };
     let exp = st.clock.now() + STATELESS_TTL;
     let token = st.mint_channel_token(channel, "stateless", exp, "");
@@ -242,13 +255,13 @@ pub(crate) async fn short_lived(
 ) -> Result<Response, ApiError> {
     let p = form(&headers, body)?;
     require_client_credentials(&p)?;
-    let invalid_id = || ApiError::invalid_client("invalid client_id");
-    let creds = client_credentials_opt(&headers, &p)?.ok_or_else(invalid_id)?;
-    let ch = st.channel(&creds.id).ok_or_else(invalid_id)?;
-    let tag = st.admit(ch.idx)?;
-    if !creds.secret.as_deref().is_some_and(|s| ch.secret_ok(s)) {
-        return Err(ApiError::invalid_client("invalid client_secret").in_channel(tag));
-    }
+    let (ch, tag) = secret_client(
+        &st,
+        &headers,
+        &p,
+        || ApiError::invalid_client("invalid client_id"),
+        || ApiError::invalid_client("invalid client_secret"),
+    )?;
     let token = crypto::random_alnum(64);
     let exp = st.clock.now() + SHORT_LIVED_TTL;
     st.short_lived.insert(

@@ -14,7 +14,7 @@ use crate::Shared;
 use crate::crypto::AccessClaims;
 use crate::error::{ApiError, json_response};
 use crate::observe::ChannelTag;
-use crate::params::{AUTH_HEADER_REQUIRED, bearer, body_bytes};
+use crate::params::{AUTH_HEADER_REQUIRED, bearer, json_body};
 use crate::state::{AccessCheck, Inner, SCOPE_OPENID, SCOPE_PROFILE, User};
 
 /// The 403 message for a token without the needed scope.
@@ -125,13 +125,7 @@ fn deauthorize_for(
     channel: u32,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let bytes = body_bytes(body, || {
-        ApiError::message(
-            StatusCode::BAD_REQUEST,
-            "The request body could not be read",
-        )
-    })?;
-    let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| {
+    let value: serde_json::Value = json_body(body, |_| {
         ApiError::message(
             StatusCode::BAD_REQUEST,
             "The request body could not be parsed as JSON",
