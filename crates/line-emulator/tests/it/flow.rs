@@ -484,39 +484,28 @@ async fn codes_and_tokens_are_bound_to_their_channel() {
     const OTHER: &str = "2000000001";
     const OTHER_SECRET: &str = "fedcba9876543210fedcba9876543210";
     let env = start().await;
-    // A code of channel 1 exchanged by channel 2: refused (and burnt).
+    // A code of channel 1 exchanged by channel 2: refused (and burnt); its refresh token,
+    // presented by channel 2: refused.
     let q = env.login(&client(true), &env.user_ids()[0], &[]).await;
-    let (s, b) = env
-        .token(&[
-            ("grant_type", "authorization_code"),
-            ("code", &q["code"]),
-            ("redirect_uri", CALLBACK),
-            ("client_id", OTHER),
-            ("client_secret", OTHER_SECRET),
-        ])
-        .await;
-    assert_eq!(
-        (s, b["error"].as_str()),
-        (400, Some("invalid_grant")),
-        "{b}"
-    );
-
     let t = env.login_tokens(&env.user_ids()[0], "profile").await;
     let access = t["access_token"].as_str().unwrap();
-    // Its refresh token, presented by channel 2.
-    let (s, b) = env
-        .token(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", t["refresh_token"].as_str().unwrap()),
-            ("client_id", OTHER),
-            ("client_secret", OTHER_SECRET),
-        ])
-        .await;
-    assert_eq!(
-        (s, b["error"].as_str()),
-        (400, Some("invalid_grant")),
-        "{b}"
-    );
+    let refresh = t["refresh_token"].as_str().unwrap();
+    for mut form in [
+        vec![
+            ("grant_type", "authorization_code"),
+            ("code", q["code"].as_str()),
+            ("redirect_uri", CALLBACK),
+        ],
+        vec![("grant_type", "refresh_token"), ("refresh_token", refresh)],
+    ] {
+        form.extend([("client_id", OTHER), ("client_secret", OTHER_SECRET)]);
+        let (s, b) = env.token(&form).await;
+        assert_eq!(
+            (s, b["error"].as_str()),
+            (400, Some("invalid_grant")),
+            "{b}"
+        );
+    }
     // Revoked by channel 2: refused.
     let (s, _) = env.revoke_access(access, OTHER, OTHER_SECRET).await;
     assert_eq!(s, 400);
