@@ -11,7 +11,7 @@ use crate::Shared;
 use crate::error::{ApiError, json_response};
 use crate::extract::Query;
 use crate::observe::FaultSpec;
-use crate::params::body_bytes;
+use crate::params::json_body;
 use crate::state::{Inner, User, scope_names};
 
 fn not_found(what: &str) -> ApiError {
@@ -167,16 +167,8 @@ pub(crate) async fn put_friendship(
     let Some(ch) = st.channel(&channel_id) else {
         return Err(not_found("channel"));
     };
-    let parsed = body_bytes(body, || {
-        ApiError::message(
-            StatusCode::BAD_REQUEST,
-            "The request body could not be read",
-        )
-    })
-    .and_then(|b| {
-        serde_json::from_slice::<FriendshipBody>(&b).map_err(|_| {
-            ApiError::message(StatusCode::BAD_REQUEST, "expected {\"friend\": true|false}")
-        })
+    let parsed = json_body::<FriendshipBody>(body, |_| {
+        ApiError::message(StatusCode::BAD_REQUEST, "expected {\"friend\": true|false}")
     });
     let b = parsed?;
     st.friendships.insert((user.idx, ch.idx), b.friend);
@@ -333,13 +325,7 @@ pub(crate) async fn put_faults(
     State(st): State<Shared>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let bytes = body_bytes(body, || {
-        ApiError::message(
-            StatusCode::BAD_REQUEST,
-            "The request body could not be read",
-        )
-    })?;
-    let parsed: FaultsBody = serde_json::from_slice(&bytes).map_err(|e| {
+    let parsed: FaultsBody = json_body(body, |e| {
         ApiError::message(
             StatusCode::BAD_REQUEST,
             format!("faults must be a JSON list of fault rules: {e}"),
@@ -452,13 +438,7 @@ pub(crate) async fn post_clock(
     State(st): State<Shared>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let bytes = body_bytes(body, || {
-        ApiError::message(
-            StatusCode::BAD_REQUEST,
-            "The request body could not be read",
-        )
-    })?;
-    let b: ClockBody = serde_json::from_slice(&bytes).map_err(|e| {
+    let b: ClockBody = json_body(body, |e| {
         ApiError::message(
             StatusCode::BAD_REQUEST,
             format!("expected {{\"advance_secs\": N}} or {{\"offset_secs\": N}}: {e}"),

@@ -26,10 +26,10 @@ use crate::crypto;
 use crate::error::{ApiError, json_response};
 use crate::extract::Query;
 use crate::oauth::{JWT_BEARER, channel_token_response};
-use crate::observe::tag_channel;
+use crate::observe::ChannelTag;
 use crate::params::{Params, client_credentials_opt, form};
 use crate::state::{
-    CHANNEL_TOKEN_QUOTA, ChannelTokenRecord, Inner, SHORT_LIVED_TTL, STATELESS_TTL,
+    CHANNEL_TOKEN_QUOTA, Channel, ChannelTokenRecord, Inner, SHORT_LIVED_TTL, STATELESS_TTL,
     ShortLivedRecord,
 };
 
@@ -102,7 +102,17 @@ fn verify_assertion(st: &Inner, p: &Params) -> Result<Assertion, ApiError> {
             "iss and clientId of key do not match",
         ));
     }
-    st.admit(channel.idx)?;
+    let tag = st.admit(channel.idx)?;
+    let token_exp = check_claims(st, &claims).map_err(|e| e.in_channel(tag))?;
+    Ok(Assertion {
+        channel: channel.idx,
+        token_exp,
+    })
+}
+
+/// An assertion's `aud`, `exp` and `token_exp`, once its channel is known: the requested token
+/// lifetime.
+fn check_claims(st: &Inner, claims: &serde_json::Value) -> Result<Option<i64>, ApiError> {
     let aud_ok = match claims.get("aud") {
         Some(serde_json::Value::String(a)) => a == ASSERTION_AUDIENCE,
         Some(serde_json::Value::Array(a)) => {
@@ -125,15 +135,17 @@ fn verify_assertion(st: &Inner, p: &Params) -> Result<Assertion, ApiError> {
             _ => return Err(ApiError::invalid_request("Invalid token_exp")),
         },
     };
-    Ok(Assertion {
-        channel: channel.idx,
-        token_exp,
-    })
+    Ok(token_exp)
 }
 
 /// `POST /oauth2/v2.1/token` with `grant_type=client_credentials`: a channel access token v2.1.
 pub(crate) fn issue_v21(st: &Inner, p: &Params) -> Result<Response, ApiError> {
     let a = verify_assertion(st, p)?;
+    ChannelTag(a.channel).on(issue_v21_for(st, &a))
+}
+
+/// Issues a v2.1 token for a verified assertion, within the channel's quota.
+fn issue_v21_for(st: &Inner, a: &Assertion) -> Result<Response, ApiError> {
     let ttl = a.token_exp.unwrap_or(V21_MAX_TTL);
     let now = st.clock.now();
     let Some(ch) = st.channel_at(a.channel) else {
@@ -178,7 +190,10 @@ pub(crate) async fn tokens_kid(
         .filter(|t| t.channel == a.channel && t.exp > now)
         .map(|t| t.key_id.clone())
         .collect();
-    Ok(json_response(StatusCode::OK, &ChannelTokenKeyIds { kids }))
+    ChannelTag(a.channel).on(Ok(json_response(
+        StatusCode::OK,
+        &ChannelTokenKeyIds { kids },
+    )))
 }
 
 /// Checks `grant_type=client_credentials`, the only grant of the channel token endpoints.
@@ -193,6 +208,25 @@ fn require_client_credentials(p: &Params) -> Result<(), ApiError> {
     }
 }
 
+/// The channel of the client credentials (Basic header or body), admitted, when the secret is
+/// right: `unknown` answers no or an unknown client, `wrong_secret` a missing or wrong secret
+/// (tagged with the channel).
+fn secret_client<'a>(
+    st: &'a Inner,
+    headers: &HeaderMap,
+    p: &Params,
+    unknown: impl Fn() -> ApiError,
+    wrong_secret: impl FnOnce() -> ApiError,
+) -> Result<(&'a Channel, ChannelTag), ApiError> {
+    let creds = client_credentials_opt(headers, p)?.ok_or_else(&unknown)?;
+    let ch = st.channel(&creds.id).ok_or_else(unknown)?;
+    let tag = st.admit(ch.idx)?;
+    if !creds.secret.as_deref().is_some_and(|s| ch.secret_ok(s)) {
+        return Err(wrong_secret().in_channel(tag));
+    }
+    Ok((ch, tag))
+}
+
 /// `POST /oauth2/v3/token`: a stateless channel access token (15 minutes).
 pub(crate) async fn stateless(
     State(st): State<Shared>,
@@ -205,17 +239,11 @@ pub(crate) async fn stateless(
         verify_assertion(&st, &p)?.channel
     } else {
         let bad = || ApiError::invalid_request("Invalid 'client_credentials'.");
-        let creds = client_credentials_opt(&headers, &p)?.ok_or_else(bad)?;
-        let ch = st.channel(&creds.id).ok_or_else(bad)?;
-        st.admit(ch.idx)?;
-        if !creds.secret.as_deref().is_some_and(|s| ch.secret_ok(s)) {
-            return Err(bad());
-        }
-        ch.idx
+        secret_client(&st, &headers, &p, bad, bad)?.0.idx
     };
     let exp = st.clock.now() + STATELESS_TTL;
     let token = st.mint_channel_token(channel, "stateless", exp, "");
-    Ok(channel_token_response(token, STATELESS_TTL, None))
+    ChannelTag(channel).on(Ok(channel_token_response(token, STATELESS_TTL, None)))
 }
 
 /// `POST /v2/oauth/accessToken`: a short-lived channel access token (30 days, 30 per channel,
@@ -227,13 +255,13 @@ pub(crate) async fn short_lived(
 ) -> Result<Response, ApiError> {
     let p = form(&headers, body)?;
     require_client_credentials(&p)?;
-    let invalid_id = || ApiError::invalid_client("invalid client_id");
-    let creds = client_credentials_opt(&headers, &p)?.ok_or_else(invalid_id)?;
-    let ch = st.channel(&creds.id).ok_or_else(invalid_id)?;
-    st.admit(ch.idx)?;
-    if !creds.secret.as_deref().is_some_and(|s| ch.secret_ok(s)) {
-        return Err(ApiError::invalid_client("invalid client_secret"));
-    }
+    let (ch, tag) = secret_client(
+        &st,
+        &headers,
+        &p,
+        || ApiError::invalid_client("invalid client_id"),
+        || ApiError::invalid_client("invalid client_secret"),
+    )?;
     let token = crypto::random_alnum(64);
     let exp = st.clock.now() + SHORT_LIVED_TTL;
     st.short_lived.insert(
@@ -252,7 +280,7 @@ pub(crate) async fn short_lived(
         }
     }
     drop(issued);
-    Ok(channel_token_response(token, SHORT_LIVED_TTL, None))
+    tag.on(Ok(channel_token_response(token, SHORT_LIVED_TTL, None)))
 }
 
 fn short_lived_shape_ok(token: &str) -> bool {
@@ -283,15 +311,15 @@ pub(crate) async fn short_lived_verify(
         .map(|r| r.clone())
         .filter(|r| r.exp > now)
         .ok_or_else(|| ApiError::invalid_request("access_token invalid"))?;
-    st.admit(rec.channel)?;
+    let tag = st.admit(rec.channel)?;
     let id = st
         .channel_at(rec.channel)
         .map(|c| c.cfg.id.clone())
         .unwrap_or_default();
-    Ok(json_response(
+    tag.on(Ok(json_response(
         StatusCode::OK,
         &serde_json::json!({"client_id": id, "expires_in": rec.exp - now}),
-    ))
+    )))
 }
 
 /// `POST /v2/oauth/revoke`: revokes a short-lived channel access token.
@@ -311,8 +339,9 @@ pub(crate) async fn short_lived_revoke(
             });
         }
     };
-    if let Some((_, rec)) = st.short_lived.remove(token) {
-        tag_channel(rec.channel);
+    let revoked = Ok(StatusCode::OK.into_response());
+    match st.short_lived.remove(token) {
+        Some((_, rec)) => ChannelTag(rec.channel).on(revoked),
+        None => revoked,
     }
-    Ok(StatusCode::OK.into_response())
 }

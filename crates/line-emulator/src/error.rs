@@ -8,6 +8,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use line_login::wire::{ErrorDetail, MessageErrorBody, OAuthErrorBody};
 
+use crate::observe::ChannelTag;
 use crate::pages::{self, RegisterHelp};
 
 /// The body LINE's rate limiter answers with (Messaging API wording).
@@ -57,9 +58,30 @@ pub enum ApiError {
         /// How to register a refused `redirect_uri`.
         help: Option<Box<RegisterHelp>>,
     },
+    /// An error of a request whose channel is known (see [`ApiError::in_channel`]): answered
+    /// as `error`, with the channel on the response for the journal.
+    #[error("{error}")]
+    InChannel {
+        /// The channel.
+        channel: ChannelTag,
+        /// The error answered.
+        error: Box<ApiError>,
+    },
 }
 
 impl ApiError {
+    /// The error, tagged with the channel of its request (an error already tagged keeps its
+    /// tag: the innermost place that learnt the channel knows it best).
+    pub fn in_channel(self, channel: ChannelTag) -> Self {
+        match self {
+            tagged @ ApiError::InChannel { .. } => tagged,
+            error => ApiError::InChannel {
+                channel,
+                error: Box::new(error),
+            },
+        }
+    }
+
     /// 400 `{"error": error, "error_description": description}`.
     pub fn oauth(error: &'static str, description: impl Into<Cow<'static, str>>) -> Self {
         ApiError::OAuth {
@@ -133,6 +155,7 @@ impl ApiError {
             | ApiError::Page { status, .. } => *status,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::InChannel { error, .. } => error.status(),
         }
     }
 }
@@ -217,7 +240,10 @@ pub(crate) async fn negotiate(req: Request, next: Next) -> Response {
         }
         _ => return resp,
     };
-    // The request id and anything else the handler set stays.
+    // The request id, the channel tag and anything else the handler set stays.
+    if let Some(tag) = resp.extensions().get::<ChannelTag>() {
+        out.extensions_mut().insert(*tag);
+    }
     for (name, value) in resp.headers() {
         if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
             out.headers_mut()
@@ -230,6 +256,11 @@ pub(crate) async fn negotiate(req: Request, next: Next) -> Response {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if let ApiError::InChannel { channel, error } = self {
+            let mut resp = error.into_response();
+            resp.extensions_mut().insert(channel);
+            return resp;
+        }
         let source = ErrorSource(self.clone());
         let mut resp = self.render();
         resp.extensions_mut().insert(source);
@@ -288,6 +319,7 @@ impl ApiError {
                 detail,
                 help,
             } => pages::error_page(status, &title, &detail, help.as_deref()),
+            ApiError::InChannel { error, .. } => error.render(),
         }
     }
 }

@@ -67,8 +67,9 @@
 //!   2 MB, documented error shapes, optional per-channel rate limit (429 + `Retry-After`).
 //!
 //! ## Configuration
-//! TOML (`--config FILE`, [`Config::from_file`]); unknown keys are an error. Top level:
-//! `listen`, `public_url`, `issuer`, `auto_consent`, `lowercase_errors`, `journal_capacity`,
+//! TOML (`--config FILE`, [`Config::from_file`]); unknown keys are an error, and a bad value
+//! is one line naming its place and key. Top level: `listen` (`IP:PORT` or `localhost:PORT`),
+//! `public_url`, `issuer`, `auto_consent`, `lowercase_errors`, `journal_capacity`,
 //! `body_timeout_secs`, `key_seed`, `rotate_refresh_tokens`, `refresh_revokes_old_access_token`,
 //! `revoke_access_token_revokes_refresh_token`, `codes_budget_bytes`, `pending_budget_bytes`.
 //! `[[channels]]`: `id`, `secret`,
@@ -130,7 +131,9 @@ use tokio::task::JoinHandle;
 
 pub use authorize::SESSION_COOKIE;
 pub use clock::Clock;
-pub use config::{AssertionKeyConfig, ChannelConfig, Config, ConfigError, RsaJwk, UserConfig};
+pub use config::{
+    AssertionKeyConfig, ChannelConfig, Config, ConfigError, ConfiguredUrl, RsaJwk, UserConfig,
+};
 pub use error::ApiError;
 pub use observe::{FaultSpec, JournalEntry, MAX_BODY_BYTES, REQUEST_ID_HEADER, endpoint_name};
 pub use pages::RegisterHelp;
@@ -487,7 +490,7 @@ async fn discovery(State(st): State<Shared>, headers: HeaderMap) -> Response {
     json_response(
         StatusCode::OK,
         &DiscoveryDocument {
-            issuer: st.config.issuer.clone(),
+            issuer: st.config.issuer.to_string(),
             authorization_endpoint: format!("{base}/oauth2/v2.1/authorize"),
             token_endpoint: format!("{base}/oauth2/v2.1/token"),
             revocation_endpoint: Some(format!("{base}/oauth2/v2.1/revoke")),

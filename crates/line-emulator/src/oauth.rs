@@ -23,6 +23,7 @@ use crate::channel_token;
 use crate::crypto::{self, TokenShape};
 use crate::error::{ApiError, json_response};
 use crate::extract::{OAuthForm, Query};
+use crate::observe::ChannelTag;
 use crate::params::{ClientCredentials, Params, client_credentials};
 use crate::state::{
     ACCESS_TTL, AccessCheck, Channel, ChannelTokenError, Inner, REFRESH_TTL, RefreshRecord,
@@ -50,7 +51,8 @@ enum Secret {
 
 /// The channel named by the client credentials (Basic header or body, see
 /// [`client_credentials`]), checking the secret as `secret` says. A wrong secret is the same
-/// 400 `invalid_client` wherever it was sent.
+/// 400 `invalid_client` wherever it was sent (tagged with the channel, as the caller's answer
+/// must be).
 fn client<'a>(
     st: &'a Inner,
     creds: &ClientCredentials,
@@ -59,7 +61,7 @@ fn client<'a>(
     let ch = st
         .channel(&creds.id)
         .ok_or_else(|| ApiError::invalid_client("invalid client_id"))?;
-    st.admit(ch.idx)?;
+    let tag = st.admit(ch.idx)?;
     if secret == Secret::Ignored {
         return Ok(ch);
     }
@@ -70,6 +72,7 @@ fn client<'a>(
         )),
         _ => Ok(ch),
     }
+    .map_err(|e| e.in_channel(tag))
 }
 
 /// `POST /oauth2/v2.1/token`.
@@ -95,6 +98,18 @@ fn code_grant(st: &Inner, headers: &HeaderMap, p: &Params) -> Result<Response, A
     let redirect_uri = required(p, "redirect_uri")?;
     let creds = client_credentials(headers, p)?;
     let ch = client(st, &creds, Secret::IfGiven)?;
+    ChannelTag(ch.idx).on(redeem_code(st, p, &creds, ch, code, redirect_uri))
+}
+
+/// The code grant once its client is known.
+fn redeem_code(
+    st: &Inner,
+    p: &Params,
+    creds: &ClientCredentials,
+    ch: &Channel,
+    code: &str,
+    redirect_uri: &str,
+) -> Result<Response, ApiError> {
     let Some((_, rec)) = st.codes.remove(code) else {
         return Err(ApiError::invalid_grant("invalid authorization code"));
     };
@@ -183,6 +198,11 @@ fn refresh_grant(st: &Inner, headers: &HeaderMap, p: &Params) -> Result<Response
         _ => Secret::Required,
     };
     let ch = client(st, &creds, rule)?;
+    ChannelTag(ch.idx).on(refresh_for(st, ch, token))
+}
+
+/// The refresh grant once its client is known.
+fn refresh_for(st: &Inner, ch: &Channel, token: &str) -> Result<Response, ApiError> {
     let invalid = || ApiError::invalid_grant("invalid refresh token");
     let rotate = st.config.rotate_refresh_tokens;
     // With rotation the old token is claimed (removed) atomically, so two concurrent
@@ -248,19 +268,19 @@ pub(crate) async fn verify_access_token(
         // A channel access token (stateless or v2.1).
         return match st.check_channel_token(token) {
             Ok((ch, exp, _)) => {
-                st.admit(ch)?;
+                let tag = st.admit(ch)?;
                 let id = st
                     .channel_at(ch)
                     .map(|c| c.cfg.id.clone())
                     .unwrap_or_default();
-                Ok(json_response(
+                tag.on(Ok(json_response(
                     StatusCode::OK,
                     &AccessTokenInfo {
                         scope: None,
                         client_id: ChannelId::new(id),
                         expires_in: exp - now,
                     },
-                ))
+                )))
             }
             Err(ChannelTokenError::Expired) => {
                 Err(ApiError::invalid_request("The access token expired"))
@@ -275,19 +295,19 @@ pub(crate) async fn verify_access_token(
     }
     match st.check_access(token) {
         AccessCheck::Valid(c) => {
-            st.admit(c.channel)?;
+            let tag = st.admit(c.channel)?;
             let id = st
                 .channel_at(c.channel)
                 .map(|ch| ch.cfg.id.clone())
                 .unwrap_or_default();
-            Ok(json_response(
+            tag.on(Ok(json_response(
                 StatusCode::OK,
                 &AccessTokenInfo {
                     scope: Some(Scopes::parse(scope_wire(c.scopes))),
                     client_id: ChannelId::new(id),
                     expires_in: c.exp - now,
                 },
-            ))
+            )))
         }
         AccessCheck::Expired => Err(ApiError::invalid_request("The access token expired")),
         AccessCheck::Revoked => Err(ApiError::invalid_request("The access token revoked")),
@@ -308,9 +328,24 @@ pub(crate) async fn verify_id_token(
     let st = &*st;
     let token = required(&p, "id_token")?;
     let client_id = required(&p, "client_id")?;
-    if let Some(ch) = st.channel(client_id) {
-        st.admit(ch.idx)?;
+    let tag = match st.channel(client_id) {
+        Some(ch) => Some(st.admit(ch.idx)?),
+        None => None,
+    };
+    let verified = check_id_token(st, &p, token, client_id);
+    match tag {
+        Some(tag) => tag.on(verified),
+        None => verified,
     }
+}
+
+/// The ID token's checks, once the channel named is admitted.
+fn check_id_token(
+    st: &Inner,
+    p: &Params,
+    token: &str,
+    client_id: &str,
+) -> Result<Response, ApiError> {
     let invalid = || ApiError::invalid_request("Invalid IdToken.");
     let (h, payload, _) = crypto::split_jws(token).ok_or_else(invalid)?;
     let header: serde_json::Value = crypto::b64_decode(h)
@@ -379,6 +414,11 @@ pub(crate) async fn revoke(
         _ => Secret::Required,
     };
     let ch = client(st, &creds, rule)?;
+    ChannelTag(ch.idx).on(revoke_for(st, &p, ch))
+}
+
+/// The revocation once its client is known.
+fn revoke_for(st: &Inner, p: &Params, ch: &Channel) -> Result<Response, ApiError> {
     if let Some(token) = p.get("access_token") {
         if crypto::split_jws(token).is_some_and(|(h, _, _)| h == crypto::JWT_HS256_HEADER) {
             // A channel access token v2.1: an invalid one is no error.

@@ -1,7 +1,12 @@
 //! Cross-cutting request handling: `x-line-request-id`, the 2 MB limit, fault injection, the
 //! request journal (a bounded ring buffer) and per-endpoint statistics.
+//!
+//! The journal tags an entry with the channel its request concerned. Only the handler learns
+//! the channel (often deep inside validation), so it travels back on the response: the place
+//! that resolves the channel puts a [`ChannelTag`] on the response it answers with
+//! ([`ChannelTag::on`]) or on its error ([`ApiError::in_channel`], which `IntoResponse` turns
+//! into the tag), and the journal middleware reads it from the response's extensions.
 
-use std::cell::Cell;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -25,13 +30,25 @@ pub const REQUEST_ID_HEADER: &str = "x-line-request-id";
 /// The largest request body accepted (2 MB); larger bodies get 413.
 pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 
-tokio::task_local! {
-    static CHANNEL: Cell<Option<u32>>;
-}
+/// The channel (its index) a request concerns, carried in the response's extensions for the
+/// journal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChannelTag(pub u32);
 
-/// Records the channel a request concerns, for the journal.
-pub(crate) fn tag_channel(channel: u32) {
-    let _ = CHANNEL.try_with(|c| c.set(Some(channel)));
+impl ChannelTag {
+    /// `result` with this tag on its response, or on its error. A response already tagged
+    /// keeps its tag, as [`ApiError::in_channel`] does.
+    pub(crate) fn on(self, result: Result<Response, ApiError>) -> Result<Response, ApiError> {
+        match result {
+            Ok(mut resp) => {
+                if resp.extensions().get::<ChannelTag>().is_none() {
+                    resp.extensions_mut().insert(self);
+                }
+                Ok(resp)
+            }
+            Err(e) => Err(e.in_channel(self)),
+        }
+    }
 }
 
 /// The endpoint name of a route (or of a path: the emulator's routes have no parameters
@@ -412,7 +429,6 @@ pub(crate) async fn observe(State(st): State<Shared>, req: Request, next: Next) 
     };
 
     let mut fault_hit = false;
-    let slot: Cell<Option<u32>> = Cell::new(None);
     let mut resp = if too_large {
         ApiError::PayloadTooLarge.into_response()
     } else {
@@ -433,27 +449,20 @@ pub(crate) async fn observe(State(st): State<Shared>, req: Request, next: Next) 
                 }
                 match fault_response(&spec) {
                     Some(r) => r,
-                    None => {
-                        let (r, c) = run_tagged(next, req).await;
-                        slot.set(c);
-                        r
-                    }
+                    None => next.run(req).await,
                 }
             }
-            None => {
-                let (r, c) = run_tagged(next, req).await;
-                slot.set(c);
-                r
-            }
+            None => next.run(req).await,
         }
     };
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         resp.headers_mut().insert(REQUEST_ID_HEADER, v);
     }
     if !is_admin {
-        let channel = slot
-            .get()
-            .and_then(|c| st.channel_at(c))
+        let channel = resp
+            .extensions()
+            .get::<ChannelTag>()
+            .and_then(|tag| st.channel_at(tag.0))
             .map(|c| c.cfg.id.clone());
         let now_ms = st.clock.now_millis();
         st.observer.record(JournalEntry {
@@ -492,15 +501,6 @@ fn journal_path(path: &str) -> String {
         end -= 1;
     }
     format!("{}…", &path[..end])
-}
-
-async fn run_tagged(next: Next, req: Request<Body>) -> (Response, Option<u32>) {
-    CHANNEL
-        .scope(Cell::new(None), async move {
-            let r = next.run(req).await;
-            (r, CHANNEL.try_with(|c| c.get()).ok().flatten())
-        })
-        .await
 }
 
 fn serialize_rfc3339<S: serde::Serializer>(ms: &i64, s: S) -> Result<S::Ok, S::Error> {

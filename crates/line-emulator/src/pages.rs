@@ -24,6 +24,8 @@ use minijinja::value::Serde;
 use minijinja::{AutoEscape, Environment, Value, context};
 use serde::Serialize;
 
+use crate::config::ConfiguredUrl;
+
 const STYLE: &str = include_str!("../templates/style.css");
 
 static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
@@ -448,7 +450,7 @@ pub struct RegisterHelp {
     /// The redirect_uri received (cut to 2,048 bytes).
     pub received: String,
     /// The callback URLs registered for the channel.
-    pub registered: Vec<String>,
+    pub registered: Vec<ConfiguredUrl>,
     /// What to register: the received URL without its query, when it parses.
     pub suggested: String,
 }
@@ -477,7 +479,7 @@ pub(crate) struct ChannelRow<'a> {
     /// Channel secret (a test emulator shows it).
     pub secret: &'a str,
     /// Callback URLs.
-    pub callbacks: &'a [String],
+    pub callbacks: &'a [ConfiguredUrl],
 }
 
 /// A test user on the home page.
@@ -578,7 +580,7 @@ mod tests {
         let help = RegisterHelp {
             channel: "1234567890".into(),
             received: "http://localhost:3000/cb?x=<y>".into(),
-            registered: vec!["http://127.0.0.1:8080/callback".into()],
+            registered: vec!["http://127.0.0.1:8080/callback".parse().unwrap()],
             suggested: "http://localhost:3000/cb".into(),
         };
         let err = body(error_page(
@@ -608,7 +610,10 @@ mod tests {
             &[ChannelRow {
                 id: "1",
                 secret: "s",
-                callbacks: &["http://a/cb".into(), "http://b/cb".into()],
+                callbacks: &[
+                    "http://a/cb".parse().unwrap(),
+                    "http://b/cb".parse().unwrap(),
+                ],
             }],
             &[UserRow {
                 id: "U1",

@@ -46,6 +46,21 @@ pub(crate) fn body_bytes(
     }
 }
 
+/// A JSON body of the `{"message"}`-shaped endpoints (the admin API, deauthorize): 413, a 400
+/// saying it could not be read, or `bad_json`'s error when it does not parse as `T`.
+pub(crate) fn json_body<T: serde::de::DeserializeOwned>(
+    body: Result<Bytes, BytesRejection>,
+    bad_json: impl FnOnce(serde_json::Error) -> ApiError,
+) -> Result<T, ApiError> {
+    let bytes = body_bytes(body, || {
+        ApiError::message(
+            StatusCode::BAD_REQUEST,
+            "The request body could not be read",
+        )
+    })?;
+    serde_json::from_slice(&bytes).map_err(bad_json)
+}
+
 /// Requires a form content type and parses the form (OAuth-shaped errors).
 pub(crate) fn form(
     headers: &HeaderMap,

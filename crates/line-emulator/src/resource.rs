@@ -13,7 +13,8 @@ use line_login::wire::{ErrorDetail, FriendshipStatus, Profile, UserInfo};
 use crate::Shared;
 use crate::crypto::AccessClaims;
 use crate::error::{ApiError, json_response};
-use crate::params::{AUTH_HEADER_REQUIRED, bearer, body_bytes};
+use crate::observe::ChannelTag;
+use crate::params::{AUTH_HEADER_REQUIRED, bearer, json_body};
 use crate::state::{AccessCheck, Inner, SCOPE_OPENID, SCOPE_PROFILE, User};
 
 /// The 403 message for a token without the needed scope.
@@ -32,13 +33,13 @@ fn user_token<'a>(
         AccessCheck::Revoked => return Err(ApiError::unauthorized("The access token revoked")),
         AccessCheck::Shape(_) => return Err(ApiError::unauthorized("invalid token")),
     };
-    st.admit(claims.channel)?;
+    let tag = st.admit(claims.channel)?;
     if claims.scopes & scope == 0 {
-        return Err(ApiError::message(StatusCode::FORBIDDEN, SCOPE_MISSING));
+        return Err(ApiError::message(StatusCode::FORBIDDEN, SCOPE_MISSING).in_channel(tag));
     }
     let user = st
         .user_at(claims.user)
-        .ok_or_else(|| ApiError::unauthorized("invalid token"))?;
+        .ok_or_else(|| ApiError::unauthorized("invalid token").in_channel(tag))?;
     let id = user
         .ids
         .get(claims.channel as usize)
@@ -54,7 +55,7 @@ pub(crate) async fn userinfo(
 ) -> Result<Response, ApiError> {
     let (claims, user, id) = user_token(&st, &headers, SCOPE_OPENID)?;
     let profile = claims.scopes & SCOPE_PROFILE != 0;
-    Ok(json_response(
+    ChannelTag(claims.channel).on(Ok(json_response(
         StatusCode::OK,
         &UserInfo {
             sub: UserId::new(id),
@@ -65,7 +66,7 @@ pub(crate) async fn userinfo(
                 None
             },
         },
-    ))
+    )))
 }
 
 /// `GET /v2/profile` (needs `profile`).
@@ -73,8 +74,8 @@ pub(crate) async fn profile(
     State(st): State<Shared>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let (_, user, id) = user_token(&st, &headers, SCOPE_PROFILE)?;
-    Ok(json_response(
+    let (claims, user, id) = user_token(&st, &headers, SCOPE_PROFILE)?;
+    ChannelTag(claims.channel).on(Ok(json_response(
         StatusCode::OK,
         &Profile {
             user_id: UserId::new(id),
@@ -82,7 +83,7 @@ pub(crate) async fn profile(
             picture_url: user.cfg.picture_url.clone(),
             status_message: user.cfg.status_message.clone(),
         },
-    ))
+    )))
 }
 
 /// `GET /friendship/v1/status` (needs `profile`).
@@ -91,12 +92,12 @@ pub(crate) async fn friendship(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let (claims, _, _) = user_token(&st, &headers, SCOPE_PROFILE)?;
-    Ok(json_response(
+    ChannelTag(claims.channel).on(Ok(json_response(
         StatusCode::OK,
         &FriendshipStatus {
             friend_flag: st.is_friend(claims.user, claims.channel),
         },
-    ))
+    )))
 }
 
 /// The 401 message for a bad channel access token.
@@ -114,14 +115,17 @@ pub(crate) async fn deauthorize(
     let (channel, _, _) = st
         .check_channel_token(token)
         .map_err(|_| ApiError::unauthorized(CHANNEL_AUTH_FAILED))?;
-    st.admit(channel)?;
-    let bytes = body_bytes(body, || {
-        ApiError::message(
-            StatusCode::BAD_REQUEST,
-            "The request body could not be read",
-        )
-    })?;
-    let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| {
+    let tag = st.admit(channel)?;
+    tag.on(deauthorize_for(&st, channel, body))
+}
+
+/// The deauthorization once the channel token is admitted.
+fn deauthorize_for(
+    st: &Inner,
+    channel: u32,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let value: serde_json::Value = json_body(body, |_| {
         ApiError::message(
             StatusCode::BAD_REQUEST,
             "The request body could not be parsed as JSON",

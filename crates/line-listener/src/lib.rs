@@ -376,6 +376,23 @@ pub fn effective_max_connections(configured: usize, open_files_limit: Option<usi
     cap.max(1)
 }
 
+/// Parses a listen address: `IP:PORT`, `[IPv6]:PORT`, or `localhost:PORT` for 127.0.0.1
+/// (without asking a resolver, so `localhost` never turns into an address beyond loopback).
+/// Shared by the server's and the emulator's configurations, which accept the same forms.
+pub fn parse_listen(s: &str) -> Result<std::net::SocketAddr, String> {
+    if let Ok(addr) = s.parse::<std::net::SocketAddr>() {
+        return Ok(addr);
+    }
+    if let Some(port) = s.strip_prefix("localhost:")
+        && let Ok(port) = port.parse::<u16>()
+    {
+        return Ok(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    Err(format!(
+        "expected \"IP:PORT\" or \"localhost:PORT\", got {s:?}"
+    ))
+}
+
 /// The soft limit on open files of this process, from `/proc/self/limits` (Linux; `None`
 /// elsewhere, or when unlimited). Read once per [`Server::serve`].
 pub fn open_files_limit() -> Option<usize> {
@@ -838,6 +855,29 @@ mod tests {
 Max cpu time              unlimited            unlimited            seconds   \n\
 Max open files            256                  524288               files     \n\
 Max locked memory         8388608              8388608              bytes     \n";
+
+    #[test]
+    fn listen_addresses_take_localhost_and_refuse_other_names() {
+        assert_eq!(
+            parse_listen("127.0.0.1:9000"),
+            Ok(([127, 0, 0, 1], 9000).into())
+        );
+        assert_eq!(
+            parse_listen("localhost:8085"),
+            Ok(([127, 0, 0, 1], 8085).into())
+        );
+        assert!(parse_listen("[::1]:1").is_ok_and(|a| a.ip().is_loopback()));
+        for bad in [
+            "nowhere",
+            "example.com:80",
+            "localhost",
+            "localhost:x",
+            "127.0.0.1",
+        ] {
+            let e = parse_listen(bad).unwrap_err();
+            assert!(e.contains("localhost:PORT") && e.contains(bad), "{e}");
+        }
+    }
 
     #[test]
     fn the_cap_stays_below_the_open_file_limit() {

@@ -30,7 +30,7 @@ async fn main() {
     cfg.channels = vec![ChannelConfig::new(
         CHANNEL_ID,
         CHANNEL_SECRET,
-        vec![format!("{base}/linelogin/callback")],
+        vec![format!("{base}/linelogin/callback").parse().unwrap()],
     )];
     cfg.users = vec![UserConfig::new(
         "U0123456789abcdef0123456789abcdef",

@@ -86,7 +86,7 @@ fn main() {
         let on_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let off_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let callbacks = [&on_listener, &off_listener]
-            .map(|l| format!("http://{}/callback", l.local_addr().unwrap()))
+            .map(|l| format!("http://{}/callback", l.local_addr().unwrap()).parse().unwrap())
             .to_vec();
         let mut config = EmulatorConfig::default_demo();
         config.auto_consent = true;

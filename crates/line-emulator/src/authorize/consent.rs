@@ -11,10 +11,11 @@ use crate::Shared;
 use crate::crypto;
 use crate::error::ApiError;
 use crate::extract::PageForm;
-use crate::observe::tag_channel;
+use crate::observe::ChannelTag;
 use crate::pages::{self, ConsentPage, Note, UserChoice};
+use crate::params::Params;
 use crate::state::{
-    AuthRequest, BotPrompt, Channel, Inner, Pending, SCOPE_EMAIL, Session, scope_names,
+    AuthRequest, BotPrompt, Channel, Charged, Inner, Pending, SCOPE_EMAIL, Session, scope_names,
 };
 
 #[allow(clippy::too_many_arguments)]
@@ -92,8 +93,20 @@ pub(crate) async fn consent(
     let Some(ch) = st.channel_at(pending.request.channel) else {
         return Err(expired());
     };
-    tag_channel(ch.idx);
-    let session = session_from(&st, &headers);
+    ChannelTag(ch.idx).on(answer(&st, &headers, &form, request_id, pending, ch, now))
+}
+
+/// The consent page's answer once its waiting request is found.
+fn answer(
+    st: &Inner,
+    headers: &HeaderMap,
+    form: &Params,
+    request_id: String,
+    pending: Charged<Pending>,
+    ch: &Channel,
+    now: i64,
+) -> Result<Response, ApiError> {
+    let session = session_from(st, headers);
     let csrf_ok = match (&session, form.get("csrf")) {
         (Some(s), Some(c)) => {
             s.id == pending.session
@@ -123,7 +136,7 @@ pub(crate) async fn consent(
         };
         let generation = st.consent(user, ch.idx, req.scopes);
         return Ok(finish(
-            &st,
+            st,
             ch,
             &req,
             user,
@@ -140,13 +153,13 @@ pub(crate) async fn consent(
         Some("switch") => {
             session.user = None;
             session.auth_time = 0;
-            let mut resp = consent_page(&st, ch, &req, &request_id, &session, None, None, None);
+            let mut resp = consent_page(st, ch, &req, &request_id, &session, None, None, None);
             st.pending.insert(request_id, pending);
-            set_cookie(&mut resp, &st, &session);
+            set_cookie(&mut resp, st, &session);
             resp
         }
         Some("cancel") => deliver_error(
-            &st,
+            st,
             ch,
             &req.redirect_uri,
             req.response_mode,
@@ -161,7 +174,7 @@ pub(crate) async fn consent(
                 .map(|u| u.idx);
             let Some(user) = user else {
                 let resp = consent_page(
-                    &st,
+                    st,
                     ch,
                     &req,
                     &request_id,
@@ -205,7 +218,7 @@ pub(crate) async fn consent(
                                 ..pending.into_inner()
                             },
                         );
-                        set_cookie(&mut resp, &st, &session);
+                        set_cookie(&mut resp, st, &session);
                         return Ok(resp);
                     }
                     Some(BotPrompt::Aggressive) => friendship = Some(false),
@@ -213,8 +226,8 @@ pub(crate) async fn consent(
                 }
             }
             let generation = st.consent(user, ch.idx, req.scopes);
-            let mut resp = finish(&st, ch, &req, user, generation, now, "pwd", friendship);
-            set_cookie(&mut resp, &st, &session);
+            let mut resp = finish(st, ch, &req, user, generation, now, "pwd", friendship);
+            set_cookie(&mut resp, st, &session);
             resp
         }
         _ => {

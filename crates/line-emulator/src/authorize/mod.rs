@@ -33,9 +33,9 @@ use crate::Shared;
 use crate::crypto;
 use crate::error::ApiError;
 use crate::extract::Query;
-use crate::observe::CallbackFault;
+use crate::observe::{CallbackFault, ChannelTag};
 use crate::pages::Note;
-use crate::state::{Inner, Pending, Session};
+use crate::state::{AuthRequest, Channel, Inner, Pending, Session};
 
 /// The emulator's session cookie on its own origin.
 pub const SESSION_COOKIE: &str = "line_emulator_session";
@@ -97,9 +97,10 @@ pub(crate) async fn authorize(
                     StatusCode::BAD_REQUEST,
                     "Bad Request",
                     "Unknown channel",
-                ));
+                )
+                .in_channel(ChannelTag(channel)));
             };
-            return Ok(deliver_error(
+            return ChannelTag(channel).on(Ok(deliver_error(
                 &st,
                 ch,
                 &redirect_uri,
@@ -107,20 +108,31 @@ pub(crate) async fn authorize(
                 state,
                 error,
                 &description,
-            ));
+            )));
         }
     };
     let Some(ch) = st.channel_at(req.channel) else {
-        return Err(ApiError::page(
-            StatusCode::BAD_REQUEST,
-            "Bad Request",
-            "Unknown channel",
-        ));
+        return Err(
+            ApiError::page(StatusCode::BAD_REQUEST, "Bad Request", "Unknown channel")
+                .in_channel(ChannelTag(req.channel)),
+        );
     };
+    ChannelTag(ch.idx).on(answer(&st, &headers, fault, req, ch))
+}
+
+/// The authorization request's answer once it is valid: a callback fault, auto consent, single
+/// sign-on, `prompt=none`'s error or the consent page.
+fn answer(
+    st: &Inner,
+    headers: &HeaderMap,
+    fault: Option<Extension<CallbackFault>>,
+    req: AuthRequest,
+    ch: &Channel,
+) -> Result<Response, ApiError> {
     if let Some(Extension(CallbackFault(code))) = fault {
         let error = CallbackError::from_name(&code);
         return Ok(deliver_error(
-            &st,
+            st,
             ch,
             &req.redirect_uri,
             req.response_mode,
@@ -130,7 +142,7 @@ pub(crate) async fn authorize(
         ));
     }
     let now = st.clock.now();
-    let existing = session_from(&st, &headers);
+    let existing = session_from(st, headers);
     let mut session = existing.clone().unwrap_or_else(new_session);
 
     if st.config.auto_consent {
@@ -145,7 +157,7 @@ pub(crate) async fn authorize(
         let generation = st.consent(user, ch.idx, req.scopes);
         let friendship = (req.bot_prompt.is_some() && ch.cfg.bot_linked).then_some(false);
         let mut resp = finish(
-            &st,
+            st,
             ch,
             &req,
             user,
@@ -155,7 +167,7 @@ pub(crate) async fn authorize(
             friendship,
         );
         if existing.is_none() || session.user != existing.as_ref().and_then(|s| s.user) {
-            set_cookie(&mut resp, &st, &session);
+            set_cookie(&mut resp, st, &session);
         }
         return Ok(resp);
     }
@@ -175,7 +187,7 @@ pub(crate) async fn authorize(
         && g.scopes & req.scopes == req.scopes
     {
         return Ok(finish(
-            &st,
+            st,
             ch,
             &req,
             user,
@@ -194,7 +206,7 @@ pub(crate) async fn authorize(
             "The user has not consented to the requested permissions, and prompt=none forbids showing the consent screen."
         };
         return Ok(deliver_error(
-            &st,
+            st,
             ch,
             &req.redirect_uri,
             req.response_mode,
@@ -223,7 +235,7 @@ pub(crate) async fn authorize(
         None => Some(0),
     };
     let request_id = crypto::random_alnum(24);
-    let mut resp = consent_page(&st, ch, &req, &request_id, &session, preselect, None, note);
+    let mut resp = consent_page(st, ch, &req, &request_id, &session, preselect, None, note);
     st.add_pending(
         request_id,
         Pending {
@@ -234,7 +246,7 @@ pub(crate) async fn authorize(
         },
     );
     if existing.is_none() {
-        set_cookie(&mut resp, &st, &session);
+        set_cookie(&mut resp, st, &session);
     }
     Ok(resp)
 }

@@ -6,7 +6,7 @@ use axum::http::{HeaderMap, StatusCode};
 
 use super::*;
 use crate::error::ApiError;
-use crate::observe::tag_channel;
+use crate::observe::ChannelTag;
 use crate::pages::{Lang, RegisterHelp};
 use crate::params::Params;
 use crate::state::{
@@ -67,7 +67,6 @@ pub(super) fn parse_request(
             "Invalid client_id value. Check that it is the channel ID of a LINE Login channel.",
         )));
     };
-    tag_channel(ch.idx);
     let redirect_uri = match q.get("redirect_uri") {
         Some(r)
             if r.len() <= MAX_REDIRECT_URI
@@ -77,9 +76,10 @@ pub(super) fn parse_request(
             r.to_owned()
         }
         other => {
-            return Err(Failure::Page(ApiError::unregistered_redirect_uri(
-                register_help(ch, other),
-            )));
+            return Err(Failure::Page(
+                ApiError::unregistered_redirect_uri(register_help(ch, other))
+                    .in_channel(ChannelTag(ch.idx)),
+            ));
         }
     };
     let over_long = PARAM_LIMITS

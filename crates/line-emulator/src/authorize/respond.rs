@@ -78,7 +78,7 @@ pub(super) fn deliver(
         ResponseMode::QueryJwt | ResponseMode::FormPostJwt => {
             let now = st.clock.now();
             let mut claims = serde_json::Map::new();
-            claims.insert("iss".into(), st.config.issuer.clone().into());
+            claims.insert("iss".into(), st.config.issuer.as_str().into());
             claims.insert("aud".into(), ch.cfg.id.clone().into());
             claims.insert("iat".into(), now.into());
             claims.insert("exp".into(), (now + CODE_TTL).into());

@@ -9,6 +9,7 @@ use parking_lot::Mutex;
 use super::*;
 use crate::config::{ChannelConfig, UserConfig};
 use crate::error::ApiError;
+use crate::observe::ChannelTag;
 
 /// A configured channel with its derived, ready-to-use values.
 pub(crate) struct Channel {
@@ -29,7 +30,7 @@ impl Channel {
     /// parameters appended.
     pub fn redirect_allowed(&self, redirect_uri: &str) -> bool {
         self.cfg.callback_urls.iter().any(|cb| {
-            if redirect_uri == cb {
+            if redirect_uri == cb.as_str() {
                 return true;
             }
             match redirect_uri.strip_prefix(cb.as_str()) {
@@ -97,15 +98,16 @@ impl Inner {
         }
     }
 
-    /// Enters a request concerning `channel`: records the channel for the journal, then
-    /// counts the request and applies the channel's rate limit.
-    pub fn admit(&self, channel: u32) -> Result<(), ApiError> {
-        crate::observe::tag_channel(channel);
+    /// Enters a request concerning `channel`: counts the request and applies the channel's
+    /// rate limit. The tag it gives back (and its error carries) is for the journal: the
+    /// caller puts it on its answer ([`ChannelTag::on`]).
+    pub fn admit(&self, channel: u32) -> Result<ChannelTag, ApiError> {
+        let tag = ChannelTag(channel);
         let Some(ch) = self.channel_at(channel) else {
-            return Ok(());
+            return Ok(tag);
         };
         let Some((limit, window)) = &ch.rate else {
-            return Ok(());
+            return Ok(tag);
         };
         // Real seconds (the clock under the admin API's offset): a rate window is wall time.
         let now = self.clock.base().unix_seconds();
@@ -114,9 +116,9 @@ impl Inner {
             *w = (now, 0);
         }
         if w.1 >= *limit {
-            return Err(ApiError::RateLimited { retry_after: 1 });
+            return Err(ApiError::RateLimited { retry_after: 1 }.in_channel(tag));
         }
         w.1 += 1;
-        Ok(())
+        Ok(tag)
     }
 }

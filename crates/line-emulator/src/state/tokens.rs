@@ -293,7 +293,7 @@ impl Inner {
         let now = self.clock.now();
         let profile = scopes & SCOPE_PROFILE != 0;
         let claims = IdTokenClaims {
-            iss: self.config.issuer.clone(),
+            iss: self.config.issuer.to_string(),
             sub: UserId::new(user.ids[channel.idx as usize].clone()),
             aud: ChannelId::new(channel.cfg.id.clone()),
             exp: (now + ID_TOKEN_TTL).max(0) as u64,

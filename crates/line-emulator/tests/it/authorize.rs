@@ -1,4 +1,4 @@
-//! The authorization endpoint and the consent page.
+//! The authorization endpoint and the consent page (and the session cookie's attributes).
 
 use serde_json::json;
 
@@ -139,12 +139,7 @@ async fn consent_page_cancel_gives_access_denied() {
 #[tokio::test]
 async fn consent_requires_a_user_and_the_session_csrf() {
     let env = start().await;
-    let page = env
-        .get_authorize(&env.browser, &[])
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = env.authorize_page(&env.browser, &[]).await;
     // Allow without a user: the page comes back with an error, and still works after.
     let resp = env.answer(&env.browser, &page, None, "allow", &[]).await;
     assert_eq!(resp.status(), 200);
@@ -235,11 +230,8 @@ async fn bot_prompt_normal_and_aggressive() {
     // normal: the checkbox is on the consent page.
     let browser = client(true);
     let page = env
-        .get_authorize(&browser, &[("bot_prompt", "normal")])
-        .await
-        .text()
-        .await
-        .unwrap();
+        .authorize_page(&browser, &[("bot_prompt", "normal")])
+        .await;
     assert!(page.contains("name=\"add_friend\""));
     let resp = env
         .answer(
@@ -261,11 +253,8 @@ async fn bot_prompt_normal_and_aggressive() {
     // normal, declined.
     let browser = client(true);
     let page = env
-        .get_authorize(&browser, &[("bot_prompt", "normal")])
-        .await
-        .text()
-        .await
-        .unwrap();
+        .authorize_page(&browser, &[("bot_prompt", "normal")])
+        .await;
     let resp = env
         .answer(&browser, &page, Some(&users[1]), "allow", &[])
         .await;
@@ -280,11 +269,8 @@ async fn bot_prompt_normal_and_aggressive() {
     // aggressive: a separate screen after consent.
     let browser = client(true);
     let page = env
-        .get_authorize(&browser, &[("bot_prompt", "aggressive")])
-        .await
-        .text()
-        .await
-        .unwrap();
+        .authorize_page(&browser, &[("bot_prompt", "aggressive")])
+        .await;
     assert!(!page.contains("name=\"add_friend\""));
     let resp = env
         .answer(&browser, &page, Some(&users[2]), "allow", &[])
@@ -344,11 +330,8 @@ async fn response_modes_form_post_and_jwt() {
     let env = start().await;
     let user = env.user_ids()[0].clone();
     let page = env
-        .get_authorize(&env.browser, &[("response_mode", "form_post")])
-        .await
-        .text()
-        .await
-        .unwrap();
+        .authorize_page(&env.browser, &[("response_mode", "form_post")])
+        .await;
     let resp = env
         .answer(&env.browser, &page, Some(&user), "allow", &[])
         .await;
@@ -369,4 +352,26 @@ async fn response_modes_form_post_and_jwt() {
     assert_eq!(claims["state"], "st4te");
     assert_eq!(claims["aud"], CHANNEL);
     assert!(claims["code"].is_string());
+}
+
+#[tokio::test]
+async fn the_session_cookie_is_secure_behind_an_https_public_url() {
+    let mut c = test_config();
+    c.public_url = Some("https://line-emulator.test".parse().unwrap());
+    let env = start_with(c).await;
+    let local = format!("http://{}", env.running.local_addr());
+    let url = env
+        .authorize_url(&[])
+        .replace("https://line-emulator.test", &local);
+    let resp = env.api.get(url).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let cookie = resp.headers()["set-cookie"].to_str().unwrap().to_owned();
+    for attr in ["HttpOnly", "SameSite=Lax", "Path=/", "Secure"] {
+        assert!(cookie.contains(attr), "{cookie}");
+    }
+    // Plain http (the default): no Secure, or browsers would drop the cookie.
+    let env = start().await;
+    let resp = env.get_authorize(&env.api, &[]).await;
+    let cookie = resp.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(!cookie.contains("Secure"), "{cookie}");
 }

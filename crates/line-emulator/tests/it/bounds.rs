@@ -1,7 +1,9 @@
 //! Memory bounds against an attack run's findings: parameter length caps on authorize (and so
-//! on its consent flow) and byte budgets for outstanding codes and waiting consent pages.
+//! on its consent flow), byte budgets for outstanding codes and waiting consent pages, and a
+//! huge unknown path journaled short.
 
 use line_emulator::Config;
+use serde_json::Value;
 
 use crate::common::*;
 
@@ -141,4 +143,18 @@ async fn consent_pages_are_bounded_by_bytes() {
         .await;
     assert_eq!(resp.status(), 302);
     assert!(query_of(&location(&resp).unwrap()).contains_key("code"));
+}
+
+#[tokio::test]
+async fn a_huge_unknown_path_is_answered_and_journaled_short() {
+    let env = start().await;
+    let path = format!("/{}", "a".repeat(60_000));
+    let resp = env.get(&path).await;
+    assert_eq!(resp.status(), 404);
+    assert!(resp.headers().contains_key("x-line-request-id"));
+    let b: Value = resp.json().await.unwrap();
+    assert!(b["message"].is_string());
+    let j = env.admin_get("/_emulator/journal?endpoint=not_found").await;
+    let p = j["entries"][0]["path"].as_str().unwrap();
+    assert!(p.len() < 300, "{}", p.len());
 }

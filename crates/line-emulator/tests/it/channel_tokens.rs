@@ -1,41 +1,8 @@
 //! Channel access tokens: stateless, v2.1 (RS256 assertion), short-lived.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
 use crate::common::*;
-
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
-fn assertion(kid: &str, iss: &str, exp_in: i64, token_exp: Option<i64>) -> String {
-    let mut header = Header::new(Algorithm::RS256);
-    header.kid = Some(kid.into());
-    header.typ = Some("JWT".into());
-    let mut claims = json!({
-        "iss": iss,
-        "sub": iss,
-        "aud": "https://api.line.me/",
-        "exp": now() + exp_in,
-    });
-    if let Some(t) = token_exp {
-        claims["token_exp"] = json!(t);
-    }
-    jsonwebtoken::encode(
-        &header,
-        &claims,
-        &EncodingKey::from_rsa_pem(RSA_PEM.as_bytes()).unwrap(),
-    )
-    .unwrap()
-}
-
-const BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 #[tokio::test]
 async fn v21_channel_token_issue_verify_list_revoke_and_deauthorize() {
@@ -56,13 +23,7 @@ async fn v21_channel_token_issue_verify_list_revoke_and_deauthorize() {
     let key_id = b["key_id"].as_str().unwrap().to_owned();
 
     // Verify.
-    let resp = env
-        .api
-        .get(env.url("/oauth2/v2.1/verify"))
-        .query(&[("access_token", &token)])
-        .send()
-        .await
-        .unwrap();
+    let resp = env.verify_access(&token).await;
     let v: Value = resp.json().await.unwrap();
     assert_eq!(v["client_id"], CHANNEL);
     assert!(v["expires_in"].as_i64().unwrap() > 86000);
@@ -82,43 +43,18 @@ async fn v21_channel_token_issue_verify_list_revoke_and_deauthorize() {
     // Deauthorize accepts it.
     let t = env.login_tokens(&env.user_ids()[0], "profile").await;
     let r = env
-        .api
-        .post(env.url("/user/v1/deauthorize"))
-        .bearer_auth(&token)
-        .json(&json!({"userAccessToken": t["access_token"]}))
-        .send()
-        .await
-        .unwrap();
+        .deauthorize(&token, &json!({"userAccessToken": t["access_token"]}))
+        .await;
     assert_eq!(r.status(), 204);
 
     // Revoke it; then it no longer verifies or deauthorizes.
-    let (s, _) = env
-        .post_form(
-            "/oauth2/v2.1/revoke",
-            &[
-                ("access_token", &token),
-                ("client_id", CHANNEL),
-                ("client_secret", SECRET),
-            ],
-        )
-        .await;
+    let (s, _) = env.revoke_access(&token, CHANNEL, SECRET).await;
     assert_eq!(s, 200);
-    let resp = env
-        .api
-        .get(env.url("/oauth2/v2.1/verify"))
-        .query(&[("access_token", &token)])
-        .send()
-        .await
-        .unwrap();
+    let resp = env.verify_access(&token).await;
     assert_eq!(resp.status(), 400);
     let r = env
-        .api
-        .post(env.url("/user/v1/deauthorize"))
-        .bearer_auth(&token)
-        .json(&json!({"userAccessToken": "x"}))
-        .send()
-        .await
-        .unwrap();
+        .deauthorize(&token, &json!({"userAccessToken": "x"}))
+        .await;
     assert_eq!(r.status(), 401);
 }
 
@@ -229,14 +165,7 @@ async fn stateless_token_errors() {
 async fn short_lived_channel_tokens() {
     let env = start().await;
     let (s, b) = env
-        .post_form(
-            "/v2/oauth/accessToken",
-            &[
-                ("grant_type", "client_credentials"),
-                ("client_id", CHANNEL),
-                ("client_secret", SECRET),
-            ],
-        )
+        .client_credentials("/v2/oauth/accessToken", CHANNEL, SECRET)
         .await;
     assert_eq!(s, 200);
     assert_eq!(b["expires_in"], 2_592_000);
@@ -292,14 +221,7 @@ async fn short_lived_channel_tokens() {
     let mut tokens = Vec::new();
     for _ in 0..31 {
         let (_, b) = env
-            .post_form(
-                "/v2/oauth/accessToken",
-                &[
-                    ("grant_type", "client_credentials"),
-                    ("client_id", CHANNEL),
-                    ("client_secret", SECRET),
-                ],
-            )
+            .client_credentials("/v2/oauth/accessToken", CHANNEL, SECRET)
             .await;
         tokens.push(b["access_token"].as_str().unwrap().to_owned());
     }

@@ -1,6 +1,7 @@
 //! Client authentication: `client_secret_basic` (RFC 6749 §2.3.1, the default of Auth.js,
 //! openid-client and Authlib) and `client_secret_post` (LINE's documented form) on every
-//! endpoint that authenticates a client.
+//! endpoint that authenticates a client, and the secret rules per app type (a mobile channel's
+//! refresh and revoke ignore the secret).
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
@@ -19,20 +20,7 @@ fn basic(id: &str, secret: &str) -> String {
 
 /// POSTs a form with an `Authorization` header.
 async fn post_with_auth(env: &Env, path: &str, auth: &str, form: &[(&str, &str)]) -> (u16, Value) {
-    let resp = env
-        .api
-        .post(env.url(path))
-        .header("authorization", auth)
-        .form(form)
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    let text = resp.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
+    env.post_form_as(path, Some(auth), form).await
 }
 
 /// A fresh authorization code for the default channel.
@@ -362,4 +350,62 @@ async fn channel_token_endpoints_accept_client_secret_basic() {
         .await;
         assert_eq!(status, 400, "{path} wrong secret");
     }
+}
+
+#[tokio::test]
+async fn mobile_channels_ignore_the_secret_on_refresh_and_revoke() {
+    let mut c = test_config();
+    c.channels[0].app_types = vec!["mobile".into(), "web".into()];
+    let env = start_with(c).await;
+    // A native SDK: no secret, no PKCE on the code exchange.
+    let q = env.login(&client(true), &env.user_ids()[0], &[]).await;
+    let (s, t) = env
+        .token(&[
+            ("grant_type", "authorization_code"),
+            ("code", &q["code"]),
+            ("redirect_uri", CALLBACK),
+            ("client_id", CHANNEL),
+        ])
+        .await;
+    assert_eq!(s, 200, "{t}");
+    let refresh = t["refresh_token"].as_str().unwrap();
+    for secret in [None, Some("wrong-secret")] {
+        let mut form = vec![
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh),
+            ("client_id", CHANNEL),
+        ];
+        if let Some(sec) = secret {
+            form.push(("client_secret", sec));
+        }
+        let (s, b) = env.token(&form).await;
+        assert_eq!(s, 200, "{secret:?}: {b}");
+    }
+    let (s, b) = env
+        .post_form(
+            "/oauth2/v2.1/revoke",
+            &[
+                ("access_token", t["access_token"].as_str().unwrap()),
+                ("client_id", CHANNEL),
+                ("client_secret", "wrong-secret"),
+            ],
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    // A web-only channel still insists.
+    let env = start().await;
+    let t = env.login_tokens(&env.user_ids()[0], "profile").await;
+    let (s, b) = env
+        .token(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", t["refresh_token"].as_str().unwrap()),
+            ("client_id", CHANNEL),
+            ("client_secret", "wrong-secret"),
+        ])
+        .await;
+    assert_eq!(
+        (s, b["error"].as_str()),
+        (400, Some("invalid_client")),
+        "{b}"
+    );
 }

@@ -1,15 +1,20 @@
 //! Test harness: an emulator on 127.0.0.1:0 and a browser-like reqwest client.
 
 use std::collections::HashMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
 
 use line_emulator::{AssertionKeyConfig, Config, Emulator, RsaJwk, RunningEmulator};
 use reqwest::redirect::Policy;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 pub const CHANNEL: &str = "1234567890";
 pub const SECRET: &str = "0123456789abcdef0123456789abcdef";
 pub const CALLBACK: &str = "http://127.0.0.1:8080/callback";
 pub const KID: &str = "test-assertion-key";
+/// The `client_assertion_type` of v2.1 assertions.
+pub const BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 pub const RSA_PEM: &str = include_str!("../fixtures/assertion_rsa.pem");
 pub const RSA_JWK: &str = include_str!("../fixtures/assertion_rsa.jwk.json");
 
@@ -41,7 +46,7 @@ pub fn test_config() -> Config {
     let mut other = line_emulator::ChannelConfig::new(
         "2000000001",
         "fedcba9876543210fedcba9876543210",
-        vec!["http://127.0.0.1:8081/cb".into()],
+        vec!["http://127.0.0.1:8081/cb".parse().unwrap()],
     );
     other.provider = "other-provider".into();
     c.channels.push(other);
@@ -201,13 +206,22 @@ impl Env {
     }
 
     pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> (u16, Value) {
-        let resp = self
-            .api
-            .post(self.url(path))
-            .form(form)
-            .send()
-            .await
-            .unwrap();
+        self.post_form_as(path, None, form).await
+    }
+
+    /// POSTs a form, with an `Authorization` header when given; the status and the JSON body
+    /// (or the text, when it is not JSON).
+    pub async fn post_form_as(
+        &self,
+        path: &str,
+        authorization: Option<&str>,
+        form: &[(&str, &str)],
+    ) -> (u16, Value) {
+        let mut request = self.api.post(self.url(path)).form(form);
+        if let Some(auth) = authorization {
+            request = request.header("authorization", auth);
+        }
+        let resp = request.send().await.unwrap();
         let status = resp.status().as_u16();
         let text = resp.text().await.unwrap();
         (
@@ -271,16 +285,128 @@ impl Env {
             .unwrap()
     }
 
+    /// `GET path`.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.api.get(self.url(path)).send().await.unwrap()
+    }
+
+    /// `GET /oauth2/v2.1/verify?access_token=…`.
+    pub async fn verify_access(&self, token: &str) -> reqwest::Response {
+        self.api
+            .get(self.url("/oauth2/v2.1/verify"))
+            .query(&[("access_token", token)])
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `PUT /_emulator/faults`.
+    pub async fn put_faults(&self, rules: &Value) -> reqwest::Response {
+        self.api
+            .put(self.url("/_emulator/faults"))
+            .json(rules)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `POST /user/v1/deauthorize` with a channel access token and a JSON body.
+    pub async fn deauthorize(&self, channel_token: &str, body: &Value) -> reqwest::Response {
+        self.api
+            .post(self.url("/user/v1/deauthorize"))
+            .bearer_auth(channel_token)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// The refresh grant for the test channel (`client_secret` in the body).
+    pub async fn refresh(&self, refresh_token: &str) -> (u16, Value) {
+        self.token(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+            ("client_id", CHANNEL),
+            ("client_secret", SECRET),
+        ])
+        .await
+    }
+
+    /// `POST /oauth2/v2.1/revoke` of an access token, with the client's credentials in the body.
+    pub async fn revoke_access(&self, token: &str, client_id: &str, secret: &str) -> (u16, Value) {
+        self.post_form(
+            "/oauth2/v2.1/revoke",
+            &[
+                ("access_token", token),
+                ("client_id", client_id),
+                ("client_secret", secret),
+            ],
+        )
+        .await
+    }
+
+    /// `grant_type=client_credentials` with the client's ID and secret in the body, at `path`
+    /// (`/oauth2/v3/token`, `/v2/oauth/accessToken`).
+    pub async fn client_credentials(
+        &self,
+        path: &str,
+        client_id: &str,
+        secret: &str,
+    ) -> (u16, Value) {
+        self.post_form(
+            path,
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", client_id),
+                ("client_secret", secret),
+            ],
+        )
+        .await
+    }
+
+    /// `n` concurrent `POST /oauth2/v2.1/token` with the same form (spawned, so that they
+    /// race on a multi-threaded runtime); their statuses in the order they were sent.
+    pub async fn token_race(&self, form: &[(&str, &str)], n: usize) -> Vec<u16> {
+        let form: Vec<(String, String)> = form
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let tasks: Vec<_> = (0..n)
+            .map(|_| {
+                let request = self.api.post(self.url("/oauth2/v2.1/token")).form(&form);
+                tokio::spawn(async move { request.send().await.unwrap().status().as_u16() })
+            })
+            .collect();
+        let mut statuses = Vec::new();
+        for t in tasks {
+            statuses.push(t.await.unwrap());
+        }
+        statuses
+    }
+
+    /// The consent page's HTML for an authorization request (see [`Env::get_authorize`]).
+    pub async fn authorize_page(
+        &self,
+        browser: &reqwest::Client,
+        extra: &[(&str, &str)],
+    ) -> String {
+        self.get_authorize(browser, extra)
+            .await
+            .text()
+            .await
+            .unwrap()
+    }
+
+    /// A raw TCP connection to the emulator.
+    pub async fn connect(&self) -> tokio::net::TcpStream {
+        tokio::net::TcpStream::connect(self.running.local_addr())
+            .await
+            .unwrap()
+    }
+
     pub async fn stateless_token(&self) -> String {
         let (s, b) = self
-            .post_form(
-                "/oauth2/v3/token",
-                &[
-                    ("grant_type", "client_credentials"),
-                    ("client_id", CHANNEL),
-                    ("client_secret", SECRET),
-                ],
-            )
+            .client_credentials("/oauth2/v3/token", CHANNEL, SECRET)
             .await;
         assert_eq!(s, 200, "{b}");
         b["access_token"].as_str().unwrap().to_owned()
@@ -315,4 +441,35 @@ fn base64_url_decode(s: &str) -> Vec<u8> {
         }
     }
     out
+}
+
+/// Now, in Unix seconds.
+pub fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// A v2.1 channel token assertion signed with the test RSA key: `iss`/`sub` `iss`, `exp` in
+/// `exp_in` seconds, optionally a `token_exp`.
+pub fn assertion(kid: &str, iss: &str, exp_in: i64, token_exp: Option<i64>) -> String {
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some(kid.into());
+    header.typ = Some("JWT".into());
+    let mut claims = json!({
+        "iss": iss,
+        "sub": iss,
+        "aud": "https://api.line.me/",
+        "exp": now() + exp_in,
+    });
+    if let Some(t) = token_exp {
+        claims["token_exp"] = json!(t);
+    }
+    jsonwebtoken::encode(
+        &header,
+        &claims,
+        &EncodingKey::from_rsa_pem(RSA_PEM.as_bytes()).unwrap(),
+    )
+    .unwrap()
 }

@@ -1,5 +1,5 @@
-//! Cross-cutting behaviour: request IDs, body limit, malformed input, faults, rate limits,
-//! journal, stats, reset.
+//! Cross-cutting behaviour: request IDs, body limit, malformed input, faults (and the limits
+//! of fault rules), rate limits, journal, stats, reset.
 
 use std::time::{Duration, Instant};
 
@@ -95,9 +95,7 @@ async fn bodies_over_two_megabytes_get_413() {
 
 async fn raw_chunked_post(env: &Env, path: &str, chunks: usize, size: usize) -> u16 {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut conn = tokio::net::TcpStream::connect(env.running.local_addr())
-        .await
-        .unwrap();
+    let mut conn = env.connect().await;
     let head = format!(
         "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
     );
@@ -153,18 +151,12 @@ async fn malformed_requests_get_line_shaped_400s() {
     }
     // Garbage query strings on authorize and verify.
     let r = env
-        .api
-        .get(env.url("/oauth2/v2.1/authorize?%ff%fe=%zz&client_id=%"))
-        .send()
-        .await
-        .unwrap();
+        .get("/oauth2/v2.1/authorize?%ff%fe=%zz&client_id=%")
+        .await;
     assert_eq!(r.status(), 400);
     let r = env
-        .api
-        .get(env.url("/oauth2/v2.1/verify?access_token=%ff.%fe.%00"))
-        .send()
-        .await
-        .unwrap();
+        .get("/oauth2/v2.1/verify?access_token=%ff.%fe.%00")
+        .await;
     assert_eq!(r.status(), 400);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["error"], "invalid_request");
@@ -173,14 +165,9 @@ async fn malformed_requests_get_line_shaped_400s() {
     let r = env.api.get(url).send().await.unwrap();
     assert_eq!(query_of(&location(&r).unwrap())["error"], "INVALID_REQUEST");
     // Unknown path and wrong method: {"message"}.
-    let r = env.api.get(env.url("/nope")).send().await.unwrap();
+    let r = env.get("/nope").await;
     assert_eq!(r.status(), 404);
-    let r = env
-        .api
-        .get(env.url("/oauth2/v2.1/token"))
-        .send()
-        .await
-        .unwrap();
+    let r = env.get("/oauth2/v2.1/token").await;
     assert_eq!(r.status(), 405);
     let v: Value = r.json().await.unwrap();
     assert!(v["message"].is_string());
@@ -253,12 +240,7 @@ async fn fault_injection_status_count_probability_latency() {
     assert_eq!(r.status(), 502);
     assert_eq!(r.text().await.unwrap(), "<html>bad gateway</html>");
     let start = Instant::now();
-    let r = env
-        .api
-        .get(env.url("/oauth2/v2.1/certs"))
-        .send()
-        .await
-        .unwrap();
+    let r = env.get("/oauth2/v2.1/certs").await;
     assert_eq!(r.status(), 200);
     assert!(start.elapsed() >= Duration::from_millis(300));
 
@@ -290,13 +272,7 @@ async fn fault_injection_status_count_probability_latency() {
         json!({"nope": 1}),
         json!([{"endpoint": "x", "status": 42}]),
     ] {
-        let r = env
-            .api
-            .put(env.url("/_emulator/faults"))
-            .json(&bad)
-            .send()
-            .await
-            .unwrap();
+        let r = env.put_faults(&bad).await;
         assert_eq!(r.status(), 400, "{bad}");
     }
 }
@@ -304,20 +280,11 @@ async fn fault_injection_status_count_probability_latency() {
 #[tokio::test]
 async fn fault_probability_is_roughly_honoured() {
     let env = start().await;
-    env.api
-        .put(env.url("/_emulator/faults"))
-        .json(&json!({"endpoint": "certs", "status": 500, "probability": 0.5}))
-        .send()
-        .await
-        .unwrap();
+    env.put_faults(&json!({"endpoint": "certs", "status": 500, "probability": 0.5}))
+        .await;
     let mut failures = 0;
     for _ in 0..200 {
-        let r = env
-            .api
-            .get(env.url("/oauth2/v2.1/certs"))
-            .send()
-            .await
-            .unwrap();
+        let r = env.get("/oauth2/v2.1/certs").await;
         if r.status() == 500 {
             failures += 1;
         }
@@ -380,13 +347,7 @@ async fn journal_stats_and_reset() {
     let env = start_with(c).await;
     let t = env.login_tokens(&env.user_ids()[0], "profile").await;
     let access = t["access_token"].as_str().unwrap();
-    let r = env
-        .api
-        .get(env.url("/oauth2/v2.1/verify"))
-        .query(&[("access_token", access)])
-        .send()
-        .await
-        .unwrap();
+    let r = env.verify_access(access).await;
     let rid = r.headers()["x-line-request-id"]
         .to_str()
         .unwrap()
@@ -414,11 +375,7 @@ async fn journal_stats_and_reset() {
 
     // Bounded: at most 5 entries kept.
     for _ in 0..10 {
-        env.api
-            .get(env.url("/oauth2/v2.1/certs"))
-            .send()
-            .await
-            .unwrap();
+        env.get("/oauth2/v2.1/certs").await;
     }
     let j = env.admin_get("/_emulator/journal?limit=100").await;
     assert_eq!(j["entries"].as_array().unwrap().len(), 5);
@@ -430,15 +387,7 @@ async fn journal_stats_and_reset() {
     assert_eq!(stats["endpoints"]["consent"]["by_status"]["302"], 1);
     assert!(stats["total"].as_u64().unwrap() >= 14);
     // The same counts for Prometheus.
-    let text = env
-        .api
-        .get(env.url("/_emulator/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = env.get("/_emulator/metrics").await.text().await.unwrap();
     for line in [
         "line_emulator_requests_total{endpoint=\"certs\",status=\"200\"} 10",
         "line_emulator_requests_total{endpoint=\"token\",status=\"200\"} 1",
@@ -523,12 +472,8 @@ async fn callback_error_faults_produce_server_error_and_interaction_required() {
     // Exhausted: the consent page again. A bad client_id still gets the HTML page.
     assert_eq!(env.get_authorize(&env.browser, &[]).await.status(), 200);
     let r = env
-        .api
-        .put(env.url("/_emulator/faults"))
-        .json(&json!([{"endpoint": "authorize", "callback_error": "BOGUS"}]))
-        .send()
-        .await
-        .unwrap();
+        .put_faults(&json!([{"endpoint": "authorize", "callback_error": "BOGUS"}]))
+        .await;
     assert_eq!(r.status(), 400);
 }
 
@@ -569,12 +514,8 @@ async fn sweep_drops_expired_and_dead_records() {
 async fn journal_filters_by_endpoint_and_status() {
     let env = start().await;
     for _ in 0..3 {
-        env.api
-            .get(env.url("/oauth2/v2.1/certs"))
-            .send()
-            .await
-            .unwrap();
-        env.api.get(env.url("/v2/profile")).send().await.unwrap();
+        env.get("/oauth2/v2.1/certs").await;
+        env.get("/v2/profile").await;
     }
     let j = env
         .admin_get("/_emulator/journal?endpoint=profile&limit=2")
@@ -600,9 +541,7 @@ async fn a_stalled_body_fails_instead_of_hanging() {
     let mut c = test_config();
     c.body_timeout_secs = 1;
     let env = start_with(c).await;
-    let mut conn = tokio::net::TcpStream::connect(env.running.local_addr())
-        .await
-        .unwrap();
+    let mut conn = env.connect().await;
     conn.write_all(
         b"POST /oauth2/v2.1/token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\ngrant_type=",
     )
@@ -618,4 +557,141 @@ async fn a_stalled_body_fails_instead_of_hanging() {
     assert!(text.starts_with("HTTP/1.1 400"), "{text}");
     assert!(text.contains("invalid_request"), "{text}");
     assert!(start.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn fault_rules_with_unbounded_latency_or_nonsense_are_refused() {
+    let env = start().await;
+    for bad in [
+        json!([{"endpoint": "token", "latency_ms": u64::MAX}]),
+        json!([{"endpoint": "token", "latency_ms": 600_001}]),
+        json!([{"endpoint": "token", "probability": -0.1}]),
+        json!([{"endpoint": "token", "status": 600}]),
+        // 1xx is no final answer: hyper turns 100/103 into 500, and 101 hijacks the
+        // connection.
+        json!([{"endpoint": "token", "status": 101}]),
+        json!([{"endpoint": "token", "status": 199}]),
+        json!([{"endpoint": "token", "count": -1}]),
+        json!([{"endpoint": "token", "unknown": 1}]),
+    ] {
+        let r = env.put_faults(&bad).await;
+        assert_eq!(r.status(), 400, "{bad}");
+        assert!(r.json::<Value>().await.unwrap()["message"].is_string());
+    }
+    assert_eq!(
+        env.admin_get("/_emulator/faults").await,
+        json!({"faults": []})
+    );
+    // The largest accepted latency is accepted (and not applied to admin requests).
+    let r = env
+        .put_faults(&json!([{"endpoint": "*", "latency_ms": 600_000}]))
+        .await;
+    assert_eq!(r.status(), 200);
+    let stats = env.admin_get("/_emulator/stats").await;
+    assert!(stats["total"].is_u64());
+}
+
+/// The journal names the channel a request concerned on errors as well as on successes,
+/// wherever in the handler the error arose, and never for a channel nobody named.
+#[tokio::test]
+async fn the_journal_tags_the_channel_on_errors_too() {
+    const OTHER: &str = "2000000001";
+    const OTHER_SECRET: &str = "fedcba9876543210fedcba9876543210";
+    let mut c = test_config();
+    c.channels[1].rate_limit_per_second = Some(1);
+    let env = start_with(c).await;
+    let openid_only = env.login_tokens(&env.user_ids()[0], "openid").await;
+    let access = openid_only["access_token"].as_str().unwrap();
+    let grant = |id, secret| {
+        [
+            ("grant_type", "authorization_code"),
+            ("code", "no-such-code"),
+            ("redirect_uri", CALLBACK),
+            ("client_id", id),
+            ("client_secret", secret),
+        ]
+    };
+    let mut expected: Vec<(&str, u16, Option<&str>)> = Vec::new();
+    let (s, _) = env.token(&grant(CHANNEL, "wrong")).await;
+    expected.push(("token", s, Some(CHANNEL)));
+    let (s, _) = env.token(&grant(CHANNEL, SECRET)).await;
+    expected.push(("token", s, Some(CHANNEL)));
+    let (s, _) = env.token(&grant("999", SECRET)).await;
+    expected.push(("token", s, None));
+    let (s, _) = env.get_bearer("/v2/profile", access).await;
+    expected.push(("profile", s, Some(CHANNEL)));
+    let (s, _) = env
+        .post_form(
+            "/oauth2/v2.1/verify",
+            &[("id_token", "not.a.token"), ("client_id", CHANNEL)],
+        )
+        .await;
+    expected.push(("verify_id_token", s, Some(CHANNEL)));
+    let (s, _) = env
+        .post_form(
+            "/oauth2/v2.1/token",
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_assertion_type", BEARER),
+                ("client_assertion", &assertion(KID, CHANNEL, 100_000, None)),
+            ],
+        )
+        .await;
+    expected.push(("token", s, Some(CHANNEL)));
+    for (client_id, channel) in [(CHANNEL, Some(CHANNEL)), ("999", None)] {
+        for accept in ["text/html", "application/json"] {
+            let r = env
+                .api
+                .get(env.url("/oauth2/v2.1/authorize"))
+                .header("accept", accept)
+                .query(&[
+                    ("response_type", "code"),
+                    ("client_id", client_id),
+                    ("redirect_uri", "http://elsewhere.example/cb"),
+                    ("state", "s"),
+                    ("scope", "openid"),
+                ])
+                .send()
+                .await
+                .unwrap();
+            expected.push(("authorize", r.status().as_u16(), channel));
+        }
+    }
+    let mut limited = 0;
+    for _ in 0..3 {
+        let (s, _) = env
+            .client_credentials("/oauth2/v3/token", OTHER, OTHER_SECRET)
+            .await;
+        limited += usize::from(s == 429);
+        expected.push(("stateless_token", s, Some(OTHER)));
+    }
+    assert!(
+        limited >= 1,
+        "one request a second: one of three is refused"
+    );
+    assert!(
+        expected[..10].iter().all(|(_, s, _)| *s >= 400),
+        "{expected:?}"
+    );
+
+    let j = env
+        .admin_get(&format!("/_emulator/journal?limit={}", expected.len()))
+        .await;
+    let got: Vec<(String, u16, Option<String>)> = j["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["endpoint"].as_str().unwrap().to_owned(),
+                e["status"].as_u64().unwrap() as u16,
+                e["channel"].as_str().map(str::to_owned),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, u16, Option<String>)> = expected
+        .into_iter()
+        .map(|(e, s, c)| (e.to_owned(), s, c.map(str::to_owned)))
+        .collect();
+    assert_eq!(got, expected);
 }

@@ -87,11 +87,8 @@ async fn not_you_forgets_the_browser_user_and_keeps_the_request() {
     let ids = env.user_ids();
     env.login(&browser, &ids[0], &[]).await;
     let page = env
-        .get_authorize(&browser, &[("disable_auto_login", "true")])
-        .await
-        .text()
-        .await
-        .unwrap();
+        .authorize_page(&browser, &[("disable_auto_login", "true")])
+        .await;
     let resp = env.answer(&browser, &page, None, "switch", &[]).await;
     assert_eq!(resp.status(), 200);
     let again = resp.text().await.unwrap();

@@ -1,4 +1,5 @@
-//! The code flow: PKCE, nonce, ID tokens, single use, expiry, refresh, verify.
+//! The code flow: PKCE, nonce, ID tokens, single use, expiry, refresh, verify, and codes and
+//! tokens bound to the channel they were issued to.
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Value, json};
@@ -258,14 +259,7 @@ async fn refresh_returns_same_refresh_token_and_keeps_old_access_token() {
     let t = env.login_tokens(&env.user_ids()[0], "profile openid").await;
     let old_access = t["access_token"].as_str().unwrap();
     let refresh = t["refresh_token"].as_str().unwrap();
-    let (status, body) = env
-        .token(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh),
-            ("client_id", CHANNEL),
-            ("client_secret", SECRET),
-        ])
-        .await;
+    let (status, body) = env.refresh(refresh).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["refresh_token"], refresh);
     assert!(body.get("id_token").is_none());
@@ -287,14 +281,7 @@ async fn refresh_returns_same_refresh_token_and_keeps_old_access_token() {
         (400, Some("invalid_client"))
     );
 
-    let (status, body) = env
-        .token(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", "AAAAAAAAAAAAAAAAAAAA"),
-            ("client_id", CHANNEL),
-            ("client_secret", SECRET),
-        ])
-        .await;
+    let (status, body) = env.refresh("AAAAAAAAAAAAAAAAAAAA").await;
     assert_eq!(status, 400);
     assert_eq!(
         body,
@@ -304,14 +291,7 @@ async fn refresh_returns_same_refresh_token_and_keeps_old_access_token() {
     // 90 days after the grant, the refresh token is dead.
     env.admin_post("/_emulator/clock", json!({"advance_secs": 90 * 86400 + 1}))
         .await;
-    let (status, body) = env
-        .token(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh),
-            ("client_id", CHANNEL),
-            ("client_secret", SECRET),
-        ])
-        .await;
+    let (status, body) = env.refresh(refresh).await;
     assert_eq!(
         (status, body["error"].as_str()),
         (400, Some("invalid_grant"))
@@ -326,14 +306,7 @@ async fn refresh_switches_rotate_and_revoke_old() {
     let env = start_with(c).await;
     let t = env.login_tokens(&env.user_ids()[0], "profile").await;
     let refresh = t["refresh_token"].as_str().unwrap();
-    let (status, body) = env
-        .token(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh),
-            ("client_id", CHANNEL),
-            ("client_secret", SECRET),
-        ])
-        .await;
+    let (status, body) = env.refresh(refresh).await;
     assert_eq!(status, 200);
     assert_ne!(body["refresh_token"], refresh);
     let (s, b) = env
@@ -363,13 +336,7 @@ async fn verify_access_token_and_id_token_forms() {
         .await;
     let (_, t) = env.exchange(&q["code"], None).await;
     let access = t["access_token"].as_str().unwrap();
-    let resp = env
-        .api
-        .get(env.url("/oauth2/v2.1/verify"))
-        .query(&[("access_token", access)])
-        .send()
-        .await
-        .unwrap();
+    let resp = env.verify_access(access).await;
     assert_eq!(resp.status(), 200);
     let b: Value = resp.json().await.unwrap();
     assert_eq!(b["client_id"], CHANNEL);
@@ -379,13 +346,7 @@ async fn verify_access_token_and_id_token_forms() {
     let verify = |tok: String| {
         let env = &env;
         async move {
-            let resp = env
-                .api
-                .get(env.url("/oauth2/v2.1/verify"))
-                .query(&[("access_token", tok)])
-                .send()
-                .await
-                .unwrap();
+            let resp = env.verify_access(&tok).await;
             let s = resp.status().as_u16();
             (s, resp.json::<Value>().await.unwrap())
         }
@@ -472,7 +433,7 @@ async fn verify_access_token_and_id_token_forms() {
 #[tokio::test]
 async fn issuer_mismatch_is_reported() {
     let mut c = test_config();
-    c.issuer = "https://issuer.example".into();
+    c.issuer = "https://issuer.example".parse().unwrap();
     let env = start_with(c).await;
     let t = env.login_tokens(&env.user_ids()[0], "openid").await;
     let id_token = t["id_token"].as_str().unwrap();
@@ -494,32 +455,18 @@ async fn issuer_mismatch_is_reported() {
 async fn concurrent_exchanges_of_one_code_yield_exactly_one_token() {
     let env = start().await;
     let q = env.login(&env.browser, &env.user_ids()[0], &[]).await;
-    let code = q["code"].clone();
-    let mut tasks = Vec::new();
-    for _ in 0..8 {
-        let api = env.api.clone();
-        let url = env.url("/oauth2/v2.1/token");
-        let code = code.clone();
-        tasks.push(tokio::spawn(async move {
-            api.post(url)
-                .form(&[
-                    ("grant_type", "authorization_code"),
-                    ("code", code.as_str()),
-                    ("redirect_uri", CALLBACK),
-                    ("client_id", CHANNEL),
-                    ("client_secret", SECRET),
-                ])
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16()
-        }));
-    }
-    let mut statuses = Vec::new();
-    for t in tasks {
-        statuses.push(t.await.unwrap());
-    }
+    let statuses = env
+        .token_race(
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", q["code"].as_str()),
+                ("redirect_uri", CALLBACK),
+                ("client_id", CHANNEL),
+                ("client_secret", SECRET),
+            ],
+            8,
+        )
+        .await;
     assert_eq!(
         statuses.iter().filter(|s| **s == 200).count(),
         1,
@@ -530,4 +477,63 @@ async fn concurrent_exchanges_of_one_code_yield_exactly_one_token() {
         7,
         "{statuses:?}"
     );
+}
+
+#[tokio::test]
+async fn codes_and_tokens_are_bound_to_their_channel() {
+    const OTHER: &str = "2000000001";
+    const OTHER_SECRET: &str = "fedcba9876543210fedcba9876543210";
+    let env = start().await;
+    // A code of channel 1 exchanged by channel 2: refused (and burnt); its refresh token,
+    // presented by channel 2: refused.
+    let q = env.login(&client(true), &env.user_ids()[0], &[]).await;
+    let t = env.login_tokens(&env.user_ids()[0], "profile").await;
+    let access = t["access_token"].as_str().unwrap();
+    let refresh = t["refresh_token"].as_str().unwrap();
+    for mut form in [
+        vec![
+            ("grant_type", "authorization_code"),
+            ("code", q["code"].as_str()),
+            ("redirect_uri", CALLBACK),
+        ],
+        vec![("grant_type", "refresh_token"), ("refresh_token", refresh)],
+    ] {
+        form.extend([("client_id", OTHER), ("client_secret", OTHER_SECRET)]);
+        let (s, b) = env.token(&form).await;
+        assert_eq!(
+            (s, b["error"].as_str()),
+            (400, Some("invalid_grant")),
+            "{b}"
+        );
+    }
+    // Revoked by channel 2: refused.
+    let (s, _) = env.revoke_access(access, OTHER, OTHER_SECRET).await;
+    assert_eq!(s, 400);
+    // Deauthorized with channel 2's channel token: "invalid token"; with a short-lived channel
+    // token (not accepted by LINE): 401.
+    for (path, id, secret, status) in [
+        ("/oauth2/v3/token", OTHER, OTHER_SECRET, 400),
+        ("/v2/oauth/accessToken", CHANNEL, SECRET, 401),
+    ] {
+        let (s, b) = env.client_credentials(path, id, secret).await;
+        assert_eq!(s, 200);
+        let resp = env
+            .deauthorize(
+                b["access_token"].as_str().unwrap(),
+                &json!({ "userAccessToken": access }),
+            )
+            .await;
+        assert_eq!(resp.status(), status, "{path}");
+        if status == 400 {
+            assert_eq!(
+                resp.json::<Value>().await.unwrap(),
+                json!({"message": "invalid token"})
+            );
+        }
+    }
+    // None of that touched the token, its refresh token or the grant.
+    let (s, _) = env.get_bearer("/v2/profile", access).await;
+    assert_eq!(s, 200);
+    let (s, b) = env.refresh(t["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(s, 200, "{b}");
 }

@@ -37,7 +37,7 @@ async fn userinfo_profile_friendship_and_their_errors() {
     assert_eq!((s, b), (200, json!({"friendFlag": false})));
 
     // 401 shapes.
-    let r = env.api.get(env.url("/v2/profile")).send().await.unwrap();
+    let r = env.get("/v2/profile").await;
     assert_eq!(r.status(), 401);
     let b: Value = r.json().await.unwrap();
     assert!(
@@ -99,41 +99,16 @@ async fn revoke_access_token_kills_it_and_its_refresh_token() {
         (s, b),
         (401, json!({"message": "The access token revoked"}))
     );
-    let (s, b) = env
-        .token(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", t["refresh_token"].as_str().unwrap()),
-            ("client_id", CHANNEL),
-            ("client_secret", SECRET),
-        ])
-        .await;
+    let (s, b) = env.refresh(t["refresh_token"].as_str().unwrap()).await;
     assert_eq!(
         (s, b["error_description"].as_str()),
         (400, Some("invalid refresh token"))
     );
 
     // Revoking again is fine; a non-JWS token is a 400.
-    let (s, _) = env
-        .post_form(
-            "/oauth2/v2.1/revoke",
-            &[
-                ("access_token", access),
-                ("client_id", CHANNEL),
-                ("client_secret", SECRET),
-            ],
-        )
-        .await;
+    let (s, _) = env.revoke_access(access, CHANNEL, SECRET).await;
     assert_eq!(s, 200);
-    let (s, b) = env
-        .post_form(
-            "/oauth2/v2.1/revoke",
-            &[
-                ("access_token", "abc"),
-                ("client_id", CHANNEL),
-                ("client_secret", SECRET),
-            ],
-        )
-        .await;
+    let (s, b) = env.revoke_access("abc", CHANNEL, SECRET).await;
     assert_eq!(
         (s, b["error_description"].as_str()),
         (400, Some("The access token not JWS"))
@@ -145,14 +120,7 @@ async fn revoke_refresh_token_kills_its_access_tokens() {
     let env = start().await;
     let t = env.login_tokens(&env.user_ids()[0], "profile").await;
     let refresh = t["refresh_token"].as_str().unwrap();
-    let (_, r2) = env
-        .token(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh),
-            ("client_id", CHANNEL),
-            ("client_secret", SECRET),
-        ])
-        .await;
+    let (_, r2) = env.refresh(refresh).await;
     // LINE's SDKs send the refresh token with client_id only.
     let (s, _) = env
         .post_form(
@@ -212,23 +180,10 @@ async fn deauthorize_with_stateless_token_then_invalid_token() {
         (s, b),
         (401, json!({"message": "The access token revoked"}))
     );
-    let resp = env
-        .api
-        .get(env.url("/oauth2/v2.1/verify"))
-        .query(&[("access_token", access)])
-        .send()
-        .await
-        .unwrap();
+    let resp = env.verify_access(access).await;
     let b: Value = resp.json().await.unwrap();
     assert_eq!(b["error_description"], "The access token revoked");
-    let (s, _) = env
-        .token(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", t["refresh_token"].as_str().unwrap()),
-            ("client_id", CHANNEL),
-            ("client_secret", SECRET),
-        ])
-        .await;
+    let (s, _) = env.refresh(t["refresh_token"].as_str().unwrap()).await;
     assert_eq!(s, 400);
 
     let (s, text) = deauth(channel_token.clone(), body).await;
@@ -399,11 +354,8 @@ async fn email_needs_the_channel_permission_and_picture_comes_with_profile() {
     let env = start_with(c).await;
     let user = env.user_ids()[0].clone();
     let page = env
-        .get_authorize(&env.browser, &[("scope", "profile openid email")])
-        .await
-        .text()
-        .await
-        .unwrap();
+        .authorize_page(&env.browser, &[("scope", "profile openid email")])
+        .await;
     assert!(
         !page.contains("data-scope=\"email\""),
         "email is not offered"

@@ -21,7 +21,7 @@ async fn world(auto_consent: bool) -> World {
     let rp_addr = rp_listener.local_addr().unwrap();
     let mut config = Config::default_demo();
     config.auto_consent = auto_consent;
-    config.channels[0].callback_urls = vec![format!("http://{rp_addr}/callback")];
+    config.channels[0].callback_urls = vec![format!("http://{rp_addr}/callback").parse().unwrap()];
     let (channel_id, secret) = (
         config.channels[0].id.clone(),
         config.channels[0].secret.clone(),

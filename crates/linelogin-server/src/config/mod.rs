@@ -161,20 +161,7 @@ fn listen_addr<'de, D: Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> 
     parse_listen(&s).map_err(serde::de::Error::custom)
 }
 
-/// Parses a listen address: `IP:PORT`, `[IPv6]:PORT` or `localhost:PORT`.
-pub fn parse_listen(s: &str) -> Result<SocketAddr, String> {
-    if let Ok(addr) = s.parse::<SocketAddr>() {
-        return Ok(addr);
-    }
-    if let Some(port) = s.strip_prefix("localhost:")
-        && let Ok(port) = port.parse::<u16>()
-    {
-        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
-    }
-    Err(format!(
-        "expected \"IP:PORT\" or \"localhost:PORT\", got {s:?}"
-    ))
-}
+pub use line_listener::parse_listen;
 
 /// Keys: a TOML array, or one string of keys separated by commas (environment).
 fn key_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<EncryptionKey>, D::Error> {

@@ -36,7 +36,7 @@ pub async fn start_with_channel(
     cfg.channels = vec![ChannelConfig::new(
         CHANNEL_ID,
         CHANNEL_SECRET,
-        vec![format!("{base}/callback")],
+        vec![format!("{base}/callback").parse().unwrap()],
     )];
     adjust(&mut cfg.channels[0]);
     cfg.users = vec![

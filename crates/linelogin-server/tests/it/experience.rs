@@ -350,7 +350,7 @@ async fn emulator_with_email(scopes: &str) -> crate::emulator::Emu {
     cfg.channels = vec![ChannelConfig::new(
         CHANNEL_ID,
         CHANNEL_SECRET,
-        vec![format!("{base}/callback")],
+        vec![format!("{base}/callback").parse().unwrap()],
     )];
     let mut user = UserConfig::new(crate::emulator::EMU_USER, "Emulated User");
     user.email = Some("user@example.com".to_owned());

@@ -100,7 +100,10 @@ async fn start_fleet(n: usize, instances_key: u32) -> Fleet {
     cfg.channels = vec![ChannelConfig::new(
         CHANNEL_ID,
         CHANNEL_SECRET,
-        bases.iter().map(|b| format!("{b}/callback")).collect(),
+        bases
+            .iter()
+            .map(|b| format!("{b}/callback").parse().unwrap())
+            .collect(),
     )];
     cfg.users = (0..64)
         .map(|i| UserConfig::new(format!("U{i:032x}"), format!("User {i}")))

@@ -22,7 +22,7 @@ async fn start_gateway(gateway_toml: &str) -> crate::emulator::Emu {
     cfg.channels = vec![ChannelConfig::new(
         CHANNEL_ID,
         CHANNEL_SECRET,
-        vec![format!("{base}{PREFIX}/callback")],
+        vec![format!("{base}{PREFIX}/callback").parse().unwrap()],
     )];
     let mut user = UserConfig::new(EMU_USER, "山田 Taro & Co");
     user.email = Some("taro@example.com".to_owned());

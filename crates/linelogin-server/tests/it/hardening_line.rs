@@ -36,7 +36,7 @@ async fn start(mut opts: Opts, users: usize) -> Emu {
     cfg.channels = vec![ChannelConfig::new(
         CHANNEL_ID,
         CHANNEL_SECRET,
-        vec![format!("{base}/callback")],
+        vec![format!("{base}/callback").parse().unwrap()],
     )];
     cfg.users = (0..users)
         .map(|i| UserConfig::new(user_id(i), format!("User {i}")))

@@ -178,7 +178,10 @@ async fn sigkill_of_one_instance_loses_no_deauthorization() {
     cfg.channels = vec![ChannelConfig::new(
         CHANNEL_ID,
         CHANNEL_SECRET,
-        bases.iter().map(|b| format!("{b}/callback")).collect(),
+        bases
+            .iter()
+            .map(|b| format!("{b}/callback").parse().unwrap())
+            .collect(),
     )];
     cfg.users = users
         .iter()

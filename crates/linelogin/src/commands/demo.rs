@@ -171,7 +171,7 @@ pub fn run(args: DemoArgs, out: &mut impl Write) -> Result<(), CliError> {
         let public_url = format!("http://{server_addr}");
 
         let mut emu_config = line_emulator::Config::default_demo();
-        emu_config.listen = args.emulator_listen.to_string();
+        emu_config.listen = args.emulator_listen;
         if let Some(n) = args.test_users {
             emu_config.users = line_emulator::config::generated_users(n as usize);
         }
@@ -180,7 +180,11 @@ pub fn run(args: DemoArgs, out: &mut impl Write) -> Result<(), CliError> {
             .channels
             .first_mut()
             .ok_or_else(|| CliError::failure("the emulator has no demo channel"))?;
-        channel.callback_urls = vec![format!("{public_url}/callback")];
+        let callback = format!("{public_url}/callback");
+        channel.callback_urls = vec![
+            line_emulator::ConfiguredUrl::parse(callback.as_str())
+                .map_err(|e| CliError::failure(format!("demo URL {callback}: {e}")))?,
+        ];
         let (channel_id, channel_secret) = (channel.id.clone(), channel.secret.clone());
         let emulator = Emulator::new(emu_config).map_err(|e| CliError::failure(e.to_string()))?;
         let running_emulator = emulator

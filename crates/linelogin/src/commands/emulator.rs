@@ -2,10 +2,9 @@
 //! development guidelines ask for, instead of sending test or load traffic to LINE).
 
 use std::io::Write;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use line_emulator::{ChannelConfig, Config, Emulator, UserConfig};
+use line_emulator::{ChannelConfig, Config, ConfiguredUrl, Emulator, UserConfig};
 
 use super::CliError;
 
@@ -58,7 +57,14 @@ fn channel_flag(value: &str) -> Result<ChannelConfig, CliError> {
             "--channel {value:?} must be ID,SECRET,CALLBACK_URL[,CALLBACK_URL...]"
         )));
     };
-    let callbacks: Vec<String> = parts.filter(|p| !p.is_empty()).map(str::to_owned).collect();
+    let callbacks: Vec<ConfiguredUrl> = parts
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            ConfiguredUrl::parse(p).map_err(|e| {
+                CliError::usage(format!("--channel {value:?}: {p:?} is not a URL: {e}"))
+            })
+        })
+        .collect::<Result<_, _>>()?;
     if callbacks.is_empty() {
         return Err(CliError::usage(format!(
             "--channel {value:?} needs at least one callback URL"
@@ -82,15 +88,14 @@ pub fn effective_config(args: &EmulatorArgs) -> Result<Config, CliError> {
         None => Config::default_demo(),
     };
     if let Some(listen) = &args.listen {
-        if listen.parse::<SocketAddr>().is_err() {
-            return Err(CliError::usage(format!(
-                "--listen {listen:?} is not an address like 127.0.0.1:9000"
-            )));
-        }
-        config.listen = listen.clone();
+        config.listen = linelogin_server::config::parse_listen(listen)
+            .map_err(|e| CliError::usage(format!("--listen: {e}")))?;
     }
     if let Some(url) = &args.public_url {
-        config.public_url = Some(url.clone());
+        config.public_url = Some(
+            ConfiguredUrl::parse(url.as_str())
+                .map_err(|e| CliError::usage(format!("--public-url {url:?} is not a URL: {e}")))?,
+        );
     }
     if args.auto_consent {
         config.auto_consent = true;
@@ -153,8 +158,8 @@ pub fn run(args: EmulatorArgs, out: &mut impl Write) -> Result<(), CliError> {
         .build()
         .map_err(|e| CliError::failure(format!("cannot start the runtime: {e}")))?;
     runtime.block_on(async {
-        let listen = emulator.config().listen.clone();
-        let listener = tokio::net::TcpListener::bind(&listen)
+        let listen = emulator.config().listen;
+        let listener = tokio::net::TcpListener::bind(listen)
             .await
             .map_err(|e| CliError::failure(format!("cannot listen on {listen}: {e}")))?;
         if let Ok(addr) = listener.local_addr() {
@@ -249,7 +254,7 @@ mod tests {
         a.listen = Some("127.0.0.1:0".into());
         a.auto_consent = true;
         let c = effective_config(&a).unwrap();
-        assert_eq!(c.listen, "127.0.0.1:0");
+        assert_eq!(c.listen, std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
         assert!(c.auto_consent);
         assert_eq!(c.channels[0].id, "1234567890");
     }
@@ -259,6 +264,16 @@ mod tests {
         let mut a = args();
         a.listen = Some("nowhere".into());
         assert_eq!(effective_config(&a).unwrap_err().exit_code(), 2);
+        a.listen = Some("localhost:9001".into());
+        assert_eq!(effective_config(&a).unwrap().listen.port(), 9001);
+        let mut a = args();
+        a.public_url = Some("emulator.test".into());
+        assert_eq!(effective_config(&a).unwrap_err().exit_code(), 2);
+        let mut a = args();
+        a.channels = vec!["1111111111,secret,/callback".into()];
+        let e = effective_config(&a).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("\"/callback\" is not a URL"), "{e}");
     }
 
     #[test]

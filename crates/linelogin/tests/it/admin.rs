@@ -53,7 +53,7 @@ impl Fixture {
         config.channels = vec![ChannelConfig::new(
             CHANNEL_ID,
             SECRET,
-            vec![format!("http://{addr}/callback")],
+            vec![format!("http://{addr}/callback").parse().unwrap()],
         )];
         config.users = USERS
             .iter()

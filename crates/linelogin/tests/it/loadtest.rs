@@ -68,7 +68,11 @@ async fn server_on_emulator() -> (
     let callback = format!("http://{}/callback", listener.local_addr().unwrap());
     let mut config = EmulatorConfig::default_demo();
     config.auto_consent = true;
-    config.channels = vec![ChannelConfig::new(CHANNEL_ID, SECRET, vec![callback])];
+    config.channels = vec![ChannelConfig::new(
+        CHANNEL_ID,
+        SECRET,
+        vec![callback.parse().unwrap()],
+    )];
     let emulator = Emulator::new(config).unwrap();
     let running = emulator
         .serve(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap())

@@ -1,18 +1,25 @@
 //! The emulator's configuration: channels, test users and behaviour switches, read from TOML.
 //!
-//! Unknown keys are an error, so a typo never silently changes behaviour.
+//! Unknown keys are an error, so a typo never silently changes behaviour. Addresses and URLs
+//! are typed ([`SocketAddr`], [`ConfiguredUrl`]) and checked while the file is read, so a bad
+//! one is answered with one line that names its place and key
+//! (`line 3, column 10: listen: expected "IP:PORT" or "localhost:PORT", got "nope"`).
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use sha2::{Digest, Sha256};
+
+mod configured_url;
+pub use configured_url::ConfiguredUrl;
 
 /// The LINE issuer used in ID tokens unless configured otherwise.
 pub const DEFAULT_ISSUER: &str = "https://access.line.me";
 /// The default listen address.
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:9000";
+pub const DEFAULT_LISTEN: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 9000);
 /// The default provider name of channels that do not name one.
 pub const DEFAULT_PROVIDER: &str = "default";
 
@@ -35,71 +42,57 @@ pub enum ConfigError {
     Invalid(String),
 }
 
-/// The whole configuration (`--config FILE`).
+/// The whole configuration (`--config FILE`). A key left out takes its value from
+/// [`Config::default`] (the demo configuration).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct Config {
-    /// Address to listen on (`127.0.0.1:9000`).
-    #[serde(default = "default_listen")]
-    pub listen: String,
+    /// Address to listen on: `IP:PORT`, or `localhost:PORT` for 127.0.0.1 (default
+    /// `127.0.0.1:9000`).
+    #[serde(deserialize_with = "listen_addr")]
+    pub listen: SocketAddr,
     /// The externally visible base URL (e.g. behind a proxy). Default: derived from the bound
     /// address.
-    #[serde(default)]
-    pub public_url: Option<String>,
-    /// The ID token issuer (`https://access.line.me`).
-    #[serde(default = "default_issuer")]
-    pub issuer: String,
+    pub public_url: Option<ConfiguredUrl>,
+    /// The ID token issuer (`https://access.line.me`), used in `iss` exactly as written.
+    pub issuer: ConfiguredUrl,
     /// Skip the consent page: authorize answers at once with a code, test users taken in turn.
-    #[serde(default)]
     pub auto_consent: bool,
     /// Emit callback error codes in lowercase (`access_denied`) instead of LINE's documented
     /// UPPER_CASE. A channel may override it.
-    #[serde(default)]
     pub lowercase_errors: bool,
     /// Derive the emulator's keys (the ES256 ID token key and its JWKS `kid`, the token HMAC
     /// key) from this value instead of randomly, so they stay the same across restarts.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub key_seed: Option<String>,
-    /// How long a request body may stall before the request fails (seconds); also how long a
-    /// shutdown waits for connections that are still open.
-    #[serde(default = "default_body_timeout")]
+    /// How long a request body may stall before the request fails (seconds, default 30); also
+    /// how long a shutdown waits for connections that are still open.
     pub body_timeout_secs: u64,
-    /// How many requests the journal keeps (a ring buffer).
-    #[serde(default = "default_journal_capacity")]
+    /// How many requests the journal keeps (a ring buffer; default 1,000).
     pub journal_capacity: usize,
     /// How long a request head may take to arrive, in milliseconds (default 5,000); then the
     /// connection is closed.
-    #[serde(default = "default_header_read_timeout_ms")]
     pub header_read_timeout_ms: u64,
     /// How long a kept-alive connection may wait for its next request, in milliseconds
     /// (default 60,000).
-    #[serde(default = "default_idle_timeout_ms")]
     pub idle_timeout_ms: u64,
     /// Connections open at once (default 1,024); more are answered 503 and closed.
-    #[serde(default = "default_max_connections")]
     pub max_connections: usize,
     /// Return a new refresh token on refresh (LINE's docs say the same one comes back).
-    #[serde(default)]
     pub rotate_refresh_tokens: bool,
     /// Invalidate the previous access token when a refresh issues a new one.
-    #[serde(default)]
     pub refresh_revokes_old_access_token: bool,
-    /// Revoking an access token also kills the refresh token of its grant.
-    #[serde(default = "yes")]
+    /// Revoking an access token also kills the refresh token of its grant (default true).
     pub revoke_access_token_revokes_refresh_token: bool,
     /// The most bytes outstanding authorization codes may hold (64 MiB); beyond it expired,
     /// then the oldest codes are forgotten. At least 65 536.
-    #[serde(default = "default_codes_budget_bytes")]
     pub codes_budget_bytes: usize,
     /// The most bytes unanswered consent pages may hold (16 MiB); beyond it expired, then the
     /// oldest pages are forgotten. At least 65 536.
-    #[serde(default = "default_pending_budget_bytes")]
     pub pending_budget_bytes: usize,
-    /// The LINE Login channels.
-    #[serde(default)]
+    /// The LINE Login channels; when empty, the demo channel.
     pub channels: Vec<ChannelConfig>,
     /// The test users; when empty, three users are generated.
-    #[serde(default)]
     pub users: Vec<UserConfig>,
 }
 
@@ -111,10 +104,10 @@ pub struct ChannelConfig {
     pub id: String,
     /// The channel secret.
     pub secret: String,
-    /// Registered callback URLs. A `redirect_uri` matches when it equals one, or equals one
-    /// with extra query parameters.
+    /// Registered callback URLs. A `redirect_uri` matches when it equals one as written, or
+    /// equals one with extra query parameters.
     #[serde(default)]
-    pub callback_urls: Vec<String>,
+    pub callback_urls: Vec<ConfiguredUrl>,
     /// Name shown on the consent page.
     #[serde(default)]
     pub name: Option<String>,
@@ -195,36 +188,9 @@ pub struct UserConfig {
     pub friend: bool,
 }
 
-fn default_listen() -> String {
-    DEFAULT_LISTEN.to_owned()
-}
-fn default_issuer() -> String {
-    DEFAULT_ISSUER.to_owned()
-}
-fn default_body_timeout() -> u64 {
-    30
-}
-fn default_journal_capacity() -> usize {
-    1000
-}
 /// The smallest `codes_budget_bytes` / `pending_budget_bytes` accepted: ten of the largest
 /// records the parameter length caps allow.
 pub const MIN_BUDGET_BYTES: usize = 65_536;
-fn default_codes_budget_bytes() -> usize {
-    64 * 1024 * 1024
-}
-fn default_pending_budget_bytes() -> usize {
-    16 * 1024 * 1024
-}
-fn default_header_read_timeout_ms() -> u64 {
-    5_000
-}
-fn default_idle_timeout_ms() -> u64 {
-    60_000
-}
-fn default_max_connections() -> usize {
-    1_024
-}
 fn default_provider() -> String {
     DEFAULT_PROVIDER.to_owned()
 }
@@ -235,53 +201,56 @@ fn yes() -> bool {
     true
 }
 
-impl Default for Config {
-    fn default() -> Self {
-        Self::default_demo()
-    }
+/// `IP:PORT`, or `localhost:PORT` (127.0.0.1, without asking a resolver).
+fn listen_addr<'de, D: Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
+    let s = String::deserialize(d)?;
+    line_listener::parse_listen(&s).map_err(serde::de::Error::custom)
 }
 
-impl Config {
+impl Default for Config {
     /// The configuration used when none is given: one channel (`1234567890`, secret
-    /// `0123456789abcdef0123456789abcdef`, callback `http://127.0.0.1:8080/callback`) and
-    /// three generated test users.
-    pub fn default_demo() -> Self {
+    /// `0123456789abcdef0123456789abcdef`, callbacks `http://127.0.0.1:8080/callback` and
+    /// `http://localhost:8080/callback`) and three generated test users.
+    fn default() -> Self {
         Self {
-            listen: default_listen(),
+            listen: DEFAULT_LISTEN,
             public_url: None,
-            issuer: default_issuer(),
+            issuer: ConfiguredUrl::line_issuer(),
             auto_consent: false,
             lowercase_errors: false,
-            journal_capacity: default_journal_capacity(),
-            header_read_timeout_ms: default_header_read_timeout_ms(),
-            idle_timeout_ms: default_idle_timeout_ms(),
-            max_connections: default_max_connections(),
+            journal_capacity: 1_000,
+            header_read_timeout_ms: 5_000,
+            idle_timeout_ms: 60_000,
+            max_connections: 1_024,
             key_seed: None,
-            body_timeout_secs: default_body_timeout(),
+            body_timeout_secs: 30,
             rotate_refresh_tokens: false,
             refresh_revokes_old_access_token: false,
             revoke_access_token_revokes_refresh_token: true,
-            codes_budget_bytes: default_codes_budget_bytes(),
-            pending_budget_bytes: default_pending_budget_bytes(),
+            codes_budget_bytes: 64 * 1024 * 1024,
+            pending_budget_bytes: 16 * 1024 * 1024,
             channels: vec![ChannelConfig {
                 name: Some("Demo web app".to_owned()),
                 ..ChannelConfig::new(
                     "1234567890",
                     "0123456789abcdef0123456789abcdef",
-                    vec![
-                        "http://127.0.0.1:8080/callback".to_owned(),
-                        "http://localhost:8080/callback".to_owned(),
-                    ],
+                    ConfiguredUrl::demo_callbacks(),
                 )
             }],
             users: generated_users(3),
         }
     }
+}
 
-    /// Parses TOML text.
+impl Config {
+    /// The configuration used when none is given (the same as [`Config::default`]).
+    pub fn default_demo() -> Self {
+        Self::default()
+    }
+
+    /// Parses TOML text. An error names the line, column and key of the bad value.
     pub fn from_toml_str(text: &str) -> Result<Self, ConfigError> {
-        let mut config: Config =
-            toml::from_str(text).map_err(|e| ConfigError::Parse(one_line(&e.to_string())))?;
+        let mut config: Config = parse_toml(text)?;
         if config.channels.is_empty() {
             config.channels = Self::default_demo().channels;
         }
@@ -302,20 +271,10 @@ impl Config {
         Self::from_toml_str(&text)
     }
 
-    /// Checks the values: IDs well formed and unique, URLs parse, keys usable.
+    /// Checks the values: IDs well formed and unique, limits positive, keys usable (addresses
+    /// and URLs were checked when they were read).
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));
-        if self.listen.parse::<SocketAddr>().is_err() {
-            return bad(format!(
-                "listen = {:?} is not an address like 127.0.0.1:9000",
-                self.listen
-            ));
-        }
-        if let Some(u) = &self.public_url
-            && url::Url::parse(u).is_err()
-        {
-            return bad(format!("public_url = {u:?} is not a URL"));
-        }
         if self.body_timeout_secs == 0 {
             return bad("body_timeout_secs must be at least 1".into());
         }
@@ -351,11 +310,6 @@ impl Config {
             }
             if c.secret.is_empty() {
                 return bad(format!("channel {} has an empty secret", c.id));
-            }
-            for u in &c.callback_urls {
-                if url::Url::parse(u).is_err() {
-                    return bad(format!("channel {}: callback URL {u:?} is not a URL", c.id));
-                }
             }
             for t in &c.app_types {
                 if t != "web" && t != "mobile" {
@@ -421,7 +375,7 @@ impl ChannelConfig {
     pub fn new(
         id: impl Into<String>,
         secret: impl Into<String>,
-        callback_urls: Vec<String>,
+        callback_urls: Vec<ConfiguredUrl>,
     ) -> Self {
         Self {
             id: id.into(),
@@ -479,6 +433,32 @@ pub(crate) fn derive_user_id(seed: &str) -> String {
     s
 }
 
+/// Deserializes TOML, naming the place and key of a bad value:
+/// `line 3, column 10: listen: expected …`.
+fn parse_toml<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, ConfigError> {
+    let parse_error = |e: &toml::de::Error, key: &str| {
+        let place = e.span().map(|span| {
+            let before = text.get(..span.start).unwrap_or_default();
+            let line = before.matches('\n').count() + 1;
+            let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            format!("line {line}, column {column}: ")
+        });
+        let key = if key.is_empty() || key == "." {
+            String::new()
+        } else {
+            format!("{key}: ")
+        };
+        ConfigError::Parse(format!(
+            "{}{key}{}",
+            place.unwrap_or_default(),
+            one_line(e.message())
+        ))
+    };
+    let deserializer = toml::Deserializer::parse(text).map_err(|e| parse_error(&e, ""))?;
+    serde_path_to_error::deserialize(deserializer)
+        .map_err(|e| parse_error(e.inner(), &e.path().to_string()))
+}
+
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
@@ -515,7 +495,7 @@ display_name = "Test User 1"
 
     #[test]
     fn example_file_parses() {
-        let c = Config::from_toml_str(include_str!("../emulator.example.toml")).unwrap();
+        let c = Config::from_toml_str(include_str!("../../emulator.example.toml")).unwrap();
         assert_eq!(c.users.len(), 2);
         assert_eq!(c.channels[0].name.as_deref(), Some("My web app"));
         assert_eq!(c.users[0].email.as_deref(), Some("user1@example.com"));
@@ -536,6 +516,60 @@ display_name = "Test User 1"
         assert!(Config::from_toml_str("[[channels]]\nid = \"abc\"\nsecret = \"s\"\n").is_err());
         assert!(Config::from_toml_str("[[users]]\nid = \"U1\"\ndisplay_name = \"x\"\n").is_err());
         assert!(Config::from_toml_str("listen = \"nope\"\n").is_err());
+    }
+
+    #[test]
+    fn bad_addresses_and_urls_name_their_place_and_key() {
+        let e = Config::from_toml_str("auto_consent = true\nlisten = \"nope\"\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid configuration: line 2, column 10: listen: \
+             expected \"IP:PORT\" or \"localhost:PORT\", got \"nope\""
+        );
+        let e = Config::from_toml_str(
+            "[[channels]]\nid = \"1\"\nsecret = \"s\"\ncallback_urls = [\"http://a/cb\", \"/cb\"]\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("invalid configuration: line 4, column 17: channels[0].callback_urls[1]: \"/cb\" is not a URL"),
+            "{e}"
+        );
+        let e = Config::from_toml_str("public_url = \"example.com\"\n").unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("public_url: \"example.com\" is not a URL"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn listen_takes_localhost_and_urls_stay_as_written() {
+        let c = Config::from_toml_str(
+            "listen = \"localhost:9001\"\nissuer = \"https://issuer.example\"\n\
+             [[channels]]\nid = \"1\"\nsecret = \"s\"\ncallback_urls = [\"HTTP://App.example/cb\"]\n",
+        )
+        .unwrap();
+        assert_eq!(c.listen, SocketAddr::from(([127, 0, 0, 1], 9001)));
+        assert_eq!(c.issuer, "https://issuer.example");
+        assert_eq!(c.channels[0].callback_urls[0], "HTTP://App.example/cb");
+        let again = Config::from_toml_str(&c.to_toml()).unwrap();
+        assert_eq!(again.issuer, c.issuer);
+        assert_eq!(again.channels[0].callback_urls, c.channels[0].callback_urls);
+    }
+
+    #[test]
+    fn left_out_keys_take_the_defaults() {
+        let c = Config::from_toml_str("").unwrap();
+        let d = Config::default();
+        assert_eq!(
+            c.to_toml(),
+            d.to_toml().replace(&d.users[0].id, &c.users[0].id)
+        );
+        assert_eq!(c.listen, DEFAULT_LISTEN);
+        assert_eq!(c.issuer, DEFAULT_ISSUER);
+        assert!(c.revoke_access_token_revokes_refresh_token);
+        assert_eq!(c.journal_capacity, 1_000);
     }
 
     #[test]
