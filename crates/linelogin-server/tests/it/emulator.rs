@@ -2,13 +2,12 @@
 //! admin API shows the app no longer authorized for the user and its journal shows the
 //! deauthorize call.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use line_emulator::{ChannelConfig, Emulator, UserConfig};
-use line_login::clock::MockClock;
 
 use crate::fake_line::{CHANNEL_ID, CHANNEL_SECRET, FakeLine};
-use crate::harness::{Harness, Opts};
+use crate::harness::{Harness, Opts, bind, clock_now, sixty_day_sessions};
 
 pub const EMU_USER: &str = "U0123456789abcdef0123456789abcdef";
 
@@ -20,17 +19,27 @@ pub struct Emu {
 
 /// The emulator (auto-consent, one user, our callback registered) and the server.
 pub async fn start(opts: Opts, auto_consent: bool) -> Emu {
-    start_with_channel(opts, auto_consent, |_| {}).await
+    start_custom(opts, auto_consent, |_, _| {}).await
 }
 
 /// Like [`start`], with the emulator's channel adjusted first (e.g. a rate limit).
 pub async fn start_with_channel(
-    mut opts: Opts,
+    opts: Opts,
     auto_consent: bool,
     adjust: impl FnOnce(&mut ChannelConfig),
 ) -> Emu {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
+    start_custom(opts, auto_consent, |cfg, _| adjust(&mut cfg.channels[0])).await
+}
+
+/// The emulator and the server on it. The emulator has one channel whose callback is the
+/// server's `/callback`, and [`EMU_USER`] (plus a second user without auto-consent);
+/// `setup` then changes that configuration, given the server's base URL.
+pub async fn start_custom(
+    mut opts: Opts,
+    auto_consent: bool,
+    setup: impl FnOnce(&mut line_emulator::Config, &str),
+) -> Emu {
+    let (listener, base) = bind().await;
     let mut cfg = line_emulator::Config::default_demo();
     cfg.auto_consent = auto_consent;
     cfg.channels = vec![ChannelConfig::new(
@@ -38,7 +47,6 @@ pub async fn start_with_channel(
         CHANNEL_SECRET,
         vec![format!("{base}/callback")],
     )];
-    adjust(&mut cfg.channels[0]);
     cfg.users = vec![
         UserConfig::new(EMU_USER, "Emulated User"),
         UserConfig::new("U00000000000000000000000000000abc", "Second User"),
@@ -46,11 +54,9 @@ pub async fn start_with_channel(
     if auto_consent {
         cfg.users.truncate(1);
     }
+    setup(&mut cfg, &base);
     let emulator = Emulator::new(cfg).unwrap();
-    let running = emulator
-        .serve(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap())
-        .await
-        .unwrap();
+    let running = emulator.serve(bind().await.0).await.unwrap();
     let emu_url = running.base_url().trim_end_matches('/').to_string();
     opts.listener = Some(listener);
     opts.line_url = Some(emu_url.clone());
@@ -191,25 +197,8 @@ async fn emulator_unlink_deauthorizes_and_relogin_links_again() {
 
 #[tokio::test]
 async fn emulator_refresh_on_expiry_with_the_emulator_clock() {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let clock = MockClock::at_unix(now);
-    let opts = Opts {
-        clock: Some(clock.clone()),
-        extra_env: vec![
-            (
-                "LINELOGIN_SESSION__TTL_SECONDS".into(),
-                (60 * 86400).to_string(),
-            ),
-            (
-                "LINELOGIN_SESSION__IDLE_SECONDS".into(),
-                (60 * 86400).to_string(),
-            ),
-        ],
-        ..Opts::default()
-    };
+    let clock = clock_now();
+    let opts = Opts::default().clock(&clock).config(sixty_day_sessions);
     let e = start(opts, true).await;
     let c = e.h.client();
     e.h.login(&c).await;

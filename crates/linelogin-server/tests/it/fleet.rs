@@ -14,12 +14,13 @@ use std::time::{Duration, Instant};
 
 use line_emulator::{ChannelConfig, Emulator, UserConfig};
 use linelogin_server::AppState;
+use linelogin_server::config::RedisUrl;
 use linelogin_server::serve::{RunningServer, start_on};
 use linelogin_server::store::PostgresStore;
 use serde_json::json;
 
 use crate::fake_line::{CHANNEL_ID, CHANNEL_SECRET};
-use crate::harness::{config, extract_csrf, location};
+use crate::harness::{bind, config_with, extract_csrf, location};
 
 const RATE: u32 = 20;
 const BURST: u32 = 5;
@@ -112,29 +113,17 @@ async fn start_fleet(n: usize, instances_key: u32) -> Fleet {
         .unwrap();
     let emu_url = emulator.base_url().trim_end_matches('/').to_string();
     let dir = tempfile::tempdir().unwrap();
-    let extra: Vec<(String, String)> = [
-        (
-            "LINELOGIN_OUTBOUND__RATE_LIMIT_PER_SECOND",
-            RATE.to_string(),
-        ),
-        ("LINELOGIN_OUTBOUND__BURST", BURST.to_string()),
-        (
-            "LINELOGIN_OUTBOUND__REDIS_URL",
-            format!("redis://127.0.0.1:{}", redis.port),
-        ),
-        ("LINELOGIN_OUTBOUND__INSTANCES", instances_key.to_string()),
-        (
-            "LINELOGIN_OUTBOUND__RETRY_AFTER_CEILING_SECONDS",
-            "10".into(),
-        ),
-        ("LINELOGIN_DEAUTH__WORKER", "true".into()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
+    let redis_url = RedisUrl::new(format!("redis://127.0.0.1:{}", redis.port));
     let mut instances = Vec::new();
     for (listener, base) in listeners.into_iter().zip(bases) {
-        let config = config(&base, &emu_url, &dir.path().join("unused.db"), &extra);
+        let config = config_with(&base, &emu_url, &dir.path().join("unused.db"), |c| {
+            c.outbound.rate_limit_per_second = RATE;
+            c.outbound.burst = BURST;
+            c.outbound.redis_url = Some(redis_url.clone());
+            c.outbound.instances = instances_key;
+            c.outbound.retry_after_ceiling_seconds = 10;
+            c.deauth.worker = true;
+        });
         let store = PostgresStore::connect(&pg_url, Some(&schema))
             .await
             .unwrap();
@@ -529,13 +518,12 @@ async fn pg_instances_without_worker(n: usize) -> (Vec<RunningServer>, String, S
     let dir = tempfile::tempdir().unwrap();
     let mut servers = Vec::new();
     for i in 0..n {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let config = config(
+        let (listener, base) = bind().await;
+        let config = config_with(
             &base,
             "http://127.0.0.1:9",
             &dir.path().join("unused.db"),
-            &[("LINELOGIN_DEAUTH__WORKER".into(), "false".into())],
+            |c| c.deauth.worker = false,
         );
         let store = PostgresStore::connect(&pg_url, Some(&schema))
             .await

@@ -1,11 +1,9 @@
 //! Full flows: login, /me, /api/me, logout, unregister, unlink, refresh, faults, restarts.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-use line_login::clock::MockClock;
+use std::time::Duration;
 
 use crate::fake_line::FakeLine;
-use crate::harness::{Harness, Opts, cookie_value, location};
+use crate::harness::{Harness, Opts, clock_now, cookie_value, location, sixty_day_sessions};
 
 const USER: &str = "U00000000000000000000000000000001";
 
@@ -144,12 +142,7 @@ async fn unregister_deletes_account_and_deauthorizes_at_line() {
     );
     assert_eq!(h.line.calls("/user/v1/deauthorize"), vec![204]);
     assert_eq!(h.api_me(&c).await.0, 401);
-    let account = h
-        .state
-        .store()
-        .account_by_sub("https://access.line.me", USER)
-        .await
-        .unwrap();
+    let account = h.account(USER).await;
     assert!(account.is_none(), "account deleted");
     h.stop().await;
 }
@@ -159,14 +152,7 @@ async fn unlink_keeps_account_and_login_links_again() {
     let h = Harness::start().await;
     let c = h.client();
     h.login(&c).await;
-    let id_before = h
-        .state
-        .store()
-        .account_by_sub("https://access.line.me", USER)
-        .await
-        .unwrap()
-        .unwrap()
-        .id;
+    let id_before = h.account(USER).await.unwrap().id;
     let r = h.submit(&c, "/account/unlink").await;
     assert_eq!(r.status(), 200);
     h.wait_outbox_empty().await;
@@ -182,14 +168,7 @@ async fn unlink_keeps_account_and_login_links_again() {
     h.login(&c).await;
     let (_, me) = h.api_me(&c).await;
     assert_eq!(me["linked"], true);
-    let id_after = h
-        .state
-        .store()
-        .account_by_sub("https://access.line.me", USER)
-        .await
-        .unwrap()
-        .unwrap()
-        .id;
+    let id_after = h.account(USER).await.unwrap().id;
     assert_eq!(id_before, id_after, "same account linked again");
     assert!(h.line.is_authorized(USER));
     h.stop().await;
@@ -197,25 +176,8 @@ async fn unlink_keeps_account_and_login_links_again() {
 
 #[tokio::test]
 async fn unregister_refreshes_an_expired_token_first() {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let clock = MockClock::at_unix(now);
-    let opts = Opts {
-        clock: Some(clock.clone()),
-        extra_env: vec![
-            (
-                "LINELOGIN_SESSION__TTL_SECONDS".into(),
-                (60 * 86400).to_string(),
-            ),
-            (
-                "LINELOGIN_SESSION__IDLE_SECONDS".into(),
-                (60 * 86400).to_string(),
-            ),
-        ],
-        ..Opts::default()
-    };
+    let clock = clock_now();
+    let opts = Opts::default().clock(&clock).config(sixty_day_sessions);
     let h = Harness::start_with(FakeLine::start().await, opts).await;
     let c = h.client();
     h.login(&c).await;
@@ -296,13 +258,7 @@ async fn out07_without_a_usable_token_unregister_goes_through_a_fresh_login() {
     let h = Harness::start().await;
     let c = h.client();
     h.login(&c).await;
-    let account = h
-        .state
-        .store()
-        .account_by_sub("https://access.line.me", USER)
-        .await
-        .unwrap()
-        .unwrap();
+    let account = h.account(USER).await.unwrap();
     h.state.store().delete_tokens(&account.id).await.unwrap();
     let r = h.submit(&c, "/account/unregister").await;
     assert_eq!(r.status(), 303, "sent to LINE first");

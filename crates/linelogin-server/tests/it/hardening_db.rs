@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use linelogin_server::AppState;
+use linelogin_server::config::Config;
 use linelogin_server::serve::{RunningServer, start_on};
 use linelogin_server::store::{PostgresStore, Store, Timeouts};
 use tokio::time::Instant;
@@ -23,18 +24,11 @@ use crate::harness::{self, Harness, Opts, location};
 /// machine. The old code hung until the lock was released (19 s in the fault run).
 const BOUND: Duration = Duration::from_secs(4);
 
-fn db_env() -> Vec<(String, String)> {
-    vec![
-        (
-            "LINELOGIN_DATABASE__ACQUIRE_TIMEOUT_MS".into(),
-            "1000".into(),
-        ),
-        (
-            "LINELOGIN_DATABASE__STATEMENT_TIMEOUT_MS".into(),
-            "1000".into(),
-        ),
-        ("LINELOGIN_DEAUTH__WORKER".into(), "false".into()),
-    ]
+/// 1 s bounds on the database, and no worker.
+fn db_bounds(c: &mut Config) {
+    c.database.acquire_timeout_ms = 1000;
+    c.database.statement_timeout_ms = 1000;
+    c.deauth.worker = false;
 }
 
 fn client() -> reqwest::Client {
@@ -175,13 +169,12 @@ impl Pg {
         .await
         .unwrap();
         let line = FakeLine::start().await;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let config = harness::config(
+        let (listener, base) = harness::bind().await;
+        let config = harness::config_with(
             &base,
             &line.url,
             std::path::Path::new("unused.db"),
-            &db_env(),
+            db_bounds,
         );
         let state = AppState::builder(&config)
             .store(Arc::new(store) as Arc<dyn Store>)
@@ -277,15 +270,7 @@ async fn postgres_locked_tables_answer_503_within_the_bound_not_a_hang() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_locked_file_answers_503_within_the_bound_and_works_again_after() {
-    let h = Harness::start_with(
-        FakeLine::start().await,
-        Opts {
-            worker: false,
-            extra_env: db_env(),
-            ..Opts::default()
-        },
-    )
-    .await;
+    let h = Harness::start_with(FakeLine::start().await, Opts::default().config(db_bounds)).await;
     let c = client();
     login(&h.base, &c).await;
     // Another connection (as another process would) holds the write lock.

@@ -9,18 +9,18 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, sleep, timeout};
 
+use linelogin_server::config::HttpConfig;
+
 use crate::fake_line::FakeLine;
 use crate::harness::{Harness, Opts, cookie_value};
 
-async fn start(extra: &[(&str, &str)]) -> Harness {
+/// The server (no worker) with `[http]` changed by `http`.
+async fn start(http: impl FnOnce(&mut HttpConfig) + Send + 'static) -> Harness {
     let opts = Opts {
         worker: false,
-        extra_env: extra
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
         ..Opts::default()
-    };
+    }
+    .config(|c| http(&mut c.http));
     Harness::start_with(FakeLine::start().await, opts).await
 }
 
@@ -80,7 +80,7 @@ async fn healthy_get(h: &Harness) {
 
 #[tokio::test]
 async fn slowloris_head_is_closed_after_the_header_timeout() {
-    let h = start(&[("LINELOGIN_HTTP__HEADER_READ_TIMEOUT_MS", "400")]).await;
+    let h = start(|http| http.header_read_timeout_ms = 400).await;
     let mut slow = Vec::new();
     for _ in 0..20 {
         let mut s = TcpStream::connect(addr(&h)).await.unwrap();
@@ -115,10 +115,10 @@ async fn slowloris_head_is_closed_after_the_header_timeout() {
 
 #[tokio::test]
 async fn idle_keep_alive_is_closed_after_the_idle_timeout() {
-    let h = start(&[
-        ("LINELOGIN_HTTP__HEADER_READ_TIMEOUT_MS", "300"),
-        ("LINELOGIN_HTTP__IDLE_TIMEOUT_MS", "800"),
-    ])
+    let h = start(|http| {
+        http.header_read_timeout_ms = 300;
+        http.idle_timeout_ms = 800;
+    })
     .await;
     let mut s = TcpStream::connect(addr(&h)).await.unwrap();
     s.write_all(GET_HOME).await.unwrap();
@@ -136,7 +136,7 @@ async fn idle_keep_alive_is_closed_after_the_idle_timeout() {
 
 #[tokio::test]
 async fn stalled_body_is_ended_with_408() {
-    let h = start(&[("LINELOGIN_HTTP__BODY_READ_TIMEOUT_MS", "500")]).await;
+    let h = start(|http| http.body_read_timeout_ms = 500).await;
     // Logged in, so that the handler reads the body.
     let c = h.client();
     let r = h.login(&c).await;
@@ -164,7 +164,7 @@ async fn stalled_body_is_ended_with_408() {
 
 #[tokio::test]
 async fn load04_oversized_head_gets_431_oversized_body_413_and_healthy_clients_are_served() {
-    let h = start(&[]).await;
+    let h = start(|_| {}).await;
     // 64 KiB of headers.
     let mut s = TcpStream::connect(addr(&h)).await.unwrap();
     let big = format!(
@@ -193,10 +193,10 @@ async fn load04_oversized_head_gets_431_oversized_body_413_and_healthy_clients_a
 
 #[tokio::test]
 async fn connections_beyond_the_cap_get_503_with_retry_after_while_connected_clients_are_served() {
-    let h = start(&[
-        ("LINELOGIN_HTTP__MAX_CONNECTIONS", "4"),
-        ("LINELOGIN_HTTP__HEADER_READ_TIMEOUT_MS", "10000"),
-    ])
+    let h = start(|http| {
+        http.max_connections = 4;
+        http.header_read_timeout_ms = 10_000;
+    })
     .await;
     let mut healthy = TcpStream::connect(addr(&h)).await.unwrap();
     healthy.write_all(GET_HOME).await.unwrap();

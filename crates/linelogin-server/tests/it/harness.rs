@@ -6,28 +6,33 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use line_login::clock::{MockClock, SharedClock, SystemClock};
+use line_login::secret::ChannelSecret;
 use linelogin_server::AppState;
-use linelogin_server::config::Config;
+use linelogin_server::config::{Config, DatabaseUrl, EncryptionKey, GatewayConfig, LineConfig};
 use linelogin_server::serve::{RunningServer, start_on};
+use linelogin_server::store::Account;
 use reqwest::header::{LOCATION, SET_COOKIE};
+use url::Url;
 
 use crate::fake_line::{CHANNEL_ID, CHANNEL_SECRET, FakeLine};
 
 pub const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
+/// A change to the test server's configuration, applied after the harness's own settings.
+pub type Tweak = Box<dyn FnOnce(&mut Config) + Send>;
+
 pub struct Opts {
     pub worker: bool,
     pub db: Option<PathBuf>,
     pub clock: Option<MockClock>,
-    pub extra_env: Vec<(String, String)>,
+    /// Changes to the configuration, in order (see [`Opts::config`]).
+    pub tweaks: Vec<Tweak>,
     /// Use this LINE base URL (e.g. an emulator) instead of the fake's.
     pub line_url: Option<String>,
     /// Serve on this already bound listener.
     pub listener: Option<tokio::net::TcpListener>,
     /// Write the guideline logs (into the test's directory).
     pub guideline_logs: bool,
-    /// The body of a `[gateway]` section (TOML), when the server runs as the gateway.
-    pub gateway: Option<String>,
 }
 
 impl Default for Opts {
@@ -36,13 +41,65 @@ impl Default for Opts {
             worker: true,
             db: None,
             clock: None,
-            extra_env: Vec::new(),
+            tweaks: Vec::new(),
             line_url: None,
             listener: None,
             guideline_logs: false,
-            gateway: None,
         }
     }
+}
+
+impl Opts {
+    /// Changes the configuration in code: `Opts::default().config(|c| c.outbound.burst = 5)`.
+    pub fn config(mut self, tweak: impl FnOnce(&mut Config) + Send + 'static) -> Self {
+        self.tweaks.push(Box::new(tweak));
+        self
+    }
+
+    /// The server runs on `clock`.
+    pub fn clock(mut self, clock: &MockClock) -> Self {
+        self.clock = Some(clock.clone());
+        self
+    }
+
+    /// The server runs as the gateway with this `[gateway]` section.
+    pub fn gateway(self, gateway: GatewayConfig) -> Self {
+        self.config(move |c| c.gateway = Some(gateway))
+    }
+}
+
+/// Sessions that outlive LINE's 30-day access token: 60 days, idle or not.
+pub fn sixty_day_sessions(c: &mut Config) {
+    c.session.ttl_seconds = 60 * 86400;
+    c.session.idle_seconds = 60 * 86400;
+}
+
+/// A listener on 127.0.0.1:0 and its `http://` base URL.
+pub async fn bind() -> (tokio::net::TcpListener, String) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    (listener, base)
+}
+
+/// A mock clock at the current time (whole seconds).
+pub fn clock_now() -> MockClock {
+    MockClock::at_unix(unix_now())
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// One trip through LINE: its authorization URL, the callback URL it sent the browser to,
+/// and the callback's response.
+pub struct LoginTrip {
+    pub authorize: String,
+    pub callback: String,
+    pub response: reqwest::Response,
 }
 
 pub struct Harness {
@@ -54,37 +111,38 @@ pub struct Harness {
     _dir: Option<tempfile::TempDir>,
 }
 
-pub fn config(
+/// The test server's configuration: the server at `public_url`, LINE (fake or emulator) at
+/// `line_url`, SQLite at `db`, with a generous outbound rate and a fast deauthorization worker.
+pub fn config(public_url: &str, line_url: &str, db: &std::path::Path) -> Config {
+    let line_url = Url::parse(line_url).unwrap();
+    let mut line = LineConfig::new(CHANNEL_ID, ChannelSecret::new(CHANNEL_SECRET));
+    line.auth_url = line_url.clone();
+    line.api_url = line_url;
+    let mut c = Config::new(
+        Url::parse(public_url).unwrap(),
+        EncryptionKey::from_base64(KEY).unwrap(),
+        line,
+    );
+    c.database_url = DatabaseUrl::new(format!("sqlite://{}", db.display()));
+    c.outbound.rate_limit_per_second = 1000;
+    c.outbound.burst = 1000;
+    c.deauth.backoff_base_ms = 20;
+    c.deauth.backoff_max_ms = 200;
+    c.deauth.poll_ms = 20;
+    c
+}
+
+/// [`config`] with changes, checked the way `Config::load` checks a file.
+pub fn config_with(
     public_url: &str,
     line_url: &str,
     db: &std::path::Path,
-    extra: &[(String, String)],
+    tweak: impl FnOnce(&mut Config),
 ) -> Config {
-    let mut env: Vec<(String, String)> = [
-        ("LINELOGIN_PUBLIC_URL", public_url.to_string()),
-        (
-            "LINELOGIN_DATABASE_URL",
-            format!("sqlite://{}", db.display()),
-        ),
-        ("LINELOGIN_TOKEN_ENCRYPTION_KEY", KEY.to_string()),
-        ("LINELOGIN_LINE__CHANNEL_ID", CHANNEL_ID.to_string()),
-        ("LINELOGIN_LINE__CHANNEL_SECRET", CHANNEL_SECRET.to_string()),
-        ("LINELOGIN_LINE__AUTH_URL", line_url.to_string()),
-        ("LINELOGIN_LINE__API_URL", line_url.to_string()),
-        (
-            "LINELOGIN_OUTBOUND__RATE_LIMIT_PER_SECOND",
-            "1000".to_string(),
-        ),
-        ("LINELOGIN_OUTBOUND__BURST", "1000".to_string()),
-        ("LINELOGIN_DEAUTH__BACKOFF_BASE_MS", "20".to_string()),
-        ("LINELOGIN_DEAUTH__BACKOFF_MAX_MS", "200".to_string()),
-        ("LINELOGIN_DEAUTH__POLL_MS", "20".to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    env.extend(extra.iter().cloned());
-    Config::load(None, env).unwrap()
+    let mut c = config(public_url, line_url, db);
+    tweak(&mut c);
+    c.validate(None).unwrap();
+    c
 }
 
 impl Harness {
@@ -101,20 +159,20 @@ impl Harness {
                 (Some(dir), db)
             }
         };
-        let listener = match opts.listener {
-            Some(l) => l,
-            None => tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        let (listener, base) = match opts.listener {
+            Some(l) => {
+                let base = format!("http://{}", l.local_addr().unwrap());
+                (l, base)
+            }
+            None => bind().await,
         };
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let mut extra = opts.extra_env.clone();
-        extra.push(("LINELOGIN_DEAUTH__WORKER".into(), opts.worker.to_string()));
         let line_url = opts.line_url.clone().unwrap_or_else(|| line.url.clone());
-        let mut config = config(&base, &line_url, &db, &extra);
-        if let Some(gw) = &opts.gateway {
-            let gw: linelogin_server::config::GatewayConfig = toml::from_str(gw).unwrap();
-            gw.validate().unwrap();
-            config.gateway = Some(gw);
-        }
+        let config = config_with(&base, &line_url, &db, |c| {
+            c.deauth.worker = opts.worker;
+            for tweak in opts.tweaks {
+                tweak(c);
+            }
+        });
         let clock: SharedClock = match opts.clock {
             Some(c) => Arc::new(c),
             None => Arc::new(SystemClock::new()),
@@ -158,19 +216,32 @@ impl Harness {
             .unwrap()
     }
 
-    /// GET /login[?query] → LINE → /callback; returns the callback response.
-    pub async fn login_with(&self, c: &reqwest::Client, query: &str) -> reqwest::Response {
-        let r = c
-            .get(self.url(&format!("{}/login{query}", self.prefix())))
-            .send()
-            .await
-            .unwrap();
+    /// Follows a login URL (a path on this server, or absolute) to LINE and back to the
+    /// callback.
+    pub async fn login_at(&self, c: &reqwest::Client, login: &str) -> LoginTrip {
+        let url = if login.starts_with("http") {
+            login.to_owned()
+        } else {
+            self.url(login)
+        };
+        let r = c.get(url).send().await.unwrap();
         assert_eq!(r.status(), 302, "login redirects to LINE");
         let authorize = location(&r);
         let r = c.get(&authorize).send().await.unwrap();
         assert!(r.status().is_redirection(), "LINE redirects back");
         let callback = location(&r);
-        c.get(&callback).send().await.unwrap()
+        let response = c.get(&callback).send().await.unwrap();
+        LoginTrip {
+            authorize,
+            callback,
+            response,
+        }
+    }
+
+    /// GET /login[?query] → LINE → /callback; returns the callback response.
+    pub async fn login_with(&self, c: &reqwest::Client, query: &str) -> reqwest::Response {
+        let login = format!("{}/login{query}", self.prefix());
+        self.login_at(c, &login).await.response
     }
 
     pub async fn login(&self, c: &reqwest::Client) -> reqwest::Response {
@@ -185,16 +256,51 @@ impl Harness {
         self.state.settings().base_path.clone()
     }
 
-    /// The csrf_token hidden input of a page.
-    pub async fn csrf(&self, c: &reqwest::Client, path: &str) -> String {
-        let html = c
-            .get(self.url(path))
+    /// The body of `GET path`.
+    pub async fn page(&self, c: &reqwest::Client, path: &str) -> String {
+        c.get(self.url(path))
             .send()
             .await
             .unwrap()
             .text()
             .await
-            .unwrap();
+            .unwrap()
+    }
+
+    /// The body of `GET path` asked for with `Accept-Language: lang`.
+    pub async fn page_in(&self, c: &reqwest::Client, path: &str, lang: &str) -> String {
+        c.get(self.url(path))
+            .header("accept-language", lang)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    /// `GET healthz` under the prefix, as JSON.
+    pub async fn healthz(&self) -> serde_json::Value {
+        reqwest::get(self.url(&format!("{}/healthz", self.prefix())))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// The account of LINE user `user`, if there is one.
+    pub async fn account(&self, user: &str) -> Option<Account> {
+        self.state
+            .store()
+            .account_by_sub("https://access.line.me", user)
+            .await
+            .unwrap()
+    }
+
+    /// The csrf_token hidden input of a page.
+    pub async fn csrf(&self, c: &reqwest::Client, path: &str) -> String {
+        let html = self.page(c, path).await;
         extract_csrf(&html).unwrap_or_else(|| panic!("no csrf_token on {path}"))
     }
 
@@ -250,13 +356,7 @@ impl Harness {
     /// Waits until the outbox has no pending job.
     pub async fn wait_outbox_empty(&self) -> serde_json::Value {
         for _ in 0..300 {
-            let h: serde_json::Value =
-                reqwest::get(self.url(&format!("{}/healthz", self.prefix())))
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
+            let h = self.healthz().await;
             if h["deauthorization"]["pending"] == 0 {
                 return h;
             }
@@ -264,6 +364,67 @@ impl Harness {
         }
         panic!("deauthorization jobs still pending");
     }
+}
+
+/// A port that was free a moment ago (for a child process to listen on).
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// The `linelogin-server` binary, to run as a child on `port`: configured the way a
+/// deployment is, through `LINELOGIN_*` variables (that is the binary's interface), with
+/// LINE at `line_url`, its database at `db_url` and its guideline logs in `logs`.
+pub fn server_command(
+    port: u16,
+    db_url: &str,
+    line_url: &str,
+    logs: &std::path::Path,
+) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_linelogin-server"));
+    cmd.env("LINELOGIN_LISTEN", format!("127.0.0.1:{port}"))
+        .env("LINELOGIN_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
+        .env("LINELOGIN_DATABASE_URL", db_url)
+        .env("LINELOGIN_TOKEN_ENCRYPTION_KEY", KEY)
+        .env("LINELOGIN_LINE__CHANNEL_ID", CHANNEL_ID)
+        .env("LINELOGIN_LINE__CHANNEL_SECRET", CHANNEL_SECRET)
+        .env("LINELOGIN_LINE__AUTH_URL", line_url)
+        .env("LINELOGIN_LINE__API_URL", line_url)
+        .env("LINELOGIN_LOGS__DIR", logs)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true);
+    cmd
+}
+
+/// Logs `c` in at the server at `base` (not a [`Harness`]): /login → LINE → /callback.
+pub async fn login_at_base(c: &reqwest::Client, base: &str) {
+    let r = c.get(format!("{base}/login")).send().await.unwrap();
+    assert_eq!(r.status(), 302, "login redirects to LINE");
+    let r = c.get(location(&r)).send().await.unwrap();
+    assert!(
+        r.status().is_redirection(),
+        "LINE redirects back: {}",
+        r.status()
+    );
+    let r = c.get(location(&r)).send().await.unwrap();
+    assert_eq!(r.status(), 303, "callback answers 303");
+}
+
+/// Posts the unregister form of the server at `base` with its csrf_token, as a browser does.
+pub async fn unregister_at_base(
+    c: &reqwest::Client,
+    base: &str,
+) -> reqwest::Result<reqwest::Response> {
+    let url = format!("{base}/account/unregister");
+    let html = c.get(&url).send().await.unwrap().text().await.unwrap();
+    let csrf = extract_csrf(&html).unwrap();
+    c.post(&url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("origin", base)
+        .body(format!("csrf_token={csrf}"))
+        .send()
+        .await
 }
 
 pub fn location(r: &reqwest::Response) -> String {

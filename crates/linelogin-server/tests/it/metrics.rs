@@ -6,27 +6,25 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use linelogin_server::config::{Config, MetricsConfig};
+
 use crate::fake_line::FakeLine;
 use crate::harness::{Harness, Opts};
 
-fn metrics_opts(extra: &[(&str, &str)]) -> Opts {
-    let mut env = vec![(
-        "LINELOGIN_METRICS__LISTEN".to_owned(),
-        "127.0.0.1:0".to_owned(),
-    )];
-    env.extend(
-        extra
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-    );
-    Opts {
-        extra_env: env,
-        ..Opts::default()
-    }
+/// A metrics listener on 127.0.0.1:0.
+fn with_metrics(c: &mut Config) {
+    c.metrics = Some(MetricsConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+    });
 }
 
-async fn start_with_metrics(extra: &[(&str, &str)]) -> Harness {
-    Harness::start_with(FakeLine::start().await, metrics_opts(extra)).await
+/// The server with a metrics listener, named `instance` in a fleet when given.
+async fn start_with_metrics(instance: Option<&str>) -> Harness {
+    let instance = instance.map(str::to_owned);
+    let opts = Opts::default().config(with_metrics).config(|c| {
+        c.logs.instance = instance;
+    });
+    Harness::start_with(FakeLine::start().await, opts).await
 }
 
 fn metrics_url(h: &Harness) -> String {
@@ -67,7 +65,7 @@ fn value(text: &str, series: &str) -> f64 {
 
 #[tokio::test]
 async fn a_login_flow_shows_in_the_series_with_low_cardinality_labels() {
-    let h = start_with_metrics(&[("LINELOGIN_LOGS__INSTANCE", "web-1")]).await;
+    let h = start_with_metrics(Some("web-1")).await;
     let c = h.client();
     let r = h.login(&c).await;
     assert!(
@@ -229,7 +227,7 @@ async fn a_login_flow_shows_in_the_series_with_low_cardinality_labels() {
 
 #[tokio::test]
 async fn line_429s_and_the_breaker_are_counted() {
-    let h = start_with_metrics(&[]).await;
+    let h = start_with_metrics(None).await;
     // One 429, then five 500s: the login breaker opens (threshold 5) and the next code
     // exchange is held back locally, never sent.
     h.line
@@ -272,8 +270,8 @@ async fn line_429s_and_the_breaker_are_counted() {
 
 #[tokio::test]
 async fn every_server_has_its_own_registry_and_no_listener_without_the_section() {
-    let a = start_with_metrics(&[]).await;
-    let b = start_with_metrics(&[]).await;
+    let a = start_with_metrics(None).await;
+    let b = start_with_metrics(None).await;
     a.login(&a.client()).await;
     let text_b = scrape(&b).await;
     assert!(
@@ -296,7 +294,7 @@ async fn every_server_has_its_own_registry_and_no_listener_without_the_section()
 
 #[tokio::test]
 async fn the_metrics_listener_stops_with_the_server() {
-    let h = start_with_metrics(&[]).await;
+    let h = start_with_metrics(None).await;
     let url = metrics_url(&h);
     scrape(&h).await;
     h.stop().await;
@@ -340,7 +338,7 @@ impl Drop for Child {
 async fn a_real_prometheus_scrapes_the_counter_after_a_login() {
     need(PROMETHEUS);
     // With an instance name: the info series must not break Prometheus's parser either.
-    let h = start_with_metrics(&[("LINELOGIN_LOGS__INSTANCE", "web-1")]).await;
+    let h = start_with_metrics(Some("web-1")).await;
     h.login(&h.client()).await;
     let target = h
         .server
@@ -467,25 +465,13 @@ async fn a_locked_outbox_table_does_not_hang_the_scrape() {
         .await
         .unwrap();
     let line = FakeLine::start().await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let config = crate::harness::config(
-        &base,
-        &line.url,
-        Path::new("unused.db"),
-        &[
-            ("LINELOGIN_METRICS__LISTEN".into(), "127.0.0.1:0".into()),
-            ("LINELOGIN_DEAUTH__WORKER".into(), "false".into()),
-            (
-                "LINELOGIN_DATABASE__ACQUIRE_TIMEOUT_MS".into(),
-                "1000".into(),
-            ),
-            (
-                "LINELOGIN_DATABASE__STATEMENT_TIMEOUT_MS".into(),
-                "1000".into(),
-            ),
-        ],
-    );
+    let (listener, base) = crate::harness::bind().await;
+    let config = crate::harness::config_with(&base, &line.url, Path::new("unused.db"), |c| {
+        with_metrics(c);
+        c.deauth.worker = false;
+        c.database.acquire_timeout_ms = 1000;
+        c.database.statement_timeout_ms = 1000;
+    });
     let state = AppState::builder(&config)
         .store(Arc::new(store) as Arc<dyn Store>)
         .build()
@@ -556,7 +542,7 @@ async fn a_response_marked_proxied_is_counted_as_upstream() {
     use linelogin_server::metrics::{ProxiedUpstream, observe_requests};
     use tower::ServiceExt as _;
 
-    let h = start_with_metrics(&[]).await;
+    let h = start_with_metrics(None).await;
     // What the gateway's proxy fallback does: mark its responses.
     let router = axum::Router::new()
         .route("/known", axum::routing::get(|| async { "ok" }))

@@ -9,21 +9,15 @@
 //! `#[ignore]`d (CI runs `--ignored`): it needs `DATABASE_URL_POSTGRES`, and fails, not
 //! passes, without it.
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use line_emulator::{ChannelConfig, Emulator, UserConfig};
 use serde_json::json;
 
 use crate::fake_line::{CHANNEL_ID, CHANNEL_SECRET};
-use crate::harness::{KEY, extract_csrf, location};
+use crate::harness::{free_port, login_at_base, server_command, unregister_at_base};
 
 const USERS: usize = 50;
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
 
 /// A database of the test's own on the server `DATABASE_URL_POSTGRES` names; dropped by
 /// [`drop_database`].
@@ -59,24 +53,12 @@ fn spawn_instance(
     line_url: &str,
     logs: &std::path::Path,
 ) -> tokio::process::Child {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_linelogin-server"))
-        .env("LINELOGIN_LISTEN", format!("127.0.0.1:{port}"))
-        .env("LINELOGIN_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
-        .env("LINELOGIN_DATABASE_URL", db_url)
-        .env("LINELOGIN_TOKEN_ENCRYPTION_KEY", KEY)
-        .env("LINELOGIN_LINE__CHANNEL_ID", CHANNEL_ID)
-        .env("LINELOGIN_LINE__CHANNEL_SECRET", CHANNEL_SECRET)
-        .env("LINELOGIN_LINE__AUTH_URL", line_url)
-        .env("LINELOGIN_LINE__API_URL", line_url)
-        .env("LINELOGIN_LOGS__DIR", logs)
+    server_command(port, db_url, line_url, logs)
         .env("LINELOGIN_OUTBOUND__RATE_LIMIT_PER_SECOND", "1000")
         .env("LINELOGIN_OUTBOUND__BURST", "1000")
         .env("LINELOGIN_DEAUTH__POLL_MS", "20")
         .env("LINELOGIN_DEAUTH__BACKOFF_BASE_MS", "20")
         .env("LINELOGIN_DEAUTH__BACKOFF_MAX_MS", "200")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
         .spawn()
         .unwrap()
 }
@@ -103,34 +85,8 @@ fn browser() -> reqwest::Client {
         .unwrap()
 }
 
-async fn login(c: &reqwest::Client, base: &str) {
-    let r = c.get(format!("{base}/login")).send().await.unwrap();
-    assert_eq!(r.status(), 302);
-    let r = c.get(location(&r)).send().await.unwrap();
-    assert!(r.status().is_redirection(), "{}", r.status());
-    let r = c.get(location(&r)).send().await.unwrap();
-    assert_eq!(r.status(), 303, "logged in");
-}
-
 async fn unregister(c: &reqwest::Client, base: &str) -> u16 {
-    let html = c
-        .get(format!("{base}/account/unregister"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let csrf = extract_csrf(&html).unwrap();
-    c.post(format!("{base}/account/unregister"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("origin", base)
-        .body(format!("csrf_token={csrf}"))
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
+    unregister_at_base(c, base).await.unwrap().status().as_u16()
 }
 
 /// Deauthorize calls the emulator answered, by status.
@@ -204,7 +160,7 @@ async fn sigkill_of_one_instance_loses_no_deauthorization() {
     let mut browsers = Vec::new();
     for i in 0..USERS {
         let c = browser();
-        login(&c, &bases[i % 2]).await;
+        login_at_base(&c, &bases[i % 2]).await;
         browsers.push(c);
     }
     for u in &users {
@@ -313,14 +269,7 @@ async fn a_long_call_renews_its_lease_so_no_other_worker_takes_the_job() {
     use crate::emulator::{EMU_USER, start};
     use crate::harness::Opts;
 
-    let e = start(
-        Opts {
-            extra_env: vec![("LINELOGIN_DEAUTH__LEASE_MS".into(), "600".into())],
-            ..Opts::default()
-        },
-        true,
-    )
-    .await;
+    let e = start(Opts::default().config(|c| c.deauth.lease_ms = 600), true).await;
     let second = linelogin_server::deauth::worker::spawn(e.h.state.clone());
     let c = e.h.client();
     e.h.login(&c).await;

@@ -572,20 +572,12 @@ async fn csrf05_same_origin_post_with_opaque_origin_is_accepted() {
 
 #[tokio::test]
 async fn ses05_idle_and_absolute_timeouts_are_enforced_server_side() {
-    use std::time::{Duration, SystemTime, UNIX_EPOCH};
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let clock = line_login::clock::MockClock::at_unix(now);
-    let opts = crate::harness::Opts {
-        clock: Some(clock.clone()),
-        extra_env: vec![
-            ("LINELOGIN_SESSION__TTL_SECONDS".into(), "600".into()),
-            ("LINELOGIN_SESSION__IDLE_SECONDS".into(), "300".into()),
-        ],
-        ..Default::default()
-    };
+    use std::time::Duration;
+    let clock = crate::harness::clock_now();
+    let opts = crate::harness::Opts::default().clock(&clock).config(|c| {
+        c.session.ttl_seconds = 600;
+        c.session.idle_seconds = 300;
+    });
     let h = Harness::start_with(crate::fake_line::FakeLine::start().await, opts).await;
     // Idle: nothing for longer than the idle timeout.
     let c = h.client();
@@ -666,15 +658,7 @@ async fn idt11_profile_of_another_user_is_rejected() {
     let r = h.login_with(&c, "").await;
     assert_eq!(r.status(), 401);
     assert_eq!(h.api_me(&c).await.0, 401);
-    assert!(
-        h.state
-            .store()
-            .account_by_sub("https://access.line.me", USER)
-            .await
-            .unwrap()
-            .is_none(),
-        "nothing persisted"
-    );
+    assert!(h.account(USER).await.is_none(), "nothing persisted");
     assert_eq!(h.line.calls("/v2/profile"), vec![200]);
     h.stop().await;
 }
