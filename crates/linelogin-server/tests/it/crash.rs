@@ -5,7 +5,9 @@
 use std::time::Duration;
 
 use crate::fake_line::FakeLine;
-use crate::harness::{Harness, Opts, free_port, login_at_base, server_command, unregister_at_base};
+use crate::harness::{
+    Harness, Opts, browser, free_port, login_at_base, server_command, unregister_at_base,
+};
 
 const USER: &str = "U00000000000000000000000000000001";
 
@@ -21,11 +23,7 @@ async fn crash02_abort_after_commit_then_restart_completes_the_job() {
         .env("LINELOGIN_FAILPOINT", "unregister-after-commit")
         .spawn()
         .unwrap();
-    let c = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let c = browser(None);
     let mut up = false;
     for _ in 0..600 {
         if c.get(format!("{base}/healthz")).send().await.is_ok() {

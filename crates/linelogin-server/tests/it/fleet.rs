@@ -20,7 +20,7 @@ use linelogin_server::store::PostgresStore;
 use serde_json::json;
 
 use crate::fake_line::{CHANNEL_ID, CHANNEL_SECRET};
-use crate::harness::{bind, config_with, extract_csrf, location};
+use crate::harness::{self, bind, config_with, location};
 
 const RATE: u32 = 20;
 const BURST: u32 = 5;
@@ -242,12 +242,7 @@ fn peak_per_second(mut ms: Vec<i64>) -> usize {
 }
 
 fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap()
+    harness::browser(Some(Duration::from_secs(10)))
 }
 
 /// One login, then (when it worked) unregister; returns the callback status.
@@ -260,23 +255,7 @@ async fn login_and_unregister(base: &str) -> u16 {
     let r = c.get(location(&r)).send().await.unwrap();
     let status = r.status().as_u16();
     if status == 303 {
-        let html = c
-            .get(format!("{base}/account/unregister"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let csrf = extract_csrf(&html).unwrap();
-        let r = c
-            .post(format!("{base}/account/unregister"))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header("origin", base)
-            .body(format!("csrf_token={csrf}"))
-            .send()
-            .await
-            .unwrap();
+        let r = harness::unregister_at_base(&c, base).await.unwrap();
         assert!(r.status().as_u16() < 500, "unregister: {}", r.status());
     }
     status

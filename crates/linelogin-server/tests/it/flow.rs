@@ -17,14 +17,7 @@ async fn login_then_me_api_me_and_logout() {
     assert_eq!(me["userId"], USER);
     assert_eq!(me["displayName"], "Name of U0000");
     assert_eq!(me["linked"], true);
-    let html = c
-        .get(h.url("/me"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = h.page(&c, "/me").await;
     assert!(html.contains("Name of U0000") && html.contains(USER));
     assert!(h.line.is_authorized(USER));
 
@@ -81,34 +74,11 @@ async fn session_ids_are_time_ordered_and_ids_from_before_still_sign_in() {
 async fn japanese_pages_by_accept_language() {
     let h = Harness::start().await;
     let c = h.client();
-    let html = c
-        .get(h.url("/"))
-        .header("accept-language", "ja,en;q=0.5")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = h.page_in(&c, "/", "ja,en;q=0.5").await;
     assert!(html.contains("lang=\"ja\"") && html.contains("LINEでログイン"));
-    let html = c
-        .get(h.url("/terms"))
-        .header("accept-language", "ja")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = h.page_in(&c, "/terms", "ja").await;
     assert!(html.contains("LINEヤフー株式会社"));
-    let html = c
-        .get(h.url("/terms"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = h.page(&c, "/terms").await;
     assert!(html.contains("LY Corporation will be notified"));
     h.stop().await;
 }
@@ -118,14 +88,7 @@ async fn unregister_deletes_account_and_deauthorizes_at_line() {
     let h = Harness::start().await;
     let c = h.client();
     h.login(&c).await;
-    let page = c
-        .get(h.url("/account/unregister"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = h.page(&c, "/account/unregister").await;
     assert!(
         page.contains("LY Corporation will be notified"),
         "notice next to the button"

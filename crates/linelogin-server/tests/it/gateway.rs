@@ -151,14 +151,7 @@ async fn routes_move_under_the_prefix_and_nothing_stays_at_the_root() {
     );
     let r = c.get(h.url("/linelogin/api/me")).send().await.unwrap();
     assert_eq!(r.status(), 401);
-    let html = c
-        .get(h.url("/linelogin"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = h.page(&c, "/linelogin").await;
     for link in [
         "href=\"/linelogin/static/style.css\"",
         "href=\"/linelogin/login\"",
@@ -176,14 +169,7 @@ async fn routes_move_under_the_prefix_and_nothing_stays_at_the_root() {
     let r = login_via(h, &c, "/linelogin/login").await;
     assert_eq!(r.status(), 303);
     assert_eq!(location(&r), "/linelogin/me");
-    let me = c
-        .get(h.url("/linelogin/me"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let me = h.page(&c, "/linelogin/me").await;
     for link in [
         "action=\"/linelogin/logout\"",
         "href=\"/linelogin/account/unlink\"",
@@ -192,25 +178,10 @@ async fn routes_move_under_the_prefix_and_nothing_stays_at_the_root() {
     ] {
         assert!(me.contains(link), "{link}");
     }
-    let confirm = c
-        .get(h.url("/linelogin/account/unlink"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let confirm = h.page(&c, "/linelogin/account/unlink").await;
     assert!(confirm.contains("action=\"/linelogin/account/unlink\""));
     let csrf = crate::harness::extract_csrf(&me).unwrap();
-    let r = c
-        .post(h.url("/linelogin/logout"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("origin", &h.base)
-        .header("sec-fetch-site", "same-origin")
-        .body(format!("csrf_token={csrf}"))
-        .send()
-        .await
-        .unwrap();
+    let r = h.post_form(&c, "/linelogin/logout", Some(&csrf)).await;
     assert_eq!(r.status(), 303);
     assert_eq!(location(&r), "/linelogin");
 }
@@ -309,24 +280,9 @@ async fn forward_auth_gives_identity_headers_and_a_verifiable_assertion() {
     );
 
     // Logged out: 401 and 302 again.
-    let me = c
-        .get(h.url("/linelogin/me"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let me = h.page(&c, "/linelogin/me").await;
     let csrf = crate::harness::extract_csrf(&me).unwrap();
-    let r = c
-        .post(h.url("/linelogin/logout"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("origin", &h.base)
-        .header("sec-fetch-site", "same-origin")
-        .body(format!("csrf_token={csrf}"))
-        .send()
-        .await
-        .unwrap();
+    let r = h.post_form(&c, "/linelogin/logout", Some(&csrf)).await;
     assert_eq!(r.status(), 303);
     let r = c.get(h.url("/linelogin/auth")).send().await.unwrap();
     assert_eq!(r.status(), 401);

@@ -32,12 +32,7 @@ fn db_bounds(c: &mut Config) {
 }
 
 fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(15))
-        .build()
-        .unwrap()
+    harness::browser(Some(Duration::from_secs(15)))
 }
 
 /// Logs in through the fake LINE; the client keeps the session cookie.

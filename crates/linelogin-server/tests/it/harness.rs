@@ -209,11 +209,7 @@ impl Harness {
     }
 
     pub fn client(&self) -> reqwest::Client {
-        reqwest::Client::builder()
-            .cookie_store(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap()
+        browser(None)
     }
 
     /// Follows a login URL (a path on this server, or absolute) to LINE and back to the
@@ -315,14 +311,28 @@ impl Harness {
             None => String::new(),
         };
         // What a browser sends with a same-origin form post.
-        c.post(self.url(path))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header("origin", &self.base)
-            .header("sec-fetch-site", "same-origin")
-            .body(body)
-            .send()
-            .await
-            .unwrap()
+        let headers = [
+            ("origin", self.base.as_str()),
+            ("sec-fetch-site", "same-origin"),
+        ];
+        self.post_with(c, path, &headers, body).await
+    }
+
+    /// Posts a form `body` to `path` with these headers (besides the form's content type).
+    pub async fn post_with(
+        &self,
+        c: &reqwest::Client,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: String,
+    ) -> reqwest::Response {
+        let mut req = c
+            .post(self.url(path))
+            .header("content-type", "application/x-www-form-urlencoded");
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        req.body(body).send().await.unwrap()
     }
 
     /// Submits the form of a page the way a browser does: reads the page's csrf_token, then
@@ -364,6 +374,17 @@ impl Harness {
         }
         panic!("deauthorization jobs still pending");
     }
+}
+
+/// A browser: a cookie jar, redirects not followed, each request bounded by `timeout`.
+pub fn browser(timeout: Option<Duration>) -> reqwest::Client {
+    let mut b = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none());
+    if let Some(t) = timeout {
+        b = b.timeout(t);
+    }
+    b.build().unwrap()
 }
 
 /// A port that was free a moment ago (for a child process to listen on).

@@ -15,7 +15,7 @@ use line_emulator::{ChannelConfig, Emulator, UserConfig};
 use serde_json::json;
 
 use crate::fake_line::{CHANNEL_ID, CHANNEL_SECRET};
-use crate::harness::{free_port, login_at_base, server_command, unregister_at_base};
+use crate::harness::{self, free_port, login_at_base, server_command, unregister_at_base};
 
 const USERS: usize = 50;
 
@@ -77,12 +77,7 @@ async fn wait_up(base: &str) {
 }
 
 fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(20))
-        .build()
-        .unwrap()
+    harness::browser(Some(Duration::from_secs(20)))
 }
 
 async fn unregister(c: &reqwest::Client, base: &str) -> u16 {

@@ -355,15 +355,17 @@ async fn csrf01_cross_site_unregister_is_refused() {
     let h = Harness::start().await;
     let c = h.client();
     h.login(&c).await;
-    let r = c
-        .post(h.url("/account/unregister"))
-        .header("origin", "https://evil.example")
-        .header("sec-fetch-site", "cross-site")
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body("")
-        .send()
-        .await
-        .unwrap();
+    let r = h
+        .post_with(
+            &c,
+            "/account/unregister",
+            &[
+                ("origin", "https://evil.example"),
+                ("sec-fetch-site", "cross-site"),
+            ],
+            String::new(),
+        )
+        .await;
     assert_eq!(r.status(), 403);
     assert_eq!(h.api_me(&c).await.0, 200, "nothing changed");
     assert!(
@@ -396,35 +398,34 @@ async fn csrf02_token_matrix_on_logout_unlink_and_unregister() {
             403,
             "{path} foreign token"
         );
-        let r = c
-            .post(h.url(&format!("{path}?csrf_token={token}")))
-            .header("origin", &h.base)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body("")
-            .send()
-            .await
-            .unwrap();
+        let r = h
+            .post_with(
+                &c,
+                &format!("{path}?csrf_token={token}"),
+                &[("origin", h.base.as_str())],
+                String::new(),
+            )
+            .await;
         assert_eq!(r.status(), 403, "{path} query-only token");
         // Right token, foreign origin.
-        let r = c
-            .post(h.url(path))
-            .header("origin", "https://evil.example")
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(format!("csrf_token={token}"))
-            .send()
-            .await
-            .unwrap();
+        let r = h
+            .post_with(
+                &c,
+                path,
+                &[("origin", "https://evil.example")],
+                format!("csrf_token={token}"),
+            )
+            .await;
         assert_eq!(r.status(), 403, "{path} foreign origin");
         // Right token, opaque origin from another site.
-        let r = c
-            .post(h.url(path))
-            .header("origin", "null")
-            .header("sec-fetch-site", "cross-site")
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(format!("csrf_token={token}"))
-            .send()
-            .await
-            .unwrap();
+        let r = h
+            .post_with(
+                &c,
+                path,
+                &[("origin", "null"), ("sec-fetch-site", "cross-site")],
+                format!("csrf_token={token}"),
+            )
+            .await;
         assert_eq!(r.status(), 403, "{path} opaque cross-site origin");
     }
     assert_eq!(
@@ -522,15 +523,7 @@ async fn log01_no_secret_in_pages_or_database() {
         "/terms",
         "/healthz",
     ] {
-        seen.push_str(
-            &c.get(h.url(path))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap(),
-        );
+        seen.push_str(&h.page(&c, path).await);
     }
     let csrf = extract_csrf(&seen).unwrap();
     let r = h.post_form(&c, "/account/unlink", Some(&csrf)).await;
@@ -556,15 +549,14 @@ async fn csrf05_same_origin_post_with_opaque_origin_is_accepted() {
     let c = h.client();
     h.login(&c).await;
     let token = h.csrf(&c, "/me").await;
-    let r = c
-        .post(h.url("/logout"))
-        .header("origin", "null")
-        .header("sec-fetch-site", "same-origin")
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("csrf_token={token}"))
-        .send()
-        .await
-        .unwrap();
+    let r = h
+        .post_with(
+            &c,
+            "/logout",
+            &[("origin", "null"), ("sec-fetch-site", "same-origin")],
+            format!("csrf_token={token}"),
+        )
+        .await;
     assert_eq!(r.status(), 303);
     assert_eq!(h.api_me(&c).await.0, 401);
     h.stop().await;
