@@ -14,6 +14,11 @@ use linelogin_server::config::HttpConfig;
 use crate::fake_line::FakeLine;
 use crate::harness::{Harness, Opts, cookie_value};
 
+/// The raw-TCP readers of `line-listener`'s own tests.
+#[path = "../../../line-listener/tests/support/raw_http.rs"]
+mod raw_http;
+use raw_http::{read_response, read_until_closed};
+
 /// The server (no worker) with `[http]` changed by `http`.
 async fn start(http: impl FnOnce(&mut HttpConfig) + Send + 'static) -> Harness {
     let opts = Opts {
@@ -26,48 +31,6 @@ async fn start(http: impl FnOnce(&mut HttpConfig) + Send + 'static) -> Harness {
 
 fn addr(h: &Harness) -> String {
     h.base.trim_start_matches("http://").to_owned()
-}
-
-/// Reads until the peer closes (Ok: what was read) or `within` passes (Err: what was read).
-async fn read_until_closed(s: &mut TcpStream, within: Duration) -> Result<Vec<u8>, Vec<u8>> {
-    let mut out = Vec::new();
-    let deadline = Instant::now() + within;
-    let mut buf = [0u8; 8192];
-    loop {
-        match tokio::time::timeout_at(deadline, s.read(&mut buf)).await {
-            Err(_) => return Err(out),
-            Ok(Ok(0)) | Ok(Err(_)) => return Ok(out),
-            Ok(Ok(n)) => out.extend_from_slice(&buf[..n]),
-        }
-    }
-}
-
-/// Reads one response (head and a Content-Length body).
-async fn read_response(s: &mut TcpStream) -> String {
-    let mut out = Vec::new();
-    let mut buf = [0u8; 8192];
-    loop {
-        let n = timeout(Duration::from_secs(5), s.read(&mut buf))
-            .await
-            .expect("a response in time")
-            .unwrap();
-        assert!(n > 0, "closed before a full response: {out:?}");
-        out.extend_from_slice(&buf[..n]);
-        let text = String::from_utf8_lossy(&out).to_string();
-        if let Some(end) = text.find("\r\n\r\n") {
-            let len = text[..end]
-                .lines()
-                .find_map(|l| {
-                    l.to_ascii_lowercase()
-                        .strip_prefix("content-length:")
-                        .map(|v| v.trim().parse::<usize>().unwrap())
-                })
-                .unwrap_or(0);
-            if out.len() >= end + 4 + len {
-                return text;
-            }
-        }
-    }
 }
 
 const GET_HOME: &[u8] = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";

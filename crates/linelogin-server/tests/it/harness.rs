@@ -254,25 +254,12 @@ impl Harness {
 
     /// The body of `GET path`.
     pub async fn page(&self, c: &reqwest::Client, path: &str) -> String {
-        c.get(self.url(path))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
+        text_of(c.get(self.url(path))).await
     }
 
     /// The body of `GET path` asked for with `Accept-Language: lang`.
     pub async fn page_in(&self, c: &reqwest::Client, path: &str, lang: &str) -> String {
-        c.get(self.url(path))
-            .header("accept-language", lang)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
+        text_of(c.get(self.url(path)).header("accept-language", lang)).await
     }
 
     /// `GET healthz` under the prefix, as JSON.
@@ -376,6 +363,11 @@ impl Harness {
     }
 }
 
+/// The body of a request's response, as text.
+pub async fn text_of(req: reqwest::RequestBuilder) -> String {
+    req.send().await.unwrap().text().await.unwrap()
+}
+
 /// A browser: a cookie jar, redirects not followed, each request bounded by `timeout`.
 pub fn browser(timeout: Option<Duration>) -> reqwest::Client {
     let mut b = reqwest::Client::builder()
@@ -438,7 +430,7 @@ pub async fn unregister_at_base(
     base: &str,
 ) -> reqwest::Result<reqwest::Response> {
     let url = format!("{base}/account/unregister");
-    let html = c.get(&url).send().await.unwrap().text().await.unwrap();
+    let html = text_of(c.get(&url)).await;
     let csrf = extract_csrf(&html).unwrap();
     c.post(&url)
         .header("content-type", "application/x-www-form-urlencoded")
