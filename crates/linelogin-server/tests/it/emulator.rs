@@ -7,7 +7,7 @@ use std::time::Duration;
 use line_emulator::{ChannelConfig, Emulator, UserConfig};
 
 use crate::fake_line::{CHANNEL_ID, CHANNEL_SECRET, FakeLine};
-use crate::harness::{Harness, Opts, bind, clock_now, sixty_day_sessions};
+use crate::harness::{Harness, Opts, bind, clock_now, get_json, sixty_day_sessions};
 
 pub const EMU_USER: &str = "U0123456789abcdef0123456789abcdef";
 
@@ -55,9 +55,7 @@ pub async fn start_custom(
         cfg.users.truncate(1);
     }
     setup(&mut cfg, &base);
-    let emulator = Emulator::new(cfg).unwrap();
-    let running = emulator.serve(bind().await.0).await.unwrap();
-    let emu_url = running.base_url().trim_end_matches('/').to_string();
+    let (running, emu_url) = serve_emulator(cfg).await;
     opts.listener = Some(listener);
     opts.line_url = Some(emu_url.clone());
     let h = Harness::start_with(FakeLine::start().await, opts).await;
@@ -68,17 +66,49 @@ pub async fn start_custom(
     }
 }
 
+/// Serves an emulator with `cfg` on 127.0.0.1:0; returns it and its base URL (without a
+/// trailing slash).
+pub async fn serve_emulator(
+    cfg: line_emulator::Config,
+) -> (line_emulator::RunningEmulator, String) {
+    let running = Emulator::new(cfg)
+        .unwrap()
+        .serve(bind().await.0)
+        .await
+        .unwrap();
+    let url = running.base_url().trim_end_matches('/').to_string();
+    (running, url)
+}
+
+/// An auto-consent emulator for a fleet: one channel whose callbacks are those of the
+/// instances at `bases`, users `U{i:032x}` named `User {i}` for `i` in `ids`, and a journal
+/// large enough for a load run.
+pub async fn fleet_emulator(
+    bases: &[String],
+    ids: std::ops::Range<usize>,
+) -> (line_emulator::RunningEmulator, String) {
+    let mut cfg = line_emulator::Config::default_demo();
+    cfg.auto_consent = true;
+    cfg.journal_capacity = 100_000;
+    cfg.channels = vec![ChannelConfig::new(
+        CHANNEL_ID,
+        CHANNEL_SECRET,
+        bases.iter().map(|b| format!("{b}/callback")).collect(),
+    )];
+    cfg.users = ids
+        .enumerate()
+        .map(|(n, i)| UserConfig::new(format!("U{i:032x}"), format!("User {n}")))
+        .collect();
+    serve_emulator(cfg).await
+}
+
 impl Emu {
     pub async fn authorized(&self, user: &str) -> bool {
-        let v: serde_json::Value = reqwest::get(format!(
+        let v: serde_json::Value = get_json(format!(
             "{}/_emulator/users/{user}/authorized-apps",
             self.emu_url
         ))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .await;
         v["authorized_apps"]
             .as_array()
             .unwrap()
@@ -89,12 +119,7 @@ impl Emu {
     /// (method, path, status) of every journaled request, oldest first.
     pub async fn journal(&self) -> Vec<(String, String, u16)> {
         let v: serde_json::Value =
-            reqwest::get(format!("{}/_emulator/journal?limit=1000", self.emu_url))
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            get_json(format!("{}/_emulator/journal?limit=1000", self.emu_url)).await;
         let mut entries: Vec<(u64, String, String, u16)> = v["entries"]
             .as_array()
             .unwrap()

@@ -12,15 +12,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use line_emulator::{ChannelConfig, Emulator, UserConfig};
 use linelogin_server::AppState;
-use linelogin_server::config::RedisUrl;
+use linelogin_server::config::{Config, RedisUrl};
 use linelogin_server::serve::{RunningServer, start_on};
 use linelogin_server::store::PostgresStore;
 use serde_json::json;
 
-use crate::fake_line::{CHANNEL_ID, CHANNEL_SECRET};
-use crate::harness::{self, bind, config_with, location};
+use crate::emulator::fleet_emulator;
+use crate::harness::{self, bind, config_with, get_json, location};
 
 const RATE: u32 = 20;
 const BURST: u32 = 5;
@@ -88,30 +87,13 @@ async fn start_fleet(n: usize, instances_key: u32) -> Fleet {
     );
     let redis = OwnRedis::start(None);
     let mut listeners = Vec::new();
+    let mut bases = Vec::new();
     for _ in 0..n {
-        listeners.push(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap());
+        let (listener, base) = bind().await;
+        listeners.push(listener);
+        bases.push(base);
     }
-    let bases: Vec<String> = listeners
-        .iter()
-        .map(|l| format!("http://{}", l.local_addr().unwrap()))
-        .collect();
-    let mut cfg = line_emulator::Config::default_demo();
-    cfg.auto_consent = true;
-    cfg.journal_capacity = 100_000;
-    cfg.channels = vec![ChannelConfig::new(
-        CHANNEL_ID,
-        CHANNEL_SECRET,
-        bases.iter().map(|b| format!("{b}/callback")).collect(),
-    )];
-    cfg.users = (0..64)
-        .map(|i| UserConfig::new(format!("U{i:032x}"), format!("User {i}")))
-        .collect();
-    let emulator = Emulator::new(cfg)
-        .unwrap()
-        .serve(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap())
-        .await
-        .unwrap();
-    let emu_url = emulator.base_url().trim_end_matches('/').to_string();
+    let (emulator, emu_url) = fleet_emulator(&bases, 0..64).await;
     let dir = tempfile::tempdir().unwrap();
     let redis_url = RedisUrl::new(format!("redis://127.0.0.1:{}", redis.port));
     let mut instances = Vec::new();
@@ -124,19 +106,7 @@ async fn start_fleet(n: usize, instances_key: u32) -> Fleet {
             c.outbound.retry_after_ceiling_seconds = 10;
             c.deauth.worker = true;
         });
-        let store = PostgresStore::connect(&pg_url, Some(&schema))
-            .await
-            .unwrap();
-        if instances.is_empty() {
-            linelogin_server::store::Store::migrate(&store)
-                .await
-                .unwrap();
-        }
-        let state = AppState::builder(&config)
-            .store(Arc::new(store))
-            .build()
-            .await
-            .unwrap();
+        let state = pg_state(&config, &pg_url, &schema, instances.is_empty()).await;
         let server = start_on(state.clone(), listener).unwrap();
         instances.push(Instance {
             base,
@@ -154,6 +124,22 @@ async fn start_fleet(n: usize, instances_key: u32) -> Fleet {
     }
 }
 
+/// An instance's state on the schema `schema` of the PostgreSQL at `pg_url`; `migrate`: the
+/// first instance migrates the schema.
+async fn pg_state(config: &Config, pg_url: &str, schema: &str, migrate: bool) -> AppState {
+    let store = PostgresStore::connect(pg_url, Some(schema)).await.unwrap();
+    if migrate {
+        linelogin_server::store::Store::migrate(&store)
+            .await
+            .unwrap();
+    }
+    AppState::builder(config)
+        .store(Arc::new(store))
+        .build()
+        .await
+        .unwrap()
+}
+
 impl Fleet {
     async fn stop(mut self) {
         for i in &mut self.instances {
@@ -163,23 +149,14 @@ impl Fleet {
         }
         let _ = self.emulator.shutdown().await;
         self.redis.stop();
-        let pool = sqlx::PgPool::connect(&self.pg.0).await.unwrap();
-        sqlx::query(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.pg.1))
-            .execute(&pool)
-            .await
-            .unwrap();
+        drop_schema(&self.pg.0, &self.pg.1).await;
     }
 
     /// Emulator times (ms of the day) of the outbound calls (everything but the browser's
     /// authorize/consent pages and the admin API) with seq > `after`; and the newest seq.
     async fn outbound_times(&self, after: u64) -> (Vec<i64>, u64) {
         let v: serde_json::Value =
-            reqwest::get(format!("{}/_emulator/journal?limit=100000", self.emu_url))
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            get_json(format!("{}/_emulator/journal?limit=100000", self.emu_url)).await;
         let mut last = after;
         let mut times = Vec::new();
         for e in v["entries"].as_array().unwrap() {
@@ -205,15 +182,11 @@ impl Fleet {
     }
 
     async fn token_calls(&self) -> usize {
-        let v: serde_json::Value = reqwest::get(format!(
+        let v: serde_json::Value = get_json(format!(
             "{}/_emulator/journal?limit=100000&endpoint=token",
             self.emu_url
         ))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .await;
         v["entries"].as_array().unwrap().len()
     }
 }
@@ -299,12 +272,7 @@ async fn drive(f: &Fleet, run: Duration, per_instance: usize) -> Vec<[u64; 3]> {
 }
 
 async fn healthz(base: &str) -> serde_json::Value {
-    reqwest::get(format!("{base}/healthz"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    get_json(format!("{base}/healthz")).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -504,23 +472,15 @@ async fn pg_instances_without_worker(n: usize) -> (Vec<RunningServer>, String, S
             &dir.path().join("unused.db"),
             |c| c.deauth.worker = false,
         );
-        let store = PostgresStore::connect(&pg_url, Some(&schema))
-            .await
-            .unwrap();
+        let state = pg_state(&config, &pg_url, &schema, i == 0).await;
         if i == 0 {
-            linelogin_server::store::Store::migrate(&store)
-                .await
-                .unwrap();
             // An expired pending login for the purge to find.
-            linelogin_server::store::Store::put_pending_login(&store, "expired", b"x", 1)
+            state
+                .store()
+                .put_pending_login("expired", b"x", 1)
                 .await
                 .unwrap();
         }
-        let state = AppState::builder(&config)
-            .store(Arc::new(store))
-            .build()
-            .await
-            .unwrap();
         servers.push(start_on(state, listener).unwrap());
     }
     (servers, pg_url, schema)

@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use crate::fake_line::FakeLine;
-use crate::harness::{Harness, Opts, clock_now, cookie_value, location, sixty_day_sessions};
+use crate::harness::{
+    Harness, Opts, clock_now, cookie_value, get_json, location, sixty_day_sessions,
+};
 
 const USER: &str = "U00000000000000000000000000000001";
 
@@ -189,12 +191,7 @@ async fn crash02_job_committed_before_a_crash_completes_after_restart() {
     let c = h.client();
     h.login(&c).await;
     assert_eq!(h.submit(&c, "/account/unregister").await.status(), 200);
-    let health: serde_json::Value = reqwest::get(h.url("/healthz"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health: serde_json::Value = get_json(h.url("/healthz")).await;
     assert_eq!(
         health["deauthorization"]["pending"], 1,
         "job is durable before anything is sent"

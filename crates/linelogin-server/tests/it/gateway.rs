@@ -8,7 +8,7 @@ use linelogin_server::config::{ApiKey, GatewayConfig};
 use p256::pkcs8::{EncodePrivateKey as _, LineEnding};
 
 use crate::fake_line::{CHANNEL_ID, CHANNEL_SECRET, FakeLine};
-use crate::harness::{Harness, Opts, location, query_param, unix_now};
+use crate::harness::{Harness, Opts, get_json, location, query_param, unix_now};
 
 const PREFIX: &str = "/linelogin";
 const EMU_USER: &str = crate::emulator::EMU_USER;
@@ -389,12 +389,7 @@ async fn signing_keys_rotate_without_invalidating_assertions_in_flight() {
     let new = assertion(&h, &c).await;
     assert_ne!(kid(&new), kid(&old), "the new first key signs");
     verify(&h.base, &new, "app").await.unwrap();
-    let jwks: JwkSet = reqwest::get(h.url("/linelogin/.well-known/jwks.json"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: JwkSet = get_json(h.url("/linelogin/.well-known/jwks.json")).await;
     assert_eq!(jwks.keys.len(), 2);
     assert!(
         jwks.find(&kid(&old)).is_some(),
@@ -404,12 +399,7 @@ async fn signing_keys_rotate_without_invalidating_assertions_in_flight() {
 
     // Key 1 removed: its tokens no longer verify.
     let h = start(two).await;
-    let jwks: JwkSet = reqwest::get(h.url("/linelogin/.well-known/jwks.json"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: JwkSet = get_json(h.url("/linelogin/.well-known/jwks.json")).await;
     assert_eq!(jwks.keys.len(), 1);
     assert!(jwks.find(&kid(&old)).is_none());
     assert!(jwks.find(&kid(&new)).is_some());

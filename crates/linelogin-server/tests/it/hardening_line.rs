@@ -13,7 +13,7 @@ use line_emulator::UserConfig;
 use serde_json::json;
 
 use crate::emulator::Emu;
-use crate::harness::{Opts, clock_now};
+use crate::harness::{Opts, clock_now, get_json};
 
 const DEAUTHORIZE: &str = "/user/v1/deauthorize";
 const TOKEN: &str = "/oauth2/v2.1/token";
@@ -43,12 +43,7 @@ fn retry_after(r: &reqwest::Response) -> Option<u64> {
 }
 
 async fn healthz(e: &Emu) -> serde_json::Value {
-    reqwest::get(e.h.url("/healthz"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    get_json(e.h.url("/healthz")).await
 }
 
 /// Finding: five 429s with `Retry-After: 86400` locked logins out for a day and the server

@@ -264,12 +264,7 @@ impl Harness {
 
     /// `GET healthz` under the prefix, as JSON.
     pub async fn healthz(&self) -> serde_json::Value {
-        reqwest::get(self.url(&format!("{}/healthz", self.prefix())))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        get_json(self.url(&format!("{}/healthz", self.prefix()))).await
     }
 
     /// The account of LINE user `user`, if there is one.
@@ -361,6 +356,11 @@ impl Harness {
         }
         panic!("deauthorization jobs still pending");
     }
+}
+
+/// `GET url`, its JSON body.
+pub async fn get_json<T: serde::de::DeserializeOwned>(url: impl reqwest::IntoUrl) -> T {
+    reqwest::get(url).await.unwrap().json().await.unwrap()
 }
 
 /// The body of a request's response, as text.

@@ -9,7 +9,7 @@ use std::time::Duration;
 use linelogin_server::config::{Config, MetricsConfig};
 
 use crate::fake_line::FakeLine;
-use crate::harness::{Harness, Opts};
+use crate::harness::{Harness, Opts, get_json};
 
 /// A metrics listener on 127.0.0.1:0.
 fn with_metrics(c: &mut Config) {
@@ -394,7 +394,7 @@ async fn a_real_prometheus_scrapes_the_counter_after_a_login() {
     assert_eq!(found, "1");
     // The same scrape carries the HTTP series.
     let http = format!("http://{web}/api/v1/query?query=linelogin_http_requests_total");
-    let body: serde_json::Value = reqwest::get(&http).await.unwrap().json().await.unwrap();
+    let body: serde_json::Value = get_json(&http).await;
     assert!(
         body["data"]["result"]
             .as_array()
@@ -402,7 +402,7 @@ async fn a_real_prometheus_scrapes_the_counter_after_a_login() {
         "{body}"
     );
     let info = format!("http://{web}/api/v1/query?query=linelogin_instance_info");
-    let body: serde_json::Value = reqwest::get(&info).await.unwrap().json().await.unwrap();
+    let body: serde_json::Value = get_json(&info).await;
     // `instance` is also Prometheus's target label: the scraped one becomes
     // `exported_instance` (docs/operations.md says so, and how to keep it).
     assert_eq!(

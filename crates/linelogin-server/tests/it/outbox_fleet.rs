@@ -11,11 +11,12 @@
 
 use std::time::{Duration, Instant};
 
-use line_emulator::{ChannelConfig, Emulator, UserConfig};
 use serde_json::json;
 
-use crate::fake_line::{CHANNEL_ID, CHANNEL_SECRET};
-use crate::harness::{self, free_port, login_at_base, server_command, unregister_at_base};
+use crate::emulator::fleet_emulator;
+use crate::harness::{
+    self, free_port, get_json, login_at_base, server_command, unregister_at_base,
+};
 
 const USERS: usize = 50;
 
@@ -86,14 +87,10 @@ async fn unregister(c: &reqwest::Client, base: &str) -> u16 {
 
 /// Deauthorize calls the emulator answered, by status.
 async fn deauthorize_calls(emu: &str) -> Vec<u64> {
-    let v: serde_json::Value = reqwest::get(format!(
+    let v: serde_json::Value = get_json(format!(
         "{emu}/_emulator/journal?limit=100000&endpoint=deauthorize"
     ))
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
+    .await;
     v["entries"]
         .as_array()
         .unwrap()
@@ -104,12 +101,7 @@ async fn deauthorize_calls(emu: &str) -> Vec<u64> {
 
 async fn authorized(emu: &str, user: &str) -> bool {
     let v: serde_json::Value =
-        reqwest::get(format!("{emu}/_emulator/users/{user}/authorized-apps"))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        get_json(format!("{emu}/_emulator/users/{user}/authorized-apps")).await;
     !v["authorized_apps"].as_array().unwrap().is_empty()
 }
 
@@ -123,25 +115,7 @@ async fn sigkill_of_one_instance_loses_no_deauthorization() {
         .map(|p| format!("http://127.0.0.1:{p}"))
         .collect();
     let users: Vec<String> = (0..USERS).map(|i| format!("U{:032x}", i + 1)).collect();
-    let mut cfg = line_emulator::Config::default_demo();
-    cfg.auto_consent = true;
-    cfg.journal_capacity = 100_000;
-    cfg.channels = vec![ChannelConfig::new(
-        CHANNEL_ID,
-        CHANNEL_SECRET,
-        bases.iter().map(|b| format!("{b}/callback")).collect(),
-    )];
-    cfg.users = users
-        .iter()
-        .enumerate()
-        .map(|(i, id)| UserConfig::new(id.clone(), format!("User {i}")))
-        .collect();
-    let emulator = Emulator::new(cfg)
-        .unwrap()
-        .serve(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap())
-        .await
-        .unwrap();
-    let emu = emulator.base_url().trim_end_matches('/').to_string();
+    let (emulator, emu) = fleet_emulator(&bases, 1..USERS + 1).await;
     let dir = tempfile::tempdir().unwrap();
 
     // One instance first (it migrates the database), then the second.
@@ -222,12 +196,7 @@ async fn sigkill_of_one_instance_loses_no_deauthorization() {
     let took = killed_at.elapsed();
     // The survivor records every job done (none pending, none failed).
     let health = loop {
-        let h: serde_json::Value = reqwest::get(format!("{}/healthz", bases[1]))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let h: serde_json::Value = get_json(format!("{}/healthz", bases[1])).await;
         if h["deauthorization"]["pending"] == 0 {
             break h;
         }

@@ -19,7 +19,7 @@ use sha2::Sha256;
 use linelogin_server::config::{WebhookConfig, WebhookSecret};
 
 use crate::fake_line::FakeLine;
-use crate::harness::{Harness, Opts, bind};
+use crate::harness::{Harness, Opts, bind, get_json};
 
 /// The signing secret of the test (`whsec_` + base64 of 32 bytes).
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwMfKQ9r8GKYo=";
@@ -109,12 +109,7 @@ fn verify(secret: &str, id: &str, timestamp: &str, body: &str, header: &str) -> 
 }
 
 async fn healthz(h: &Harness) -> serde_json::Value {
-    reqwest::get(h.url("/healthz"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    get_json(h.url("/healthz")).await
 }
 
 /// Polls `/healthz` until `ok` holds (at most ~20 s).
