@@ -15,7 +15,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::time::{Instant, sleep, timeout};
 
-use raw_http::{read_response, read_until_closed};
+use raw_http::{assert_refused_at_cap, read_response, read_until_closed};
 
 /// A served router, its address, and a way to stop it.
 struct Running {
@@ -287,15 +287,7 @@ async fn connections_beyond_the_cap_are_refused_clearly_while_connected_clients_
     wait_until(|| server.counters.snapshot().open == 3).await;
     // Beyond the cap: a clear, immediate 503 and a close.
     for _ in 0..5 {
-        let mut extra = TcpStream::connect(server.addr).await.unwrap();
-        let _ = extra.write_all(GET).await;
-        let read = read_until_closed(&mut extra, Duration::from_secs(2))
-            .await
-            .expect("refused and closed at once");
-        let text = String::from_utf8_lossy(&read);
-        assert!(text.starts_with("HTTP/1.1 503"), "{text}");
-        assert!(text.contains("Retry-After: 1"), "{text}");
-        assert!(text.contains("Connection: close"), "{text}");
+        assert_refused_at_cap(server.addr, GET, Duration::from_secs(2)).await;
     }
     // The connected client keeps being served.
     healthy.write_all(GET).await.unwrap();

@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use tokio::io::AsyncReadExt as _;
-use tokio::net::TcpStream;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::{TcpStream, ToSocketAddrs};
 use tokio::time::{Instant, timeout};
 
 /// Reads until the peer closes (Ok: what was read) or `within` passes (Err: what was read).
@@ -48,4 +48,18 @@ pub async fn read_response(s: &mut TcpStream) -> String {
             }
         }
     }
+}
+
+/// Opens one more connection to `addr` and sends `request`: the listener is at its connection
+/// cap, so it answers 503 with `Retry-After: 1` and closes, within `within`.
+pub async fn assert_refused_at_cap(addr: impl ToSocketAddrs, request: &[u8], within: Duration) {
+    let mut extra = TcpStream::connect(addr).await.unwrap();
+    let _ = extra.write_all(request).await;
+    let read = read_until_closed(&mut extra, within)
+        .await
+        .expect("refused and closed at once");
+    let text = String::from_utf8_lossy(&read);
+    assert!(text.starts_with("HTTP/1.1 503"), "{text}");
+    assert!(text.contains("Retry-After: 1"), "{text}");
+    assert!(text.contains("Connection: close"), "{text}");
 }

@@ -48,17 +48,8 @@ async fn crash02_abort_after_commit_then_restart_completes_the_job() {
     assert!(line.is_authorized(USER));
 
     // Restart over the same database: the worker finds the committed job and completes it.
-    let h = Harness::start_with(
-        line,
-        Opts {
-            db: Some(db),
-            ..Opts::default()
-        },
-    )
-    .await;
-    h.wait_outbox_empty().await;
-    assert_eq!(h.line.calls("/user/v1/deauthorize"), vec![204]);
-    assert!(!h.line.is_authorized(USER));
+    let h = Harness::start_with(line, Opts::default().db(db)).await;
+    h.assert_deauthorized(USER, &[204]).await;
     assert!(h.account(USER).await.is_none());
     h.stop().await;
 }

@@ -120,9 +120,7 @@ async fn unlink_keeps_account_and_login_links_again() {
     let id_before = h.account(USER).await.unwrap().id;
     let r = h.submit(&c, "/account/unlink").await;
     assert_eq!(r.status(), 200);
-    h.wait_outbox_empty().await;
-    assert!(!h.line.is_authorized(USER));
-    assert_eq!(h.line.calls("/user/v1/deauthorize"), vec![204]);
+    h.assert_deauthorized(USER, &[204]).await;
     assert_eq!(h.api_me(&c).await.0, 401, "sessions ended");
     let account = h.state.store().account(&id_before).await.unwrap().unwrap();
     assert_eq!(
@@ -168,9 +166,7 @@ async fn deauthorize_survives_500_then_429_then_succeeds() {
     h.login(&c).await;
     h.line.fault("/user/v1/deauthorize", &[500, 429]);
     assert_eq!(h.submit(&c, "/account/unregister").await.status(), 200);
-    h.wait_outbox_empty().await;
-    assert_eq!(h.line.calls("/user/v1/deauthorize"), vec![500, 429, 204]);
-    assert!(!h.line.is_authorized(USER));
+    h.assert_deauthorized(USER, &[500, 429, 204]).await;
     h.stop().await;
 }
 
@@ -199,17 +195,8 @@ async fn crash02_job_committed_before_a_crash_completes_after_restart() {
     assert!(h.line.calls("/user/v1/deauthorize").is_empty());
     // "Crash": the process goes away without the worker ever running.
     let (line, db, _) = h.stop().await;
-    let h = Harness::start_with(
-        line,
-        Opts {
-            db: Some(db),
-            ..Opts::default()
-        },
-    )
-    .await;
-    h.wait_outbox_empty().await;
-    assert_eq!(h.line.calls("/user/v1/deauthorize"), vec![204]);
-    assert!(!h.line.is_authorized(USER));
+    let h = Harness::start_with(line, Opts::default().db(db)).await;
+    h.assert_deauthorized(USER, &[204]).await;
     h.stop().await;
 }
 
@@ -237,9 +224,7 @@ async fn out07_without_a_usable_token_unregister_goes_through_a_fresh_login() {
     let r = c.get(location(&r)).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert!(r.text().await.unwrap().contains("Your account is deleted"));
-    h.wait_outbox_empty().await;
-    assert_eq!(h.line.calls("/user/v1/deauthorize"), vec![204]);
-    assert!(!h.line.is_authorized(USER));
+    h.assert_deauthorized(USER, &[204]).await;
     assert!(
         h.state
             .store()

@@ -17,7 +17,7 @@ use crate::harness::{Harness, Opts, cookie_value};
 /// The raw-TCP readers of `line-listener`'s own tests.
 #[path = "../../../line-listener/tests/support/raw_http.rs"]
 mod raw_http;
-use raw_http::{read_response, read_until_closed};
+use raw_http::{assert_refused_at_cap, read_response, read_until_closed};
 
 /// The server (no worker) with `[http]` changed by `http`.
 async fn start(http: impl FnOnce(&mut HttpConfig) + Send + 'static) -> Harness {
@@ -174,15 +174,7 @@ async fn connections_beyond_the_cap_get_503_with_retry_after_while_connected_cli
     }
     sleep(Duration::from_millis(200)).await;
     for _ in 0..3 {
-        let mut extra = TcpStream::connect(addr(&h)).await.unwrap();
-        let _ = extra.write_all(GET_HOME).await;
-        let read = read_until_closed(&mut extra, Duration::from_secs(3))
-            .await
-            .expect("refused and closed at once");
-        let text = String::from_utf8_lossy(&read);
-        assert!(text.starts_with("HTTP/1.1 503"), "{text}");
-        assert!(text.contains("Retry-After: 1"), "{text}");
-        assert!(text.contains("Connection: close"), "{text}");
+        assert_refused_at_cap(addr(&h), GET_HOME, Duration::from_secs(3)).await;
     }
     healthy.write_all(GET_HOME).await.unwrap();
     assert!(

@@ -56,6 +56,12 @@ impl Opts {
         self
     }
 
+    /// The server keeps its SQLite database at `db` (e.g. one kept from an earlier start).
+    pub fn db(mut self, db: PathBuf) -> Self {
+        self.db = Some(db);
+        self
+    }
+
     /// The server runs on `clock`.
     pub fn clock(mut self, clock: &MockClock) -> Self {
         self.clock = Some(clock.clone());
@@ -343,6 +349,14 @@ impl Harness {
             .unwrap();
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or_default())
+    }
+
+    /// Waits until the outbox has no pending job, then checks what the fake LINE saw: these
+    /// deauthorize calls' statuses, and the app no longer authorized for `user`.
+    pub async fn assert_deauthorized(&self, user: &str, calls: &[u16]) {
+        self.wait_outbox_empty().await;
+        assert_eq!(self.line.calls("/user/v1/deauthorize"), calls);
+        assert!(!self.line.is_authorized(user), "{user} still authorized");
     }
 
     /// Waits until the outbox has no pending job.
