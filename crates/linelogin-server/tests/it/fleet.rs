@@ -80,11 +80,7 @@ struct Fleet {
 async fn start_fleet(n: usize, instances_key: u32) -> Fleet {
     let pg_url = std::env::var("DATABASE_URL_POSTGRES")
         .expect("DATABASE_URL_POSTGRES must be set (postgres://postgres@127.0.0.1:5432/test)");
-    let schema = format!(
-        "ll_fleet_{}_{:08x}",
-        std::process::id(),
-        rand::random::<u32>()
-    );
+    let schema = format!("ll_fleet_{}", harness::unique_suffix());
     let redis = OwnRedis::start(None);
     let mut listeners = Vec::new();
     let mut bases = Vec::new();
@@ -457,11 +453,7 @@ async fn a_session_made_on_one_instance_works_on_another() {
 async fn pg_instances_without_worker(n: usize) -> (Vec<RunningServer>, String, String) {
     let pg_url = std::env::var("DATABASE_URL_POSTGRES")
         .expect("DATABASE_URL_POSTGRES must be set (postgres://postgres@127.0.0.1:5432/test)");
-    let schema = format!(
-        "ll_maint_{}_{:08x}",
-        std::process::id(),
-        rand::random::<u32>()
-    );
+    let schema = format!("ll_maint_{}", harness::unique_suffix());
     let dir = tempfile::tempdir().unwrap();
     let mut servers = Vec::new();
     for i in 0..n {

@@ -12,9 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use linelogin_server::AppState;
-use linelogin_server::config::Config;
 use linelogin_server::serve::{RunningServer, start_on};
-use linelogin_server::store::{PostgresStore, Store, Timeouts};
+use linelogin_server::store::{PostgresStore, Store};
 use tokio::time::Instant;
 
 use crate::fake_line::FakeLine;
@@ -23,13 +22,6 @@ use crate::harness::{self, Harness, Opts, location};
 /// The bound each answer must come within: the configured 1 s + 1 s, and slack for a busy
 /// machine. The old code hung until the lock was released (19 s in the fault run).
 const BOUND: Duration = Duration::from_secs(4);
-
-/// 1 s bounds on the database, and no worker.
-fn db_bounds(c: &mut Config) {
-    c.database.acquire_timeout_ms = 1000;
-    c.database.statement_timeout_ms = 1000;
-    c.deauth.worker = false;
-}
 
 fn client() -> reqwest::Client {
     harness::browser(Some(Duration::from_secs(15)))
@@ -123,14 +115,7 @@ impl Pg {
             .connect(&url)
             .await
             .unwrap_or_else(|e| panic!("DATABASE_URL_POSTGRES is set but unreachable: {e}"));
-        let suffix = format!(
-            "{}_{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .subsec_nanos()
-        );
+        let suffix = harness::unique_suffix();
         let role = format!("ll_fault_role_{suffix}");
         let schema = format!("ll_fault_{suffix}");
         // The schema and tables belong to the admin; the server's role only gets the rights
@@ -153,23 +138,17 @@ impl Pg {
         app_url
             .query_pairs_mut()
             .append_pair("options", &format!("-c search_path={schema}"));
-        let store = PostgresStore::connect_with(
-            app_url.as_str(),
-            None,
-            Timeouts {
-                acquire: Duration::from_secs(1),
-                statement: Duration::from_secs(1),
-            },
-        )
-        .await
-        .unwrap();
+        let store =
+            PostgresStore::connect_with(app_url.as_str(), None, harness::one_second_timeouts())
+                .await
+                .unwrap();
         let line = FakeLine::start().await;
         let (listener, base) = harness::bind().await;
         let config = harness::config_with(
             &base,
             &line.url,
             std::path::Path::new("unused.db"),
-            db_bounds,
+            harness::one_second_database,
         );
         let state = AppState::builder(&config)
             .store(Arc::new(store) as Arc<dyn Store>)
@@ -265,7 +244,11 @@ async fn postgres_locked_tables_answer_503_within_the_bound_not_a_hang() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_locked_file_answers_503_within_the_bound_and_works_again_after() {
-    let h = Harness::start_with(FakeLine::start().await, Opts::default().config(db_bounds)).await;
+    let h = Harness::start_with(
+        FakeLine::start().await,
+        Opts::default().config(harness::one_second_database),
+    )
+    .await;
     let c = client();
     login(&h.base, &c).await;
     // Another connection (as another process would) holds the write lock.

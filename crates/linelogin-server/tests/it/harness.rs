@@ -10,7 +10,7 @@ use line_login::secret::ChannelSecret;
 use linelogin_server::AppState;
 use linelogin_server::config::{Config, DatabaseUrl, EncryptionKey, GatewayConfig, LineConfig};
 use linelogin_server::serve::{RunningServer, start_on};
-use linelogin_server::store::Account;
+use linelogin_server::store::{Account, Timeouts};
 use reqwest::header::{LOCATION, SET_COOKIE};
 use url::Url;
 
@@ -78,6 +78,27 @@ impl Opts {
 pub fn sixty_day_sessions(c: &mut Config) {
     c.session.ttl_seconds = 60 * 86400;
     c.session.idle_seconds = 60 * 86400;
+}
+
+/// 1-s bounds on every wait for the database (`[database]`), and no worker: a down or
+/// locked database must answer within them.
+pub fn one_second_database(c: &mut Config) {
+    c.database.acquire_timeout_ms = 1000;
+    c.database.statement_timeout_ms = 1000;
+    c.deauth.worker = false;
+}
+
+/// The store's side of [`one_second_database`], for a store the test builds itself.
+pub fn one_second_timeouts() -> Timeouts {
+    Timeouts {
+        acquire: Duration::from_secs(1),
+        statement: Duration::from_secs(1),
+    }
+}
+
+/// `{process id}_{random hex}`: for names (schemas, roles, databases) no other test run uses.
+pub fn unique_suffix() -> String {
+    format!("{}_{:08x}", std::process::id(), rand::random::<u32>())
 }
 
 /// A listener on 127.0.0.1:0 and its `http://` base URL.

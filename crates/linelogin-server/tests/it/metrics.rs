@@ -9,7 +9,7 @@ use std::time::Duration;
 use linelogin_server::config::{Config, MetricsConfig};
 
 use crate::fake_line::FakeLine;
-use crate::harness::{Harness, Opts, get_json};
+use crate::harness::{Harness, Opts, get_json, text_of};
 
 /// A metrics listener on 127.0.0.1:0.
 fn with_metrics(c: &mut Config) {
@@ -439,22 +439,11 @@ async fn the_alert_rules_pass_promtool_check_and_their_unit_tests() {
 #[ignore = "needs PostgreSQL at DATABASE_URL_POSTGRES (CI runs --ignored)"]
 async fn a_locked_outbox_table_does_not_hang_the_scrape() {
     use linelogin_server::AppState;
-    use linelogin_server::store::{PostgresStore, Store, Timeouts};
+    use linelogin_server::store::{PostgresStore, Store};
 
     let url = crate::store::postgres_url();
-    let suffix = format!(
-        "{}_{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos()
-    );
-    let schema = format!("ll_metrics_{suffix}");
-    let timeouts = Timeouts {
-        acquire: Duration::from_secs(1),
-        statement: Duration::from_secs(1),
-    };
+    let schema = format!("ll_metrics_{}", crate::harness::unique_suffix());
+    let timeouts = crate::harness::one_second_timeouts();
     let store = PostgresStore::connect_with(&url, Some(&schema), timeouts)
         .await
         .unwrap_or_else(|e| panic!("DATABASE_URL_POSTGRES is set but unusable: {e}"));
@@ -468,9 +457,7 @@ async fn a_locked_outbox_table_does_not_hang_the_scrape() {
     let (listener, base) = crate::harness::bind().await;
     let config = crate::harness::config_with(&base, &line.url, Path::new("unused.db"), |c| {
         with_metrics(c);
-        c.deauth.worker = false;
-        c.database.acquire_timeout_ms = 1000;
-        c.database.statement_timeout_ms = 1000;
+        crate::harness::one_second_database(c);
     });
     let state = AppState::builder(&config)
         .store(Arc::new(store) as Arc<dyn Store>)
@@ -492,14 +479,7 @@ async fn a_locked_outbox_table_does_not_hang_the_scrape() {
     .await
     .unwrap();
     let started = std::time::Instant::now();
-    let text = c
-        .get(&url_metrics)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = text_of(c.get(&url_metrics)).await;
     let took = started.elapsed();
     assert!(took < Duration::from_secs(4), "scrape took {took:?}");
     assert_eq!(value(&text, "linelogin_store_up"), 0.0);
@@ -513,14 +493,7 @@ async fn a_locked_outbox_table_does_not_hang_the_scrape() {
     );
     locker.rollback().await.unwrap();
 
-    let text = c
-        .get(&url_metrics)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = text_of(c.get(&url_metrics)).await;
     assert_eq!(value(&text, "linelogin_store_up"), 1.0);
     assert_eq!(
         value(

@@ -25,11 +25,7 @@ const USERS: usize = 50;
 async fn own_database() -> (String, String, String) {
     let admin_url = std::env::var("DATABASE_URL_POSTGRES")
         .expect("DATABASE_URL_POSTGRES must be set (postgres://postgres@127.0.0.1:5432/test)");
-    let name = format!(
-        "ll_outbox_{}_{:08x}",
-        std::process::id(),
-        rand::random::<u32>()
-    );
+    let name = format!("ll_outbox_{}", harness::unique_suffix());
     let pool = sqlx::PgPool::connect(&admin_url).await.unwrap();
     sqlx::query(&format!("CREATE DATABASE {name}"))
         .execute(&pool)
