@@ -36,7 +36,7 @@ async fn back_to_a_stale_callback_with_a_session_goes_to_me() {
     h.login(&c).await;
     // A second login is started but its callback is opened after the pending login
     // (10 minutes) has expired, by a browser that is still logged in.
-    let r = c.get(h.url("/login")).send().await.unwrap();
+    let r = h.get(&c, "/login").await;
     let r = c.get(location(&r)).send().await.unwrap();
     let callback = location(&r);
     clock.advance(std::time::Duration::from_secs(11 * 60));
@@ -54,7 +54,7 @@ async fn error_pages_show_the_logged_in_header() {
     let h = Harness::start().await;
     let c = h.client();
     h.login(&c).await;
-    let r = c.get(h.url("/no-such-page")).send().await.unwrap();
+    let r = h.get(&c, "/no-such-page").await;
     assert_eq!(r.status(), 404);
     let html = r.text().await.unwrap();
     assert!(html.contains("id=\"header-name\">Name of U0000<"), "{html}");
@@ -68,7 +68,7 @@ async fn logout_says_logged_out_and_next_login_disables_auto_login() {
     let c = h.client();
     h.login(&c).await;
     // Before any logout, a login keeps LINE's auto login.
-    let r = c.get(h.url("/login")).send().await.unwrap();
+    let r = h.get(&c, "/login").await;
     assert!(!location(&r).contains("disable_auto_login"));
     let csrf = h.csrf(&c, "/me").await;
     let r = h.post_form(&c, "/logout", Some(&csrf)).await;
@@ -77,14 +77,14 @@ async fn logout_says_logged_out_and_next_login_disables_auto_login() {
     let home = h.page(&c, "/").await;
     assert!(home.contains("You are logged out."), "{home}");
     // `/me` sends the user to a login that asks LINE to show its login screen.
-    let r = c.get(h.url("/me")).send().await.unwrap();
+    let r = h.get(&c, "/me").await;
     assert_eq!(location(&r), "/login?next=/me");
-    let r = c.get(h.url("/login?next=/me")).send().await.unwrap();
+    let r = h.get(&c, "/login?next=/me").await;
     let authorize = location(&r);
     assert!(authorize.contains("disable_auto_login=true"), "{authorize}");
     assert_eq!(cookie_value(&r, "ll_logged_out").as_deref(), Some(""));
     // Only the first login after the logout.
-    let r = c.get(h.url("/login")).send().await.unwrap();
+    let r = h.get(&c, "/login").await;
     assert!(!location(&r).contains("disable_auto_login"));
     h.stop().await;
 }
@@ -199,7 +199,7 @@ async fn login_button_follows_line_guidelines_and_pages_have_states() {
     let home = h.page(&c, "/").await;
     assert!(home.contains("class=\"line-logo\""), "logo area: {home}");
     // The error page's "Try again" and its link are spaced (.buttons).
-    let r = c.get(h.url("/callback?code=x")).send().await.unwrap();
+    let r = h.get(&c, "/callback?code=x").await;
     let html = r.text().await.unwrap();
     assert!(
         html.contains("<p class=\"buttons\"><a class=\"button\" id=\"retry\""),
@@ -218,7 +218,7 @@ async fn configured_scopes_and_options_reach_the_authorization_request() {
     });
     let h = Harness::start_with(FakeLine::start().await, opts).await;
     let c = h.client();
-    let r = c.get(h.url("/login")).send().await.unwrap();
+    let r = h.get(&c, "/login").await;
     let url = location(&r);
     let mut scopes: Vec<String> = query_param(&url, "scope")
         .split(' ')
@@ -429,7 +429,7 @@ fn form_fields(html: &str) -> Vec<(String, String)> {
 
 /// Logs in through the emulator's consent page as its first test user, as a browser would.
 async fn login_through_consent(e: &crate::emulator::Emu, c: &reqwest::Client) {
-    let r = c.get(e.h.url("/login")).send().await.unwrap();
+    let r = e.h.get(&c, "/login").await;
     let authorize = location(&r);
     assert!(authorize.starts_with(&e.emu_url), "{authorize}");
     let r = c.get(&authorize).send().await.unwrap();
@@ -462,7 +462,7 @@ async fn after_logout_the_next_authorize_request_disables_auto_login_end_to_end(
     let c = e.h.client();
     login_through_consent(&e, &c).await;
     // Control: logged in at LINE, a second login goes through without a page.
-    let r = c.get(e.h.url("/login")).send().await.unwrap();
+    let r = e.h.get(&c, "/login").await;
     let authorize = location(&r);
     assert!(!authorize.contains("disable_auto_login"), "{authorize}");
     let r = c.get(&authorize).send().await.unwrap();
@@ -479,9 +479,9 @@ async fn after_logout_the_next_authorize_request_disables_auto_login_end_to_end(
         e.h.post_form(&c, "/logout", Some(&csrf)).await.status(),
         303
     );
-    let r = c.get(e.h.url("/me")).send().await.unwrap();
+    let r = e.h.get(&c, "/me").await;
     assert_eq!(location(&r), "/login?next=/me");
-    let r = c.get(e.h.url("/login?next=/me")).send().await.unwrap();
+    let r = e.h.get(&c, "/login?next=/me").await;
     let authorize = location(&r);
     assert!(authorize.starts_with(&e.emu_url), "{authorize}");
     assert!(authorize.contains("disable_auto_login=true"), "{authorize}");
@@ -501,7 +501,7 @@ async fn after_logout_the_emulator_shows_its_login_screen() {
         e.h.post_form(&c, "/logout", Some(&csrf)).await.status(),
         303
     );
-    let r = c.get(e.h.url("/login?next=/me")).send().await.unwrap();
+    let r = e.h.get(&c, "/login?next=/me").await;
     let r = c.get(location(&r)).send().await.unwrap();
     assert_eq!(
         r.status(),

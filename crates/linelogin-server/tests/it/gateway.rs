@@ -130,18 +130,14 @@ async fn routes_move_under_the_prefix_and_nothing_stays_at_the_root() {
         "/healthz",
         "/terms",
     ] {
-        let r = c.get(h.url(path)).send().await.unwrap();
+        let r = h.get(&c, path).await;
         assert_eq!(r.status(), 404, "{path} at the root");
     }
-    let r = c.get(h.url("/linelogin/healthz")).send().await.unwrap();
+    let r = h.get(&c, "/linelogin/healthz").await;
     assert_eq!(r.status(), 200);
-    let r = c
-        .get(h.url("/linelogin/static/style.css"))
-        .send()
-        .await
-        .unwrap();
+    let r = h.get(&c, "/linelogin/static/style.css").await;
     assert_eq!(r.status(), 200);
-    let r = c.get(h.url("/linelogin/nope")).send().await.unwrap();
+    let r = h.get(&c, "/linelogin/nope").await;
     assert_eq!(r.status(), 404, "unknown path under the prefix");
     assert!(
         r.text()
@@ -149,7 +145,7 @@ async fn routes_move_under_the_prefix_and_nothing_stays_at_the_root() {
             .unwrap()
             .contains("/linelogin/static/style.css")
     );
-    let r = c.get(h.url("/linelogin/api/me")).send().await.unwrap();
+    let r = h.get(&c, "/linelogin/api/me").await;
     assert_eq!(r.status(), 401);
     let html = h.page(&c, "/linelogin").await;
     for link in [
@@ -161,7 +157,7 @@ async fn routes_move_under_the_prefix_and_nothing_stays_at_the_root() {
         assert!(html.contains(link), "{link} in {html}");
     }
     assert!(!html.contains("href=\"/login\"") && !html.contains("href=\"/me\""));
-    let r = c.get(h.url("/linelogin/me")).send().await.unwrap();
+    let r = h.get(&c, "/linelogin/me").await;
     assert!(r.status().is_redirection());
     assert_eq!(location(&r), "/linelogin/login?next=/linelogin/me");
 
@@ -196,7 +192,7 @@ async fn forward_auth_gives_identity_headers_and_a_verifiable_assertion() {
     let h = &e.h;
     let c = h.client();
 
-    let r = c.get(h.url("/linelogin/auth")).send().await.unwrap();
+    let r = h.get(&c, "/linelogin/auth").await;
     assert_eq!(r.status(), 401, "no session");
     assert!(header(&r, "x-linelogin-user").is_none());
 
@@ -224,7 +220,7 @@ async fn forward_auth_gives_identity_headers_and_a_verifiable_assertion() {
 
     let before = unix_now() as i64;
     for path in ["/linelogin/auth", "/linelogin/auth/redirect"] {
-        let r = c.get(h.url(path)).send().await.unwrap();
+        let r = h.get(&c, path).await;
         assert_eq!(r.status(), 200, "{path}");
         assert_eq!(header(&r, "x-linelogin-user").as_deref(), Some(EMU_USER));
         let account = header(&r, "x-linelogin-account").unwrap();
@@ -269,11 +265,7 @@ async fn forward_auth_gives_identity_headers_and_a_verifiable_assertion() {
                 .is_err()
         );
     }
-    let r = c
-        .get(h.url("/linelogin/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap();
+    let r = h.get(&c, "/linelogin/.well-known/jwks.json").await;
     assert_eq!(
         header(&r, "cache-control").as_deref(),
         Some("public, max-age=300")
@@ -284,13 +276,9 @@ async fn forward_auth_gives_identity_headers_and_a_verifiable_assertion() {
     let csrf = crate::harness::extract_csrf(&me).unwrap();
     let r = h.post_form(&c, "/linelogin/logout", Some(&csrf)).await;
     assert_eq!(r.status(), 303);
-    let r = c.get(h.url("/linelogin/auth")).send().await.unwrap();
+    let r = h.get(&c, "/linelogin/auth").await;
     assert_eq!(r.status(), 401);
-    let r = c
-        .get(h.url("/linelogin/auth/redirect"))
-        .send()
-        .await
-        .unwrap();
+    let r = h.get(&c, "/linelogin/auth/redirect").await;
     assert_eq!(r.status(), 302);
 }
 
@@ -551,7 +539,7 @@ async fn proxy_mode_logs_in_and_sends_only_its_own_identity_upstream() {
         assert_eq!(headers["cookie"], "app_pref=blue");
     }
     for path in ["/static/../admin", "/static/%2e%2e/admin", "/healthz"] {
-        let r = c.get(h.url(path)).send().await.unwrap();
+        let r = h.get(&c, path).await;
         assert_eq!(r.status(), 401, "{path} is not public");
     }
 
@@ -591,14 +579,14 @@ async fn proxy_mode_logs_in_and_sends_only_its_own_identity_upstream() {
     .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(claims["sub"], EMU_USER);
     // A public path with a session carries the identity too.
-    let v = echoed(c.get(h.url("/health")).send().await.unwrap()).await;
+    let v = echoed(h.get(&c, "/health").await).await;
     assert_eq!(v["headers"]["x-linelogin-user"], EMU_USER);
     // linelogin's own pages are not proxied, and keep their headers.
-    let r = c.get(h.url("/linelogin/me")).send().await.unwrap();
+    let r = h.get(&c, "/linelogin/me").await;
     assert_eq!(r.status(), 200);
     assert!(header(&r, "content-security-policy").is_some());
     // The upstream's responses do not get linelogin's headers.
-    let r = c.get(h.url("/app")).send().await.unwrap();
+    let r = h.get(&c, "/app").await;
     assert!(header(&r, "content-security-policy").is_none());
     assert!(header(&r, "cache-control").is_none());
 }
@@ -621,7 +609,7 @@ async fn upstream_down_is_a_502_page_and_a_silent_one_a_504() {
     assert!(header(&r, "content-type").unwrap().starts_with("text/html"));
     let html = r.text().await.unwrap();
     assert!(html.contains("unreachable") && html.contains("/linelogin/static/style.css"));
-    let r = c.get(e.h.url("/api/x")).send().await.unwrap();
+    let r = e.h.get(&c, "/api/x").await;
     assert_eq!(r.status(), 502);
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["error"], "bad_gateway");
@@ -704,7 +692,7 @@ async fn an_assertion_is_reused_for_at_most_a_minute_and_never_after_logout() {
         serde_json::from_slice::<serde_json::Value>(&json).unwrap()
     };
     let auth = || async {
-        let r = c.get(h.url("/linelogin/auth")).send().await.unwrap();
+        let r = h.get(&c, "/linelogin/auth").await;
         assert_eq!(r.status(), 200);
         header(&r, "x-linelogin-assertion").unwrap()
     };
@@ -730,7 +718,7 @@ async fn an_assertion_is_reused_for_at_most_a_minute_and_never_after_logout() {
             .status(),
         303
     );
-    let r = c.get(h.url("/linelogin/auth")).send().await.unwrap();
+    let r = h.get(&c, "/linelogin/auth").await;
     assert_eq!(r.status(), 401);
     h.login(&c).await;
     assert_ne!(auth().await, second, "a new session signs its own");
@@ -739,13 +727,13 @@ async fn an_assertion_is_reused_for_at_most_a_minute_and_never_after_logout() {
     // go with them.
     let other = h.client();
     h.login(&other).await;
-    let r = other.get(h.url("/linelogin/auth")).send().await.unwrap();
+    let r = h.get(&other, "/linelogin/auth").await;
     assert_eq!(r.status(), 200, "the other browser's identity is cached");
     assert_eq!(
         h.submit(&c, "/linelogin/account/unlink").await.status(),
         200
     );
-    let r = other.get(h.url("/linelogin/auth")).send().await.unwrap();
+    let r = h.get(&other, "/linelogin/auth").await;
     assert_eq!(r.status(), 401, "no cached identity after unlink");
     h.stop().await;
 }

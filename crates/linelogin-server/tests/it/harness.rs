@@ -279,6 +279,11 @@ impl Harness {
         self.state.settings().base_path.clone()
     }
 
+    /// `GET path` with the browser `c`.
+    pub async fn get(&self, c: &reqwest::Client, path: &str) -> reqwest::Response {
+        c.get(self.url(path)).send().await.unwrap()
+    }
+
     /// The body of `GET path`.
     pub async fn page(&self, c: &reqwest::Client, path: &str) -> String {
         text_of(c.get(self.url(path))).await

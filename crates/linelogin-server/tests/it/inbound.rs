@@ -469,7 +469,7 @@ async fn the_listener_hands_the_peer_address_to_the_per_client_limit() {
         .unwrap();
     let mut statuses = Vec::new();
     for _ in 0..10 {
-        let r = client.get(h.url("/login")).send().await.unwrap();
+        let r = h.get(&client, "/login").await;
         statuses.push(r.status().as_u16());
     }
     assert!(statuses[..3].iter().all(|s| *s == 302), "{statuses:?}");

@@ -112,7 +112,7 @@ async fn emulator_429s_become_503_pages_without_a_retry_storm() {
     // And the server's other pages stay up meanwhile.
     let c = emu.h.client();
     let t = Instant::now();
-    let home = c.get(emu.h.url("/")).send().await.unwrap();
+    let home = emu.h.get(&c, "/").await;
     assert_eq!(home.status(), 200);
     assert!(t.elapsed() < Duration::from_secs(2));
     emu.stop().await;

@@ -74,13 +74,11 @@ async fn a_login_flow_shows_in_the_series_with_low_cardinality_labels() {
     );
     assert_eq!(h.submit(&c, "/account/unregister").await.status(), 200);
     h.wait_outbox_empty().await;
-    let nope = c.get(h.url("/no/such/page")).send().await.unwrap();
+    let nope = h.get(&c, "/no/such/page").await;
     assert_eq!(nope.status(), 404);
-    let bogus = c
-        .get(h.url("/callback?code=SECRETCODE&state=SECRETSTATE"))
-        .send()
-        .await
-        .unwrap();
+    let bogus = h
+        .get(&c, "/callback?code=SECRETCODE&state=SECRETSTATE")
+        .await;
     assert_eq!(bogus.status(), 400);
 
     let text = scrape(&h).await;
@@ -221,7 +219,7 @@ async fn a_login_flow_shows_in_the_series_with_low_cardinality_labels() {
         assert!(!text.contains(leak), "{leak} in the metrics");
     }
     // `/metrics` is not on the public port.
-    assert_eq!(c.get(h.url("/metrics")).send().await.unwrap().status(), 404);
+    assert_eq!(h.get(&c, "/metrics").await.status(), 404);
     h.stop().await;
 }
 

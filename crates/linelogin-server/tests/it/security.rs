@@ -6,11 +6,7 @@ const USER: &str = "U00000000000000000000000000000001";
 
 /// Starts a login and returns (authorize URL, callback URL from LINE).
 async fn begin(h: &Harness, c: &reqwest::Client, query: &str) -> (String, String) {
-    let r = c
-        .get(h.url(&format!("/login{query}")))
-        .send()
-        .await
-        .unwrap();
+    let r = h.get(&c, &format!("/login{query}")).await;
     let authorize = location(&r);
     let r = c.get(&authorize).send().await.unwrap();
     (authorize, location(&r))
@@ -41,7 +37,7 @@ async fn sp01_state_mismatch_offers_retry_with_disable_auto_login() {
         h.line.calls("/oauth2/v2.1/token").is_empty(),
         "no token request for an unverified state"
     );
-    let r = c.get(h.url("/login?retry=1")).send().await.unwrap();
+    let r = h.get(&c, "/login?retry=1").await;
     assert!(location(&r).contains("disable_auto_login=true"));
     h.stop().await;
 }
@@ -50,9 +46,9 @@ async fn sp01_state_mismatch_offers_retry_with_disable_auto_login() {
 async fn sp02_no_state_and_no_cookie_is_rejected() {
     let h = Harness::start().await;
     let c = h.client();
-    let r = c.get(h.url("/callback?code=abc")).send().await.unwrap();
+    let r = h.get(&c, "/callback?code=abc").await;
     assert_eq!(r.status(), 400);
-    let r = c.get(h.url("/callback")).send().await.unwrap();
+    let r = h.get(&c, "/callback").await;
     assert_eq!(r.status(), 400);
     assert!(h.line.calls("/oauth2/v2.1/token").is_empty());
     h.stop().await;
@@ -121,16 +117,12 @@ async fn cb03_error_callbacks_get_a_friendly_page_never_500() {
         ("SERVER_ERROR", 400),
         ("WHATEVER", 400),
     ] {
-        let r = c.get(h.url("/login")).send().await.unwrap();
+        let r = h.get(&c, "/login").await;
         let authorize = location(&r);
         let state = query_param(&authorize, "state");
-        let r = c
-            .get(h.url(&format!(
+        let r = h.get(&c, &format!(
                 "/callback?error={code}&error_description=The+resource+owner+denied&state={state}"
-            )))
-            .send()
-            .await
-            .unwrap();
+            )).await;
         assert_eq!(r.status().as_u16(), status, "{code}");
         let html = r.text().await.unwrap();
         assert!(
@@ -139,11 +131,7 @@ async fn cb03_error_callbacks_get_a_friendly_page_never_500() {
         );
     }
     // Without a state: the generic rejection.
-    let r = c
-        .get(h.url("/callback?error=ACCESS_DENIED"))
-        .send()
-        .await
-        .unwrap();
+    let r = h.get(&c, "/callback?error=ACCESS_DENIED").await;
     assert_eq!(r.status(), 400);
     assert!(h.line.calls("/oauth2/v2.1/token").is_empty());
     h.stop().await;
@@ -153,15 +141,11 @@ async fn cb03_error_callbacks_get_a_friendly_page_never_500() {
 async fn cb04_error_fields_are_never_reflected() {
     let h = Harness::start().await;
     let c = h.client();
-    let r = c.get(h.url("/login")).send().await.unwrap();
+    let r = h.get(&c, "/login").await;
     let state = query_param(&location(&r), "state");
-    let r = c
-        .get(h.url(&format!(
+    let r = h.get(&c, &format!(
             "/callback?error=%3Cscript%3Ealert(1)%3C%2Fscript%3E&error_description=%22%3E%3Csvg+onload%3Dalert(1)%3E&state={state}"
-        )))
-        .send()
-        .await
-        .unwrap();
+        )).await;
     assert_eq!(r.status(), 400);
     let html = r.text().await.unwrap();
     assert!(!html.contains("<script>") && !html.contains("<svg"));
@@ -276,7 +260,7 @@ async fn ses01_session_fixation_planted_id_is_useless_and_rotated() {
     assert_eq!(h.api_me_as(&first).await.0, 200, "the new id works");
     let c = h.client();
     // A second login in the same browser rotates the id again and ends the old one.
-    let r = c.get(h.url("/login")).send().await.unwrap();
+    let r = h.get(&c, "/login").await;
     let pre = cookie_value(&r, "ll_login").unwrap();
     let r = c.get(location(&r)).send().await.unwrap();
     let r = c
@@ -298,7 +282,7 @@ async fn ses01_session_fixation_planted_id_is_useless_and_rotated() {
 async fn ses02_cookie_attributes() {
     let h = Harness::start().await;
     let c = h.client();
-    let r = c.get(h.url("/login")).send().await.unwrap();
+    let r = h.get(&c, "/login").await;
     let pre = set_cookies(&r);
     let pre = pre.iter().find(|c| c.starts_with("ll_login=")).unwrap();
     for attr in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=600"] {
@@ -335,11 +319,8 @@ async fn ses03_session_only_from_the_cookie_and_tampering_is_anonymous() {
     let id = cookie_value(&r, "ll_session").unwrap();
     let fresh = h.client();
     assert_eq!(
-        fresh
-            .get(h.url(&format!("/api/me?session={id}")))
-            .send()
+        h.get(&fresh, &format!("/api/me?session={id}"))
             .await
-            .unwrap()
             .status(),
         401
     );
@@ -442,8 +423,8 @@ async fn csrf03_safe_methods_change_nothing() {
     let h = Harness::start().await;
     let c = h.client();
     h.login(&c).await;
-    assert_eq!(c.get(h.url("/logout")).send().await.unwrap().status(), 405);
-    let r = c.get(h.url("/account/unregister")).send().await.unwrap();
+    assert_eq!(h.get(&c, "/logout").await.status(), 405);
+    let r = h.get(&c, "/account/unregister").await;
     assert_eq!(r.status(), 200, "GET only shows the confirmation");
     assert_eq!(
         c.post(h.url("/callback")).send().await.unwrap().status(),
@@ -474,7 +455,7 @@ async fn csrf04_and_rd04_security_headers_on_every_page() {
         "/callback?code=x&state=y",
         "/nope",
     ] {
-        let r = c.get(h.url(path)).send().await.unwrap();
+        let r = h.get(&c, path).await;
         let hd = r.headers();
         let csp = hd.get("content-security-policy").unwrap().to_str().unwrap();
         assert!(
@@ -494,16 +475,16 @@ async fn csrf04_and_rd04_security_headers_on_every_page() {
 async fn login_required_pages_redirect_and_api_says_401() {
     let h = Harness::start().await;
     let c = h.client();
-    let r = c.get(h.url("/me")).send().await.unwrap();
+    let r = h.get(&c, "/me").await;
     assert_eq!(r.status(), 303);
     assert_eq!(location(&r), "/login?next=/me");
-    let r = c.get(h.url("/api/me")).send().await.unwrap();
+    let r = h.get(&c, "/api/me").await;
     assert_eq!(r.status(), 401);
     let v: serde_json::Value = r.json().await.unwrap();
     assert_eq!(v["error"], "login_required");
     let r = h.post_form(&c, "/account/unregister", Some("x")).await;
     assert_eq!(r.status(), 401);
-    let r = c.get(h.url("/does-not-exist")).send().await.unwrap();
+    let r = h.get(&c, "/does-not-exist").await;
     assert_eq!(r.status(), 404);
     assert!(r.text().await.unwrap().contains("There is no such page"));
     h.stop().await;
@@ -611,7 +592,7 @@ async fn idt09_nonce_replay_is_rejected_before_any_further_call() {
     let h = Harness::start().await;
     let c = h.client();
     // A first login; remember its nonce.
-    let r = c.get(h.url("/login")).send().await.unwrap();
+    let r = h.get(&c, "/login").await;
     let old_nonce = query_param(&location(&r), "nonce");
     let r = c.get(location(&r)).send().await.unwrap();
     assert_eq!(c.get(location(&r)).send().await.unwrap().status(), 303);
