@@ -150,7 +150,7 @@ async fn the_app_reads_and_ends_an_account_through_the_api() {
             format!("{}/linelogin/account/{what}", h.base).as_str()
         );
     }
-    assert!(h.state.store().account(&b).await.unwrap().is_some());
+    assert!(h.account_by_id(&b).await.is_some());
 
     // Unregister: the account goes, its job remains visible.
     h.login(&h.client()).await;
@@ -158,7 +158,7 @@ async fn the_app_reads_and_ends_an_account_through_the_api() {
     assert_eq!(status, 202, "{body}");
     h.wait_outbox_empty().await;
     assert!(!h.line.is_authorized(OTHER));
-    assert!(h.state.store().account(&b).await.unwrap().is_none());
+    assert!(h.account_by_id(&b).await.is_none());
     let (status, _, body) = get(b.clone()).await;
     assert_eq!(status, 200);
     assert_eq!(

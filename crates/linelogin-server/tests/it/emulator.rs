@@ -156,6 +156,11 @@ impl Emu {
         assert!(r.status().is_success(), "admin {path}: {}", r.status());
     }
 
+    /// Replaces the emulator's fault rules (`PUT /_emulator/faults`).
+    pub async fn faults(&self, rules: serde_json::Value) {
+        self.admin(reqwest::Method::PUT, "faults", rules).await;
+    }
+
     pub async fn stop(self) {
         self.h.stop().await;
         self.running.shutdown().await.unwrap();
@@ -252,14 +257,10 @@ async fn emulator_deauthorize_500_then_429_then_204() {
     let e = start(Opts::default(), true).await;
     let c = e.h.client();
     e.h.login(&c).await;
-    e.admin(
-        reqwest::Method::PUT,
-        "faults",
-        serde_json::json!([
-            { "endpoint": "deauthorize", "status": 500, "count": 1 },
-            { "endpoint": "deauthorize", "status": 429, "count": 1, "retry_after": 0 }
-        ]),
-    )
+    e.faults(serde_json::json!([
+        { "endpoint": "deauthorize", "status": 500, "count": 1 },
+        { "endpoint": "deauthorize", "status": 429, "count": 1, "retry_after": 0 }
+    ]))
     .await;
     assert_eq!(e.h.submit(&c, "/account/unregister").await.status(), 200);
     e.h.wait_outbox_empty().await;

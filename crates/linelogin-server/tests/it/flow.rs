@@ -122,7 +122,7 @@ async fn unlink_keeps_account_and_login_links_again() {
     assert_eq!(r.status(), 200);
     h.assert_deauthorized(USER, &[204]).await;
     assert_eq!(h.api_me(&c).await.0, 401, "sessions ended");
-    let account = h.state.store().account(&id_before).await.unwrap().unwrap();
+    let account = h.account_by_id(&id_before).await.unwrap();
     assert_eq!(
         account.status,
         linelogin_server::store::AccountStatus::Unlinked
@@ -212,12 +212,7 @@ async fn out07_without_a_usable_token_unregister_goes_through_a_fresh_login() {
     let authorize = location(&r);
     assert!(authorize.starts_with(&h.line.url));
     assert!(
-        h.state
-            .store()
-            .account(&account.id)
-            .await
-            .unwrap()
-            .is_some(),
+        h.account_by_id(&account.id).await.is_some(),
         "nothing deleted yet"
     );
     let r = c.get(&authorize).send().await.unwrap();
@@ -225,14 +220,7 @@ async fn out07_without_a_usable_token_unregister_goes_through_a_fresh_login() {
     assert_eq!(r.status(), 200);
     assert!(r.text().await.unwrap().contains("Your account is deleted"));
     h.assert_deauthorized(USER, &[204]).await;
-    assert!(
-        h.state
-            .store()
-            .account(&account.id)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(h.account_by_id(&account.id).await.is_none());
     h.stop().await;
 }
 

@@ -59,12 +59,8 @@ async fn five_429s_with_retry_after_86400_lock_logins_out_no_longer_than_the_cei
         ..Opts::default()
     };
     let e = start(opts, 1).await;
-    e.admin(
-        reqwest::Method::PUT,
-        "faults",
-        json!([{ "endpoint": "token", "status": 429, "count": 5, "retry_after": 86400 }]),
-    )
-    .await;
+    e.faults(json!([{ "endpoint": "token", "status": 429, "count": 5, "retry_after": 86400 }]))
+        .await;
     let mut locked_out = Duration::ZERO;
     for round in 1..=5 {
         let r = e.h.login_with(&e.h.client(), "").await;
@@ -108,12 +104,8 @@ async fn retry_after_ceiling_seconds_from_config_bounds_the_lockout() {
     }
     .config(|c| c.outbound.retry_after_ceiling_seconds = 1);
     let e = start(opts, 1).await;
-    e.admin(
-        reqwest::Method::PUT,
-        "faults",
-        json!([{ "endpoint": "token", "status": 429, "count": 5, "retry_after": 86400 }]),
-    )
-    .await;
+    e.faults(json!([{ "endpoint": "token", "status": 429, "count": 5, "retry_after": 86400 }]))
+        .await;
     let started = Instant::now();
     let mut refused = 0;
     loop {
@@ -148,12 +140,8 @@ async fn failing_deauthorize_endpoint_leaves_logins_working_5_of_5() {
     let e = start(Opts::default(), 6).await;
     let c = e.h.client();
     e.h.login(&c).await;
-    e.admin(
-        reqwest::Method::PUT,
-        "faults",
-        json!([{ "endpoint": "deauthorize", "status": 500 }]),
-    )
-    .await;
+    e.faults(json!([{ "endpoint": "deauthorize", "status": 500 }]))
+        .await;
     assert_eq!(e.h.submit(&c, "/account/unregister").await.status(), 200);
     // Enough failures to open a breaker (threshold 5).
     let started = Instant::now();
@@ -194,12 +182,8 @@ async fn locally_refused_deauthorizations_stay_pending_and_are_sent_once_line_is
     e.h.login(&c0).await;
     e.h.login(&c1).await;
     assert!(e.authorized(&user_id(0)).await && e.authorized(&user_id(1)).await);
-    e.admin(
-        reqwest::Method::PUT,
-        "faults",
-        json!([{ "endpoint": "deauthorize", "status": 500, "count": 5 }]),
-    )
-    .await;
+    e.faults(json!([{ "endpoint": "deauthorize", "status": 500, "count": 5 }]))
+        .await;
     assert_eq!(e.h.submit(&c0, "/account/unregister").await.status(), 200);
     assert_eq!(e.h.submit(&c1, "/account/unregister").await.status(), 200);
     let mut done = false;
@@ -237,12 +221,8 @@ async fn a_job_that_runs_out_of_attempts_is_failed_and_can_be_retried() {
     let e = start(opts, 1).await;
     let c = e.h.client();
     e.h.login(&c).await;
-    e.admin(
-        reqwest::Method::PUT,
-        "faults",
-        json!([{ "endpoint": "deauthorize", "status": 500, "count": 3 }]),
-    )
-    .await;
+    e.faults(json!([{ "endpoint": "deauthorize", "status": 500, "count": 3 }]))
+        .await;
     assert_eq!(e.h.submit(&c, "/account/unregister").await.status(), 200);
     let started = Instant::now();
     loop {

@@ -308,6 +308,11 @@ impl Harness {
             .unwrap()
     }
 
+    /// The account with this id, if it is still there.
+    pub async fn account_by_id(&self, id: &str) -> Option<Account> {
+        self.state.store().account(id).await.unwrap()
+    }
+
     /// The csrf_token hidden input of a page.
     pub async fn csrf(&self, c: &reqwest::Client, path: &str) -> String {
         let html = self.page(c, path).await;

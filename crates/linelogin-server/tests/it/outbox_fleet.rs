@@ -234,12 +234,8 @@ async fn a_long_call_renews_its_lease_so_no_other_worker_takes_the_job() {
     let c = e.h.client();
     e.h.login(&c).await;
     assert!(e.authorized(EMU_USER).await);
-    e.admin(
-        reqwest::Method::PUT,
-        "faults",
-        json!([{ "endpoint": "deauthorize", "latency_ms": 2000 }]),
-    )
-    .await;
+    e.faults(json!([{ "endpoint": "deauthorize", "latency_ms": 2000 }]))
+        .await;
     let r = e.h.submit(&c, "/account/unregister").await;
     assert!(r.status().as_u16() < 400, "{}", r.status());
     e.h.wait_outbox_empty().await;
