@@ -19,7 +19,7 @@ use linelogin_server::store::PostgresStore;
 use serde_json::json;
 
 use crate::emulator::fleet_emulator;
-use crate::harness::{self, bind, config_with, get_json, location};
+use crate::harness::{self, bind, config_with, get_json};
 
 const RATE: u32 = 20;
 const BURST: u32 = 5;
@@ -217,11 +217,9 @@ fn browser() -> reqwest::Client {
 /// One login, then (when it worked) unregister; returns the callback status.
 async fn login_and_unregister(base: &str) -> u16 {
     let c = browser();
-    let r = c.get(format!("{base}/login")).send().await.unwrap();
-    assert_eq!(r.status(), 302);
-    let r = c.get(location(&r)).send().await.unwrap();
-    assert!(r.status().is_redirection(), "{}", r.status());
-    let r = c.get(location(&r)).send().await.unwrap();
+    let r = harness::follow_login(&c, &format!("{base}/login"))
+        .await
+        .response;
     let status = r.status().as_u16();
     if status == 303 {
         let r = harness::unregister_at_base(&c, base).await.unwrap();
@@ -412,11 +410,9 @@ async fn a_session_made_on_one_instance_works_on_another() {
     let f = start_fleet(2, 2).await;
     let (a, b) = (&f.instances[0].base, &f.instances[1].base);
     let c = browser();
-    let r = c.get(format!("{a}/login")).send().await.unwrap();
-    assert_eq!(r.status(), 302);
-    let r = c.get(location(&r)).send().await.unwrap();
-    assert!(r.status().is_redirection(), "{}", r.status());
-    let r = c.get(location(&r)).send().await.unwrap();
+    let r = harness::follow_login(&c, &format!("{a}/login"))
+        .await
+        .response;
     assert_eq!(r.status(), 303, "logged in on A");
     let cookie = cookies_set_by(&r);
     assert!(!cookie.is_empty(), "A set a session cookie");

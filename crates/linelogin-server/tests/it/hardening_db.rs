@@ -17,7 +17,7 @@ use linelogin_server::store::{PostgresStore, Store};
 use tokio::time::Instant;
 
 use crate::fake_line::FakeLine;
-use crate::harness::{self, Harness, Opts, location};
+use crate::harness::{self, Harness, Opts};
 
 /// The bound each answer must come within: the configured 1 s + 1 s, and slack for a busy
 /// machine. The old code hung until the lock was released (19 s in the fault run).
@@ -29,12 +29,7 @@ fn client() -> reqwest::Client {
 
 /// Logs in through the fake LINE; the client keeps the session cookie.
 async fn login(base: &str, c: &reqwest::Client) {
-    let r = c.get(format!("{base}/login")).send().await.unwrap();
-    assert_eq!(r.status(), 302, "login redirects to LINE");
-    let r = c.get(location(&r)).send().await.unwrap();
-    assert!(r.status().is_redirection(), "LINE redirects back");
-    let r = c.get(location(&r)).send().await.unwrap();
-    assert_eq!(r.status(), 303, "callback answers 303");
+    harness::login_at_base(c, base).await;
     let (status, _) = get(c, &format!("{base}/api/me")).await;
     assert_eq!(status, 200, "logged in");
 }

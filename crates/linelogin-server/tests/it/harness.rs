@@ -242,22 +242,10 @@ impl Harness {
     /// Follows a login URL (a path on this server, or absolute) to LINE and back to the
     /// callback.
     pub async fn login_at(&self, c: &reqwest::Client, login: &str) -> LoginTrip {
-        let url = if login.starts_with("http") {
-            login.to_owned()
+        if login.starts_with("http") {
+            follow_login(c, login).await
         } else {
-            self.url(login)
-        };
-        let r = c.get(url).send().await.unwrap();
-        assert_eq!(r.status(), 302, "login redirects to LINE");
-        let authorize = location(&r);
-        let r = c.get(&authorize).send().await.unwrap();
-        assert!(r.status().is_redirection(), "LINE redirects back");
-        let callback = location(&r);
-        let response = c.get(&callback).send().await.unwrap();
-        LoginTrip {
-            authorize,
-            callback,
-            response,
+            follow_login(c, &self.url(login)).await
         }
     }
 
@@ -455,17 +443,29 @@ pub fn server_command(
     cmd
 }
 
-/// Logs `c` in at the server at `base` (not a [`Harness`]): /login → LINE → /callback.
-pub async fn login_at_base(c: &reqwest::Client, base: &str) {
-    let r = c.get(format!("{base}/login")).send().await.unwrap();
+/// Follows the absolute login URL `login` to LINE and back to the callback.
+pub async fn follow_login(c: &reqwest::Client, login: &str) -> LoginTrip {
+    let r = c.get(login).send().await.unwrap();
     assert_eq!(r.status(), 302, "login redirects to LINE");
-    let r = c.get(location(&r)).send().await.unwrap();
+    let authorize = location(&r);
+    let r = c.get(&authorize).send().await.unwrap();
     assert!(
         r.status().is_redirection(),
         "LINE redirects back: {}",
         r.status()
     );
-    let r = c.get(location(&r)).send().await.unwrap();
+    let callback = location(&r);
+    let response = c.get(&callback).send().await.unwrap();
+    LoginTrip {
+        authorize,
+        callback,
+        response,
+    }
+}
+
+/// Logs `c` in at the server at `base` (not a [`Harness`]): /login → LINE → /callback.
+pub async fn login_at_base(c: &reqwest::Client, base: &str) {
+    let r = follow_login(c, &format!("{base}/login")).await.response;
     assert_eq!(r.status(), 303, "callback answers 303");
 }
 

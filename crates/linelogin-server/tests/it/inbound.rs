@@ -55,6 +55,20 @@ async fn harness(
     .await
 }
 
+/// Runs `work` on a thread with its own runtime, so that it does not compete with the
+/// server's runtime (a client flood, a latency probe).
+fn on_own_thread<T: Send + 'static>(
+    work: impl std::future::Future<Output = T> + Send + 'static,
+) -> std::thread::JoinHandle<T> {
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(work)
+    })
+}
+
 /// The server on a mock clock, with at most `cap` pending logins.
 async fn with_pending_cap(cap: u64) -> (Harness, MockClock) {
     let clock = MockClock::at_unix(1_800_000_000);
@@ -293,51 +307,38 @@ async fn log05_bogus_callback_flood_is_bounded_and_the_app_responsive() {
         let started = Instant::now();
         let flood = {
             let (base, sent) = (base.clone(), Arc::clone(&sent));
-            std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                rt.block_on(async move {
-                    let client = reqwest::Client::new();
-                    let mut tasks = Vec::new();
-                    for _ in 0..16 {
-                        let (client, base, sent) =
-                            (client.clone(), base.clone(), Arc::clone(&sent));
-                        tasks.push(tokio::spawn(async move {
-                            let url =
-                                format!("{base}/callback?code=bogus&state=bogus-state-0123456789");
-                            while sent.fetch_add(1, Ordering::Relaxed) < n {
-                                let r = client.get(&url).send().await.unwrap();
-                                assert!(r.status() == 400 || r.status() == 429, "{}", r.status());
-                            }
-                        }));
-                    }
-                    for t in tasks {
-                        t.await.unwrap();
-                    }
-                });
+            on_own_thread(async move {
+                let client = reqwest::Client::new();
+                let mut tasks = Vec::new();
+                for _ in 0..16 {
+                    let (client, base, sent) = (client.clone(), base.clone(), Arc::clone(&sent));
+                    tasks.push(tokio::spawn(async move {
+                        let url =
+                            format!("{base}/callback?code=bogus&state=bogus-state-0123456789");
+                        while sent.fetch_add(1, Ordering::Relaxed) < n {
+                            let r = client.get(&url).send().await.unwrap();
+                            assert!(r.status() == 400 || r.status() == 429, "{}", r.status());
+                        }
+                    }));
+                }
+                for t in tasks {
+                    t.await.unwrap();
+                }
             })
         };
         let probe = {
             let (base, done) = (base.clone(), Arc::clone(&done));
-            std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                rt.block_on(async move {
-                    let client = reqwest::Client::new();
-                    let mut lat = Vec::new();
-                    while !done.load(Ordering::Relaxed) {
-                        let t = Instant::now();
-                        let r = client.get(format!("{base}/")).send().await.unwrap();
-                        assert_eq!(r.status(), 200);
-                        lat.push(t.elapsed());
-                        tokio::time::sleep(Duration::from_millis(5)).await;
-                    }
-                    lat
-                })
+            on_own_thread(async move {
+                let client = reqwest::Client::new();
+                let mut lat = Vec::new();
+                while !done.load(Ordering::Relaxed) {
+                    let t = Instant::now();
+                    let r = client.get(format!("{base}/")).send().await.unwrap();
+                    assert_eq!(r.status(), 200);
+                    lat.push(t.elapsed());
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                lat
             })
         };
         tokio::task::spawn_blocking(move || flood.join().unwrap())
