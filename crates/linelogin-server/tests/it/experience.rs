@@ -252,7 +252,8 @@ async fn configured_scopes_and_options_reach_the_authorization_request() {
 fn scopes_without_openid_or_unknown_prompt_are_config_errors() {
     use linelogin_server::config::Config;
     use linelogin_server::state::Settings;
-    let cases: [(&str, fn(&mut Config)); 3] = [
+    type SetLine = fn(&mut Config);
+    let cases: [(&str, SetLine); 3] = [
         ("openid", |c| c.line.scopes = words("profile")),
         ("prompt", |c| c.line.prompt = Some("always".to_owned())),
         ("bot_prompt", |c| {
@@ -429,7 +430,7 @@ fn form_fields(html: &str) -> Vec<(String, String)> {
 
 /// Logs in through the emulator's consent page as its first test user, as a browser would.
 async fn login_through_consent(e: &crate::emulator::Emu, c: &reqwest::Client) {
-    let r = e.h.get(&c, "/login").await;
+    let r = e.h.get(c, "/login").await;
     let authorize = location(&r);
     assert!(authorize.starts_with(&e.emu_url), "{authorize}");
     let r = c.get(&authorize).send().await.unwrap();

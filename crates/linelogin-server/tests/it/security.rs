@@ -6,7 +6,7 @@ const USER: &str = "U00000000000000000000000000000001";
 
 /// Starts a login and returns (authorize URL, callback URL from LINE).
 async fn begin(h: &Harness, c: &reqwest::Client, query: &str) -> (String, String) {
-    let r = h.get(&c, &format!("/login{query}")).await;
+    let r = h.get(c, &format!("/login{query}")).await;
     let authorize = location(&r);
     let r = c.get(&authorize).send().await.unwrap();
     (authorize, location(&r))
