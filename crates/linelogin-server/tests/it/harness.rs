@@ -1,124 +1,29 @@
 //! Starts LINE (fake or emulator) and the server on 127.0.0.1:0, and drives flows with reqwest
-//! (redirects off, cookie jar on).
+//! (redirects off, cookie jar on) the way a browser does. The configuration the server gets
+//! is in [`config`]; servers reached only by URL (child processes) in [`remote`].
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use line_login::clock::{MockClock, SharedClock, SystemClock};
-use line_login::secret::ChannelSecret;
+use line_login::clock::{SharedClock, SystemClock};
 use linelogin_server::AppState;
-use linelogin_server::config::{Config, DatabaseUrl, EncryptionKey, GatewayConfig, LineConfig};
 use linelogin_server::serve::{RunningServer, start_on};
-use linelogin_server::store::{Account, Timeouts};
+use linelogin_server::store::Account;
 use reqwest::header::{LOCATION, SET_COOKIE};
-use url::Url;
 
-use crate::fake_line::{CHANNEL_ID, CHANNEL_SECRET, FakeLine};
+use crate::fake_line::FakeLine;
 
-pub const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
-
-/// A change to the test server's configuration, applied after the harness's own settings.
-pub type Tweak = Box<dyn FnOnce(&mut Config) + Send>;
-
-pub struct Opts {
-    pub worker: bool,
-    pub db: Option<PathBuf>,
-    pub clock: Option<MockClock>,
-    /// Changes to the configuration, in order (see [`Opts::config`]).
-    pub tweaks: Vec<Tweak>,
-    /// Use this LINE base URL (e.g. an emulator) instead of the fake's.
-    pub line_url: Option<String>,
-    /// Serve on this already bound listener.
-    pub listener: Option<tokio::net::TcpListener>,
-    /// Write the guideline logs (into the test's directory).
-    pub guideline_logs: bool,
-}
-
-impl Default for Opts {
-    fn default() -> Self {
-        Opts {
-            worker: true,
-            db: None,
-            clock: None,
-            tweaks: Vec::new(),
-            line_url: None,
-            listener: None,
-            guideline_logs: false,
-        }
-    }
-}
-
-impl Opts {
-    /// Changes the configuration in code: `Opts::default().config(|c| c.outbound.burst = 5)`.
-    pub fn config(mut self, tweak: impl FnOnce(&mut Config) + Send + 'static) -> Self {
-        self.tweaks.push(Box::new(tweak));
-        self
-    }
-
-    /// The server keeps its SQLite database at `db` (e.g. one kept from an earlier start).
-    pub fn db(mut self, db: PathBuf) -> Self {
-        self.db = Some(db);
-        self
-    }
-
-    /// The server runs on `clock`.
-    pub fn clock(mut self, clock: &MockClock) -> Self {
-        self.clock = Some(clock.clone());
-        self
-    }
-
-    /// The server runs as the gateway with this `[gateway]` section.
-    pub fn gateway(self, gateway: GatewayConfig) -> Self {
-        self.config(move |c| c.gateway = Some(gateway))
-    }
-}
-
-/// Sessions that outlive LINE's 30-day access token: 60 days, idle or not.
-pub fn sixty_day_sessions(c: &mut Config) {
-    c.session.ttl_seconds = 60 * 86400;
-    c.session.idle_seconds = 60 * 86400;
-}
-
-/// 1-s bounds on every wait for the database (`[database]`), and no worker: a down or
-/// locked database must answer within them.
-pub fn one_second_database(c: &mut Config) {
-    c.database.acquire_timeout_ms = 1000;
-    c.database.statement_timeout_ms = 1000;
-    c.deauth.worker = false;
-}
-
-/// The store's side of [`one_second_database`], for a store the test builds itself.
-pub fn one_second_timeouts() -> Timeouts {
-    Timeouts {
-        acquire: Duration::from_secs(1),
-        statement: Duration::from_secs(1),
-    }
-}
-
-/// `{process id}_{random hex}`: for names (schemas, roles, databases) no other test run uses.
-pub fn unique_suffix() -> String {
-    format!("{}_{:08x}", std::process::id(), rand::random::<u32>())
-}
+mod config;
+mod remote;
+pub use config::*;
+pub use remote::*;
 
 /// A listener on 127.0.0.1:0 and its `http://` base URL.
 pub async fn bind() -> (tokio::net::TcpListener, String) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     (listener, base)
-}
-
-/// A mock clock at the current time (whole seconds).
-pub fn clock_now() -> MockClock {
-    MockClock::at_unix(unix_now())
-}
-
-/// Seconds since the Unix epoch.
-pub fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
 }
 
 /// One trip through LINE: its authorization URL, the callback URL it sent the browser to,
@@ -136,40 +41,6 @@ pub struct Harness {
     pub base: String,
     pub db: PathBuf,
     _dir: Option<tempfile::TempDir>,
-}
-
-/// The test server's configuration: the server at `public_url`, LINE (fake or emulator) at
-/// `line_url`, SQLite at `db`, with a generous outbound rate and a fast deauthorization worker.
-pub fn config(public_url: &str, line_url: &str, db: &std::path::Path) -> Config {
-    let line_url = Url::parse(line_url).unwrap();
-    let mut line = LineConfig::new(CHANNEL_ID, ChannelSecret::new(CHANNEL_SECRET));
-    line.auth_url = line_url.clone();
-    line.api_url = line_url;
-    let mut c = Config::new(
-        Url::parse(public_url).unwrap(),
-        EncryptionKey::from_base64(KEY).unwrap(),
-        line,
-    );
-    c.database_url = DatabaseUrl::new(format!("sqlite://{}", db.display()));
-    c.outbound.rate_limit_per_second = 1000;
-    c.outbound.burst = 1000;
-    c.deauth.backoff_base_ms = 20;
-    c.deauth.backoff_max_ms = 200;
-    c.deauth.poll_ms = 20;
-    c
-}
-
-/// [`config`] with changes, checked the way `Config::load` checks a file.
-pub fn config_with(
-    public_url: &str,
-    line_url: &str,
-    db: &std::path::Path,
-    tweak: impl FnOnce(&mut Config),
-) -> Config {
-    let mut c = config(public_url, line_url, db);
-    tweak(&mut c);
-    c.validate(None).unwrap();
-    c
 }
 
 impl Harness {
@@ -412,37 +283,6 @@ pub fn browser(timeout: Option<Duration>) -> reqwest::Client {
     b.build().unwrap()
 }
 
-/// A port that was free a moment ago (for a child process to listen on).
-pub fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
-/// The `linelogin-server` binary, to run as a child on `port`: configured the way a
-/// deployment is, through `LINELOGIN_*` variables (that is the binary's interface), with
-/// LINE at `line_url`, its database at `db_url` and its guideline logs in `logs`.
-pub fn server_command(
-    port: u16,
-    db_url: &str,
-    line_url: &str,
-    logs: &std::path::Path,
-) -> tokio::process::Command {
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_linelogin-server"));
-    cmd.env("LINELOGIN_LISTEN", format!("127.0.0.1:{port}"))
-        .env("LINELOGIN_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
-        .env("LINELOGIN_DATABASE_URL", db_url)
-        .env("LINELOGIN_TOKEN_ENCRYPTION_KEY", KEY)
-        .env("LINELOGIN_LINE__CHANNEL_ID", CHANNEL_ID)
-        .env("LINELOGIN_LINE__CHANNEL_SECRET", CHANNEL_SECRET)
-        .env("LINELOGIN_LINE__AUTH_URL", line_url)
-        .env("LINELOGIN_LINE__API_URL", line_url)
-        .env("LINELOGIN_LOGS__DIR", logs)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true);
-    cmd
-}
-
 /// Follows the absolute login URL `login` to LINE and back to the callback.
 pub async fn follow_login(c: &reqwest::Client, login: &str) -> LoginTrip {
     let r = c.get(login).send().await.unwrap();
@@ -461,28 +301,6 @@ pub async fn follow_login(c: &reqwest::Client, login: &str) -> LoginTrip {
         callback,
         response,
     }
-}
-
-/// Logs `c` in at the server at `base` (not a [`Harness`]): /login → LINE → /callback.
-pub async fn login_at_base(c: &reqwest::Client, base: &str) {
-    let r = follow_login(c, &format!("{base}/login")).await.response;
-    assert_eq!(r.status(), 303, "callback answers 303");
-}
-
-/// Posts the unregister form of the server at `base` with its csrf_token, as a browser does.
-pub async fn unregister_at_base(
-    c: &reqwest::Client,
-    base: &str,
-) -> reqwest::Result<reqwest::Response> {
-    let url = format!("{base}/account/unregister");
-    let html = text_of(c.get(&url)).await;
-    let csrf = extract_csrf(&html).unwrap();
-    c.post(&url)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("origin", base)
-        .body(format!("csrf_token={csrf}"))
-        .send()
-        .await
 }
 
 pub fn location(r: &reqwest::Response) -> String {
