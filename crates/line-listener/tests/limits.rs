@@ -4,6 +4,9 @@
 // library code).
 #![allow(clippy::disallowed_methods)]
 
+#[path = "support/raw_http.rs"]
+mod raw_http;
+
 use std::time::Duration;
 
 use axum::Router;
@@ -14,6 +17,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::time::{Instant, sleep, timeout};
+
+use raw_http::{assert_refused_at_cap, read_response, read_until_closed};
 
 /// A served router, its address, and a way to stop it.
 struct Running {
@@ -100,48 +105,6 @@ fn limits() -> Limits {
         max_connections: 64,
         max_header_bytes: 16 * 1024,
         shutdown_grace: Duration::from_secs(5),
-    }
-}
-
-/// Reads until the peer closes (Ok: bytes read) or `within` passes (Err).
-async fn read_until_closed(s: &mut TcpStream, within: Duration) -> Result<Vec<u8>, Vec<u8>> {
-    let mut out = Vec::new();
-    let deadline = Instant::now() + within;
-    let mut buf = [0u8; 4096];
-    loop {
-        match tokio::time::timeout_at(deadline, s.read(&mut buf)).await {
-            Err(_) => return Err(out),
-            Ok(Ok(0)) | Ok(Err(_)) => return Ok(out),
-            Ok(Ok(n)) => out.extend_from_slice(&buf[..n]),
-        }
-    }
-}
-
-/// Reads one response with a Content-Length body (enough for these tests).
-async fn read_response(s: &mut TcpStream) -> String {
-    let mut out = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        let n = timeout(Duration::from_secs(5), s.read(&mut buf))
-            .await
-            .expect("a response in time")
-            .unwrap();
-        assert!(n > 0, "closed before a full response: {out:?}");
-        out.extend_from_slice(&buf[..n]);
-        let text = String::from_utf8_lossy(&out).to_string();
-        if let Some(head_end) = text.find("\r\n\r\n") {
-            let len = text[..head_end]
-                .lines()
-                .find_map(|l| {
-                    l.to_ascii_lowercase()
-                        .strip_prefix("content-length:")
-                        .map(|v| v.trim().parse::<usize>().unwrap())
-                })
-                .unwrap_or(0);
-            if out.len() >= head_end + 4 + len {
-                return text;
-            }
-        }
     }
 }
 
@@ -327,15 +290,7 @@ async fn connections_beyond_the_cap_are_refused_clearly_while_connected_clients_
     wait_until(|| server.counters.snapshot().open == 3).await;
     // Beyond the cap: a clear, immediate 503 and a close.
     for _ in 0..5 {
-        let mut extra = TcpStream::connect(server.addr).await.unwrap();
-        let _ = extra.write_all(GET).await;
-        let read = read_until_closed(&mut extra, Duration::from_secs(2))
-            .await
-            .expect("refused and closed at once");
-        let text = String::from_utf8_lossy(&read);
-        assert!(text.starts_with("HTTP/1.1 503"), "{text}");
-        assert!(text.contains("Retry-After: 1"), "{text}");
-        assert!(text.contains("Connection: close"), "{text}");
+        assert_refused_at_cap(server.addr, GET, Duration::from_secs(2)).await;
     }
     // The connected client keeps being served.
     healthy.write_all(GET).await.unwrap();

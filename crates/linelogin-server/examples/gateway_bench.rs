@@ -9,7 +9,8 @@
 use std::io::Write as _;
 
 use line_emulator::{ChannelConfig, Emulator, UserConfig};
-use linelogin_server::config::Config;
+use line_login::secret::ChannelSecret;
+use linelogin_server::config::{Config, DatabaseUrl, EncryptionKey, GatewayConfig, LineConfig};
 use linelogin_server::serve::{StartOptions, start};
 
 const CHANNEL_ID: &str = "1234567890";
@@ -44,27 +45,22 @@ async fn main() {
     let emu_url = emu.base_url().trim_end_matches('/').to_owned();
 
     let dir = tempfile::tempdir().unwrap();
-    let env: Vec<(String, String)> = [
-        ("LINELOGIN_PUBLIC_URL", base.clone()),
-        (
-            "LINELOGIN_DATABASE_URL",
-            format!("sqlite://{}", dir.path().join("ll.db").display()),
-        ),
-        (
-            "LINELOGIN_TOKEN_ENCRYPTION_KEY",
-            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".to_owned(),
-        ),
-        ("LINELOGIN_LINE__CHANNEL_ID", CHANNEL_ID.to_owned()),
-        ("LINELOGIN_LINE__CHANNEL_SECRET", CHANNEL_SECRET.to_owned()),
-        ("LINELOGIN_LINE__AUTH_URL", emu_url.clone()),
-        ("LINELOGIN_LINE__API_URL", emu_url.clone()),
-        ("LINELOGIN_GATEWAY__UPSTREAM", upstream.clone()),
-        ("LINELOGIN_HTTP__MAX_CONNECTIONS", "4096".to_owned()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
-    let config = Config::load(None, env).unwrap();
+    let mut line = LineConfig::new(CHANNEL_ID, ChannelSecret::new(CHANNEL_SECRET));
+    line.auth_url = emu_url.parse().unwrap();
+    line.api_url = line.auth_url.clone();
+    let mut config = Config::new(
+        base.parse().unwrap(),
+        EncryptionKey::from_base64("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=").unwrap(),
+        line,
+    );
+    config.database_url =
+        DatabaseUrl::new(format!("sqlite://{}", dir.path().join("ll.db").display()));
+    config.gateway = Some(GatewayConfig {
+        upstream: Some(upstream.parse().unwrap()),
+        ..GatewayConfig::default()
+    });
+    config.http.max_connections = 4096;
+    config.validate(None).unwrap();
     let server = start(
         &config,
         StartOptions {

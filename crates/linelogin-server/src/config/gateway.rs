@@ -62,6 +62,25 @@ pub struct GatewayConfig {
     pub max_request_body_bytes: Option<u64>,
 }
 
+impl Default for GatewayConfig {
+    /// What an empty `[gateway]` section gives: forward-auth only, under `/linelogin`.
+    fn default() -> Self {
+        Self {
+            upstream: None,
+            prefix: default_prefix(),
+            public_paths: Vec::new(),
+            assertion_audience: None,
+            trusted_proxies: Vec::new(),
+            api_key: None,
+            signing_key_file: None,
+            connect_timeout_ms: default_connect_timeout(),
+            response_header_timeout_ms: default_response_header_timeout(),
+            pool_idle_timeout_ms: default_pool_idle_timeout(),
+            max_request_body_bytes: None,
+        }
+    }
+}
+
 impl GatewayConfig {
     /// Checks what serde cannot: the prefix, the upstream and the public paths.
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -237,6 +256,19 @@ pub struct WebhookConfig {
 }
 
 impl WebhookConfig {
+    /// Events to `url`, signed with `secret`, with the default delivery bounds.
+    pub fn new(url: Url, secret: WebhookSecret) -> Self {
+        Self {
+            url,
+            secret,
+            max_attempts: default_webhook_attempts(),
+            connect_timeout_ms: default_webhook_connect_timeout(),
+            timeout_ms: default_webhook_timeout(),
+            backoff_base_ms: default_webhook_backoff_base(),
+            backoff_max_ms: default_webhook_backoff_max(),
+        }
+    }
+
     /// Checks the URL scheme.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if !matches!(self.url.scheme(), "http" | "https") || self.url.host_str().is_none() {
@@ -310,6 +342,19 @@ mod tests {
         let c: GatewayConfig = toml::from_str(toml_text).map_err(|e| e.message().to_owned())?;
         c.validate().map_err(|e| e.0)?;
         Ok(c)
+    }
+
+    #[test]
+    fn constructors_match_an_empty_section() {
+        let empty = gw("").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            format!("{:?}", GatewayConfig::default()),
+            format!("{empty:?}")
+        );
+        let text = "url = \"http://127.0.0.1:3000/hooks\"\nsecret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\n";
+        let parsed: WebhookConfig = toml::from_str(text).unwrap_or_else(|e| panic!("{e}"));
+        let built = WebhookConfig::new(parsed.url.clone(), parsed.secret.clone());
+        assert_eq!(format!("{built:?}"), format!("{parsed:?}"));
     }
 
     #[test]

@@ -2,10 +2,11 @@
 //! nests it under its prefix): bearer key, account state, unregister and unlink through the
 //! same durable job as the browser pages, `409 login_required` without a usable token.
 
+use linelogin_server::config::{ApiKey, GatewayConfig};
 use linelogin_server::gateway::api;
 
 use crate::fake_line::FakeLine;
-use crate::harness::{Harness, Opts};
+use crate::harness::{Harness, Opts, bind};
 
 const KEY: &str = "test-api-key-0123456789";
 const USER: &str = "U00000000000000000000000000000001";
@@ -13,20 +14,15 @@ const OTHER: &str = "U00000000000000000000000000000002";
 
 /// A harness (with `api_key` when `key`), and the API router served on its own port.
 async fn start(key: bool) -> (Harness, String) {
-    let mut extra_env = Vec::new();
+    let mut opts = Opts::default();
     if key {
-        extra_env.push(("LINELOGIN_GATEWAY__API_KEY".to_owned(), KEY.to_owned()));
+        opts = opts.gateway(GatewayConfig {
+            api_key: Some(ApiKey::new(KEY).unwrap()),
+            ..GatewayConfig::default()
+        });
     }
-    let h = Harness::start_with(
-        FakeLine::start().await,
-        Opts {
-            extra_env,
-            ..Opts::default()
-        },
-    )
-    .await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
+    let h = Harness::start_with(FakeLine::start().await, opts).await;
+    let (listener, base) = bind().await;
     let router = api::router().with_state(h.state.clone());
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
     (h, base)
@@ -48,13 +44,7 @@ async fn call(
 }
 
 async fn account_id(h: &Harness, user: &str) -> String {
-    h.state
-        .store()
-        .account_by_sub("https://access.line.me", user)
-        .await
-        .unwrap()
-        .unwrap()
-        .id
+    h.account(user).await.unwrap().id
 }
 
 #[tokio::test]
@@ -160,7 +150,7 @@ async fn the_app_reads_and_ends_an_account_through_the_api() {
             format!("{}/linelogin/account/{what}", h.base).as_str()
         );
     }
-    assert!(h.state.store().account(&b).await.unwrap().is_some());
+    assert!(h.account_by_id(&b).await.is_some());
 
     // Unregister: the account goes, its job remains visible.
     h.login(&h.client()).await;
@@ -168,7 +158,7 @@ async fn the_app_reads_and_ends_an_account_through_the_api() {
     assert_eq!(status, 202, "{body}");
     h.wait_outbox_empty().await;
     assert!(!h.line.is_authorized(OTHER));
-    assert!(h.state.store().account(&b).await.unwrap().is_none());
+    assert!(h.account_by_id(&b).await.is_none());
     let (status, _, body) = get(b.clone()).await;
     assert_eq!(status, 200);
     assert_eq!(

@@ -8,7 +8,7 @@ use linelogin_server::serve::{self, StartOptions};
 use linelogin_server::state::{AppState, StartError};
 
 use crate::fake_line::FakeLine;
-use crate::harness::config;
+use crate::harness::{bind, config_with};
 
 #[tokio::test]
 async fn an_instance_without_the_worker_still_purges_expired_rows() {
@@ -16,14 +16,10 @@ async fn an_instance_without_the_worker_still_purges_expired_rows() {
     // `[deauth] worker = false` never purged.
     let line = FakeLine::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let config = config(
-        &base,
-        &line.url,
-        &dir.path().join("ll.db"),
-        &[("LINELOGIN_DEAUTH__WORKER".into(), "false".into())],
-    );
+    let (listener, base) = bind().await;
+    let config = config_with(&base, &line.url, &dir.path().join("ll.db"), |c| {
+        c.deauth.worker = false;
+    });
     let state = AppState::builder(&config).build().await.unwrap();
     // A pending login that expired long ago (Unix ms 1).
     state
@@ -63,14 +59,10 @@ async fn start_writes_the_guideline_logs_and_stop_stops_everything() {
     let line = FakeLine::start().await;
     let dir = tempfile::tempdir().unwrap();
     let logs = dir.path().join("logs");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let config = config(
-        &base,
-        &line.url,
-        &dir.path().join("ll.db"),
-        &[("LINELOGIN_LOGS__DIR".into(), logs.display().to_string())],
-    );
+    let (listener, base) = bind().await;
+    let config = config_with(&base, &line.url, &dir.path().join("ll.db"), |c| {
+        c.logs.dir = logs.clone();
+    });
     let server = serve::start(
         &config,
         StartOptions {
@@ -104,14 +96,11 @@ async fn start_says_when_the_log_directory_cannot_be_opened() {
     // A file where the directory should be.
     let not_a_dir = dir.path().join("file");
     std::fs::write(&not_a_dir, b"").unwrap();
-    let config = config(
+    let config = config_with(
         "http://127.0.0.1:1",
         &line.url,
         &dir.path().join("ll.db"),
-        &[(
-            "LINELOGIN_LOGS__DIR".into(),
-            not_a_dir.display().to_string(),
-        )],
+        |c| c.logs.dir = not_a_dir,
     );
     let err = serve::start(&config, StartOptions::default())
         .await

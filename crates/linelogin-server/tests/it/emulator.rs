@@ -2,13 +2,12 @@
 //! admin API shows the app no longer authorized for the user and its journal shows the
 //! deauthorize call.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use line_emulator::{ChannelConfig, Emulator, UserConfig};
-use line_login::clock::MockClock;
 
 use crate::fake_line::{CHANNEL_ID, CHANNEL_SECRET, FakeLine};
-use crate::harness::{Harness, Opts};
+use crate::harness::{Harness, Opts, bind, clock_now, get_json, sixty_day_sessions};
 
 pub const EMU_USER: &str = "U0123456789abcdef0123456789abcdef";
 
@@ -20,17 +19,27 @@ pub struct Emu {
 
 /// The emulator (auto-consent, one user, our callback registered) and the server.
 pub async fn start(opts: Opts, auto_consent: bool) -> Emu {
-    start_with_channel(opts, auto_consent, |_| {}).await
+    start_custom(opts, auto_consent, |_, _| {}).await
 }
 
 /// Like [`start`], with the emulator's channel adjusted first (e.g. a rate limit).
 pub async fn start_with_channel(
-    mut opts: Opts,
+    opts: Opts,
     auto_consent: bool,
     adjust: impl FnOnce(&mut ChannelConfig),
 ) -> Emu {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
+    start_custom(opts, auto_consent, |cfg, _| adjust(&mut cfg.channels[0])).await
+}
+
+/// The emulator and the server on it. The emulator has one channel whose callback is the
+/// server's `/callback`, and [`EMU_USER`] (plus a second user without auto-consent);
+/// `setup` then changes that configuration, given the server's base URL.
+pub async fn start_custom(
+    mut opts: Opts,
+    auto_consent: bool,
+    setup: impl FnOnce(&mut line_emulator::Config, &str),
+) -> Emu {
+    let (listener, base) = bind().await;
     let mut cfg = line_emulator::Config::default_demo();
     cfg.auto_consent = auto_consent;
     cfg.channels = vec![ChannelConfig::new(
@@ -38,7 +47,6 @@ pub async fn start_with_channel(
         CHANNEL_SECRET,
         vec![format!("{base}/callback").parse().unwrap()],
     )];
-    adjust(&mut cfg.channels[0]);
     cfg.users = vec![
         UserConfig::new(EMU_USER, "Emulated User"),
         UserConfig::new("U00000000000000000000000000000abc", "Second User"),
@@ -46,12 +54,8 @@ pub async fn start_with_channel(
     if auto_consent {
         cfg.users.truncate(1);
     }
-    let emulator = Emulator::new(cfg).unwrap();
-    let running = emulator
-        .serve(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap())
-        .await
-        .unwrap();
-    let emu_url = running.base_url().trim_end_matches('/').to_string();
+    setup(&mut cfg, &base);
+    let (running, emu_url) = serve_emulator(cfg).await;
     opts.listener = Some(listener);
     opts.line_url = Some(emu_url.clone());
     let h = Harness::start_with(FakeLine::start().await, opts).await;
@@ -62,17 +66,52 @@ pub async fn start_with_channel(
     }
 }
 
+/// Serves an emulator with `cfg` on 127.0.0.1:0; returns it and its base URL (without a
+/// trailing slash).
+pub async fn serve_emulator(
+    cfg: line_emulator::Config,
+) -> (line_emulator::RunningEmulator, String) {
+    let running = Emulator::new(cfg)
+        .unwrap()
+        .serve(bind().await.0)
+        .await
+        .unwrap();
+    let url = running.base_url().trim_end_matches('/').to_string();
+    (running, url)
+}
+
+/// An auto-consent emulator for a fleet: one channel whose callbacks are those of the
+/// instances at `bases`, users `U{i:032x}` named `User {i}` for `i` in `ids`, and a journal
+/// large enough for a load run.
+pub async fn fleet_emulator(
+    bases: &[String],
+    ids: std::ops::Range<usize>,
+) -> (line_emulator::RunningEmulator, String) {
+    let mut cfg = line_emulator::Config::default_demo();
+    cfg.auto_consent = true;
+    cfg.journal_capacity = 100_000;
+    cfg.channels = vec![ChannelConfig::new(
+        CHANNEL_ID,
+        CHANNEL_SECRET,
+        bases
+            .iter()
+            .map(|b| format!("{b}/callback").parse().unwrap())
+            .collect(),
+    )];
+    cfg.users = ids
+        .enumerate()
+        .map(|(n, i)| UserConfig::new(format!("U{i:032x}"), format!("User {n}")))
+        .collect();
+    serve_emulator(cfg).await
+}
+
 impl Emu {
     pub async fn authorized(&self, user: &str) -> bool {
-        let v: serde_json::Value = reqwest::get(format!(
+        let v: serde_json::Value = get_json(format!(
             "{}/_emulator/users/{user}/authorized-apps",
             self.emu_url
         ))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .await;
         v["authorized_apps"]
             .as_array()
             .unwrap()
@@ -83,12 +122,7 @@ impl Emu {
     /// (method, path, status) of every journaled request, oldest first.
     pub async fn journal(&self) -> Vec<(String, String, u16)> {
         let v: serde_json::Value =
-            reqwest::get(format!("{}/_emulator/journal?limit=1000", self.emu_url))
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            get_json(format!("{}/_emulator/journal?limit=1000", self.emu_url)).await;
         let mut entries: Vec<(u64, String, String, u16)> = v["entries"]
             .as_array()
             .unwrap()
@@ -123,6 +157,11 @@ impl Emu {
             .await
             .unwrap();
         assert!(r.status().is_success(), "admin {path}: {}", r.status());
+    }
+
+    /// Replaces the emulator's fault rules (`PUT /_emulator/faults`).
+    pub async fn faults(&self, rules: serde_json::Value) {
+        self.admin(reqwest::Method::PUT, "faults", rules).await;
     }
 
     pub async fn stop(self) {
@@ -191,25 +230,8 @@ async fn emulator_unlink_deauthorizes_and_relogin_links_again() {
 
 #[tokio::test]
 async fn emulator_refresh_on_expiry_with_the_emulator_clock() {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let clock = MockClock::at_unix(now);
-    let opts = Opts {
-        clock: Some(clock.clone()),
-        extra_env: vec![
-            (
-                "LINELOGIN_SESSION__TTL_SECONDS".into(),
-                (60 * 86400).to_string(),
-            ),
-            (
-                "LINELOGIN_SESSION__IDLE_SECONDS".into(),
-                (60 * 86400).to_string(),
-            ),
-        ],
-        ..Opts::default()
-    };
+    let clock = clock_now();
+    let opts = Opts::default().clock(&clock).config(sixty_day_sessions);
     let e = start(opts, true).await;
     let c = e.h.client();
     e.h.login(&c).await;
@@ -238,14 +260,10 @@ async fn emulator_deauthorize_500_then_429_then_204() {
     let e = start(Opts::default(), true).await;
     let c = e.h.client();
     e.h.login(&c).await;
-    e.admin(
-        reqwest::Method::PUT,
-        "faults",
-        serde_json::json!([
-            { "endpoint": "deauthorize", "status": 500, "count": 1 },
-            { "endpoint": "deauthorize", "status": 429, "count": 1, "retry_after": 0 }
-        ]),
-    )
+    e.faults(serde_json::json!([
+        { "endpoint": "deauthorize", "status": 500, "count": 1 },
+        { "endpoint": "deauthorize", "status": 429, "count": 1, "retry_after": 0 }
+    ]))
     .await;
     assert_eq!(e.h.submit(&c, "/account/unregister").await.status(), 200);
     e.h.wait_outbox_empty().await;

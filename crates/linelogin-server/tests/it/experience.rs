@@ -1,21 +1,15 @@
 //! The login experience a newcomer expects (review findings, one test each): Back after a
 //! login, logout, the header, the EN/JA switch, the notices' wording and the LINE button.
 
-use crate::harness::{Harness, cookie_value, location};
-
-async fn get_html(c: &reqwest::Client, url: &str) -> String {
-    c.get(url).send().await.unwrap().text().await.unwrap()
-}
+use crate::fake_line::FakeLine;
+use crate::harness::{Harness, Opts, clock_now, cookie_value, location, query_param};
 
 /// Logs in and returns the callback URL LINE redirected to (now used).
 async fn login_keeping_callback(h: &Harness, c: &reqwest::Client) -> String {
-    let r = c.get(h.url("/login")).send().await.unwrap();
-    let r = c.get(location(&r)).send().await.unwrap();
-    let callback = location(&r);
-    let r = c.get(&callback).send().await.unwrap();
-    assert_eq!(r.status(), 303);
-    assert_eq!(location(&r), "/me");
-    callback
+    let trip = h.login_at(c, "/login").await;
+    assert_eq!(trip.response.status(), 303);
+    assert_eq!(location(&trip.response), "/me");
+    trip.callback
 }
 
 #[tokio::test]
@@ -36,24 +30,13 @@ async fn back_to_a_used_callback_with_a_session_goes_to_me() {
 
 #[tokio::test]
 async fn back_to_a_stale_callback_with_a_session_goes_to_me() {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let clock = line_login::clock::MockClock::at_unix(now);
-    let h = Harness::start_with(
-        crate::fake_line::FakeLine::start().await,
-        crate::harness::Opts {
-            clock: Some(clock.clone()),
-            ..crate::harness::Opts::default()
-        },
-    )
-    .await;
+    let clock = clock_now();
+    let h = Harness::start_with(FakeLine::start().await, Opts::default().clock(&clock)).await;
     let c = h.client();
     h.login(&c).await;
     // A second login is started but its callback is opened after the pending login
     // (10 minutes) has expired, by a browser that is still logged in.
-    let r = c.get(h.url("/login")).send().await.unwrap();
+    let r = h.get(&c, "/login").await;
     let r = c.get(location(&r)).send().await.unwrap();
     let callback = location(&r);
     clock.advance(std::time::Duration::from_secs(11 * 60));
@@ -71,7 +54,7 @@ async fn error_pages_show_the_logged_in_header() {
     let h = Harness::start().await;
     let c = h.client();
     h.login(&c).await;
-    let r = c.get(h.url("/no-such-page")).send().await.unwrap();
+    let r = h.get(&c, "/no-such-page").await;
     assert_eq!(r.status(), 404);
     let html = r.text().await.unwrap();
     assert!(html.contains("id=\"header-name\">Name of U0000<"), "{html}");
@@ -85,23 +68,23 @@ async fn logout_says_logged_out_and_next_login_disables_auto_login() {
     let c = h.client();
     h.login(&c).await;
     // Before any logout, a login keeps LINE's auto login.
-    let r = c.get(h.url("/login")).send().await.unwrap();
+    let r = h.get(&c, "/login").await;
     assert!(!location(&r).contains("disable_auto_login"));
     let csrf = h.csrf(&c, "/me").await;
     let r = h.post_form(&c, "/logout", Some(&csrf)).await;
     assert_eq!(r.status(), 303);
     assert_eq!(location(&r), "/");
-    let home = get_html(&c, &h.url("/")).await;
+    let home = h.page(&c, "/").await;
     assert!(home.contains("You are logged out."), "{home}");
     // `/me` sends the user to a login that asks LINE to show its login screen.
-    let r = c.get(h.url("/me")).send().await.unwrap();
+    let r = h.get(&c, "/me").await;
     assert_eq!(location(&r), "/login?next=/me");
-    let r = c.get(h.url("/login?next=/me")).send().await.unwrap();
+    let r = h.get(&c, "/login?next=/me").await;
     let authorize = location(&r);
     assert!(authorize.contains("disable_auto_login=true"), "{authorize}");
     assert_eq!(cookie_value(&r, "ll_logged_out").as_deref(), Some(""));
     // Only the first login after the logout.
-    let r = c.get(h.url("/login")).send().await.unwrap();
+    let r = h.get(&c, "/login").await;
     assert!(!location(&r).contains("disable_auto_login"));
     h.stop().await;
 }
@@ -117,7 +100,7 @@ async fn header_shows_name_and_avatar_or_placeholder() {
         ("/terms", "My page"),
         ("/account/unlink", "My page"),
     ] {
-        let html = get_html(&c, &h.url(path)).await;
+        let html = h.page(&c, path).await;
         assert!(
             html.contains("id=\"header-name\">Name of U0000<"),
             "{path}: {html}"
@@ -130,15 +113,7 @@ async fn header_shows_name_and_avatar_or_placeholder() {
         assert!(html.contains(label), "{path}");
         assert!(!html.contains("Your profile"), "one label for /me: {path}");
     }
-    let ja = c
-        .get(h.url("/me"))
-        .header("accept-language", "ja")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let ja = h.page_in(&c, "/me", "ja").await;
     assert!(ja.contains("<h1>マイページ</h1>"), "{ja}");
     h.stop().await;
 }
@@ -147,7 +122,7 @@ async fn header_shows_name_and_avatar_or_placeholder() {
 async fn lang_switch_overrides_accept_language() {
     let h = Harness::start().await;
     let c = h.client();
-    let html = get_html(&c, &h.url("/")).await;
+    let html = h.page(&c, "/").await;
     assert!(html.contains("href=\"/?lang=ja\""), "the switch: {html}");
     let r = c
         .get(h.url("/?lang=ja"))
@@ -158,28 +133,12 @@ async fn lang_switch_overrides_accept_language() {
     assert_eq!(cookie_value(&r, "lang").as_deref(), Some("ja"));
     assert!(r.text().await.unwrap().contains("<html lang=\"ja\">"));
     // The cookie keeps the choice on the next pages, over Accept-Language.
-    let r = c
-        .get(h.url("/terms"))
-        .header("accept-language", "en")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let r = h.page_in(&c, "/terms", "en").await;
     assert!(
         r.contains("<html lang=\"ja\">") && r.contains("利用規約"),
         "{r}"
     );
-    let r = c
-        .get(h.url("/terms?lang=en"))
-        .header("accept-language", "ja")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let r = h.page_in(&c, "/terms?lang=en", "ja").await;
     assert!(r.contains("<html lang=\"en\">"));
     h.stop().await;
 }
@@ -189,22 +148,14 @@ async fn notices_say_delete_account_once_and_name_linked_apps() {
     let h = Harness::start().await;
     let c = h.client();
     h.login(&c).await;
-    let me = get_html(&c, &h.url("/me")).await;
+    let me = h.page(&c, "/me").await;
     assert!(me.contains(">Delete account…</a>"), "{me}");
-    let page = get_html(&c, &h.url("/account/unregister")).await;
+    let page = h.page(&c, "/account/unregister").await;
     assert!(page.contains("<h1>Delete account</h1>"));
     assert!(page.contains("id=\"unregister\">Delete account</button>"));
     for path in ["/account/unregister", "/account/unlink", "/terms"] {
         for lang in ["en", "ja"] {
-            let html = c
-                .get(h.url(path))
-                .header("accept-language", lang)
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
+            let html = h.page_in(&c, path, lang).await;
             let lower = html.to_lowercase();
             assert!(!lower.contains("deauthoriz"), "{path} {lang}");
             assert!(!html.contains("認可を取り消"), "{path} {lang}");
@@ -222,7 +173,7 @@ async fn notices_say_delete_account_once_and_name_linked_apps() {
             }
         }
     }
-    let terms = get_html(&c, &h.url("/terms")).await;
+    let terms = h.page(&c, "/terms").await;
     assert!(terms.contains(">Deleting your account</h3>"));
     assert!(terms.contains(">Unlinking LINE</h3>"));
     h.stop().await;
@@ -232,7 +183,7 @@ async fn notices_say_delete_account_once_and_name_linked_apps() {
 async fn login_button_follows_line_guidelines_and_pages_have_states() {
     let h = Harness::start().await;
     let c = h.client();
-    let css = get_html(&c, &h.url("/static/style.css")).await;
+    let css = h.page(&c, "/static/style.css").await;
     for rule in [
         ".button.line { display: inline-flex; align-items: stretch; padding: 0; border-radius: 8px; background: #06c755; color: #fff;",
         ".button.line:hover { background: linear-gradient(rgba(0, 0, 0, .1), rgba(0, 0, 0, .1)), #06c755;",
@@ -245,10 +196,10 @@ async fn login_button_follows_line_guidelines_and_pages_have_states() {
     ] {
         assert!(css.contains(rule), "missing: {rule}");
     }
-    let home = get_html(&c, &h.url("/")).await;
+    let home = h.page(&c, "/").await;
     assert!(home.contains("class=\"line-logo\""), "logo area: {home}");
     // The error page's "Try again" and its link are spaced (.buttons).
-    let r = c.get(h.url("/callback?code=x")).send().await.unwrap();
+    let r = h.get(&c, "/callback?code=x").await;
     let html = r.text().await.unwrap();
     assert!(
         html.contains("<p class=\"buttons\"><a class=\"button\" id=\"retry\""),
@@ -259,24 +210,15 @@ async fn login_button_follows_line_guidelines_and_pages_have_states() {
 
 #[tokio::test]
 async fn configured_scopes_and_options_reach_the_authorization_request() {
-    use crate::fake_line::FakeLine;
-    use crate::harness::{Opts, query_param};
-    let env = |k: &str, v: &str| (k.to_owned(), v.to_owned());
-    let h = Harness::start_with(
-        FakeLine::start().await,
-        Opts {
-            extra_env: vec![
-                env("LINELOGIN_LINE__SCOPES", "openid profile email"),
-                env("LINELOGIN_LINE__BOT_PROMPT", "aggressive"),
-                env("LINELOGIN_LINE__PROMPT", "consent"),
-                env("LINELOGIN_LINE__UI_LOCALES", "ja-JP en-US"),
-            ],
-            ..Opts::default()
-        },
-    )
-    .await;
+    let opts = Opts::default().config(|c| {
+        c.line.scopes = words("openid profile email");
+        c.line.bot_prompt = Some("aggressive".to_owned());
+        c.line.prompt = Some("consent".to_owned());
+        c.line.ui_locales = words("ja-JP en-US");
+    });
+    let h = Harness::start_with(FakeLine::start().await, opts).await;
     let c = h.client();
-    let r = c.get(h.url("/login")).send().await.unwrap();
+    let r = h.get(&c, "/login").await;
     let url = location(&r);
     let mut scopes: Vec<String> = query_param(&url, "scope")
         .split(' ')
@@ -310,70 +252,45 @@ async fn configured_scopes_and_options_reach_the_authorization_request() {
 fn scopes_without_openid_or_unknown_prompt_are_config_errors() {
     use linelogin_server::config::Config;
     use linelogin_server::state::Settings;
-    let base = |extra: (&str, &str)| {
-        let mut env: Vec<(String, String)> = [
-            ("LINELOGIN_PUBLIC_URL", "http://127.0.0.1:1"),
-            ("LINELOGIN_TOKEN_ENCRYPTION_KEY", crate::harness::KEY),
-            ("LINELOGIN_LINE__CHANNEL_ID", "1234567890"),
-            (
-                "LINELOGIN_LINE__CHANNEL_SECRET",
-                "0123456789abcdef0123456789abcdef",
-            ),
-        ]
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
-        env.push((extra.0.to_owned(), extra.1.to_owned()));
-        Config::load(None, env).unwrap()
-    };
-    for (k, v, msg) in [
-        ("LINELOGIN_LINE__SCOPES", "profile", "openid"),
-        ("LINELOGIN_LINE__PROMPT", "always", "prompt"),
-        ("LINELOGIN_LINE__BOT_PROMPT", "loud", "bot_prompt"),
-    ] {
-        let err = Settings::from_config(&base((k, v)))
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains(msg), "{k}: {err}");
+    type SetLine = fn(&mut Config);
+    let cases: [(&str, SetLine); 3] = [
+        ("openid", |c| c.line.scopes = words("profile")),
+        ("prompt", |c| c.line.prompt = Some("always".to_owned())),
+        ("bot_prompt", |c| {
+            c.line.bot_prompt = Some("loud".to_owned())
+        }),
+    ];
+    for (msg, tweak) in cases {
+        let config = crate::harness::config_with(
+            "http://127.0.0.1:1",
+            "http://127.0.0.1:1",
+            std::path::Path::new("unused.db"),
+            tweak,
+        );
+        let err = Settings::from_config(&config).unwrap_err().to_string();
+        assert!(err.contains(msg), "{msg}: {err}");
     }
+}
+
+/// Words separated by spaces, as owned strings.
+fn words(s: &str) -> Vec<String> {
+    s.split(' ').map(str::to_owned).collect()
 }
 
 /// The emulator with one user who has an email and a LINE profile picture, and the server
 /// asking for `scopes`.
 async fn emulator_with_email(scopes: &str) -> crate::emulator::Emu {
-    use crate::fake_line::{CHANNEL_ID, CHANNEL_SECRET, FakeLine};
-    use line_emulator::{ChannelConfig, Emulator, UserConfig};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let mut cfg = line_emulator::Config::default_demo();
-    cfg.auto_consent = true;
-    cfg.channels = vec![ChannelConfig::new(
-        CHANNEL_ID,
-        CHANNEL_SECRET,
-        vec![format!("{base}/callback").parse().unwrap()],
-    )];
-    let mut user = UserConfig::new(crate::emulator::EMU_USER, "Emulated User");
-    user.email = Some("user@example.com".to_owned());
-    user.picture_url = Some("https://profile.line-scdn.net/0h_test".to_owned());
-    cfg.users = vec![user];
-    let running = Emulator::new(cfg)
-        .unwrap()
-        .serve(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap())
-        .await
-        .unwrap();
-    let emu_url = running.base_url().trim_end_matches('/').to_string();
-    let opts = crate::harness::Opts {
-        listener: Some(listener),
-        line_url: Some(emu_url.clone()),
-        extra_env: vec![("LINELOGIN_LINE__SCOPES".to_owned(), scopes.to_owned())],
-        ..crate::harness::Opts::default()
-    };
-    let h = Harness::start_with(FakeLine::start().await, opts).await;
-    crate::emulator::Emu {
-        h,
-        emu_url,
-        running,
-    }
+    let scopes = words(scopes);
+    crate::emulator::start_custom(
+        Opts::default().config(|c| c.line.scopes = scopes),
+        true,
+        |cfg, _| {
+            let user = &mut cfg.users[0];
+            user.email = Some("user@example.com".to_owned());
+            user.picture_url = Some("https://profile.line-scdn.net/0h_test".to_owned());
+        },
+    )
+    .await
 }
 
 #[tokio::test]
@@ -381,7 +298,7 @@ async fn email_scope_shows_email_from_id_token() {
     let e = emulator_with_email("openid profile email").await;
     let c = e.h.client();
     e.h.login(&c).await;
-    let me = get_html(&c, &e.h.url("/me")).await;
+    let me = e.h.page(&c, "/me").await;
     assert!(me.contains("id=\"email\">user@example.com<"), "{me}");
     let (status, api) = e.h.api_me(&c).await;
     assert_eq!(status, 200);
@@ -426,7 +343,7 @@ async fn email_scope_shows_email_from_id_token() {
     let e = emulator_with_email("openid profile").await;
     let c = e.h.client();
     e.h.login(&c).await;
-    let me = get_html(&c, &e.h.url("/me")).await;
+    let me = e.h.page(&c, "/me").await;
     assert!(!me.contains("user@example.com") && !me.contains("id=\"email\""));
     let (_, api) = e.h.api_me(&c).await;
     assert!(api.get("email").is_none(), "{api}");
@@ -442,30 +359,21 @@ async fn operator_templates_dir_and_branding_replace_the_builtin_pages() {
          {{ app_name }}.</p><p>{{ t.unregister_notice }}</p><p>{{ t.unlink_notice }}</p>{% endblock %}",
     )
     .unwrap();
-    let env = |k: &str, v: &str| (k.to_owned(), v.to_owned());
-    let h = Harness::start_with(
-        crate::fake_line::FakeLine::start().await,
-        crate::harness::Opts {
-            extra_env: vec![
-                env(
-                    "LINELOGIN_PAGES__TEMPLATES_DIR",
-                    dir.path().to_str().unwrap(),
-                ),
-                env("LINELOGIN_PAGES__APP_NAME", "Acme <Login>"),
-                env("LINELOGIN_PAGES__LOGO_URL", "/static/logo.png"),
-                env("LINELOGIN_PAGES__BRAND_COLOR", "#aa3300"),
-            ],
-            ..crate::harness::Opts::default()
-        },
-    )
-    .await;
+    let templates = dir.path().to_owned();
+    let opts = Opts::default().config(move |c| {
+        c.pages.templates_dir = Some(templates);
+        c.pages.app_name = Some("Acme <Login>".to_owned());
+        c.pages.logo_url = Some("/static/logo.png".to_owned());
+        c.pages.brand_color = Some("#aa3300".to_owned());
+    });
+    let h = Harness::start_with(FakeLine::start().await, opts).await;
     let c = h.client();
-    let terms = get_html(&c, &h.url("/terms")).await;
+    let terms = h.page(&c, "/terms").await;
     assert!(
         terms.contains("<p id=\"own-terms\">Our own terms for Acme &lt;Login&gt;.</p>"),
         "{terms}"
     );
-    let home = get_html(&c, &h.url("/")).await;
+    let home = h.page(&c, "/").await;
     assert!(
         home.contains("Acme &lt;Login&gt;</a>"),
         "built-in home, operator's name"
@@ -474,20 +382,17 @@ async fn operator_templates_dir_and_branding_replace_the_builtin_pages() {
         home.contains("class=\"logo\" src=\"&#x2f;static&#x2f;logo.png\""),
         "{home}"
     );
-    let css = get_html(&c, &h.url("/static/style.css")).await;
+    let css = h.page(&c, "/static/style.css").await;
     assert!(css.ends_with(":root { --brand: #aa3300; }\n"));
     h.stop().await;
 
     // A template that does not parse stops the start, naming the file and line.
     std::fs::write(dir.path().join("me.html"), "ok\n{% if %}\n").unwrap();
-    let config = crate::harness::config(
+    let config = crate::harness::config_with(
         "http://127.0.0.1:1",
         "http://127.0.0.1:1",
         &dir.path().join("db.sqlite"),
-        &[env(
-            "LINELOGIN_PAGES__TEMPLATES_DIR",
-            dir.path().to_str().unwrap(),
-        )],
+        |c| c.pages.templates_dir = Some(dir.path().to_owned()),
     );
     let err = linelogin_server::state::AppState::builder(&config)
         .build()
@@ -525,7 +430,7 @@ fn form_fields(html: &str) -> Vec<(String, String)> {
 
 /// Logs in through the emulator's consent page as its first test user, as a browser would.
 async fn login_through_consent(e: &crate::emulator::Emu, c: &reqwest::Client) {
-    let r = c.get(e.h.url("/login")).send().await.unwrap();
+    let r = e.h.get(c, "/login").await;
     let authorize = location(&r);
     assert!(authorize.starts_with(&e.emu_url), "{authorize}");
     let r = c.get(&authorize).send().await.unwrap();
@@ -554,11 +459,11 @@ async fn login_through_consent(e: &crate::emulator::Emu, c: &reqwest::Client) {
 /// by LINE's single sign-on (the control).
 #[tokio::test]
 async fn after_logout_the_next_authorize_request_disables_auto_login_end_to_end() {
-    let e = crate::emulator::start(crate::harness::Opts::default(), false).await;
+    let e = crate::emulator::start(Opts::default(), false).await;
     let c = e.h.client();
     login_through_consent(&e, &c).await;
     // Control: logged in at LINE, a second login goes through without a page.
-    let r = c.get(e.h.url("/login")).send().await.unwrap();
+    let r = e.h.get(&c, "/login").await;
     let authorize = location(&r);
     assert!(!authorize.contains("disable_auto_login"), "{authorize}");
     let r = c.get(&authorize).send().await.unwrap();
@@ -575,9 +480,9 @@ async fn after_logout_the_next_authorize_request_disables_auto_login_end_to_end(
         e.h.post_form(&c, "/logout", Some(&csrf)).await.status(),
         303
     );
-    let r = c.get(e.h.url("/me")).send().await.unwrap();
+    let r = e.h.get(&c, "/me").await;
     assert_eq!(location(&r), "/login?next=/me");
-    let r = c.get(e.h.url("/login?next=/me")).send().await.unwrap();
+    let r = e.h.get(&c, "/login?next=/me").await;
     let authorize = location(&r);
     assert!(authorize.starts_with(&e.emu_url), "{authorize}");
     assert!(authorize.contains("disable_auto_login=true"), "{authorize}");
@@ -589,7 +494,7 @@ async fn after_logout_the_next_authorize_request_disables_auto_login_end_to_end(
 #[tokio::test]
 #[ignore = "needs the emulator to honour disable_auto_login (branch wt-emulator): run with --ignored once merged"]
 async fn after_logout_the_emulator_shows_its_login_screen() {
-    let e = crate::emulator::start(crate::harness::Opts::default(), false).await;
+    let e = crate::emulator::start(Opts::default(), false).await;
     let c = e.h.client();
     login_through_consent(&e, &c).await;
     let csrf = e.h.csrf(&c, "/me").await;
@@ -597,7 +502,7 @@ async fn after_logout_the_emulator_shows_its_login_screen() {
         e.h.post_form(&c, "/logout", Some(&csrf)).await.status(),
         303
     );
-    let r = c.get(e.h.url("/login?next=/me")).send().await.unwrap();
+    let r = e.h.get(&c, "/login?next=/me").await;
     let r = c.get(location(&r)).send().await.unwrap();
     assert_eq!(
         r.status(),

@@ -12,14 +12,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use line_emulator::{ChannelConfig, Emulator, UserConfig};
 use linelogin_server::AppState;
+use linelogin_server::config::{Config, RedisUrl};
 use linelogin_server::serve::{RunningServer, start_on};
 use linelogin_server::store::PostgresStore;
 use serde_json::json;
 
-use crate::fake_line::{CHANNEL_ID, CHANNEL_SECRET};
-use crate::harness::{config, extract_csrf, location};
+use crate::emulator::fleet_emulator;
+use crate::harness::{self, bind, config_with, get_json};
 
 const RATE: u32 = 20;
 const BURST: u32 = 5;
@@ -80,77 +80,29 @@ struct Fleet {
 async fn start_fleet(n: usize, instances_key: u32) -> Fleet {
     let pg_url = std::env::var("DATABASE_URL_POSTGRES")
         .expect("DATABASE_URL_POSTGRES must be set (postgres://postgres@127.0.0.1:5432/test)");
-    let schema = format!(
-        "ll_fleet_{}_{:08x}",
-        std::process::id(),
-        rand::random::<u32>()
-    );
+    let schema = format!("ll_fleet_{}", harness::unique_suffix());
     let redis = OwnRedis::start(None);
     let mut listeners = Vec::new();
+    let mut bases = Vec::new();
     for _ in 0..n {
-        listeners.push(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap());
+        let (listener, base) = bind().await;
+        listeners.push(listener);
+        bases.push(base);
     }
-    let bases: Vec<String> = listeners
-        .iter()
-        .map(|l| format!("http://{}", l.local_addr().unwrap()))
-        .collect();
-    let mut cfg = line_emulator::Config::default_demo();
-    cfg.auto_consent = true;
-    cfg.journal_capacity = 100_000;
-    cfg.channels = vec![ChannelConfig::new(
-        CHANNEL_ID,
-        CHANNEL_SECRET,
-        bases
-            .iter()
-            .map(|b| format!("{b}/callback").parse().unwrap())
-            .collect(),
-    )];
-    cfg.users = (0..64)
-        .map(|i| UserConfig::new(format!("U{i:032x}"), format!("User {i}")))
-        .collect();
-    let emulator = Emulator::new(cfg)
-        .unwrap()
-        .serve(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap())
-        .await
-        .unwrap();
-    let emu_url = emulator.base_url().trim_end_matches('/').to_string();
+    let (emulator, emu_url) = fleet_emulator(&bases, 0..64).await;
     let dir = tempfile::tempdir().unwrap();
-    let extra: Vec<(String, String)> = [
-        (
-            "LINELOGIN_OUTBOUND__RATE_LIMIT_PER_SECOND",
-            RATE.to_string(),
-        ),
-        ("LINELOGIN_OUTBOUND__BURST", BURST.to_string()),
-        (
-            "LINELOGIN_OUTBOUND__REDIS_URL",
-            format!("redis://127.0.0.1:{}", redis.port),
-        ),
-        ("LINELOGIN_OUTBOUND__INSTANCES", instances_key.to_string()),
-        (
-            "LINELOGIN_OUTBOUND__RETRY_AFTER_CEILING_SECONDS",
-            "10".into(),
-        ),
-        ("LINELOGIN_DEAUTH__WORKER", "true".into()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
+    let redis_url = RedisUrl::new(format!("redis://127.0.0.1:{}", redis.port));
     let mut instances = Vec::new();
     for (listener, base) in listeners.into_iter().zip(bases) {
-        let config = config(&base, &emu_url, &dir.path().join("unused.db"), &extra);
-        let store = PostgresStore::connect(&pg_url, Some(&schema))
-            .await
-            .unwrap();
-        if instances.is_empty() {
-            linelogin_server::store::Store::migrate(&store)
-                .await
-                .unwrap();
-        }
-        let state = AppState::builder(&config)
-            .store(Arc::new(store))
-            .build()
-            .await
-            .unwrap();
+        let config = config_with(&base, &emu_url, &dir.path().join("unused.db"), |c| {
+            c.outbound.rate_limit_per_second = RATE;
+            c.outbound.burst = BURST;
+            c.outbound.redis_url = Some(redis_url.clone());
+            c.outbound.instances = instances_key;
+            c.outbound.retry_after_ceiling_seconds = 10;
+            c.deauth.worker = true;
+        });
+        let state = pg_state(&config, &pg_url, &schema, instances.is_empty()).await;
         let server = start_on(state.clone(), listener).unwrap();
         instances.push(Instance {
             base,
@@ -168,6 +120,22 @@ async fn start_fleet(n: usize, instances_key: u32) -> Fleet {
     }
 }
 
+/// An instance's state on the schema `schema` of the PostgreSQL at `pg_url`; `migrate`: the
+/// first instance migrates the schema.
+async fn pg_state(config: &Config, pg_url: &str, schema: &str, migrate: bool) -> AppState {
+    let store = PostgresStore::connect(pg_url, Some(schema)).await.unwrap();
+    if migrate {
+        linelogin_server::store::Store::migrate(&store)
+            .await
+            .unwrap();
+    }
+    AppState::builder(config)
+        .store(Arc::new(store))
+        .build()
+        .await
+        .unwrap()
+}
+
 impl Fleet {
     async fn stop(mut self) {
         for i in &mut self.instances {
@@ -177,23 +145,14 @@ impl Fleet {
         }
         let _ = self.emulator.shutdown().await;
         self.redis.stop();
-        let pool = sqlx::PgPool::connect(&self.pg.0).await.unwrap();
-        sqlx::query(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.pg.1))
-            .execute(&pool)
-            .await
-            .unwrap();
+        drop_schema(&self.pg.0, &self.pg.1).await;
     }
 
     /// Emulator times (ms of the day) of the outbound calls (everything but the browser's
     /// authorize/consent pages and the admin API) with seq > `after`; and the newest seq.
     async fn outbound_times(&self, after: u64) -> (Vec<i64>, u64) {
         let v: serde_json::Value =
-            reqwest::get(format!("{}/_emulator/journal?limit=100000", self.emu_url))
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            get_json(format!("{}/_emulator/journal?limit=100000", self.emu_url)).await;
         let mut last = after;
         let mut times = Vec::new();
         for e in v["entries"].as_array().unwrap() {
@@ -219,15 +178,11 @@ impl Fleet {
     }
 
     async fn token_calls(&self) -> usize {
-        let v: serde_json::Value = reqwest::get(format!(
+        let v: serde_json::Value = get_json(format!(
             "{}/_emulator/journal?limit=100000&endpoint=token",
             self.emu_url
         ))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .await;
         v["entries"].as_array().unwrap().len()
     }
 }
@@ -256,41 +211,18 @@ fn peak_per_second(mut ms: Vec<i64>) -> usize {
 }
 
 fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap()
+    harness::browser(Some(Duration::from_secs(10)))
 }
 
 /// One login, then (when it worked) unregister; returns the callback status.
 async fn login_and_unregister(base: &str) -> u16 {
     let c = browser();
-    let r = c.get(format!("{base}/login")).send().await.unwrap();
-    assert_eq!(r.status(), 302);
-    let r = c.get(location(&r)).send().await.unwrap();
-    assert!(r.status().is_redirection(), "{}", r.status());
-    let r = c.get(location(&r)).send().await.unwrap();
+    let r = harness::follow_login(&c, &format!("{base}/login"))
+        .await
+        .response;
     let status = r.status().as_u16();
     if status == 303 {
-        let html = c
-            .get(format!("{base}/account/unregister"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let csrf = extract_csrf(&html).unwrap();
-        let r = c
-            .post(format!("{base}/account/unregister"))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header("origin", base)
-            .body(format!("csrf_token={csrf}"))
-            .send()
-            .await
-            .unwrap();
+        let r = harness::unregister_at_base(&c, base).await.unwrap();
         assert!(r.status().as_u16() < 500, "unregister: {}", r.status());
     }
     status
@@ -334,12 +266,7 @@ async fn drive(f: &Fleet, run: Duration, per_instance: usize) -> Vec<[u64; 3]> {
 }
 
 async fn healthz(base: &str) -> serde_json::Value {
-    reqwest::get(format!("{base}/healthz"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    get_json(format!("{base}/healthz")).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -483,11 +410,9 @@ async fn a_session_made_on_one_instance_works_on_another() {
     let f = start_fleet(2, 2).await;
     let (a, b) = (&f.instances[0].base, &f.instances[1].base);
     let c = browser();
-    let r = c.get(format!("{a}/login")).send().await.unwrap();
-    assert_eq!(r.status(), 302);
-    let r = c.get(location(&r)).send().await.unwrap();
-    assert!(r.status().is_redirection(), "{}", r.status());
-    let r = c.get(location(&r)).send().await.unwrap();
+    let r = harness::follow_login(&c, &format!("{a}/login"))
+        .await
+        .response;
     assert_eq!(r.status(), 303, "logged in on A");
     let cookie = cookies_set_by(&r);
     assert!(!cookie.is_empty(), "A set a session cookie");
@@ -524,39 +449,26 @@ async fn a_session_made_on_one_instance_works_on_another() {
 async fn pg_instances_without_worker(n: usize) -> (Vec<RunningServer>, String, String) {
     let pg_url = std::env::var("DATABASE_URL_POSTGRES")
         .expect("DATABASE_URL_POSTGRES must be set (postgres://postgres@127.0.0.1:5432/test)");
-    let schema = format!(
-        "ll_maint_{}_{:08x}",
-        std::process::id(),
-        rand::random::<u32>()
-    );
+    let schema = format!("ll_maint_{}", harness::unique_suffix());
     let dir = tempfile::tempdir().unwrap();
     let mut servers = Vec::new();
     for i in 0..n {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let config = config(
+        let (listener, base) = bind().await;
+        let config = config_with(
             &base,
             "http://127.0.0.1:9",
             &dir.path().join("unused.db"),
-            &[("LINELOGIN_DEAUTH__WORKER".into(), "false".into())],
+            |c| c.deauth.worker = false,
         );
-        let store = PostgresStore::connect(&pg_url, Some(&schema))
-            .await
-            .unwrap();
+        let state = pg_state(&config, &pg_url, &schema, i == 0).await;
         if i == 0 {
-            linelogin_server::store::Store::migrate(&store)
-                .await
-                .unwrap();
             // An expired pending login for the purge to find.
-            linelogin_server::store::Store::put_pending_login(&store, "expired", b"x", 1)
+            state
+                .store()
+                .put_pending_login("expired", b"x", 1)
                 .await
                 .unwrap();
         }
-        let state = AppState::builder(&config)
-            .store(Arc::new(store))
-            .build()
-            .await
-            .unwrap();
         servers.push(start_on(state, listener).unwrap());
     }
     (servers, pg_url, schema)

@@ -1,11 +1,11 @@
 //! Full flows: login, /me, /api/me, logout, unregister, unlink, refresh, faults, restarts.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-use line_login::clock::MockClock;
+use std::time::Duration;
 
 use crate::fake_line::FakeLine;
-use crate::harness::{Harness, Opts, cookie_value, location};
+use crate::harness::{
+    Harness, Opts, clock_now, cookie_value, get_json, location, sixty_day_sessions,
+};
 
 const USER: &str = "U00000000000000000000000000000001";
 
@@ -19,14 +19,7 @@ async fn login_then_me_api_me_and_logout() {
     assert_eq!(me["userId"], USER);
     assert_eq!(me["displayName"], "Name of U0000");
     assert_eq!(me["linked"], true);
-    let html = c
-        .get(h.url("/me"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = h.page(&c, "/me").await;
     assert!(html.contains("Name of U0000") && html.contains(USER));
     assert!(h.line.is_authorized(USER));
 
@@ -83,34 +76,11 @@ async fn session_ids_are_time_ordered_and_ids_from_before_still_sign_in() {
 async fn japanese_pages_by_accept_language() {
     let h = Harness::start().await;
     let c = h.client();
-    let html = c
-        .get(h.url("/"))
-        .header("accept-language", "ja,en;q=0.5")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = h.page_in(&c, "/", "ja,en;q=0.5").await;
     assert!(html.contains("lang=\"ja\"") && html.contains("LINEでログイン"));
-    let html = c
-        .get(h.url("/terms"))
-        .header("accept-language", "ja")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = h.page_in(&c, "/terms", "ja").await;
     assert!(html.contains("LINEヤフー株式会社"));
-    let html = c
-        .get(h.url("/terms"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = h.page(&c, "/terms").await;
     assert!(html.contains("LY Corporation will be notified"));
     h.stop().await;
 }
@@ -120,14 +90,7 @@ async fn unregister_deletes_account_and_deauthorizes_at_line() {
     let h = Harness::start().await;
     let c = h.client();
     h.login(&c).await;
-    let page = c
-        .get(h.url("/account/unregister"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = h.page(&c, "/account/unregister").await;
     assert!(
         page.contains("LY Corporation will be notified"),
         "notice next to the button"
@@ -144,12 +107,7 @@ async fn unregister_deletes_account_and_deauthorizes_at_line() {
     );
     assert_eq!(h.line.calls("/user/v1/deauthorize"), vec![204]);
     assert_eq!(h.api_me(&c).await.0, 401);
-    let account = h
-        .state
-        .store()
-        .account_by_sub("https://access.line.me", USER)
-        .await
-        .unwrap();
+    let account = h.account(USER).await;
     assert!(account.is_none(), "account deleted");
     h.stop().await;
 }
@@ -159,21 +117,12 @@ async fn unlink_keeps_account_and_login_links_again() {
     let h = Harness::start().await;
     let c = h.client();
     h.login(&c).await;
-    let id_before = h
-        .state
-        .store()
-        .account_by_sub("https://access.line.me", USER)
-        .await
-        .unwrap()
-        .unwrap()
-        .id;
+    let id_before = h.account(USER).await.unwrap().id;
     let r = h.submit(&c, "/account/unlink").await;
     assert_eq!(r.status(), 200);
-    h.wait_outbox_empty().await;
-    assert!(!h.line.is_authorized(USER));
-    assert_eq!(h.line.calls("/user/v1/deauthorize"), vec![204]);
+    h.assert_deauthorized(USER, &[204]).await;
     assert_eq!(h.api_me(&c).await.0, 401, "sessions ended");
-    let account = h.state.store().account(&id_before).await.unwrap().unwrap();
+    let account = h.account_by_id(&id_before).await.unwrap();
     assert_eq!(
         account.status,
         linelogin_server::store::AccountStatus::Unlinked
@@ -182,14 +131,7 @@ async fn unlink_keeps_account_and_login_links_again() {
     h.login(&c).await;
     let (_, me) = h.api_me(&c).await;
     assert_eq!(me["linked"], true);
-    let id_after = h
-        .state
-        .store()
-        .account_by_sub("https://access.line.me", USER)
-        .await
-        .unwrap()
-        .unwrap()
-        .id;
+    let id_after = h.account(USER).await.unwrap().id;
     assert_eq!(id_before, id_after, "same account linked again");
     assert!(h.line.is_authorized(USER));
     h.stop().await;
@@ -197,25 +139,8 @@ async fn unlink_keeps_account_and_login_links_again() {
 
 #[tokio::test]
 async fn unregister_refreshes_an_expired_token_first() {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let clock = MockClock::at_unix(now);
-    let opts = Opts {
-        clock: Some(clock.clone()),
-        extra_env: vec![
-            (
-                "LINELOGIN_SESSION__TTL_SECONDS".into(),
-                (60 * 86400).to_string(),
-            ),
-            (
-                "LINELOGIN_SESSION__IDLE_SECONDS".into(),
-                (60 * 86400).to_string(),
-            ),
-        ],
-        ..Opts::default()
-    };
+    let clock = clock_now();
+    let opts = Opts::default().clock(&clock).config(sixty_day_sessions);
     let h = Harness::start_with(FakeLine::start().await, opts).await;
     let c = h.client();
     h.login(&c).await;
@@ -241,9 +166,7 @@ async fn deauthorize_survives_500_then_429_then_succeeds() {
     h.login(&c).await;
     h.line.fault("/user/v1/deauthorize", &[500, 429]);
     assert_eq!(h.submit(&c, "/account/unregister").await.status(), 200);
-    h.wait_outbox_empty().await;
-    assert_eq!(h.line.calls("/user/v1/deauthorize"), vec![500, 429, 204]);
-    assert!(!h.line.is_authorized(USER));
+    h.assert_deauthorized(USER, &[500, 429, 204]).await;
     h.stop().await;
 }
 
@@ -264,12 +187,7 @@ async fn crash02_job_committed_before_a_crash_completes_after_restart() {
     let c = h.client();
     h.login(&c).await;
     assert_eq!(h.submit(&c, "/account/unregister").await.status(), 200);
-    let health: serde_json::Value = reqwest::get(h.url("/healthz"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health: serde_json::Value = get_json(h.url("/healthz")).await;
     assert_eq!(
         health["deauthorization"]["pending"], 1,
         "job is durable before anything is sent"
@@ -277,17 +195,8 @@ async fn crash02_job_committed_before_a_crash_completes_after_restart() {
     assert!(h.line.calls("/user/v1/deauthorize").is_empty());
     // "Crash": the process goes away without the worker ever running.
     let (line, db, _) = h.stop().await;
-    let h = Harness::start_with(
-        line,
-        Opts {
-            db: Some(db),
-            ..Opts::default()
-        },
-    )
-    .await;
-    h.wait_outbox_empty().await;
-    assert_eq!(h.line.calls("/user/v1/deauthorize"), vec![204]);
-    assert!(!h.line.is_authorized(USER));
+    let h = Harness::start_with(line, Opts::default().db(db)).await;
+    h.assert_deauthorized(USER, &[204]).await;
     h.stop().await;
 }
 
@@ -296,42 +205,22 @@ async fn out07_without_a_usable_token_unregister_goes_through_a_fresh_login() {
     let h = Harness::start().await;
     let c = h.client();
     h.login(&c).await;
-    let account = h
-        .state
-        .store()
-        .account_by_sub("https://access.line.me", USER)
-        .await
-        .unwrap()
-        .unwrap();
+    let account = h.account(USER).await.unwrap();
     h.state.store().delete_tokens(&account.id).await.unwrap();
     let r = h.submit(&c, "/account/unregister").await;
     assert_eq!(r.status(), 303, "sent to LINE first");
     let authorize = location(&r);
     assert!(authorize.starts_with(&h.line.url));
     assert!(
-        h.state
-            .store()
-            .account(&account.id)
-            .await
-            .unwrap()
-            .is_some(),
+        h.account_by_id(&account.id).await.is_some(),
         "nothing deleted yet"
     );
     let r = c.get(&authorize).send().await.unwrap();
     let r = c.get(location(&r)).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert!(r.text().await.unwrap().contains("Your account is deleted"));
-    h.wait_outbox_empty().await;
-    assert_eq!(h.line.calls("/user/v1/deauthorize"), vec![204]);
-    assert!(!h.line.is_authorized(USER));
-    assert!(
-        h.state
-            .store()
-            .account(&account.id)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    h.assert_deauthorized(USER, &[204]).await;
+    assert!(h.account_by_id(&account.id).await.is_none());
     h.stop().await;
 }
 

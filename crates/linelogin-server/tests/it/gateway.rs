@@ -3,73 +3,56 @@
 
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use line_emulator::{ChannelConfig, Emulator, UserConfig};
+use line_emulator::{ChannelConfig, UserConfig};
+use linelogin_server::config::{ApiKey, GatewayConfig};
 use p256::pkcs8::{EncodePrivateKey as _, LineEnding};
 
 use crate::fake_line::{CHANNEL_ID, CHANNEL_SECRET, FakeLine};
-use crate::harness::{Harness, Opts, location, query_param};
+use crate::harness::{Harness, Opts, get_json, location, query_param, unix_now};
 
 const PREFIX: &str = "/linelogin";
 const EMU_USER: &str = crate::emulator::EMU_USER;
 
-/// The server as a forward-auth gateway (no upstream) in front of the emulator, whose one
-/// user has a non-ASCII name and an email; scopes include `email`.
-async fn start_gateway(gateway_toml: &str) -> crate::emulator::Emu {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let mut cfg = line_emulator::Config::default_demo();
-    cfg.auto_consent = true;
-    cfg.channels = vec![ChannelConfig::new(
-        CHANNEL_ID,
-        CHANNEL_SECRET,
-        vec![format!("{base}{PREFIX}/callback").parse().unwrap()],
-    )];
-    let mut user = UserConfig::new(EMU_USER, "山田 Taro & Co");
-    user.email = Some("taro@example.com".to_owned());
-    cfg.users = vec![user];
-    let running = Emulator::new(cfg)
-        .unwrap()
-        .serve(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap())
-        .await
-        .unwrap();
-    let emu_url = running.base_url().trim_end_matches('/').to_string();
-    let opts = Opts {
-        listener: Some(listener),
-        line_url: Some(emu_url.clone()),
-        extra_env: vec![(
-            "LINELOGIN_LINE__SCOPES".to_owned(),
-            "openid profile email".to_owned(),
-        )],
-        gateway: Some(gateway_toml.to_owned()),
-        ..Opts::default()
-    };
-    let h = Harness::start_with(FakeLine::start().await, opts).await;
-    crate::emulator::Emu {
-        h,
-        emu_url,
-        running,
+/// The server as a gateway with `gateway` in front of the emulator, whose one user has a
+/// non-ASCII name and an email; scopes include `email`.
+async fn start_gateway(gateway: GatewayConfig) -> crate::emulator::Emu {
+    let opts = Opts::default()
+        .config(|c| {
+            c.line.scopes = ["openid", "profile", "email"].map(str::to_owned).to_vec();
+        })
+        .gateway(gateway);
+    crate::emulator::start_custom(opts, true, |cfg, base| {
+        cfg.channels = vec![ChannelConfig::new(
+            CHANNEL_ID,
+            CHANNEL_SECRET,
+            vec![format!("{base}{PREFIX}/callback").parse().unwrap()],
+        )];
+        let mut user = UserConfig::new(EMU_USER, "山田 Taro & Co");
+        user.email = Some("taro@example.com".to_owned());
+        cfg.users = vec![user];
+    })
+    .await
+}
+
+/// A gateway in front of `upstream`, with these public paths.
+fn proxy_to(upstream: &str, public_paths: &[&str]) -> GatewayConfig {
+    GatewayConfig {
+        upstream: Some(upstream.parse().unwrap()),
+        public_paths: public_paths.iter().map(|p| (*p).to_owned()).collect(),
+        ..GatewayConfig::default()
     }
 }
 
 /// Follows a gateway login URL (relative or absolute) through LINE back to the callback;
 /// returns the callback's answer.
 async fn login_via(h: &Harness, c: &reqwest::Client, login_url: &str) -> reqwest::Response {
-    let url = if login_url.starts_with("http") {
-        login_url.to_owned()
-    } else {
-        h.url(login_url)
-    };
-    let r = c.get(url).send().await.unwrap();
-    assert_eq!(r.status(), 302, "login redirects to LINE");
-    let authorize = location(&r);
+    let trip = h.login_at(c, login_url).await;
     assert_eq!(
-        query_param(&authorize, "redirect_uri"),
+        query_param(&trip.authorize, "redirect_uri"),
         h.url(&format!("{PREFIX}/callback")),
         "the callback URL carries the prefix"
     );
-    let r = c.get(&authorize).send().await.unwrap();
-    assert!(r.status().is_redirection(), "LINE redirects back");
-    c.get(location(&r)).send().await.unwrap()
+    trip.response
 }
 
 /// Verifies an assertion against the JWKS served by the gateway at `base`.
@@ -106,8 +89,12 @@ fn header(r: &reqwest::Response, name: &str) -> Option<String> {
 
 #[tokio::test]
 async fn routes_move_under_the_prefix_and_nothing_stays_at_the_root() {
-    let e =
-        start_gateway("prefix = \"/linelogin\"\napi_key = \"gw-test-api-key-0123456789\"").await;
+    let e = start_gateway(GatewayConfig {
+        prefix: "/linelogin".to_owned(),
+        api_key: Some(ApiKey::new("gw-test-api-key-0123456789").unwrap()),
+        ..GatewayConfig::default()
+    })
+    .await;
     let h = &e.h;
     let c = h.client();
     // The server-to-server API is nested under the prefix too.
@@ -143,18 +130,14 @@ async fn routes_move_under_the_prefix_and_nothing_stays_at_the_root() {
         "/healthz",
         "/terms",
     ] {
-        let r = c.get(h.url(path)).send().await.unwrap();
+        let r = h.get(&c, path).await;
         assert_eq!(r.status(), 404, "{path} at the root");
     }
-    let r = c.get(h.url("/linelogin/healthz")).send().await.unwrap();
+    let r = h.get(&c, "/linelogin/healthz").await;
     assert_eq!(r.status(), 200);
-    let r = c
-        .get(h.url("/linelogin/static/style.css"))
-        .send()
-        .await
-        .unwrap();
+    let r = h.get(&c, "/linelogin/static/style.css").await;
     assert_eq!(r.status(), 200);
-    let r = c.get(h.url("/linelogin/nope")).send().await.unwrap();
+    let r = h.get(&c, "/linelogin/nope").await;
     assert_eq!(r.status(), 404, "unknown path under the prefix");
     assert!(
         r.text()
@@ -162,16 +145,9 @@ async fn routes_move_under_the_prefix_and_nothing_stays_at_the_root() {
             .unwrap()
             .contains("/linelogin/static/style.css")
     );
-    let r = c.get(h.url("/linelogin/api/me")).send().await.unwrap();
+    let r = h.get(&c, "/linelogin/api/me").await;
     assert_eq!(r.status(), 401);
-    let html = c
-        .get(h.url("/linelogin"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = h.page(&c, "/linelogin").await;
     for link in [
         "href=\"/linelogin/static/style.css\"",
         "href=\"/linelogin/login\"",
@@ -181,7 +157,7 @@ async fn routes_move_under_the_prefix_and_nothing_stays_at_the_root() {
         assert!(html.contains(link), "{link} in {html}");
     }
     assert!(!html.contains("href=\"/login\"") && !html.contains("href=\"/me\""));
-    let r = c.get(h.url("/linelogin/me")).send().await.unwrap();
+    let r = h.get(&c, "/linelogin/me").await;
     assert!(r.status().is_redirection());
     assert_eq!(location(&r), "/linelogin/login?next=/linelogin/me");
 
@@ -189,14 +165,7 @@ async fn routes_move_under_the_prefix_and_nothing_stays_at_the_root() {
     let r = login_via(h, &c, "/linelogin/login").await;
     assert_eq!(r.status(), 303);
     assert_eq!(location(&r), "/linelogin/me");
-    let me = c
-        .get(h.url("/linelogin/me"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let me = h.page(&c, "/linelogin/me").await;
     for link in [
         "action=\"/linelogin/logout\"",
         "href=\"/linelogin/account/unlink\"",
@@ -205,36 +174,25 @@ async fn routes_move_under_the_prefix_and_nothing_stays_at_the_root() {
     ] {
         assert!(me.contains(link), "{link}");
     }
-    let confirm = c
-        .get(h.url("/linelogin/account/unlink"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let confirm = h.page(&c, "/linelogin/account/unlink").await;
     assert!(confirm.contains("action=\"/linelogin/account/unlink\""));
     let csrf = crate::harness::extract_csrf(&me).unwrap();
-    let r = c
-        .post(h.url("/linelogin/logout"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("origin", &h.base)
-        .header("sec-fetch-site", "same-origin")
-        .body(format!("csrf_token={csrf}"))
-        .send()
-        .await
-        .unwrap();
+    let r = h.post_form(&c, "/linelogin/logout", Some(&csrf)).await;
     assert_eq!(r.status(), 303);
     assert_eq!(location(&r), "/linelogin");
 }
 
 #[tokio::test]
 async fn forward_auth_gives_identity_headers_and_a_verifiable_assertion() {
-    let e = start_gateway("assertion_audience = \"my-app\"").await;
+    let e = start_gateway(GatewayConfig {
+        assertion_audience: Some("my-app".to_owned()),
+        ..GatewayConfig::default()
+    })
+    .await;
     let h = &e.h;
     let c = h.client();
 
-    let r = c.get(h.url("/linelogin/auth")).send().await.unwrap();
+    let r = h.get(&c, "/linelogin/auth").await;
     assert_eq!(r.status(), 401, "no session");
     assert!(header(&r, "x-linelogin-user").is_none());
 
@@ -260,12 +218,9 @@ async fn forward_auth_gives_identity_headers_and_a_verifiable_assertion() {
         "after login, the user lands on next"
     );
 
-    let before = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
+    let before = unix_now() as i64;
     for path in ["/linelogin/auth", "/linelogin/auth/redirect"] {
-        let r = c.get(h.url(path)).send().await.unwrap();
+        let r = h.get(&c, path).await;
         assert_eq!(r.status(), 200, "{path}");
         assert_eq!(header(&r, "x-linelogin-user").as_deref(), Some(EMU_USER));
         let account = header(&r, "x-linelogin-account").unwrap();
@@ -310,49 +265,26 @@ async fn forward_auth_gives_identity_headers_and_a_verifiable_assertion() {
                 .is_err()
         );
     }
-    let r = c
-        .get(h.url("/linelogin/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap();
+    let r = h.get(&c, "/linelogin/.well-known/jwks.json").await;
     assert_eq!(
         header(&r, "cache-control").as_deref(),
         Some("public, max-age=300")
     );
 
     // Logged out: 401 and 302 again.
-    let me = c
-        .get(h.url("/linelogin/me"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let me = h.page(&c, "/linelogin/me").await;
     let csrf = crate::harness::extract_csrf(&me).unwrap();
-    let r = c
-        .post(h.url("/linelogin/logout"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("origin", &h.base)
-        .header("sec-fetch-site", "same-origin")
-        .body(format!("csrf_token={csrf}"))
-        .send()
-        .await
-        .unwrap();
+    let r = h.post_form(&c, "/linelogin/logout", Some(&csrf)).await;
     assert_eq!(r.status(), 303);
-    let r = c.get(h.url("/linelogin/auth")).send().await.unwrap();
+    let r = h.get(&c, "/linelogin/auth").await;
     assert_eq!(r.status(), 401);
-    let r = c
-        .get(h.url("/linelogin/auth/redirect"))
-        .send()
-        .await
-        .unwrap();
+    let r = h.get(&c, "/linelogin/auth/redirect").await;
     assert_eq!(r.status(), 302);
 }
 
 #[tokio::test]
 async fn auth_redirect_never_sends_the_user_off_site() {
-    let e = start_gateway("").await;
+    let e = start_gateway(GatewayConfig::default()).await;
     let h = &e.h;
     let c = h.client();
     let cases: [(&[(&str, &str)], &str); 9] = [
@@ -408,18 +340,16 @@ async fn signing_keys_rotate_without_invalidating_assertions_in_flight() {
     let start = |file: std::path::PathBuf| {
         let db = db.clone();
         async move {
-            Harness::start_with(
-                FakeLine::start().await,
-                Opts {
-                    db: Some(db),
-                    gateway: Some(format!(
-                        "signing_key_file = {:?}\nassertion_audience = \"app\"",
-                        file.display().to_string()
-                    )),
-                    ..Opts::default()
-                },
-            )
-            .await
+            let opts = Opts {
+                db: Some(db),
+                ..Opts::default()
+            }
+            .gateway(GatewayConfig {
+                signing_key_file: Some(file),
+                assertion_audience: Some("app".to_owned()),
+                ..GatewayConfig::default()
+            });
+            Harness::start_with(FakeLine::start().await, opts).await
         }
     };
     let assertion = |h: &Harness, c: &reqwest::Client| {
@@ -447,12 +377,7 @@ async fn signing_keys_rotate_without_invalidating_assertions_in_flight() {
     let new = assertion(&h, &c).await;
     assert_ne!(kid(&new), kid(&old), "the new first key signs");
     verify(&h.base, &new, "app").await.unwrap();
-    let jwks: JwkSet = reqwest::get(h.url("/linelogin/.well-known/jwks.json"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: JwkSet = get_json(h.url("/linelogin/.well-known/jwks.json")).await;
     assert_eq!(jwks.keys.len(), 2);
     assert!(
         jwks.find(&kid(&old)).is_some(),
@@ -462,12 +387,7 @@ async fn signing_keys_rotate_without_invalidating_assertions_in_flight() {
 
     // Key 1 removed: its tokens no longer verify.
     let h = start(two).await;
-    let jwks: JwkSet = reqwest::get(h.url("/linelogin/.well-known/jwks.json"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: JwkSet = get_json(h.url("/linelogin/.well-known/jwks.json")).await;
     assert_eq!(jwks.keys.len(), 1);
     assert!(jwks.find(&kid(&old)).is_none());
     assert!(jwks.find(&kid(&new)).is_some());
@@ -488,15 +408,14 @@ async fn a_bad_signing_key_file_stops_the_start_with_a_clear_error() {
         "http://127.0.0.1:1",
         "http://127.0.0.1:2",
         &dir.path().join("ll.db"),
-        &[],
     );
-    config.gateway = Some(
-        toml::from_str(&format!(
-            "signing_key_file = {:?}",
-            path.display().to_string()
-        ))
-        .unwrap(),
-    );
+    let signing_key = |file: &str| {
+        Some(GatewayConfig {
+            signing_key_file: Some(file.into()),
+            ..GatewayConfig::default()
+        })
+    };
+    config.gateway = signing_key(path.to_str().unwrap());
     let err = linelogin_server::AppState::builder(&config)
         .build()
         .await
@@ -506,7 +425,7 @@ async fn a_bad_signing_key_file_stops_the_start_with_a_clear_error() {
         err.contains("signing_key_file") && err.contains("not a P-256"),
         "{err}"
     );
-    config.gateway = Some(toml::from_str("signing_key_file = \"/nonexistent/k.pem\"").unwrap());
+    config.gateway = signing_key("/nonexistent/k.pem");
     let err = linelogin_server::AppState::builder(&config)
         .build()
         .await
@@ -565,10 +484,7 @@ const HTML: &str = "text/html,application/xhtml+xml,*/*;q=0.8";
 #[tokio::test]
 async fn proxy_mode_logs_in_and_sends_only_its_own_identity_upstream() {
     let upstream = echo_upstream().await;
-    let e = start_gateway(&format!(
-        "upstream = {upstream:?}\npublic_paths = [\"/health\", \"/static/\"]"
-    ))
-    .await;
+    let e = start_gateway(proxy_to(&upstream, &["/health", "/static/"])).await;
     let h = &e.h;
     let (c, jar) = client_with_jar();
     jar.add_cookie_str("app_pref=blue", &h.base.parse().unwrap());
@@ -623,7 +539,7 @@ async fn proxy_mode_logs_in_and_sends_only_its_own_identity_upstream() {
         assert_eq!(headers["cookie"], "app_pref=blue");
     }
     for path in ["/static/../admin", "/static/%2e%2e/admin", "/healthz"] {
-        let r = c.get(h.url(path)).send().await.unwrap();
+        let r = h.get(&c, path).await;
         assert_eq!(r.status(), 401, "{path} is not public");
     }
 
@@ -663,14 +579,14 @@ async fn proxy_mode_logs_in_and_sends_only_its_own_identity_upstream() {
     .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(claims["sub"], EMU_USER);
     // A public path with a session carries the identity too.
-    let v = echoed(c.get(h.url("/health")).send().await.unwrap()).await;
+    let v = echoed(h.get(&c, "/health").await).await;
     assert_eq!(v["headers"]["x-linelogin-user"], EMU_USER);
     // linelogin's own pages are not proxied, and keep their headers.
-    let r = c.get(h.url("/linelogin/me")).send().await.unwrap();
+    let r = h.get(&c, "/linelogin/me").await;
     assert_eq!(r.status(), 200);
     assert!(header(&r, "content-security-policy").is_some());
     // The upstream's responses do not get linelogin's headers.
-    let r = c.get(h.url("/app")).send().await.unwrap();
+    let r = h.get(&c, "/app").await;
     assert!(header(&r, "content-security-policy").is_none());
     assert!(header(&r, "cache-control").is_none());
 }
@@ -681,7 +597,7 @@ async fn upstream_down_is_a_502_page_and_a_silent_one_a_504() {
     let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let down = format!("http://{}", closed.local_addr().unwrap());
     drop(closed);
-    let e = start_gateway(&format!("upstream = {down:?}\npublic_paths = [\"/\"]")).await;
+    let e = start_gateway(proxy_to(&down, &["/"])).await;
     let c = e.h.client();
     let r = c
         .get(e.h.url("/page"))
@@ -693,7 +609,7 @@ async fn upstream_down_is_a_502_page_and_a_silent_one_a_504() {
     assert!(header(&r, "content-type").unwrap().starts_with("text/html"));
     let html = r.text().await.unwrap();
     assert!(html.contains("unreachable") && html.contains("/linelogin/static/style.css"));
-    let r = c.get(e.h.url("/api/x")).send().await.unwrap();
+    let r = e.h.get(&c, "/api/x").await;
     assert_eq!(r.status(), 502);
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["error"], "bad_gateway");
@@ -707,9 +623,10 @@ async fn upstream_down_is_a_502_page_and_a_silent_one_a_504() {
             held.push(s);
         }
     });
-    let e = start_gateway(&format!(
-        "upstream = {silent_url:?}\npublic_paths = [\"/\"]\nresponse_header_timeout_ms = 300"
-    ))
+    let e = start_gateway(GatewayConfig {
+        response_header_timeout_ms: 300,
+        ..proxy_to(&silent_url, &["/"])
+    })
     .await;
     let started = std::time::Instant::now();
     let r = e.h.client().get(e.h.url("/slow")).send().await.unwrap();
@@ -735,10 +652,7 @@ async fn raw(addr: &str, request: &str) -> String {
 #[tokio::test]
 async fn absolute_form_targets_and_foreign_hosts_reach_only_the_upstream() {
     let upstream = echo_upstream().await;
-    let e = start_gateway(&format!(
-        "upstream = {upstream:?}\npublic_paths = [\"/pub/\"]"
-    ))
-    .await;
+    let e = start_gateway(proxy_to(&upstream, &["/pub/"])).await;
     let addr = e.h.base.trim_start_matches("http://").to_owned();
     for request in [
         "GET http://evil.invalid/pub/x HTTP/1.1\r\nHost: evil.invalid\r\nConnection: close\r\n\r\n",
@@ -761,20 +675,12 @@ async fn absolute_form_targets_and_foreign_hosts_reach_only_the_upstream() {
 
 #[tokio::test]
 async fn an_assertion_is_reused_for_at_most_a_minute_and_never_after_logout() {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
+    let now = unix_now();
     let clock = line_login::clock::MockClock::at_unix(now);
-    let h = Harness::start_with(
-        FakeLine::start().await,
-        Opts {
-            clock: Some(clock.clone()),
-            gateway: Some(String::new()),
-            ..Opts::default()
-        },
-    )
-    .await;
+    let opts = Opts::default()
+        .clock(&clock)
+        .gateway(GatewayConfig::default());
+    let h = Harness::start_with(FakeLine::start().await, opts).await;
     let c = h.client();
     h.login(&c).await;
     let claims = |t: &str| {
@@ -786,7 +692,7 @@ async fn an_assertion_is_reused_for_at_most_a_minute_and_never_after_logout() {
         serde_json::from_slice::<serde_json::Value>(&json).unwrap()
     };
     let auth = || async {
-        let r = c.get(h.url("/linelogin/auth")).send().await.unwrap();
+        let r = h.get(&c, "/linelogin/auth").await;
         assert_eq!(r.status(), 200);
         header(&r, "x-linelogin-assertion").unwrap()
     };
@@ -812,7 +718,7 @@ async fn an_assertion_is_reused_for_at_most_a_minute_and_never_after_logout() {
             .status(),
         303
     );
-    let r = c.get(h.url("/linelogin/auth")).send().await.unwrap();
+    let r = h.get(&c, "/linelogin/auth").await;
     assert_eq!(r.status(), 401);
     h.login(&c).await;
     assert_ne!(auth().await, second, "a new session signs its own");
@@ -821,13 +727,13 @@ async fn an_assertion_is_reused_for_at_most_a_minute_and_never_after_logout() {
     // go with them.
     let other = h.client();
     h.login(&other).await;
-    let r = other.get(h.url("/linelogin/auth")).send().await.unwrap();
+    let r = h.get(&other, "/linelogin/auth").await;
     assert_eq!(r.status(), 200, "the other browser's identity is cached");
     assert_eq!(
         h.submit(&c, "/linelogin/account/unlink").await.status(),
         200
     );
-    let r = other.get(h.url("/linelogin/auth")).send().await.unwrap();
+    let r = h.get(&other, "/linelogin/auth").await;
     assert_eq!(r.status(), 401, "no cached identity after unlink");
     h.stop().await;
 }

@@ -13,47 +13,23 @@ use std::time::Duration;
 
 use linelogin_server::AppState;
 use linelogin_server::serve::{RunningServer, start_on};
-use linelogin_server::store::{PostgresStore, Store, Timeouts};
+use linelogin_server::store::{PostgresStore, Store};
 use tokio::time::Instant;
 
 use crate::fake_line::FakeLine;
-use crate::harness::{self, Harness, Opts, location};
+use crate::harness::{self, Harness, Opts};
 
 /// The bound each answer must come within: the configured 1 s + 1 s, and slack for a busy
 /// machine. The old code hung until the lock was released (19 s in the fault run).
 const BOUND: Duration = Duration::from_secs(4);
 
-fn db_env() -> Vec<(String, String)> {
-    vec![
-        (
-            "LINELOGIN_DATABASE__ACQUIRE_TIMEOUT_MS".into(),
-            "1000".into(),
-        ),
-        (
-            "LINELOGIN_DATABASE__STATEMENT_TIMEOUT_MS".into(),
-            "1000".into(),
-        ),
-        ("LINELOGIN_DEAUTH__WORKER".into(), "false".into()),
-    ]
-}
-
 fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(15))
-        .build()
-        .unwrap()
+    harness::browser(Some(Duration::from_secs(15)))
 }
 
 /// Logs in through the fake LINE; the client keeps the session cookie.
 async fn login(base: &str, c: &reqwest::Client) {
-    let r = c.get(format!("{base}/login")).send().await.unwrap();
-    assert_eq!(r.status(), 302, "login redirects to LINE");
-    let r = c.get(location(&r)).send().await.unwrap();
-    assert!(r.status().is_redirection(), "LINE redirects back");
-    let r = c.get(location(&r)).send().await.unwrap();
-    assert_eq!(r.status(), 303, "callback answers 303");
+    harness::login_at_base(c, base).await;
     let (status, _) = get(c, &format!("{base}/api/me")).await;
     assert_eq!(status, 200, "logged in");
 }
@@ -134,14 +110,7 @@ impl Pg {
             .connect(&url)
             .await
             .unwrap_or_else(|e| panic!("DATABASE_URL_POSTGRES is set but unreachable: {e}"));
-        let suffix = format!(
-            "{}_{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .subsec_nanos()
-        );
+        let suffix = harness::unique_suffix();
         let role = format!("ll_fault_role_{suffix}");
         let schema = format!("ll_fault_{suffix}");
         // The schema and tables belong to the admin; the server's role only gets the rights
@@ -164,24 +133,17 @@ impl Pg {
         app_url
             .query_pairs_mut()
             .append_pair("options", &format!("-c search_path={schema}"));
-        let store = PostgresStore::connect_with(
-            app_url.as_str(),
-            None,
-            Timeouts {
-                acquire: Duration::from_secs(1),
-                statement: Duration::from_secs(1),
-            },
-        )
-        .await
-        .unwrap();
+        let store =
+            PostgresStore::connect_with(app_url.as_str(), None, harness::one_second_timeouts())
+                .await
+                .unwrap();
         let line = FakeLine::start().await;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let config = harness::config(
+        let (listener, base) = harness::bind().await;
+        let config = harness::config_with(
             &base,
             &line.url,
             std::path::Path::new("unused.db"),
-            &db_env(),
+            harness::one_second_database,
         );
         let state = AppState::builder(&config)
             .store(Arc::new(store) as Arc<dyn Store>)
@@ -279,11 +241,7 @@ async fn postgres_locked_tables_answer_503_within_the_bound_not_a_hang() {
 async fn sqlite_locked_file_answers_503_within_the_bound_and_works_again_after() {
     let h = Harness::start_with(
         FakeLine::start().await,
-        Opts {
-            worker: false,
-            extra_env: db_env(),
-            ..Opts::default()
-        },
+        Opts::default().config(harness::one_second_database),
     )
     .await;
     let c = client();

@@ -7,15 +7,13 @@
 //! - deauthorization jobs refused locally (breaker open, rate limit, cool-down) used up their
 //!   attempts and were failed for good without a deauthorize call ever sent.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use line_emulator::{ChannelConfig, Emulator, UserConfig};
-use line_login::clock::MockClock;
+use line_emulator::UserConfig;
 use serde_json::json;
 
 use crate::emulator::Emu;
-use crate::fake_line::{CHANNEL_ID, CHANNEL_SECRET, FakeLine};
-use crate::harness::{Harness, Opts};
+use crate::harness::{Opts, clock_now, get_json};
 
 const DEAUTHORIZE: &str = "/user/v1/deauthorize";
 const TOKEN: &str = "/oauth2/v2.1/token";
@@ -28,42 +26,13 @@ fn user_id(i: usize) -> String {
 
 /// The emulator with auto-consent and `users` users (each new browser gets the next one,
 /// round robin), and the server.
-async fn start(mut opts: Opts, users: usize) -> Emu {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let mut cfg = line_emulator::Config::default_demo();
-    cfg.auto_consent = true;
-    cfg.channels = vec![ChannelConfig::new(
-        CHANNEL_ID,
-        CHANNEL_SECRET,
-        vec![format!("{base}/callback").parse().unwrap()],
-    )];
-    cfg.users = (0..users)
-        .map(|i| UserConfig::new(user_id(i), format!("User {i}")))
-        .collect();
-    let running = Emulator::new(cfg)
-        .unwrap()
-        .serve(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap())
-        .await
-        .unwrap();
-    let emu_url = running.base_url().trim_end_matches('/').to_string();
-    opts.listener = Some(listener);
-    opts.line_url = Some(emu_url.clone());
-    let h = Harness::start_with(FakeLine::start().await, opts).await;
-    Emu {
-        h,
-        emu_url,
-        running,
-    }
-}
-
-fn mock_clock_now() -> MockClock {
-    MockClock::at_unix(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_secs(),
-    )
+async fn start(opts: Opts, users: usize) -> Emu {
+    crate::emulator::start_custom(opts, true, |cfg, _| {
+        cfg.users = (0..users)
+            .map(|i| UserConfig::new(user_id(i), format!("User {i}")))
+            .collect();
+    })
+    .await
 }
 
 fn retry_after(r: &reqwest::Response) -> Option<u64> {
@@ -74,12 +43,7 @@ fn retry_after(r: &reqwest::Response) -> Option<u64> {
 }
 
 async fn healthz(e: &Emu) -> serde_json::Value {
-    reqwest::get(e.h.url("/healthz"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    get_json(e.h.url("/healthz")).await
 }
 
 /// Finding: five 429s with `Retry-After: 86400` locked logins out for a day and the server
@@ -88,19 +52,15 @@ async fn healthz(e: &Emu) -> serde_json::Value {
 /// browsers to wait longer, no call reaches LINE during a cool-down, and logins work again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_429s_with_retry_after_86400_lock_logins_out_no_longer_than_the_ceiling() {
-    let clock = mock_clock_now();
+    let clock = clock_now();
     let opts = Opts {
         worker: false,
         clock: Some(clock.clone()),
         ..Opts::default()
     };
     let e = start(opts, 1).await;
-    e.admin(
-        reqwest::Method::PUT,
-        "faults",
-        json!([{ "endpoint": "token", "status": 429, "count": 5, "retry_after": 86400 }]),
-    )
-    .await;
+    e.faults(json!([{ "endpoint": "token", "status": 429, "count": 5, "retry_after": 86400 }]))
+        .await;
     let mut locked_out = Duration::ZERO;
     for round in 1..=5 {
         let r = e.h.login_with(&e.h.client(), "").await;
@@ -140,19 +100,12 @@ async fn five_429s_with_retry_after_86400_lock_logins_out_no_longer_than_the_cei
 async fn retry_after_ceiling_seconds_from_config_bounds_the_lockout() {
     let opts = Opts {
         worker: false,
-        extra_env: vec![(
-            "LINELOGIN_OUTBOUND__RETRY_AFTER_CEILING_SECONDS".into(),
-            "1".into(),
-        )],
         ..Opts::default()
-    };
+    }
+    .config(|c| c.outbound.retry_after_ceiling_seconds = 1);
     let e = start(opts, 1).await;
-    e.admin(
-        reqwest::Method::PUT,
-        "faults",
-        json!([{ "endpoint": "token", "status": 429, "count": 5, "retry_after": 86400 }]),
-    )
-    .await;
+    e.faults(json!([{ "endpoint": "token", "status": 429, "count": 5, "retry_after": 86400 }]))
+        .await;
     let started = Instant::now();
     let mut refused = 0;
     loop {
@@ -187,12 +140,8 @@ async fn failing_deauthorize_endpoint_leaves_logins_working_5_of_5() {
     let e = start(Opts::default(), 6).await;
     let c = e.h.client();
     e.h.login(&c).await;
-    e.admin(
-        reqwest::Method::PUT,
-        "faults",
-        json!([{ "endpoint": "deauthorize", "status": 500 }]),
-    )
-    .await;
+    e.faults(json!([{ "endpoint": "deauthorize", "status": 500 }]))
+        .await;
     assert_eq!(e.h.submit(&c, "/account/unregister").await.status(), 200);
     // Enough failures to open a breaker (threshold 5).
     let started = Instant::now();
@@ -224,23 +173,17 @@ async fn failing_deauthorize_endpoint_leaves_logins_working_5_of_5() {
 /// is back each is deauthorized (counted in the emulator's journal).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn locally_refused_deauthorizations_stay_pending_and_are_sent_once_line_is_back() {
-    let clock = mock_clock_now();
-    let opts = Opts {
-        clock: Some(clock.clone()),
-        extra_env: vec![("LINELOGIN_DEAUTH__MAX_ATTEMPTS".into(), "3".into())],
-        ..Opts::default()
-    };
+    let clock = clock_now();
+    let opts = Opts::default()
+        .clock(&clock)
+        .config(|c| c.deauth.max_attempts = 3);
     let e = start(opts, 2).await;
     let (c0, c1) = (e.h.client(), e.h.client());
     e.h.login(&c0).await;
     e.h.login(&c1).await;
     assert!(e.authorized(&user_id(0)).await && e.authorized(&user_id(1)).await);
-    e.admin(
-        reqwest::Method::PUT,
-        "faults",
-        json!([{ "endpoint": "deauthorize", "status": 500, "count": 5 }]),
-    )
-    .await;
+    e.faults(json!([{ "endpoint": "deauthorize", "status": 500, "count": 5 }]))
+        .await;
     assert_eq!(e.h.submit(&c0, "/account/unregister").await.status(), 200);
     assert_eq!(e.h.submit(&c1, "/account/unregister").await.status(), 200);
     let mut done = false;
@@ -274,19 +217,12 @@ async fn locally_refused_deauthorizations_stay_pending_and_are_sent_once_line_is
 /// encrypted tokens, and an operator can send it again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_that_runs_out_of_attempts_is_failed_and_can_be_retried() {
-    let opts = Opts {
-        extra_env: vec![("LINELOGIN_DEAUTH__MAX_ATTEMPTS".into(), "1".into())],
-        ..Opts::default()
-    };
+    let opts = Opts::default().config(|c| c.deauth.max_attempts = 1);
     let e = start(opts, 1).await;
     let c = e.h.client();
     e.h.login(&c).await;
-    e.admin(
-        reqwest::Method::PUT,
-        "faults",
-        json!([{ "endpoint": "deauthorize", "status": 500, "count": 3 }]),
-    )
-    .await;
+    e.faults(json!([{ "endpoint": "deauthorize", "status": 500, "count": 3 }]))
+        .await;
     assert_eq!(e.h.submit(&c, "/account/unregister").await.status(), 200);
     let started = Instant::now();
     loop {

@@ -9,65 +9,28 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, sleep, timeout};
 
+use linelogin_server::config::HttpConfig;
+
 use crate::fake_line::FakeLine;
 use crate::harness::{Harness, Opts, cookie_value};
 
-async fn start(extra: &[(&str, &str)]) -> Harness {
+/// The raw-TCP readers of `line-listener`'s own tests.
+#[path = "../../../line-listener/tests/support/raw_http.rs"]
+mod raw_http;
+use raw_http::{assert_refused_at_cap, read_response, read_until_closed};
+
+/// The server (no worker) with `[http]` changed by `http`.
+async fn start(http: impl FnOnce(&mut HttpConfig) + Send + 'static) -> Harness {
     let opts = Opts {
         worker: false,
-        extra_env: extra
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
         ..Opts::default()
-    };
+    }
+    .config(|c| http(&mut c.http));
     Harness::start_with(FakeLine::start().await, opts).await
 }
 
 fn addr(h: &Harness) -> String {
     h.base.trim_start_matches("http://").to_owned()
-}
-
-/// Reads until the peer closes (Ok: what was read) or `within` passes (Err: what was read).
-async fn read_until_closed(s: &mut TcpStream, within: Duration) -> Result<Vec<u8>, Vec<u8>> {
-    let mut out = Vec::new();
-    let deadline = Instant::now() + within;
-    let mut buf = [0u8; 8192];
-    loop {
-        match tokio::time::timeout_at(deadline, s.read(&mut buf)).await {
-            Err(_) => return Err(out),
-            Ok(Ok(0)) | Ok(Err(_)) => return Ok(out),
-            Ok(Ok(n)) => out.extend_from_slice(&buf[..n]),
-        }
-    }
-}
-
-/// Reads one response (head and a Content-Length body).
-async fn read_response(s: &mut TcpStream) -> String {
-    let mut out = Vec::new();
-    let mut buf = [0u8; 8192];
-    loop {
-        let n = timeout(Duration::from_secs(5), s.read(&mut buf))
-            .await
-            .expect("a response in time")
-            .unwrap();
-        assert!(n > 0, "closed before a full response: {out:?}");
-        out.extend_from_slice(&buf[..n]);
-        let text = String::from_utf8_lossy(&out).to_string();
-        if let Some(end) = text.find("\r\n\r\n") {
-            let len = text[..end]
-                .lines()
-                .find_map(|l| {
-                    l.to_ascii_lowercase()
-                        .strip_prefix("content-length:")
-                        .map(|v| v.trim().parse::<usize>().unwrap())
-                })
-                .unwrap_or(0);
-            if out.len() >= end + 4 + len {
-                return text;
-            }
-        }
-    }
 }
 
 const GET_HOME: &[u8] = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
@@ -80,7 +43,7 @@ async fn healthy_get(h: &Harness) {
 
 #[tokio::test]
 async fn slowloris_head_is_closed_after_the_header_timeout() {
-    let h = start(&[("LINELOGIN_HTTP__HEADER_READ_TIMEOUT_MS", "400")]).await;
+    let h = start(|http| http.header_read_timeout_ms = 400).await;
     let mut slow = Vec::new();
     for _ in 0..20 {
         let mut s = TcpStream::connect(addr(&h)).await.unwrap();
@@ -115,10 +78,10 @@ async fn slowloris_head_is_closed_after_the_header_timeout() {
 
 #[tokio::test]
 async fn idle_keep_alive_is_closed_after_the_idle_timeout() {
-    let h = start(&[
-        ("LINELOGIN_HTTP__HEADER_READ_TIMEOUT_MS", "300"),
-        ("LINELOGIN_HTTP__IDLE_TIMEOUT_MS", "800"),
-    ])
+    let h = start(|http| {
+        http.header_read_timeout_ms = 300;
+        http.idle_timeout_ms = 800;
+    })
     .await;
     let mut s = TcpStream::connect(addr(&h)).await.unwrap();
     s.write_all(GET_HOME).await.unwrap();
@@ -136,7 +99,7 @@ async fn idle_keep_alive_is_closed_after_the_idle_timeout() {
 
 #[tokio::test]
 async fn stalled_body_is_ended_with_408() {
-    let h = start(&[("LINELOGIN_HTTP__BODY_READ_TIMEOUT_MS", "500")]).await;
+    let h = start(|http| http.body_read_timeout_ms = 500).await;
     // Logged in, so that the handler reads the body.
     let c = h.client();
     let r = h.login(&c).await;
@@ -164,7 +127,7 @@ async fn stalled_body_is_ended_with_408() {
 
 #[tokio::test]
 async fn load04_oversized_head_gets_431_oversized_body_413_and_healthy_clients_are_served() {
-    let h = start(&[]).await;
+    let h = start(|_| {}).await;
     // 64 KiB of headers.
     let mut s = TcpStream::connect(addr(&h)).await.unwrap();
     let big = format!(
@@ -193,10 +156,10 @@ async fn load04_oversized_head_gets_431_oversized_body_413_and_healthy_clients_a
 
 #[tokio::test]
 async fn connections_beyond_the_cap_get_503_with_retry_after_while_connected_clients_are_served() {
-    let h = start(&[
-        ("LINELOGIN_HTTP__MAX_CONNECTIONS", "4"),
-        ("LINELOGIN_HTTP__HEADER_READ_TIMEOUT_MS", "10000"),
-    ])
+    let h = start(|http| {
+        http.max_connections = 4;
+        http.header_read_timeout_ms = 10_000;
+    })
     .await;
     let mut healthy = TcpStream::connect(addr(&h)).await.unwrap();
     healthy.write_all(GET_HOME).await.unwrap();
@@ -211,15 +174,7 @@ async fn connections_beyond_the_cap_get_503_with_retry_after_while_connected_cli
     }
     sleep(Duration::from_millis(200)).await;
     for _ in 0..3 {
-        let mut extra = TcpStream::connect(addr(&h)).await.unwrap();
-        let _ = extra.write_all(GET_HOME).await;
-        let read = read_until_closed(&mut extra, Duration::from_secs(3))
-            .await
-            .expect("refused and closed at once");
-        let text = String::from_utf8_lossy(&read);
-        assert!(text.starts_with("HTTP/1.1 503"), "{text}");
-        assert!(text.contains("Retry-After: 1"), "{text}");
-        assert!(text.contains("Connection: close"), "{text}");
+        assert_refused_at_cap(addr(&h), GET_HOME, Duration::from_secs(3)).await;
     }
     healthy.write_all(GET_HOME).await.unwrap();
     assert!(

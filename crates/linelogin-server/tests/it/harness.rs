@@ -1,48 +1,37 @@
 //! Starts LINE (fake or emulator) and the server on 127.0.0.1:0, and drives flows with reqwest
-//! (redirects off, cookie jar on).
+//! (redirects off, cookie jar on) the way a browser does. The configuration the server gets
+//! is in [`config`]; servers reached only by URL (child processes) in [`remote`].
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use line_login::clock::{MockClock, SharedClock, SystemClock};
+use line_login::clock::{SharedClock, SystemClock};
 use linelogin_server::AppState;
-use linelogin_server::config::Config;
 use linelogin_server::serve::{RunningServer, start_on};
+use linelogin_server::store::Account;
 use reqwest::header::{LOCATION, SET_COOKIE};
 
-use crate::fake_line::{CHANNEL_ID, CHANNEL_SECRET, FakeLine};
+use crate::fake_line::FakeLine;
 
-pub const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+mod config;
+mod remote;
+pub use config::*;
+pub use remote::*;
 
-pub struct Opts {
-    pub worker: bool,
-    pub db: Option<PathBuf>,
-    pub clock: Option<MockClock>,
-    pub extra_env: Vec<(String, String)>,
-    /// Use this LINE base URL (e.g. an emulator) instead of the fake's.
-    pub line_url: Option<String>,
-    /// Serve on this already bound listener.
-    pub listener: Option<tokio::net::TcpListener>,
-    /// Write the guideline logs (into the test's directory).
-    pub guideline_logs: bool,
-    /// The body of a `[gateway]` section (TOML), when the server runs as the gateway.
-    pub gateway: Option<String>,
+/// A listener on 127.0.0.1:0 and its `http://` base URL.
+pub async fn bind() -> (tokio::net::TcpListener, String) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    (listener, base)
 }
 
-impl Default for Opts {
-    fn default() -> Self {
-        Opts {
-            worker: true,
-            db: None,
-            clock: None,
-            extra_env: Vec::new(),
-            line_url: None,
-            listener: None,
-            guideline_logs: false,
-            gateway: None,
-        }
-    }
+/// One trip through LINE: its authorization URL, the callback URL it sent the browser to,
+/// and the callback's response.
+pub struct LoginTrip {
+    pub authorize: String,
+    pub callback: String,
+    pub response: reqwest::Response,
 }
 
 pub struct Harness {
@@ -52,39 +41,6 @@ pub struct Harness {
     pub base: String,
     pub db: PathBuf,
     _dir: Option<tempfile::TempDir>,
-}
-
-pub fn config(
-    public_url: &str,
-    line_url: &str,
-    db: &std::path::Path,
-    extra: &[(String, String)],
-) -> Config {
-    let mut env: Vec<(String, String)> = [
-        ("LINELOGIN_PUBLIC_URL", public_url.to_string()),
-        (
-            "LINELOGIN_DATABASE_URL",
-            format!("sqlite://{}", db.display()),
-        ),
-        ("LINELOGIN_TOKEN_ENCRYPTION_KEY", KEY.to_string()),
-        ("LINELOGIN_LINE__CHANNEL_ID", CHANNEL_ID.to_string()),
-        ("LINELOGIN_LINE__CHANNEL_SECRET", CHANNEL_SECRET.to_string()),
-        ("LINELOGIN_LINE__AUTH_URL", line_url.to_string()),
-        ("LINELOGIN_LINE__API_URL", line_url.to_string()),
-        (
-            "LINELOGIN_OUTBOUND__RATE_LIMIT_PER_SECOND",
-            "1000".to_string(),
-        ),
-        ("LINELOGIN_OUTBOUND__BURST", "1000".to_string()),
-        ("LINELOGIN_DEAUTH__BACKOFF_BASE_MS", "20".to_string()),
-        ("LINELOGIN_DEAUTH__BACKOFF_MAX_MS", "200".to_string()),
-        ("LINELOGIN_DEAUTH__POLL_MS", "20".to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    env.extend(extra.iter().cloned());
-    Config::load(None, env).unwrap()
 }
 
 impl Harness {
@@ -101,20 +57,20 @@ impl Harness {
                 (Some(dir), db)
             }
         };
-        let listener = match opts.listener {
-            Some(l) => l,
-            None => tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        let (listener, base) = match opts.listener {
+            Some(l) => {
+                let base = format!("http://{}", l.local_addr().unwrap());
+                (l, base)
+            }
+            None => bind().await,
         };
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let mut extra = opts.extra_env.clone();
-        extra.push(("LINELOGIN_DEAUTH__WORKER".into(), opts.worker.to_string()));
         let line_url = opts.line_url.clone().unwrap_or_else(|| line.url.clone());
-        let mut config = config(&base, &line_url, &db, &extra);
-        if let Some(gw) = &opts.gateway {
-            let gw: linelogin_server::config::GatewayConfig = toml::from_str(gw).unwrap();
-            gw.validate().unwrap();
-            config.gateway = Some(gw);
-        }
+        let config = config_with(&base, &line_url, &db, |c| {
+            c.deauth.worker = opts.worker;
+            for tweak in opts.tweaks {
+                tweak(c);
+            }
+        });
         let clock: SharedClock = match opts.clock {
             Some(c) => Arc::new(c),
             None => Arc::new(SystemClock::new()),
@@ -151,26 +107,23 @@ impl Harness {
     }
 
     pub fn client(&self) -> reqwest::Client {
-        reqwest::Client::builder()
-            .cookie_store(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap()
+        browser(None)
+    }
+
+    /// Follows a login URL (a path on this server, or absolute) to LINE and back to the
+    /// callback.
+    pub async fn login_at(&self, c: &reqwest::Client, login: &str) -> LoginTrip {
+        if login.starts_with("http") {
+            follow_login(c, login).await
+        } else {
+            follow_login(c, &self.url(login)).await
+        }
     }
 
     /// GET /login[?query] → LINE → /callback; returns the callback response.
     pub async fn login_with(&self, c: &reqwest::Client, query: &str) -> reqwest::Response {
-        let r = c
-            .get(self.url(&format!("{}/login{query}", self.prefix())))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 302, "login redirects to LINE");
-        let authorize = location(&r);
-        let r = c.get(&authorize).send().await.unwrap();
-        assert!(r.status().is_redirection(), "LINE redirects back");
-        let callback = location(&r);
-        c.get(&callback).send().await.unwrap()
+        let login = format!("{}/login{query}", self.prefix());
+        self.login_at(c, &login).await.response
     }
 
     pub async fn login(&self, c: &reqwest::Client) -> reqwest::Response {
@@ -185,16 +138,43 @@ impl Harness {
         self.state.settings().base_path.clone()
     }
 
-    /// The csrf_token hidden input of a page.
-    pub async fn csrf(&self, c: &reqwest::Client, path: &str) -> String {
-        let html = c
-            .get(self.url(path))
-            .send()
+    /// `GET path` with the browser `c`.
+    pub async fn get(&self, c: &reqwest::Client, path: &str) -> reqwest::Response {
+        c.get(self.url(path)).send().await.unwrap()
+    }
+
+    /// The body of `GET path`.
+    pub async fn page(&self, c: &reqwest::Client, path: &str) -> String {
+        text_of(c.get(self.url(path))).await
+    }
+
+    /// The body of `GET path` asked for with `Accept-Language: lang`.
+    pub async fn page_in(&self, c: &reqwest::Client, path: &str, lang: &str) -> String {
+        text_of(c.get(self.url(path)).header("accept-language", lang)).await
+    }
+
+    /// `GET healthz` under the prefix, as JSON.
+    pub async fn healthz(&self) -> serde_json::Value {
+        get_json(self.url(&format!("{}/healthz", self.prefix()))).await
+    }
+
+    /// The account of LINE user `user`, if there is one.
+    pub async fn account(&self, user: &str) -> Option<Account> {
+        self.state
+            .store()
+            .account_by_sub("https://access.line.me", user)
             .await
             .unwrap()
-            .text()
-            .await
-            .unwrap();
+    }
+
+    /// The account with this id, if it is still there.
+    pub async fn account_by_id(&self, id: &str) -> Option<Account> {
+        self.state.store().account(id).await.unwrap()
+    }
+
+    /// The csrf_token hidden input of a page.
+    pub async fn csrf(&self, c: &reqwest::Client, path: &str) -> String {
+        let html = self.page(c, path).await;
         extract_csrf(&html).unwrap_or_else(|| panic!("no csrf_token on {path}"))
     }
 
@@ -209,14 +189,28 @@ impl Harness {
             None => String::new(),
         };
         // What a browser sends with a same-origin form post.
-        c.post(self.url(path))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header("origin", &self.base)
-            .header("sec-fetch-site", "same-origin")
-            .body(body)
-            .send()
-            .await
-            .unwrap()
+        let headers = [
+            ("origin", self.base.as_str()),
+            ("sec-fetch-site", "same-origin"),
+        ];
+        self.post_with(c, path, &headers, body).await
+    }
+
+    /// Posts a form `body` to `path` with these headers (besides the form's content type).
+    pub async fn post_with(
+        &self,
+        c: &reqwest::Client,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: String,
+    ) -> reqwest::Response {
+        let mut req = c
+            .post(self.url(path))
+            .header("content-type", "application/x-www-form-urlencoded");
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        req.body(body).send().await.unwrap()
     }
 
     /// Submits the form of a page the way a browser does: reads the page's csrf_token, then
@@ -247,22 +241,65 @@ impl Harness {
         (status, r.json().await.unwrap_or_default())
     }
 
+    /// Waits until the outbox has no pending job, then checks what the fake LINE saw: these
+    /// deauthorize calls' statuses, and the app no longer authorized for `user`.
+    pub async fn assert_deauthorized(&self, user: &str, calls: &[u16]) {
+        self.wait_outbox_empty().await;
+        assert_eq!(self.line.calls("/user/v1/deauthorize"), calls);
+        assert!(!self.line.is_authorized(user), "{user} still authorized");
+    }
+
     /// Waits until the outbox has no pending job.
     pub async fn wait_outbox_empty(&self) -> serde_json::Value {
         for _ in 0..300 {
-            let h: serde_json::Value =
-                reqwest::get(self.url(&format!("{}/healthz", self.prefix())))
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
+            let h = self.healthz().await;
             if h["deauthorization"]["pending"] == 0 {
                 return h;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         panic!("deauthorization jobs still pending");
+    }
+}
+
+/// `GET url`, its JSON body.
+pub async fn get_json<T: serde::de::DeserializeOwned>(url: impl reqwest::IntoUrl) -> T {
+    reqwest::get(url).await.unwrap().json().await.unwrap()
+}
+
+/// The body of a request's response, as text.
+pub async fn text_of(req: reqwest::RequestBuilder) -> String {
+    req.send().await.unwrap().text().await.unwrap()
+}
+
+/// A browser: a cookie jar, redirects not followed, each request bounded by `timeout`.
+pub fn browser(timeout: Option<Duration>) -> reqwest::Client {
+    let mut b = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none());
+    if let Some(t) = timeout {
+        b = b.timeout(t);
+    }
+    b.build().unwrap()
+}
+
+/// Follows the absolute login URL `login` to LINE and back to the callback.
+pub async fn follow_login(c: &reqwest::Client, login: &str) -> LoginTrip {
+    let r = c.get(login).send().await.unwrap();
+    assert_eq!(r.status(), 302, "login redirects to LINE");
+    let authorize = location(&r);
+    let r = c.get(&authorize).send().await.unwrap();
+    assert!(
+        r.status().is_redirection(),
+        "LINE redirects back: {}",
+        r.status()
+    );
+    let callback = location(&r);
+    let response = c.get(&callback).send().await.unwrap();
+    LoginTrip {
+        authorize,
+        callback,
+        response,
     }
 }
 

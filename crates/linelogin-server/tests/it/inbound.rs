@@ -12,10 +12,11 @@ use axum::extract::ConnectInfo;
 use http::{Request, StatusCode};
 use line_login::clock::MockClock;
 use linelogin_server::AppState;
+use linelogin_server::config::InboundConfig;
 use tower::ServiceExt as _;
 
 use crate::fake_line::FakeLine;
-use crate::harness::{Harness, Opts};
+use crate::harness::{Harness, Opts, bind};
 
 /// A client that is not on this host.
 const REMOTE: &str = "198.51.100.7:40000";
@@ -35,28 +36,56 @@ async fn status(state: &AppState, req: Request<Body>) -> (StatusCode, http::Head
     (r.status(), r.headers().clone())
 }
 
-async fn harness(env: &[(&str, &str)], logs: bool, clock: Option<MockClock>) -> Harness {
+/// The server (no worker) with `[inbound]` changed by `inbound`.
+async fn harness(
+    inbound: impl FnOnce(&mut InboundConfig) + Send + 'static,
+    logs: bool,
+    clock: Option<MockClock>,
+) -> Harness {
+    let opts = Opts {
+        worker: false,
+        clock,
+        guideline_logs: logs,
+        ..Opts::default()
+    };
     Harness::start_with(
         FakeLine::start().await,
-        Opts {
-            worker: false,
-            clock,
-            guideline_logs: logs,
-            extra_env: env
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            ..Opts::default()
-        },
+        opts.config(|c| inbound(&mut c.inbound)),
     )
     .await
+}
+
+/// Runs `work` on a thread with its own runtime, so that it does not compete with the
+/// server's runtime (a client flood, a latency probe).
+fn on_own_thread<T: Send + 'static>(
+    work: impl std::future::Future<Output = T> + Send + 'static,
+) -> std::thread::JoinHandle<T> {
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(work)
+    })
+}
+
+/// The server on a mock clock, with at most `cap` pending logins.
+async fn with_pending_cap(cap: u64) -> (Harness, MockClock) {
+    let clock = MockClock::at_unix(1_800_000_000);
+    let h = harness(
+        move |i| i.max_pending_logins = cap,
+        false,
+        Some(clock.clone()),
+    )
+    .await;
+    (h, clock)
 }
 
 #[tokio::test]
 async fn login_flood_from_one_client_is_limited() {
     // Finding: 1,000 anonymous /login requests from one client were all accepted (826/s),
     // each creating a pending login.
-    let h = harness(&[], false, None).await;
+    let h = harness(|_| {}, false, None).await;
     let mut counts = [0u32; 2];
     let mut retry_after = None;
     for _ in 0..1000 {
@@ -108,10 +137,10 @@ async fn login_flood_from_one_client_is_limited() {
 #[tokio::test]
 async fn limited_page_is_html_with_retry_after() {
     let h = harness(
-        &[
-            ("LINELOGIN_INBOUND__PER_CLIENT_PER_SECOND", "1"),
-            ("LINELOGIN_INBOUND__PER_CLIENT_BURST", "1"),
-        ],
+        |i| {
+            i.per_client_per_second = 1;
+            i.per_client_burst = 1;
+        },
         false,
         None,
     )
@@ -137,11 +166,11 @@ async fn limited_page_is_html_with_retry_after() {
 #[tokio::test]
 async fn forwarded_clients_of_a_trusted_proxy_are_limited_each() {
     let h = harness(
-        &[
-            ("LINELOGIN_INBOUND__PER_CLIENT_BURST", "2"),
-            ("LINELOGIN_INBOUND__TRUSTED_PROXIES", "127.0.0.1"),
-            ("LINELOGIN_INBOUND__CLIENT_IP_HEADER", "x-forwarded-for"),
-        ],
+        |i| {
+            i.per_client_burst = 2;
+            i.trusted_proxies = vec![[127, 0, 0, 1].into()];
+            i.client_ip_header = Some("x-forwarded-for".to_owned());
+        },
         false,
         None,
     )
@@ -170,13 +199,7 @@ async fn forwarded_clients_of_a_trusted_proxy_are_limited_each() {
 #[tokio::test]
 async fn pending_logins_are_bounded() {
     // Finding: every anonymous /login created a pending login, without bound.
-    let clock = MockClock::at_unix(1_800_000_000);
-    let h = harness(
-        &[("LINELOGIN_INBOUND__MAX_PENDING_LOGINS", "5")],
-        false,
-        Some(clock.clone()),
-    )
-    .await;
+    let (h, clock) = with_pending_cap(5).await;
     for i in 0..5 {
         assert_eq!(
             status(&h.state, get("/login", "127.0.0.1:1")).await.0,
@@ -212,7 +235,7 @@ async fn pending_logins_are_bounded() {
 
 #[tokio::test]
 async fn anonymous_callback_with_a_50_kb_query_writes_at_most_2_1_kb() {
-    let h = harness(&[], true, None).await;
+    let h = harness(|_| {}, true, None).await;
     let junk = "A".repeat(50_000);
     let (s, _) = status(
         &h.state,
@@ -235,7 +258,7 @@ async fn anonymous_callback_with_a_50_kb_query_writes_at_most_2_1_kb() {
 
 #[tokio::test]
 async fn callback_rejections_are_counted_per_reason() {
-    let h = harness(&[], false, None).await;
+    let h = harness(|_| {}, false, None).await;
     for _ in 0..5 {
         status(&h.state, get("/callback?code=x&state=y", "127.0.0.1:1")).await;
     }
@@ -268,14 +291,8 @@ async fn log05_bogus_callback_flood_is_bounded_and_the_app_responsive() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(2_000);
     for (case, limited_client) in [("one client, limited", true), ("not limited", false)] {
-        let env: &[(&str, &str)] = if limited_client {
-            &[("LINELOGIN_INBOUND__LIMIT_LOOPBACK", "true")]
-        } else {
-            &[]
-        };
-        let h = harness(env, true, None).await;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
+        let h = harness(move |i| i.limit_loopback = limited_client, true, None).await;
+        let (listener, base) = bind().await;
         let app = linelogin_server::app(h.state.clone());
         let server = tokio::spawn(async move {
             axum::serve(
@@ -290,51 +307,38 @@ async fn log05_bogus_callback_flood_is_bounded_and_the_app_responsive() {
         let started = Instant::now();
         let flood = {
             let (base, sent) = (base.clone(), Arc::clone(&sent));
-            std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                rt.block_on(async move {
-                    let client = reqwest::Client::new();
-                    let mut tasks = Vec::new();
-                    for _ in 0..16 {
-                        let (client, base, sent) =
-                            (client.clone(), base.clone(), Arc::clone(&sent));
-                        tasks.push(tokio::spawn(async move {
-                            let url =
-                                format!("{base}/callback?code=bogus&state=bogus-state-0123456789");
-                            while sent.fetch_add(1, Ordering::Relaxed) < n {
-                                let r = client.get(&url).send().await.unwrap();
-                                assert!(r.status() == 400 || r.status() == 429, "{}", r.status());
-                            }
-                        }));
-                    }
-                    for t in tasks {
-                        t.await.unwrap();
-                    }
-                });
+            on_own_thread(async move {
+                let client = reqwest::Client::new();
+                let mut tasks = Vec::new();
+                for _ in 0..16 {
+                    let (client, base, sent) = (client.clone(), base.clone(), Arc::clone(&sent));
+                    tasks.push(tokio::spawn(async move {
+                        let url =
+                            format!("{base}/callback?code=bogus&state=bogus-state-0123456789");
+                        while sent.fetch_add(1, Ordering::Relaxed) < n {
+                            let r = client.get(&url).send().await.unwrap();
+                            assert!(r.status() == 400 || r.status() == 429, "{}", r.status());
+                        }
+                    }));
+                }
+                for t in tasks {
+                    t.await.unwrap();
+                }
             })
         };
         let probe = {
             let (base, done) = (base.clone(), Arc::clone(&done));
-            std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                rt.block_on(async move {
-                    let client = reqwest::Client::new();
-                    let mut lat = Vec::new();
-                    while !done.load(Ordering::Relaxed) {
-                        let t = Instant::now();
-                        let r = client.get(format!("{base}/")).send().await.unwrap();
-                        assert_eq!(r.status(), 200);
-                        lat.push(t.elapsed());
-                        tokio::time::sleep(Duration::from_millis(5)).await;
-                    }
-                    lat
-                })
+            on_own_thread(async move {
+                let client = reqwest::Client::new();
+                let mut lat = Vec::new();
+                while !done.load(Ordering::Relaxed) {
+                    let t = Instant::now();
+                    let r = client.get(format!("{base}/")).send().await.unwrap();
+                    assert_eq!(r.status(), 200);
+                    lat.push(t.elapsed());
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                lat
             })
         };
         tokio::task::spawn_blocking(move || flood.join().unwrap())
@@ -403,7 +407,7 @@ async fn bogus_callbacks_do_not_write_an_app_log_line_each() {
     // LOG-05: every refused callback wrote an `info` line ("request rejected").
     // A clock that stands still: on a loaded machine the 200 requests could otherwise take
     // longer than the summary's 10 s and rightly write a second summary line.
-    let h = harness(&[], false, Some(MockClock::at_unix(1_800_000_000))).await;
+    let h = harness(|_| {}, false, Some(MockClock::at_unix(1_800_000_000))).await;
     let events = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let guard =
         tracing::dispatcher::set_default(&tracing::Dispatch::new(InfoEvents(Arc::clone(&events))));
@@ -425,13 +429,7 @@ async fn bogus_callbacks_do_not_write_an_app_log_line_each() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logins_arriving_during_a_recount_are_admitted_once_below_the_cap() {
-    let clock = MockClock::at_unix(1_800_000_000);
-    let h = harness(
-        &[("LINELOGIN_INBOUND__MAX_PENDING_LOGINS", "20")],
-        false,
-        Some(clock.clone()),
-    )
-    .await;
+    let (h, clock) = with_pending_cap(20).await;
     for _ in 0..20 {
         assert_eq!(status(&h.state, get("/login", "127.0.0.1:1")).await.0, 302);
     }
@@ -457,11 +455,11 @@ async fn the_listener_hands_the_peer_address_to_the_per_client_limit() {
     // Served for real (line-listener), not in-process: the limit must see the client's
     // address without anyone inserting it by hand. Loopback is limited here on purpose.
     let h = harness(
-        &[
-            ("LINELOGIN_INBOUND__LIMIT_LOOPBACK", "true"),
-            ("LINELOGIN_INBOUND__PER_CLIENT_PER_SECOND", "1"),
-            ("LINELOGIN_INBOUND__PER_CLIENT_BURST", "3"),
-        ],
+        |i| {
+            i.limit_loopback = true;
+            i.per_client_per_second = 1;
+            i.per_client_burst = 3;
+        },
         false,
         None,
     )
@@ -472,7 +470,7 @@ async fn the_listener_hands_the_peer_address_to_the_per_client_limit() {
         .unwrap();
     let mut statuses = Vec::new();
     for _ in 0..10 {
-        let r = client.get(h.url("/login")).send().await.unwrap();
+        let r = h.get(&client, "/login").await;
         statuses.push(r.status().as_u16());
     }
     assert!(statuses[..3].iter().all(|s| *s == 302), "{statuses:?}");

@@ -8,23 +8,20 @@ use std::time::{Duration, Instant};
 use crate::emulator::start_with_channel;
 use crate::harness::{Opts, location};
 
-const SERVER_RATE: u64 = 10;
-const SERVER_BURST: u64 = 5;
+const SERVER_RATE: u32 = 10;
+const SERVER_BURST: u32 = 5;
 const LOGINS: usize = 40;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn emulator_429s_become_503_pages_without_a_retry_storm() {
     let opts = Opts {
         worker: false,
-        extra_env: vec![
-            (
-                "LINELOGIN_OUTBOUND__RATE_LIMIT_PER_SECOND".into(),
-                SERVER_RATE.to_string(),
-            ),
-            ("LINELOGIN_OUTBOUND__BURST".into(), SERVER_BURST.to_string()),
-        ],
         ..Opts::default()
-    };
+    }
+    .config(|c| {
+        c.outbound.rate_limit_per_second = SERVER_RATE;
+        c.outbound.burst = SERVER_BURST;
+    });
     let emu = start_with_channel(opts, true, |c| c.rate_limit_per_second = Some(3)).await;
 
     let started = Instant::now();
@@ -115,7 +112,7 @@ async fn emulator_429s_become_503_pages_without_a_retry_storm() {
     // And the server's other pages stay up meanwhile.
     let c = emu.h.client();
     let t = Instant::now();
-    let home = c.get(emu.h.url("/")).send().await.unwrap();
+    let home = emu.h.get(&c, "/").await;
     assert_eq!(home.status(), 200);
     assert!(t.elapsed() < Duration::from_secs(2));
     emu.stop().await;

@@ -6,27 +6,25 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::fake_line::FakeLine;
-use crate::harness::{Harness, Opts};
+use linelogin_server::config::{Config, MetricsConfig};
 
-fn metrics_opts(extra: &[(&str, &str)]) -> Opts {
-    let mut env = vec![(
-        "LINELOGIN_METRICS__LISTEN".to_owned(),
-        "127.0.0.1:0".to_owned(),
-    )];
-    env.extend(
-        extra
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-    );
-    Opts {
-        extra_env: env,
-        ..Opts::default()
-    }
+use crate::fake_line::FakeLine;
+use crate::harness::{Harness, Opts, get_json, text_of};
+
+/// A metrics listener on 127.0.0.1:0.
+fn with_metrics(c: &mut Config) {
+    c.metrics = Some(MetricsConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+    });
 }
 
-async fn start_with_metrics(extra: &[(&str, &str)]) -> Harness {
-    Harness::start_with(FakeLine::start().await, metrics_opts(extra)).await
+/// The server with a metrics listener, named `instance` in a fleet when given.
+async fn start_with_metrics(instance: Option<&str>) -> Harness {
+    let instance = instance.map(str::to_owned);
+    let opts = Opts::default().config(with_metrics).config(|c| {
+        c.logs.instance = instance;
+    });
+    Harness::start_with(FakeLine::start().await, opts).await
 }
 
 fn metrics_url(h: &Harness) -> String {
@@ -67,7 +65,7 @@ fn value(text: &str, series: &str) -> f64 {
 
 #[tokio::test]
 async fn a_login_flow_shows_in_the_series_with_low_cardinality_labels() {
-    let h = start_with_metrics(&[("LINELOGIN_LOGS__INSTANCE", "web-1")]).await;
+    let h = start_with_metrics(Some("web-1")).await;
     let c = h.client();
     let r = h.login(&c).await;
     assert!(
@@ -76,13 +74,11 @@ async fn a_login_flow_shows_in_the_series_with_low_cardinality_labels() {
     );
     assert_eq!(h.submit(&c, "/account/unregister").await.status(), 200);
     h.wait_outbox_empty().await;
-    let nope = c.get(h.url("/no/such/page")).send().await.unwrap();
+    let nope = h.get(&c, "/no/such/page").await;
     assert_eq!(nope.status(), 404);
-    let bogus = c
-        .get(h.url("/callback?code=SECRETCODE&state=SECRETSTATE"))
-        .send()
-        .await
-        .unwrap();
+    let bogus = h
+        .get(&c, "/callback?code=SECRETCODE&state=SECRETSTATE")
+        .await;
     assert_eq!(bogus.status(), 400);
 
     let text = scrape(&h).await;
@@ -223,13 +219,13 @@ async fn a_login_flow_shows_in_the_series_with_low_cardinality_labels() {
         assert!(!text.contains(leak), "{leak} in the metrics");
     }
     // `/metrics` is not on the public port.
-    assert_eq!(c.get(h.url("/metrics")).send().await.unwrap().status(), 404);
+    assert_eq!(h.get(&c, "/metrics").await.status(), 404);
     h.stop().await;
 }
 
 #[tokio::test]
 async fn line_429s_and_the_breaker_are_counted() {
-    let h = start_with_metrics(&[]).await;
+    let h = start_with_metrics(None).await;
     // One 429, then five 500s: the login breaker opens (threshold 5) and the next code
     // exchange is held back locally, never sent.
     h.line
@@ -272,8 +268,8 @@ async fn line_429s_and_the_breaker_are_counted() {
 
 #[tokio::test]
 async fn every_server_has_its_own_registry_and_no_listener_without_the_section() {
-    let a = start_with_metrics(&[]).await;
-    let b = start_with_metrics(&[]).await;
+    let a = start_with_metrics(None).await;
+    let b = start_with_metrics(None).await;
     a.login(&a.client()).await;
     let text_b = scrape(&b).await;
     assert!(
@@ -296,7 +292,7 @@ async fn every_server_has_its_own_registry_and_no_listener_without_the_section()
 
 #[tokio::test]
 async fn the_metrics_listener_stops_with_the_server() {
-    let h = start_with_metrics(&[]).await;
+    let h = start_with_metrics(None).await;
     let url = metrics_url(&h);
     scrape(&h).await;
     h.stop().await;
@@ -340,7 +336,7 @@ impl Drop for Child {
 async fn a_real_prometheus_scrapes_the_counter_after_a_login() {
     need(PROMETHEUS);
     // With an instance name: the info series must not break Prometheus's parser either.
-    let h = start_with_metrics(&[("LINELOGIN_LOGS__INSTANCE", "web-1")]).await;
+    let h = start_with_metrics(Some("web-1")).await;
     h.login(&h.client()).await;
     let target = h
         .server
@@ -396,7 +392,7 @@ async fn a_real_prometheus_scrapes_the_counter_after_a_login() {
     assert_eq!(found, "1");
     // The same scrape carries the HTTP series.
     let http = format!("http://{web}/api/v1/query?query=linelogin_http_requests_total");
-    let body: serde_json::Value = reqwest::get(&http).await.unwrap().json().await.unwrap();
+    let body: serde_json::Value = get_json(&http).await;
     assert!(
         body["data"]["result"]
             .as_array()
@@ -404,7 +400,7 @@ async fn a_real_prometheus_scrapes_the_counter_after_a_login() {
         "{body}"
     );
     let info = format!("http://{web}/api/v1/query?query=linelogin_instance_info");
-    let body: serde_json::Value = reqwest::get(&info).await.unwrap().json().await.unwrap();
+    let body: serde_json::Value = get_json(&info).await;
     // `instance` is also Prometheus's target label: the scraped one becomes
     // `exported_instance` (docs/operations.md says so, and how to keep it).
     assert_eq!(
@@ -441,22 +437,11 @@ async fn the_alert_rules_pass_promtool_check_and_their_unit_tests() {
 #[ignore = "needs PostgreSQL at DATABASE_URL_POSTGRES (CI runs --ignored)"]
 async fn a_locked_outbox_table_does_not_hang_the_scrape() {
     use linelogin_server::AppState;
-    use linelogin_server::store::{PostgresStore, Store, Timeouts};
+    use linelogin_server::store::{PostgresStore, Store};
 
     let url = crate::store::postgres_url();
-    let suffix = format!(
-        "{}_{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos()
-    );
-    let schema = format!("ll_metrics_{suffix}");
-    let timeouts = Timeouts {
-        acquire: Duration::from_secs(1),
-        statement: Duration::from_secs(1),
-    };
+    let schema = format!("ll_metrics_{}", crate::harness::unique_suffix());
+    let timeouts = crate::harness::one_second_timeouts();
     let store = PostgresStore::connect_with(&url, Some(&schema), timeouts)
         .await
         .unwrap_or_else(|e| panic!("DATABASE_URL_POSTGRES is set but unusable: {e}"));
@@ -467,25 +452,11 @@ async fn a_locked_outbox_table_does_not_hang_the_scrape() {
         .await
         .unwrap();
     let line = FakeLine::start().await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let config = crate::harness::config(
-        &base,
-        &line.url,
-        Path::new("unused.db"),
-        &[
-            ("LINELOGIN_METRICS__LISTEN".into(), "127.0.0.1:0".into()),
-            ("LINELOGIN_DEAUTH__WORKER".into(), "false".into()),
-            (
-                "LINELOGIN_DATABASE__ACQUIRE_TIMEOUT_MS".into(),
-                "1000".into(),
-            ),
-            (
-                "LINELOGIN_DATABASE__STATEMENT_TIMEOUT_MS".into(),
-                "1000".into(),
-            ),
-        ],
-    );
+    let (listener, base) = crate::harness::bind().await;
+    let config = crate::harness::config_with(&base, &line.url, Path::new("unused.db"), |c| {
+        with_metrics(c);
+        crate::harness::one_second_database(c);
+    });
     let state = AppState::builder(&config)
         .store(Arc::new(store) as Arc<dyn Store>)
         .build()
@@ -506,14 +477,7 @@ async fn a_locked_outbox_table_does_not_hang_the_scrape() {
     .await
     .unwrap();
     let started = std::time::Instant::now();
-    let text = c
-        .get(&url_metrics)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = text_of(c.get(&url_metrics)).await;
     let took = started.elapsed();
     assert!(took < Duration::from_secs(4), "scrape took {took:?}");
     assert_eq!(value(&text, "linelogin_store_up"), 0.0);
@@ -527,14 +491,7 @@ async fn a_locked_outbox_table_does_not_hang_the_scrape() {
     );
     locker.rollback().await.unwrap();
 
-    let text = c
-        .get(&url_metrics)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = text_of(c.get(&url_metrics)).await;
     assert_eq!(value(&text, "linelogin_store_up"), 1.0);
     assert_eq!(
         value(
@@ -556,7 +513,7 @@ async fn a_response_marked_proxied_is_counted_as_upstream() {
     use linelogin_server::metrics::{ProxiedUpstream, observe_requests};
     use tower::ServiceExt as _;
 
-    let h = start_with_metrics(&[]).await;
+    let h = start_with_metrics(None).await;
     // What the gateway's proxy fallback does: mark its responses.
     let router = axum::Router::new()
         .route("/known", axum::routing::get(|| async { "ok" }))

@@ -9,32 +9,23 @@
 //! `#[ignore]`d (CI runs `--ignored`): it needs `DATABASE_URL_POSTGRES`, and fails, not
 //! passes, without it.
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use line_emulator::{ChannelConfig, Emulator, UserConfig};
 use serde_json::json;
 
-use crate::fake_line::{CHANNEL_ID, CHANNEL_SECRET};
-use crate::harness::{KEY, extract_csrf, location};
+use crate::emulator::fleet_emulator;
+use crate::harness::{
+    self, free_port, get_json, login_at_base, server_command, unregister_at_base,
+};
 
 const USERS: usize = 50;
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
 
 /// A database of the test's own on the server `DATABASE_URL_POSTGRES` names; dropped by
 /// [`drop_database`].
 async fn own_database() -> (String, String, String) {
     let admin_url = std::env::var("DATABASE_URL_POSTGRES")
         .expect("DATABASE_URL_POSTGRES must be set (postgres://postgres@127.0.0.1:5432/test)");
-    let name = format!(
-        "ll_outbox_{}_{:08x}",
-        std::process::id(),
-        rand::random::<u32>()
-    );
+    let name = format!("ll_outbox_{}", harness::unique_suffix());
     let pool = sqlx::PgPool::connect(&admin_url).await.unwrap();
     sqlx::query(&format!("CREATE DATABASE {name}"))
         .execute(&pool)
@@ -59,24 +50,12 @@ fn spawn_instance(
     line_url: &str,
     logs: &std::path::Path,
 ) -> tokio::process::Child {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_linelogin-server"))
-        .env("LINELOGIN_LISTEN", format!("127.0.0.1:{port}"))
-        .env("LINELOGIN_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
-        .env("LINELOGIN_DATABASE_URL", db_url)
-        .env("LINELOGIN_TOKEN_ENCRYPTION_KEY", KEY)
-        .env("LINELOGIN_LINE__CHANNEL_ID", CHANNEL_ID)
-        .env("LINELOGIN_LINE__CHANNEL_SECRET", CHANNEL_SECRET)
-        .env("LINELOGIN_LINE__AUTH_URL", line_url)
-        .env("LINELOGIN_LINE__API_URL", line_url)
-        .env("LINELOGIN_LOGS__DIR", logs)
+    server_command(port, db_url, line_url, logs)
         .env("LINELOGIN_OUTBOUND__RATE_LIMIT_PER_SECOND", "1000")
         .env("LINELOGIN_OUTBOUND__BURST", "1000")
         .env("LINELOGIN_DEAUTH__POLL_MS", "20")
         .env("LINELOGIN_DEAUTH__BACKOFF_BASE_MS", "20")
         .env("LINELOGIN_DEAUTH__BACKOFF_MAX_MS", "200")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
         .spawn()
         .unwrap()
 }
@@ -95,54 +74,19 @@ async fn wait_up(base: &str) {
 }
 
 fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(20))
-        .build()
-        .unwrap()
-}
-
-async fn login(c: &reqwest::Client, base: &str) {
-    let r = c.get(format!("{base}/login")).send().await.unwrap();
-    assert_eq!(r.status(), 302);
-    let r = c.get(location(&r)).send().await.unwrap();
-    assert!(r.status().is_redirection(), "{}", r.status());
-    let r = c.get(location(&r)).send().await.unwrap();
-    assert_eq!(r.status(), 303, "logged in");
+    harness::browser(Some(Duration::from_secs(20)))
 }
 
 async fn unregister(c: &reqwest::Client, base: &str) -> u16 {
-    let html = c
-        .get(format!("{base}/account/unregister"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let csrf = extract_csrf(&html).unwrap();
-    c.post(format!("{base}/account/unregister"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("origin", base)
-        .body(format!("csrf_token={csrf}"))
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
+    unregister_at_base(c, base).await.unwrap().status().as_u16()
 }
 
 /// Deauthorize calls the emulator answered, by status.
 async fn deauthorize_calls(emu: &str) -> Vec<u64> {
-    let v: serde_json::Value = reqwest::get(format!(
+    let v: serde_json::Value = get_json(format!(
         "{emu}/_emulator/journal?limit=100000&endpoint=deauthorize"
     ))
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
+    .await;
     v["entries"]
         .as_array()
         .unwrap()
@@ -153,12 +97,7 @@ async fn deauthorize_calls(emu: &str) -> Vec<u64> {
 
 async fn authorized(emu: &str, user: &str) -> bool {
     let v: serde_json::Value =
-        reqwest::get(format!("{emu}/_emulator/users/{user}/authorized-apps"))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        get_json(format!("{emu}/_emulator/users/{user}/authorized-apps")).await;
     !v["authorized_apps"].as_array().unwrap().is_empty()
 }
 
@@ -172,28 +111,7 @@ async fn sigkill_of_one_instance_loses_no_deauthorization() {
         .map(|p| format!("http://127.0.0.1:{p}"))
         .collect();
     let users: Vec<String> = (0..USERS).map(|i| format!("U{:032x}", i + 1)).collect();
-    let mut cfg = line_emulator::Config::default_demo();
-    cfg.auto_consent = true;
-    cfg.journal_capacity = 100_000;
-    cfg.channels = vec![ChannelConfig::new(
-        CHANNEL_ID,
-        CHANNEL_SECRET,
-        bases
-            .iter()
-            .map(|b| format!("{b}/callback").parse().unwrap())
-            .collect(),
-    )];
-    cfg.users = users
-        .iter()
-        .enumerate()
-        .map(|(i, id)| UserConfig::new(id.clone(), format!("User {i}")))
-        .collect();
-    let emulator = Emulator::new(cfg)
-        .unwrap()
-        .serve(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap())
-        .await
-        .unwrap();
-    let emu = emulator.base_url().trim_end_matches('/').to_string();
+    let (emulator, emu) = fleet_emulator(&bases, 1..USERS + 1).await;
     let dir = tempfile::tempdir().unwrap();
 
     // One instance first (it migrates the database), then the second.
@@ -207,7 +125,7 @@ async fn sigkill_of_one_instance_loses_no_deauthorization() {
     let mut browsers = Vec::new();
     for i in 0..USERS {
         let c = browser();
-        login(&c, &bases[i % 2]).await;
+        login_at_base(&c, &bases[i % 2]).await;
         browsers.push(c);
     }
     for u in &users {
@@ -274,12 +192,7 @@ async fn sigkill_of_one_instance_loses_no_deauthorization() {
     let took = killed_at.elapsed();
     // The survivor records every job done (none pending, none failed).
     let health = loop {
-        let h: serde_json::Value = reqwest::get(format!("{}/healthz", bases[1]))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let h: serde_json::Value = get_json(format!("{}/healthz", bases[1])).await;
         if h["deauthorization"]["pending"] == 0 {
             break h;
         }
@@ -316,24 +229,13 @@ async fn a_long_call_renews_its_lease_so_no_other_worker_takes_the_job() {
     use crate::emulator::{EMU_USER, start};
     use crate::harness::Opts;
 
-    let e = start(
-        Opts {
-            extra_env: vec![("LINELOGIN_DEAUTH__LEASE_MS".into(), "600".into())],
-            ..Opts::default()
-        },
-        true,
-    )
-    .await;
+    let e = start(Opts::default().config(|c| c.deauth.lease_ms = 600), true).await;
     let second = linelogin_server::deauth::worker::spawn(e.h.state.clone());
     let c = e.h.client();
     e.h.login(&c).await;
     assert!(e.authorized(EMU_USER).await);
-    e.admin(
-        reqwest::Method::PUT,
-        "faults",
-        json!([{ "endpoint": "deauthorize", "latency_ms": 2000 }]),
-    )
-    .await;
+    e.faults(json!([{ "endpoint": "deauthorize", "latency_ms": 2000 }]))
+        .await;
     let r = e.h.submit(&c, "/account/unregister").await;
     assert!(r.status().as_u16() < 400, "{}", r.status());
     e.h.wait_outbox_empty().await;

@@ -6,11 +6,7 @@ const USER: &str = "U00000000000000000000000000000001";
 
 /// Starts a login and returns (authorize URL, callback URL from LINE).
 async fn begin(h: &Harness, c: &reqwest::Client, query: &str) -> (String, String) {
-    let r = c
-        .get(h.url(&format!("/login{query}")))
-        .send()
-        .await
-        .unwrap();
+    let r = h.get(c, &format!("/login{query}")).await;
     let authorize = location(&r);
     let r = c.get(&authorize).send().await.unwrap();
     (authorize, location(&r))
@@ -41,7 +37,7 @@ async fn sp01_state_mismatch_offers_retry_with_disable_auto_login() {
         h.line.calls("/oauth2/v2.1/token").is_empty(),
         "no token request for an unverified state"
     );
-    let r = c.get(h.url("/login?retry=1")).send().await.unwrap();
+    let r = h.get(&c, "/login?retry=1").await;
     assert!(location(&r).contains("disable_auto_login=true"));
     h.stop().await;
 }
@@ -50,9 +46,9 @@ async fn sp01_state_mismatch_offers_retry_with_disable_auto_login() {
 async fn sp02_no_state_and_no_cookie_is_rejected() {
     let h = Harness::start().await;
     let c = h.client();
-    let r = c.get(h.url("/callback?code=abc")).send().await.unwrap();
+    let r = h.get(&c, "/callback?code=abc").await;
     assert_eq!(r.status(), 400);
-    let r = c.get(h.url("/callback")).send().await.unwrap();
+    let r = h.get(&c, "/callback").await;
     assert_eq!(r.status(), 400);
     assert!(h.line.calls("/oauth2/v2.1/token").is_empty());
     h.stop().await;
@@ -121,16 +117,12 @@ async fn cb03_error_callbacks_get_a_friendly_page_never_500() {
         ("SERVER_ERROR", 400),
         ("WHATEVER", 400),
     ] {
-        let r = c.get(h.url("/login")).send().await.unwrap();
+        let r = h.get(&c, "/login").await;
         let authorize = location(&r);
         let state = query_param(&authorize, "state");
-        let r = c
-            .get(h.url(&format!(
+        let r = h.get(&c, &format!(
                 "/callback?error={code}&error_description=The+resource+owner+denied&state={state}"
-            )))
-            .send()
-            .await
-            .unwrap();
+            )).await;
         assert_eq!(r.status().as_u16(), status, "{code}");
         let html = r.text().await.unwrap();
         assert!(
@@ -139,11 +131,7 @@ async fn cb03_error_callbacks_get_a_friendly_page_never_500() {
         );
     }
     // Without a state: the generic rejection.
-    let r = c
-        .get(h.url("/callback?error=ACCESS_DENIED"))
-        .send()
-        .await
-        .unwrap();
+    let r = h.get(&c, "/callback?error=ACCESS_DENIED").await;
     assert_eq!(r.status(), 400);
     assert!(h.line.calls("/oauth2/v2.1/token").is_empty());
     h.stop().await;
@@ -153,15 +141,11 @@ async fn cb03_error_callbacks_get_a_friendly_page_never_500() {
 async fn cb04_error_fields_are_never_reflected() {
     let h = Harness::start().await;
     let c = h.client();
-    let r = c.get(h.url("/login")).send().await.unwrap();
+    let r = h.get(&c, "/login").await;
     let state = query_param(&location(&r), "state");
-    let r = c
-        .get(h.url(&format!(
+    let r = h.get(&c, &format!(
             "/callback?error=%3Cscript%3Ealert(1)%3C%2Fscript%3E&error_description=%22%3E%3Csvg+onload%3Dalert(1)%3E&state={state}"
-        )))
-        .send()
-        .await
-        .unwrap();
+        )).await;
     assert_eq!(r.status(), 400);
     let html = r.text().await.unwrap();
     assert!(!html.contains("<script>") && !html.contains("<svg"));
@@ -276,7 +260,7 @@ async fn ses01_session_fixation_planted_id_is_useless_and_rotated() {
     assert_eq!(h.api_me_as(&first).await.0, 200, "the new id works");
     let c = h.client();
     // A second login in the same browser rotates the id again and ends the old one.
-    let r = c.get(h.url("/login")).send().await.unwrap();
+    let r = h.get(&c, "/login").await;
     let pre = cookie_value(&r, "ll_login").unwrap();
     let r = c.get(location(&r)).send().await.unwrap();
     let r = c
@@ -298,7 +282,7 @@ async fn ses01_session_fixation_planted_id_is_useless_and_rotated() {
 async fn ses02_cookie_attributes() {
     let h = Harness::start().await;
     let c = h.client();
-    let r = c.get(h.url("/login")).send().await.unwrap();
+    let r = h.get(&c, "/login").await;
     let pre = set_cookies(&r);
     let pre = pre.iter().find(|c| c.starts_with("ll_login=")).unwrap();
     for attr in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=600"] {
@@ -335,11 +319,8 @@ async fn ses03_session_only_from_the_cookie_and_tampering_is_anonymous() {
     let id = cookie_value(&r, "ll_session").unwrap();
     let fresh = h.client();
     assert_eq!(
-        fresh
-            .get(h.url(&format!("/api/me?session={id}")))
-            .send()
+        h.get(&fresh, &format!("/api/me?session={id}"))
             .await
-            .unwrap()
             .status(),
         401
     );
@@ -355,15 +336,17 @@ async fn csrf01_cross_site_unregister_is_refused() {
     let h = Harness::start().await;
     let c = h.client();
     h.login(&c).await;
-    let r = c
-        .post(h.url("/account/unregister"))
-        .header("origin", "https://evil.example")
-        .header("sec-fetch-site", "cross-site")
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body("")
-        .send()
-        .await
-        .unwrap();
+    let r = h
+        .post_with(
+            &c,
+            "/account/unregister",
+            &[
+                ("origin", "https://evil.example"),
+                ("sec-fetch-site", "cross-site"),
+            ],
+            String::new(),
+        )
+        .await;
     assert_eq!(r.status(), 403);
     assert_eq!(h.api_me(&c).await.0, 200, "nothing changed");
     assert!(
@@ -396,35 +379,34 @@ async fn csrf02_token_matrix_on_logout_unlink_and_unregister() {
             403,
             "{path} foreign token"
         );
-        let r = c
-            .post(h.url(&format!("{path}?csrf_token={token}")))
-            .header("origin", &h.base)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body("")
-            .send()
-            .await
-            .unwrap();
+        let r = h
+            .post_with(
+                &c,
+                &format!("{path}?csrf_token={token}"),
+                &[("origin", h.base.as_str())],
+                String::new(),
+            )
+            .await;
         assert_eq!(r.status(), 403, "{path} query-only token");
         // Right token, foreign origin.
-        let r = c
-            .post(h.url(path))
-            .header("origin", "https://evil.example")
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(format!("csrf_token={token}"))
-            .send()
-            .await
-            .unwrap();
+        let r = h
+            .post_with(
+                &c,
+                path,
+                &[("origin", "https://evil.example")],
+                format!("csrf_token={token}"),
+            )
+            .await;
         assert_eq!(r.status(), 403, "{path} foreign origin");
         // Right token, opaque origin from another site.
-        let r = c
-            .post(h.url(path))
-            .header("origin", "null")
-            .header("sec-fetch-site", "cross-site")
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(format!("csrf_token={token}"))
-            .send()
-            .await
-            .unwrap();
+        let r = h
+            .post_with(
+                &c,
+                path,
+                &[("origin", "null"), ("sec-fetch-site", "cross-site")],
+                format!("csrf_token={token}"),
+            )
+            .await;
         assert_eq!(r.status(), 403, "{path} opaque cross-site origin");
     }
     assert_eq!(
@@ -441,8 +423,8 @@ async fn csrf03_safe_methods_change_nothing() {
     let h = Harness::start().await;
     let c = h.client();
     h.login(&c).await;
-    assert_eq!(c.get(h.url("/logout")).send().await.unwrap().status(), 405);
-    let r = c.get(h.url("/account/unregister")).send().await.unwrap();
+    assert_eq!(h.get(&c, "/logout").await.status(), 405);
+    let r = h.get(&c, "/account/unregister").await;
     assert_eq!(r.status(), 200, "GET only shows the confirmation");
     assert_eq!(
         c.post(h.url("/callback")).send().await.unwrap().status(),
@@ -473,7 +455,7 @@ async fn csrf04_and_rd04_security_headers_on_every_page() {
         "/callback?code=x&state=y",
         "/nope",
     ] {
-        let r = c.get(h.url(path)).send().await.unwrap();
+        let r = h.get(&c, path).await;
         let hd = r.headers();
         let csp = hd.get("content-security-policy").unwrap().to_str().unwrap();
         assert!(
@@ -493,16 +475,16 @@ async fn csrf04_and_rd04_security_headers_on_every_page() {
 async fn login_required_pages_redirect_and_api_says_401() {
     let h = Harness::start().await;
     let c = h.client();
-    let r = c.get(h.url("/me")).send().await.unwrap();
+    let r = h.get(&c, "/me").await;
     assert_eq!(r.status(), 303);
     assert_eq!(location(&r), "/login?next=/me");
-    let r = c.get(h.url("/api/me")).send().await.unwrap();
+    let r = h.get(&c, "/api/me").await;
     assert_eq!(r.status(), 401);
     let v: serde_json::Value = r.json().await.unwrap();
     assert_eq!(v["error"], "login_required");
     let r = h.post_form(&c, "/account/unregister", Some("x")).await;
     assert_eq!(r.status(), 401);
-    let r = c.get(h.url("/does-not-exist")).send().await.unwrap();
+    let r = h.get(&c, "/does-not-exist").await;
     assert_eq!(r.status(), 404);
     assert!(r.text().await.unwrap().contains("There is no such page"));
     h.stop().await;
@@ -522,15 +504,7 @@ async fn log01_no_secret_in_pages_or_database() {
         "/terms",
         "/healthz",
     ] {
-        seen.push_str(
-            &c.get(h.url(path))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap(),
-        );
+        seen.push_str(&h.page(&c, path).await);
     }
     let csrf = extract_csrf(&seen).unwrap();
     let r = h.post_form(&c, "/account/unlink", Some(&csrf)).await;
@@ -556,15 +530,14 @@ async fn csrf05_same_origin_post_with_opaque_origin_is_accepted() {
     let c = h.client();
     h.login(&c).await;
     let token = h.csrf(&c, "/me").await;
-    let r = c
-        .post(h.url("/logout"))
-        .header("origin", "null")
-        .header("sec-fetch-site", "same-origin")
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("csrf_token={token}"))
-        .send()
-        .await
-        .unwrap();
+    let r = h
+        .post_with(
+            &c,
+            "/logout",
+            &[("origin", "null"), ("sec-fetch-site", "same-origin")],
+            format!("csrf_token={token}"),
+        )
+        .await;
     assert_eq!(r.status(), 303);
     assert_eq!(h.api_me(&c).await.0, 401);
     h.stop().await;
@@ -572,20 +545,12 @@ async fn csrf05_same_origin_post_with_opaque_origin_is_accepted() {
 
 #[tokio::test]
 async fn ses05_idle_and_absolute_timeouts_are_enforced_server_side() {
-    use std::time::{Duration, SystemTime, UNIX_EPOCH};
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let clock = line_login::clock::MockClock::at_unix(now);
-    let opts = crate::harness::Opts {
-        clock: Some(clock.clone()),
-        extra_env: vec![
-            ("LINELOGIN_SESSION__TTL_SECONDS".into(), "600".into()),
-            ("LINELOGIN_SESSION__IDLE_SECONDS".into(), "300".into()),
-        ],
-        ..Default::default()
-    };
+    use std::time::Duration;
+    let clock = crate::harness::clock_now();
+    let opts = crate::harness::Opts::default().clock(&clock).config(|c| {
+        c.session.ttl_seconds = 600;
+        c.session.idle_seconds = 300;
+    });
     let h = Harness::start_with(crate::fake_line::FakeLine::start().await, opts).await;
     // Idle: nothing for longer than the idle timeout.
     let c = h.client();
@@ -627,7 +592,7 @@ async fn idt09_nonce_replay_is_rejected_before_any_further_call() {
     let h = Harness::start().await;
     let c = h.client();
     // A first login; remember its nonce.
-    let r = c.get(h.url("/login")).send().await.unwrap();
+    let r = h.get(&c, "/login").await;
     let old_nonce = query_param(&location(&r), "nonce");
     let r = c.get(location(&r)).send().await.unwrap();
     assert_eq!(c.get(location(&r)).send().await.unwrap().status(), 303);
@@ -666,15 +631,7 @@ async fn idt11_profile_of_another_user_is_rejected() {
     let r = h.login_with(&c, "").await;
     assert_eq!(r.status(), 401);
     assert_eq!(h.api_me(&c).await.0, 401);
-    assert!(
-        h.state
-            .store()
-            .account_by_sub("https://access.line.me", USER)
-            .await
-            .unwrap()
-            .is_none(),
-        "nothing persisted"
-    );
+    assert!(h.account(USER).await.is_none(), "nothing persisted");
     assert_eq!(h.line.calls("/v2/profile"), vec![200]);
     h.stop().await;
 }

@@ -25,14 +25,7 @@ async fn sqlite() -> (Arc<dyn AdminStore>, Cleanup) {
 
 async fn postgres() -> (Arc<dyn AdminStore>, Cleanup) {
     let url = postgres_url();
-    let schema = format!(
-        "ll_admin_{}_{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos()
-    );
+    let schema = format!("ll_admin_{}", crate::harness::unique_suffix());
     let s = PostgresStore::connect(&url, Some(&schema)).await.unwrap();
     s.migrate().await.unwrap();
     (Arc::new(s), Cleanup::schema(url, schema))

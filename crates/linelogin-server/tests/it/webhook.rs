@@ -16,8 +16,10 @@ use base64::Engine as _;
 use hmac::{Hmac, Mac as _};
 use sha2::Sha256;
 
+use linelogin_server::config::{WebhookConfig, WebhookSecret};
+
 use crate::fake_line::FakeLine;
-use crate::harness::{Harness, Opts};
+use crate::harness::{Harness, Opts, bind, get_json};
 
 /// The signing secret of the test (`whsec_` + base64 of 32 bytes).
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwMfKQ9r8GKYo=";
@@ -107,12 +109,7 @@ fn verify(secret: &str, id: &str, timestamp: &str, body: &str, header: &str) -> 
 }
 
 async fn healthz(h: &Harness) -> serde_json::Value {
-    reqwest::get(h.url("/healthz"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    get_json(h.url("/healthz")).await
 }
 
 /// Polls `/healthz` until `ok` holds (at most ~20 s).
@@ -131,39 +128,30 @@ async fn wait_health(h: &Harness, what: &str, ok: impl Fn(&serde_json::Value) ->
 #[tokio::test]
 async fn events_queue_while_the_app_is_down_and_arrive_signed_once_in_order() {
     let app = App::default();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let hook_url = format!("http://{}/hooks/linelogin", listener.local_addr().unwrap());
+    let (listener, base) = bind().await;
+    let hook_url = format!("{base}/hooks/linelogin");
     let router = Router::new()
         .route("/hooks/linelogin", post(hook))
         .with_state(app.clone());
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
 
-    let env = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+    let mut webhook = WebhookConfig::new(
+        hook_url.parse().unwrap(),
+        WebhookSecret::parse(SECRET).unwrap(),
+    );
+    webhook.timeout_ms = 5000;
+    webhook.backoff_base_ms = 20;
+    webhook.backoff_max_ms = 200;
     let h = Harness::start_with(
         FakeLine::start().await,
-        Opts {
-            extra_env: vec![
-                env("LINELOGIN_WEBHOOK__URL", &hook_url),
-                env("LINELOGIN_WEBHOOK__SECRET", SECRET),
-                env("LINELOGIN_WEBHOOK__TIMEOUT_MS", "5000"),
-                env("LINELOGIN_WEBHOOK__BACKOFF_BASE_MS", "20"),
-                env("LINELOGIN_WEBHOOK__BACKOFF_MAX_MS", "200"),
-            ],
-            ..Opts::default()
-        },
+        Opts::default().config(|c| c.webhook = Some(webhook)),
     )
     .await;
 
     // The app is down: it accepts and never answers.
     let c = h.client();
     h.login(&c).await;
-    let account = h
-        .state
-        .store()
-        .account_by_sub("https://access.line.me", USER)
-        .await
-        .unwrap()
-        .unwrap();
+    let account = h.account(USER).await.unwrap();
     // The `account.linked` delivery is now hanging (for up to 5 s, the delivery timeout).
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while app.seen.lock().unwrap().is_empty() {
