@@ -1,0 +1,142 @@
+//! Issue 15: the unregister / unlink pages say what they do before anyone is logged in (the
+//! guidelines ask to tell the user beforehand; `linelogin check --url` reads them), and every
+//! deauthorization that ends leaves its per-user record, with the LINE user id hashed.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use linelogin_server::deauth::worker::{RECORD_TARGET, user_hash};
+use linelogin_server::i18n::Lang;
+
+use crate::fake_line::FakeLine;
+use crate::harness::{Harness, Opts};
+
+/// The user the fake LINE logs in first.
+const FAKE_USER: &str = "U00000000000000000000000000000001";
+
+async fn page(h: &Harness, c: &reqwest::Client, path: &str, lang: Lang) -> (u16, String) {
+    let r = c
+        .get(h.url(path))
+        .header("accept-language", lang.code())
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+/// Without a session, both pages (en, ja) show their notice and a link to log in and come
+/// back, and no form. `prefix` is the gateway's path prefix (`""` without one).
+async fn anonymous_pages_show_the_notice(h: &Harness, prefix: &str) {
+    let c = h.client();
+    for lang in [Lang::En, Lang::Ja] {
+        let t = lang.t();
+        for (path, notice) in [
+            ("/account/unregister", t.unregister_notice),
+            ("/account/unlink", t.unlink_notice),
+        ] {
+            let (status, html) = page(h, &c, &format!("{prefix}{path}"), lang).await;
+            assert_eq!(status, 200, "{path} {lang:?}: shown, not redirected");
+            assert!(html.contains(notice), "{path} {lang:?}: {html}");
+            let login = format!("href=\"{prefix}/login?next={prefix}{path}\"");
+            assert!(html.contains(&login), "{path} {lang:?}: {login} in {html}");
+            assert!(html.contains(t.login_to_continue), "{path} {lang:?}");
+            assert!(!html.contains("csrf_token"), "{path} {lang:?}: no form");
+            assert!(!html.contains("<form"), "{path} {lang:?}: no form");
+        }
+    }
+}
+
+#[tokio::test]
+async fn unregister_and_unlink_pages_tell_a_visitor_before_login() {
+    let h = Harness::start().await;
+    anonymous_pages_show_the_notice(&h, "").await;
+    // Logged in, the same address is the form (and the notice).
+    let c = h.client();
+    h.login(&c).await;
+    let (status, html) = page(&h, &c, "/account/unregister", Lang::En).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("name=\"csrf_token\""), "{html}");
+    assert!(html.contains(Lang::En.t().unregister_notice));
+    assert!(!html.contains(Lang::En.t().login_to_continue), "{html}");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn the_visitor_pages_follow_the_gateway_prefix() {
+    let h = Harness::start_with(
+        FakeLine::start().await,
+        Opts {
+            gateway: Some(
+                "prefix = \"/linelogin\"\napi_key = \"gw-test-api-key-0123456789\"".to_owned(),
+            ),
+            ..Opts::default()
+        },
+    )
+    .await;
+    anonymous_pages_show_the_notice(&h, "/linelogin").await;
+    h.stop().await;
+}
+
+/// The fields of the events at [`RECORD_TARGET`], as `name=value` lines (one string per
+/// event), on the thread it is the default of.
+struct Records(Arc<Mutex<Vec<String>>>);
+
+struct Fields(String);
+
+impl tracing::field::Visit for Fields {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        self.0.push_str(&format!("{}={value:?} ", field.name()));
+    }
+}
+
+impl tracing::Subscriber for Records {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        if event.metadata().target() == RECORD_TARGET {
+            let mut fields = Fields(String::new());
+            event.record(&mut fields);
+            self.0.lock().unwrap().push(fields.0);
+        }
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+#[tokio::test]
+async fn an_ended_deauthorization_leaves_one_record_without_the_user_id() {
+    let records = Arc::new(Mutex::new(Vec::new()));
+    // The server and its worker run on this (current-thread) runtime, so on this thread.
+    let _guard =
+        tracing::dispatcher::set_default(&tracing::Dispatch::new(Records(Arc::clone(&records))));
+    let h = Harness::start().await;
+    let c = h.client();
+    h.login(&c).await;
+    assert_eq!(h.submit(&c, "/account/unregister").await.status(), 200);
+    h.wait_outbox_empty().await;
+    // The record is written as the job ends, right after the store says so.
+    for _ in 0..100 {
+        if !records.lock().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    h.stop().await;
+    let records = records.lock().unwrap().clone();
+    assert_eq!(records.len(), 1, "one record per ended job: {records:?}");
+    let line = &records[0];
+    assert!(
+        line.contains(&format!("user={} ", user_hash(FAKE_USER))),
+        "{line}"
+    );
+    assert!(line.contains("reason=\"unregister\""), "{line}");
+    assert!(line.contains("outcome=\"Deauthorized\""), "{line}");
+    assert!(line.contains("job=") && line.contains("at_ms="), "{line}");
+    assert!(!line.contains(FAKE_USER), "the raw LINE user id: {line}");
+}
