@@ -655,6 +655,58 @@ fn missing(dotted: &str) -> String {
     format!("{dotted}: missing (set it in the file or with {var})")
 }
 
+/// Extracts the configuration from `file` (the file's layer, possibly empty) with the
+/// environment's values (`dotted key → string`) over it.
+///
+/// Why not figment's `extract_lossy`: it reads *every* string as a number or flag where
+/// the field wants one, the file's `burst = "5"` included, and a file is typed (TOML), so
+/// its mistakes must be errors. Only the environment's values, strings by nature, are read
+/// by the field's type. Figment's interpreters are not public, so this learns the type
+/// from serde: the extraction is strict, and a variable whose string a field refused
+/// (`InvalidType`, found a string) is converted the way `extract_lossy` would (figment's
+/// `to_bool_lossy` where serde expected a boolean, else `to_num_lossy`) and the
+/// extraction runs again. A string field keeps the variable's text, so a numeric channel
+/// id stays a string (figment issue #42). Each pass converts at least one variable, each
+/// variable once, so this ends after at most one pass per variable.
+fn extract_typing_env(
+    file: &figment::Figment,
+    mut env: BTreeMap<String, figment::value::Value>,
+) -> Result<Config, figment::Error> {
+    use figment::error::{Actual, Kind};
+    use figment::providers::Serialized;
+    use figment::value::{Tag, Value};
+    loop {
+        let figment = env.iter().fold(file.clone(), |f, (key, value)| {
+            f.merge(Serialized::default(key, value))
+        });
+        let errors = match figment.extract::<Config>() {
+            Ok(config) => return Ok(config),
+            Err(errors) => errors,
+        };
+        let mut converted = false;
+        for e in errors.clone() {
+            let Kind::InvalidType(Actual::Str(_), expected) = &e.kind else {
+                continue;
+            };
+            let Some(value) = env.get_mut(&e.path.join(".")) else {
+                continue;
+            };
+            let typed = if expected.contains("bool") {
+                value.to_bool_lossy().map(Value::from)
+            } else {
+                value.to_num_lossy().map(|n| Value::Num(Tag::Default, n))
+            };
+            if let (Value::String(..), Some(typed)) = (&*value, typed) {
+                *value = typed;
+                converted = true;
+            }
+        }
+        if !converted {
+            return Err(errors);
+        }
+    }
+}
+
 /// One line per problem figment reports, each naming the key and where it was set.
 fn describe(errors: figment::Error, sources: &Sources<'_>) -> ConfigError {
     use figment::error::Kind;
@@ -712,9 +764,10 @@ impl Config {
     /// Layering is figment's: the file, then one provider per variable
     /// (`LINELOGIN_LINE__CHANNEL_ID` → `line.channel_id`; the names in [`RESERVED_ENV`]
     /// are not keys). A variable's value is a string that the target field's type reads
-    /// (figment's lossy extraction: `"7"` for a number, `"true"`/`"1"`/`"yes"` for a
-    /// flag), so a numeric channel id stays a string. Every problem is reported, each with
-    /// its key and its place (`server.toml:3:10: listen: …`).
+    /// (figment's lossy rules: `"7"` for a number, `"true"`/`"1"`/`"yes"` for a flag), so a
+    /// numeric channel id stays a string; the file's values are typed by TOML and taken as
+    /// they are (`burst = "5"` is an error). Every problem is reported, each with its key
+    /// and its place (`server.toml:3:10: listen: …`).
     pub fn load(
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
@@ -748,6 +801,7 @@ impl Config {
             env: BTreeMap::new(),
         };
         let env: BTreeMap<String, String> = env.into_iter().collect();
+        let mut env_values = BTreeMap::new();
         let mut load_test = None;
         for (name, value) in env {
             if name == "LINELOGIN_LOAD_TEST" {
@@ -765,19 +819,19 @@ impl Config {
                 return Err(ConfigError(format!("{name} does not name a key")));
             }
             let dotted = key.join(".");
-            figment = figment.merge(Serialized::default(&dotted, value));
+            env_values.insert(dotted.clone(), figment::value::Value::from(value));
             sources.env.insert(dotted, name);
         }
         // serde stops at the first missing field: name every missing one at once.
         let absent: Vec<String> = REQUIRED
             .iter()
-            .filter(|k| !figment.contains(k))
+            .filter(|k| !figment.contains(k) && !env_values.contains_key(**k))
             .map(|k| missing(k))
             .collect();
         if !absent.is_empty() {
             return Err(ConfigError(absent.join("\n")));
         }
-        let config: Config = figment.extract_lossy().map_err(|e| describe(e, &sources))?;
+        let config = extract_typing_env(&figment, env_values).map_err(|e| describe(e, &sources))?;
         config.validate(load_test.as_deref())?;
         Ok(config)
     }
@@ -1216,6 +1270,54 @@ mod tests {
             assert!(err.contains(&format!("{key}: missing")), "{key}: {err}");
         }
         assert!(err.contains("LINELOGIN_PUBLIC_URL"), "{err}");
+    }
+
+    #[test]
+    fn file_values_are_taken_as_typed_and_env_values_by_their_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = write(
+            &dir,
+            "[outbound]\nburst = \"5\"\n[deauth]\nworker = \"no\"\n",
+        );
+        let err = Config::load(Some(&file), minimal())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(&format!(
+                "{}:4:10: deauth.worker: invalid type: found string \"no\", expected a boolean",
+                file.display()
+            )),
+            "{err}"
+        );
+        let file = write(&dir, "[outbound]\nburst = \"5\"\n");
+        let err = Config::load(Some(&file), minimal())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(&format!(
+                "{}:2:9: outbound.burst: invalid type: found string \"5\", expected u32",
+                file.display()
+            )),
+            "{err}"
+        );
+        // The same strings from the environment are read as their field wants (and override
+        // the file's).
+        let mut e = minimal();
+        e.push(("LINELOGIN_OUTBOUND__BURST".into(), "5".into()));
+        e.push(("LINELOGIN_DEAUTH__WORKER".into(), "no".into()));
+        let c = Config::load(Some(&file), e).unwrap();
+        assert_eq!(c.outbound.burst, 5);
+        assert!(!c.deauth.worker);
+        // A variable no reading fits is still an error, naming the variable.
+        let mut e = minimal();
+        e.push(("LINELOGIN_OUTBOUND__BURST".into(), "five".into()));
+        let err = Config::load(None, e).unwrap_err().to_string();
+        assert!(
+            err.starts_with(
+                "LINELOGIN_OUTBOUND__BURST (outbound.burst): invalid type: found string \"five\""
+            ),
+            "{err}"
+        );
     }
 
     #[test]
