@@ -1,5 +1,6 @@
-//! What several process tests share: the channel and key they configure, and a minimal
-//! server configuration file written from them.
+//! What several process tests share: the channel and key they configure, a minimal server
+//! configuration file written from them, the binary, and a child process that cannot
+//! outlive its test.
 
 use std::path::{Path, PathBuf};
 
@@ -40,4 +41,66 @@ pub fn linelogin() -> std::process::Command {
         }
     }
     cmd
+}
+
+/// A child process killed (and reaped) when the test ends, whether it passed or panicked.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl KillOnDrop {
+    /// Kills the process now, and returns what it wrote to stderr (piped).
+    pub fn stop_and_read_stderr(&mut self) -> String {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+        read_stderr(&mut self.0)
+    }
+}
+
+/// What a finished child wrote to its (piped) stderr.
+pub fn read_stderr(child: &mut std::process::Child) -> String {
+    let mut stderr = String::new();
+    if let Some(mut pipe) = child.stderr.take() {
+        std::io::Read::read_to_string(&mut pipe, &mut stderr).unwrap();
+    }
+    stderr
+}
+
+/// `linelogin emulator --listen 127.0.0.1:0 EXTRA…` (stdout piped, stderr as given), once it
+/// serves: the child, the rest of its stdout, and what it printed up to its
+/// `Press Ctrl-C` line.
+pub fn started_emulator(
+    extra: &[&str],
+    stderr: std::process::Stdio,
+) -> (
+    std::process::Child,
+    std::io::BufReader<std::process::ChildStdout>,
+    String,
+) {
+    use std::io::BufRead;
+    let mut child = linelogin()
+        .args(["emulator", "--listen", "127.0.0.1:0"])
+        .args(extra)
+        .stdout(std::process::Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut printed = String::new();
+    loop {
+        let mut line = String::new();
+        if stdout.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        printed.push_str(&line);
+        if line.starts_with("Press Ctrl-C") {
+            break;
+        }
+    }
+    (child, stdout, printed)
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
