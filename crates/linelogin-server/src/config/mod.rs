@@ -656,7 +656,8 @@ fn missing(dotted: &str) -> String {
 }
 
 /// Extracts the configuration from `file` (the file's layer, possibly empty) with the
-/// environment's values (`dotted key → string`) over it.
+/// environment's values (`dotted key → string`) over it; problems are described with
+/// their places in `sources`.
 ///
 /// Why not figment's `extract_lossy`: it reads *every* string as a number or flag where
 /// the field wants one, the file's `burst = "5"` included, and a file is typed (TOML), so
@@ -671,7 +672,8 @@ fn missing(dotted: &str) -> String {
 fn extract_typing_env(
     file: &figment::Figment,
     mut env: BTreeMap<String, figment::value::Value>,
-) -> Result<Config, figment::Error> {
+    sources: &Sources<'_>,
+) -> Result<Config, ConfigError> {
     use figment::error::{Actual, Kind};
     use figment::providers::Serialized;
     use figment::value::{Tag, Value};
@@ -702,7 +704,7 @@ fn extract_typing_env(
             }
         }
         if !converted {
-            return Err(errors);
+            return Err(describe(errors, sources));
         }
     }
 }
@@ -831,7 +833,7 @@ impl Config {
         if !absent.is_empty() {
             return Err(ConfigError(absent.join("\n")));
         }
-        let config = extract_typing_env(&figment, env_values).map_err(|e| describe(e, &sources))?;
+        let config = extract_typing_env(&figment, env_values, &sources)?;
         config.validate(load_test.as_deref())?;
         Ok(config)
     }
