@@ -1229,35 +1229,31 @@ mod tests {
         file
     }
 
+    /// Loading `text` as the file (with the minimal environment) fails with an error that
+    /// starts with `want`, the file's path shortened to `server.toml`.
+    fn assert_file_error(dir: &tempfile::TempDir, text: &str, want: &str) {
+        let file = write(dir, text);
+        let err = Config::load(Some(&file), minimal()).unwrap_err();
+        let err = err
+            .to_string()
+            .replace(&file.display().to_string(), "server.toml");
+        assert!(err.starts_with(want), "{text:?}: {err}");
+    }
+
     #[test]
     fn file_errors_name_the_file_line_column_and_key() {
         let dir = tempfile::tempdir().unwrap();
-        let file = write(
-            &dir,
-            "# comment\nlisten = 8085\n[line]\nchannel_id = \"1\"\n",
-        );
-        let err = Config::load(Some(&file), minimal())
-            .unwrap_err()
-            .to_string();
-        let name = file.display();
-        assert!(err.starts_with(&format!("{name}:2:10: listen: ")), "{err}");
+        let text = "# comment\nlisten = 8085\n[line]\nchannel_id = \"1\"\n";
+        assert_file_error(&dir, text, "server.toml:2:10: listen: ");
         // An unknown key points at the key, in its section.
-        let file = write(&dir, "[outbound]\nburst = 3\n  rate_per_second = 5\n");
-        let err = Config::load(Some(&file), minimal())
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.starts_with(&format!(
-                "{name}:3:3: outbound.rate_per_second: unknown key"
-            )),
-            "{err}"
+        let text = "[outbound]\nburst = 3\n  rate_per_second = 5\n";
+        assert_file_error(
+            &dir,
+            text,
+            "server.toml:3:3: outbound.rate_per_second: unknown key",
         );
         // A TOML syntax error has its place too.
-        let file = write(&dir, "listen = \n");
-        let err = Config::load(Some(&file), minimal())
-            .unwrap_err()
-            .to_string();
-        assert!(err.starts_with(&format!("{name}:1:")), "{err}");
+        assert_file_error(&dir, "listen = \n", "server.toml:1:");
     }
 
     #[test]
@@ -1277,31 +1273,18 @@ mod tests {
     #[test]
     fn file_values_are_taken_as_typed_and_env_values_by_their_field() {
         let dir = tempfile::tempdir().unwrap();
-        let file = write(
+        let both = "[outbound]\nburst = \"5\"\n[deauth]\nworker = \"no\"\n";
+        assert_file_error(
             &dir,
-            "[outbound]\nburst = \"5\"\n[deauth]\nworker = \"no\"\n",
+            both,
+            "server.toml:4:10: deauth.worker: invalid type: found string \"no\", expected a boolean",
         );
-        let err = Config::load(Some(&file), minimal())
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.starts_with(&format!(
-                "{}:4:10: deauth.worker: invalid type: found string \"no\", expected a boolean",
-                file.display()
-            )),
-            "{err}"
+        assert_file_error(
+            &dir,
+            "[outbound]\nburst = \"5\"\n",
+            "server.toml:2:9: outbound.burst: invalid type: found string \"5\", expected u32",
         );
-        let file = write(&dir, "[outbound]\nburst = \"5\"\n");
-        let err = Config::load(Some(&file), minimal())
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.starts_with(&format!(
-                "{}:2:9: outbound.burst: invalid type: found string \"5\", expected u32",
-                file.display()
-            )),
-            "{err}"
-        );
+        let file = write(&dir, both);
         // The same strings from the environment are read as their field wants (and override
         // the file's).
         let mut e = minimal();

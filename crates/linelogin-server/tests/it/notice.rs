@@ -77,44 +77,48 @@ async fn the_visitor_pages_follow_the_gateway_prefix() {
     h.stop().await;
 }
 
-/// The fields of the events at [`RECORD_TARGET`], as `name=value` lines (one string per
-/// event), on the thread it is the default of.
-struct Records(Arc<Mutex<Vec<String>>>);
+/// What a JSON log subscriber wrote (the server's `LINELOGIN_LOG_FORMAT=json` format).
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
 
-struct Fields(String);
-
-impl tracing::field::Visit for Fields {
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        self.0.push_str(&format!("{}={value:?} ", field.name()));
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
-impl tracing::Subscriber for Records {
-    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
-        true
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
     }
-    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        tracing::span::Id::from_u64(1)
+}
+
+impl Captured {
+    /// The lines written at [`RECORD_TARGET`].
+    fn records(&self) -> Vec<String> {
+        String::from_utf8_lossy(&self.0.lock().unwrap())
+            .lines()
+            .filter(|l| l.contains(&format!("\"target\":\"{RECORD_TARGET}\"")))
+            .map(str::to_owned)
+            .collect()
     }
-    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-    fn event(&self, event: &tracing::Event<'_>) {
-        if event.metadata().target() == RECORD_TARGET {
-            let mut fields = Fields(String::new());
-            event.record(&mut fields);
-            self.0.lock().unwrap().push(fields.0);
-        }
-    }
-    fn enter(&self, _: &tracing::span::Id) {}
-    fn exit(&self, _: &tracing::span::Id) {}
 }
 
 #[tokio::test]
 async fn an_ended_deauthorization_leaves_one_record_without_the_user_id() {
-    let records = Arc::new(Mutex::new(Vec::new()));
+    let log = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(log.clone())
+        .finish();
     // The server and its worker run on this (current-thread) runtime, so on this thread.
-    let _guard =
-        tracing::dispatcher::set_default(&tracing::Dispatch::new(Records(Arc::clone(&records))));
+    let _guard = tracing::subscriber::set_default(subscriber);
     // Another test's thread may have met the record's callsite first, with no subscriber.
     tracing::callsite::rebuild_interest_cache();
     let h = Harness::start().await;
@@ -123,22 +127,24 @@ async fn an_ended_deauthorization_leaves_one_record_without_the_user_id() {
     assert_eq!(h.submit(&c, "/account/unregister").await.status(), 200);
     // Written by the worker as the job ends: waited for, up to 10 s on a loaded machine.
     for _ in 0..500 {
-        if !records.lock().unwrap().is_empty() {
+        if !log.records().is_empty() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     h.wait_outbox_empty().await;
     h.stop().await;
-    let records = records.lock().unwrap().clone();
+    let records = log.records();
     assert_eq!(records.len(), 1, "one record per ended job: {records:?}");
     let line = &records[0];
+    let record: serde_json::Value = serde_json::from_str(line).unwrap();
+    let fields = &record["fields"];
+    assert_eq!(fields["user"], user_hash(FAKE_USER), "{line}");
+    assert_eq!(fields["reason"], "unregister", "{line}");
+    assert_eq!(fields["outcome"], "Deauthorized", "{line}");
     assert!(
-        line.contains(&format!("user={} ", user_hash(FAKE_USER))),
+        fields["job"].is_string() && fields["at_ms"].is_i64(),
         "{line}"
     );
-    assert!(line.contains("reason=\"unregister\""), "{line}");
-    assert!(line.contains("outcome=\"Deauthorized\""), "{line}");
-    assert!(line.contains("job=") && line.contains("at_ms="), "{line}");
     assert!(!line.contains(FAKE_USER), "the raw LINE user id: {line}");
 }
