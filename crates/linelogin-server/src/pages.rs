@@ -22,6 +22,11 @@
 //!   templates* and reports whether the unregister / unlink notice (en, ja) is on them; the
 //!   `linelogin check` command fails when a template drops one (LINE's development
 //!   guidelines require the notice).
+//! - `confirm.html` serves a visitor without a session too, so that the notice is shown
+//!   before anyone logs in (and `linelogin check --url` can read it): then `csrf` is empty
+//!   and `login` is the link to log in and come back, shown instead of the form. An
+//!   override should do the same (the built-in one does; [`Pages::check_notices`] renders
+//!   both cases).
 
 use std::path::{Path, PathBuf};
 
