@@ -11,28 +11,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
-RUNS=${RUNS:-3}
-DURATION=${DURATION:-10}
-VUS=${VUS:-64}
-EMU_PORT=${EMU_PORT:-9300}
-SRV_PORT=${SRV_PORT:-8380}
-EXP_PORT=${EXP_PORT:-8390}
-
-[ -n "${NO_BUILD:-}" ] || cargo build --release -q -p linelogin
+defaults RUNS=3 DURATION=10 VUS=64 EMU_PORT=9300 SRV_PORT=8380 EXP_PORT=8390
+build
 BIN=target/release/linelogin
 (cd bench/express-passport-line && npm ci --no-audit --no-fund --silent)
 
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
-trap cleanup EXIT
+work_dir
 
 emulator_config "$WORK" "$EMU_PORT" "http://127.0.0.1:$SRV_PORT/callback" "http://127.0.0.1:$EXP_PORT/callback"
 server_config "$WORK" "$SRV_PORT" "$EMU_PORT"
-start_emulator "$WORK"; PIDS+=($STARTED)
-start_server "$WORK"; SRV_PID=$STARTED; PIDS+=($SRV_PID)
+start_both "$WORK" "$EMU_PORT" "$SRV_PORT"; SRV_PID=$SRV
 (cd bench/express-passport-line && PORT=$EXP_PORT LINE_BASE="http://127.0.0.1:$EMU_PORT" exec node app.js) > "$WORK/express.out" 2>&1 & EXP_PID=$!; PIDS+=($EXP_PID)
-wait_ready "http://127.0.0.1:$EMU_PORT/_emulator/stats" "http://127.0.0.1:$SRV_PORT/healthz" "http://127.0.0.1:$EXP_PORT/api/me"
+wait_ready "http://127.0.0.1:$EXP_PORT/api/me"
 
 run() { # name port run pid
   local before; before=$(cpu_ticks "$4")

@@ -32,37 +32,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
-DURATION=${DURATION:-600}
-VUS=${VUS:-32}
-EVERY=${EVERY:-10}
-WARMUP=${WARMUP:-60}
-USERS=${USERS:-5000}
-EMU_PORT=${EMU_PORT:-9330}
-SRV_PORT=${SRV_PORT:-8396}
-PG_PORT=${PG_PORT:-55433}
-PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)}
+defaults DURATION=600 VUS=32 EVERY=10 WARMUP=60 USERS=5000 EMU_PORT=9330 SRV_PORT=8396 PG_PORT=55433
 
-[ -n "${NO_BUILD:-}" ] || cargo build --release -q -p linelogin
-BIN=${BIN:-target/release/linelogin}
-[ -x "$PG_BIN/initdb" ] || { echo "faultsoak: no PostgreSQL binaries (set PG_BIN)" >&2; exit 2; }
+build
+defaults BIN=target/release/linelogin
+pg_binaries faultsoak
 
-WORK=$(mktemp -d)
-chmod 755 "$WORK"
-PGDATA="$WORK/pg"
-PIDS=()
-as_postgres() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-pg() { as_postgres "$PG_BIN/pg_ctl" -D "$PGDATA" -l "$WORK/pg.log" -w "$@" > /dev/null; }
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  pg stop -m immediate 2>/dev/null || true
-  if [ -n "${KEEP:-}" ]; then echo "faultsoak: kept $WORK"; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
+work_dir
+cleanup_more() { pg stop -m immediate 2>/dev/null || true; }
 
 # A private PostgreSQL cluster, so that restarting it disturbs nothing else on the machine.
-mkdir -p "$PGDATA" && [ "$(id -u)" != 0 ] || chown postgres "$WORK" "$PGDATA"
-as_postgres "$PG_BIN/initdb" -D "$PGDATA" -U postgres -A trust > /dev/null
-pg start -o "-p $PG_PORT -k $WORK -c listen_addresses=127.0.0.1 -c fsync=off"
+pg_cluster "$PG_PORT" fsync=off
 DB_URL="postgres://postgres@127.0.0.1:$PG_PORT/postgres"
 
 # Codes the relying party never exchanges (its logins refused while LINE fails) stay in the
@@ -122,7 +102,7 @@ while kill -0 "$LOAD" 2>/dev/null; do
   fi
   if [ "$restarted" = 0 ] && [ "$t" -ge $((DURATION / 3)) ]; then
     echo "# $t s: restarting PostgreSQL" | tee -a "$WORK/rss.txt"
-    pg restart -m fast -o "-p $PG_PORT -k $WORK -c listen_addresses=127.0.0.1 -c fsync=off"
+    pg restart -m fast -o "$PG_OPTS"
     restarted=1
   fi
   echo "$t $(rss "$SRV") $(rss "$EMU") $phase" | tee -a "$WORK/rss.txt"
@@ -139,7 +119,7 @@ for _ in $(seq 1 180); do
   [ "$pending" = 0 ] && { drained=1; break; }
   sleep 1
 done
-psql() { as_postgres "$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -At "$@"; }
+psql() { psql_at -d postgres "$@"; }
 psql -c "select status || ' ' || count(*) from deauth_jobs group by status order by 1" > "$WORK/jobs.txt"
 psql -c "select sub from accounts where status = 'linked'" | sort > "$WORK/accounts.txt"
 psql -F ' ' -c "select sub, max(created_at) from deauth_jobs group by sub" > "$WORK/last_job.txt"

@@ -19,58 +19,22 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
-NS=${NS:-1 2 3}
-DURATION=${DURATION:-20}
-VUS=${VUS:-64}
-RATE=${RATE:-1000}
-BURST=${BURST:-100}
-EMU_PORT=${EMU_PORT:-9351}
-HA_PORT=${HA_PORT:-8420}
-SRV_BASE=${SRV_BASE:-8421}
-PG_PORT=${PG_PORT:-55481}
-REDIS_PORT=${REDIS_PORT:-6391}
-PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)}
+defaults "NS=1 2 3" DURATION=20 VUS=64 RATE=1000 BURST=100 EMU_PORT=9351 HA_PORT=8420 \
+  SRV_BASE=8421 PG_PORT=55481 REDIS_PORT=6391
 [ "$DURATION" -le 30 ] || { echo "fleet: DURATION is at most 30 s" >&2; exit 2; }
 command -v haproxy > /dev/null || { echo "fleet: needs haproxy (apt-get install haproxy)" >&2; exit 2; }
 command -v redis-server > /dev/null || { echo "fleet: needs redis-server" >&2; exit 2; }
-[ -x "$PG_BIN/initdb" ] || { echo "fleet: no PostgreSQL binaries (set PG_BIN)" >&2; exit 2; }
+pg_binaries fleet
 
-[ -n "${NO_BUILD:-}" ] || cargo build --release -q -p linelogin
+build
 BIN=$(realpath "${BIN:-target/release/linelogin}")
 TICK=$(getconf CLK_TCK)
 
-WORK=$(mktemp -d)
-chmod 755 "$WORK"
-PGDATA="$WORK/pg"
+work_dir
 RESULTS="$WORK/results"
-PIDS=()
-as_postgres() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-pg() { as_postgres "$PG_BIN/pg_ctl" -D "$PGDATA" -l "$WORK/pg.log" -w "$@" > /dev/null; }
-psql_at() { as_postgres "$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -At "$@"; }
-stop_all() {
-  local p
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  PIDS=()
-}
-cleanup() {
-  stop_all
-  pg stop -m fast 2>/dev/null || true
-  if [ -n "${KEEP:-}" ]; then echo "fleet: kept $WORK"; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
+cleanup_more() { pg stop -m fast 2>/dev/null || true; }
 
-mkdir -p "$PGDATA" && [ "$(id -u)" != 0 ] || chown postgres "$WORK" "$PGDATA"
-as_postgres "$PG_BIN/initdb" -D "$PGDATA" -U postgres -A trust > /dev/null
-pg start -o "-p $PG_PORT -k $WORK -c listen_addresses=127.0.0.1 -c max_connections=200"
-PM=$(head -n1 "$PGDATA/postmaster.pid")
-pg_ticks() {
-  local total=0 p
-  for p in $PM $(pgrep -P "$PM"); do
-    [ -r "/proc/$p/stat" ] && total=$((total + $(cpu_ticks "$p" 2>/dev/null || echo 0)))
-  done
-  echo "$total"
-}
+pg_cluster "$PG_PORT" max_connections=200
 touch "$RESULTS"
 
 for N in $NS; do
@@ -140,7 +104,7 @@ while chunk := s.recv(65536): out += chunk
 sys.stdout.write(out.decode())' "$RUN/haproxy.sock" > "$RUN/haproxy.csv"
   curl -s "http://127.0.0.1:$EMU_PORT/_emulator/journal?limit=1000000&endpoint=token" > "$RUN/token.json"
   curl -s "http://127.0.0.1:$EMU_PORT/_emulator/journal?limit=1000000&endpoint=deauthorize" > "$RUN/deauthorize.json"
-  stop_all
+  stop_started
 
   cpu=""
   for k in "${!before[@]}"; do cpu+="$((after[k] - before[k])) "; done

@@ -12,13 +12,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
-RUNS=${RUNS:-5}
-DURATION=${DURATION:-10}
-VUS=${VUS:-64}
-EMU_PORT=${EMU_PORT:-9330}
-SRV_PORT=${SRV_PORT:-8396}
-
-[ -n "${NO_BUILD:-}" ] || cargo build --release -q -p linelogin
+defaults RUNS=5 DURATION=10 VUS=64 EMU_PORT=9330 SRV_PORT=8396
+build
 BINS=${BINS:-$PWD/target/release/linelogin}
 TICK=$(getconf CLK_TCK)
 
@@ -30,9 +25,7 @@ for run in $(seq 1 "$RUNS"); do
   WORK=$(mktemp -d)
   emulator_config "$WORK" "$EMU_PORT" "http://127.0.0.1:$SRV_PORT/callback"
   server_config "$WORK" "$SRV_PORT" "$EMU_PORT"
-  start_emulator "$WORK"; EMU=$STARTED
-  start_server "$WORK"; SRV=$STARTED
-  wait_ready "http://127.0.0.1:$EMU_PORT/_emulator/stats" "http://127.0.0.1:$SRV_PORT/healthz"
+  start_both "$WORK" "$EMU_PORT" "$SRV_PORT"
   e0=$(cpu_ticks $EMU); s0=$(cpu_ticks $SRV)
   /usr/bin/time -f "%U %S" -o "$WORK/runner.cpu" "$BIN" loadtest --max-failure-rate 1 --target "http://127.0.0.1:$SRV_PORT" \
     --duration "$DURATION" --concurrency "$VUS" --quiet --json "$WORK/run.json" > /dev/null

@@ -18,23 +18,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
-RUNS=${RUNS:-3}
-DURATION=${DURATION:-5}
-CONNS=${CONNS:-32}
-THREADS=${THREADS:-2}
+defaults RUNS=3 DURATION=5 CONNS=32 THREADS=2
 for p in wrk nginx node curl; do command -v $p >/dev/null || { echo "gateway.sh: $p is not installed" >&2; exit 1; }; done
 
-[ -n "${NO_BUILD:-}" ] || cargo build --release -q -p linelogin
-BIN=${BIN:-target/release/linelogin}
+build
+defaults BIN=target/release/linelogin
 (cd bench/node-gateway && npm ci --no-audit --no-fund --silent)
 
 port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 EMU=$(port); APP=$(port); NGX=$(port); GW=$(port); NODE=$(port); FA=$(port); FA_LL=$(port)
 
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
-trap cleanup EXIT
+work_dir
 mkdir -p "$WORK/nginx/tmp"
 
 # The app (nginx answering 200), nginx alone in front of it (A), and nginx + auth_request (D).

@@ -16,48 +16,23 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
-RUNS=${RUNS:-3}
-DURATION=${DURATION:-10}
-VUS=${VUS:-64}
-EMU_PORT=${EMU_PORT:-9341}
-SRV_PORT=${SRV_PORT:-8407}
-PG_PORT=${PG_PORT:-55471}
-PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)}
+defaults RUNS=3 DURATION=10 VUS=64 EMU_PORT=9341 SRV_PORT=8407 PG_PORT=55471
 
-[ -n "${NO_BUILD:-}" ] || cargo build --release -q -p linelogin
+build
 BINS=${BINS:-$PWD/target/release/linelogin}
-[ -x "$PG_BIN/initdb" ] || { echo "pgpath: no PostgreSQL binaries (set PG_BIN)" >&2; exit 2; }
+pg_binaries pgpath
 TICK=$(getconf CLK_TCK)
 
-WORK=$(mktemp -d)
-chmod 755 "$WORK"
-PGDATA="$WORK/pg"
+work_dir
 RESULTS="$WORK/results"
 EMU=""; SRV=""
-as_postgres() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-pg() { as_postgres "$PG_BIN/pg_ctl" -D "$PGDATA" -l "$WORK/pg.log" -w "$@" > /dev/null; }
-psql_at() { as_postgres "$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -At "$@"; }
-cleanup() {
+cleanup_more() {
   [ -z "$EMU$SRV" ] || kill $EMU $SRV 2>/dev/null || true
   pg stop -m fast 2>/dev/null || true
-  rm -rf "$WORK"
 }
-trap cleanup EXIT
 
-mkdir -p "$PGDATA" && [ "$(id -u)" != 0 ] || chown postgres "$WORK" "$PGDATA"
-as_postgres "$PG_BIN/initdb" -D "$PGDATA" -U postgres -A trust > /dev/null
-pg start -o "-p $PG_PORT -k $WORK -c listen_addresses=127.0.0.1 \
-  -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=top"
+pg_cluster "$PG_PORT" shared_preload_libraries=pg_stat_statements pg_stat_statements.track=top
 for db in template1 postgres; do psql_at -d "$db" -c "CREATE EXTENSION pg_stat_statements" > /dev/null; done
-PM=$(head -n1 "$PGDATA/postmaster.pid")
-# CPU ticks of the postmaster and every process it started (backends, WAL writer, ...).
-pg_ticks() {
-  local total=0 p
-  for p in $PM $(pgrep -P "$PM"); do
-    [ -r "/proc/$p/stat" ] && total=$((total + $(cpu_ticks "$p" 2>/dev/null || echo 0)))
-  done
-  echo "$total"
-}
 
 touch "$RESULTS"
 n=0

@@ -11,29 +11,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
-DURATION=${DURATION:-600}
-VUS=${VUS:-64}
-EVERY=${EVERY:-10}
-WARMUP=${WARMUP:-60}
-FINISH=${FINISH:-none}
-EMU_PORT=${EMU_PORT:-9320}
-SRV_PORT=${SRV_PORT:-8395}
-
-[ -n "${NO_BUILD:-}" ] || cargo build --release -q -p linelogin
-BIN=${BIN:-target/release/linelogin}
-
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
-trap cleanup EXIT
+defaults DURATION=600 VUS=64 EVERY=10 WARMUP=60 FINISH=none EMU_PORT=9320 SRV_PORT=8395
+build
+defaults BIN=target/release/linelogin
+work_dir
 
 emulator_config "$WORK" "$EMU_PORT" "http://127.0.0.1:$SRV_PORT/callback"
 server_config "$WORK" "$SRV_PORT" "$EMU_PORT"
-start_emulator "$WORK"; EMU=$STARTED; PIDS+=($EMU)
-start_server "$WORK"; SRV=$STARTED; PIDS+=($SRV)
-wait_ready "http://127.0.0.1:$EMU_PORT/_emulator/stats" "http://127.0.0.1:$SRV_PORT/healthz"
+start_both "$WORK" "$EMU_PORT" "$SRV_PORT"
 
-rss() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 "$BIN" loadtest --max-failure-rate 1 --target "http://127.0.0.1:$SRV_PORT" --duration "$DURATION" --concurrency "$VUS" \
   --finish "$FINISH" --quiet --json "$WORK/soak.json" > "$WORK/soak.txt" &
 LOAD=$!

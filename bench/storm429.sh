@@ -14,31 +14,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
-EMU_RATE=${EMU_RATE:-50}
-SRV_RATE=${SRV_RATE:-100}
-SRV_BURST=${SRV_BURST:-20}
-STORM_RATE=${STORM_RATE:-800}
-DURATION=${DURATION:-20}
-PAGE=${PAGE:-/}
-WRK_CONNECTIONS=${WRK_CONNECTIONS:-4}
-EMU_PORT=${EMU_PORT:-9310}
-SRV_PORT=${SRV_PORT:-8390}
+defaults EMU_RATE=50 SRV_RATE=100 SRV_BURST=20 STORM_RATE=800 DURATION=20 PAGE=/ \
+  WRK_CONNECTIONS=4 EMU_PORT=9310 SRV_PORT=8390
 
 command -v wrk >/dev/null || { echo "storm429: needs wrk (apt-get install wrk)" >&2; exit 2; }
-[ -n "${NO_BUILD:-}" ] || cargo build --release -q -p linelogin
+build
 BIN=target/release/linelogin
-
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
-trap cleanup EXIT
+work_dir
 
 EMU_TOP="journal_capacity = 1000000" EMU_CHANNEL="rate_limit_per_second = $EMU_RATE" \
   emulator_config "$WORK" "$EMU_PORT" "http://127.0.0.1:$SRV_PORT/callback"
 server_config "$WORK" "$SRV_PORT" "$EMU_PORT" "$SRV_RATE" "$SRV_BURST"
-start_emulator "$WORK"; PIDS+=($STARTED)
-start_server "$WORK"; PIDS+=($STARTED)
-wait_ready "http://127.0.0.1:$EMU_PORT/_emulator/stats" "http://127.0.0.1:$SRV_PORT/healthz"
+start_both "$WORK" "$EMU_PORT" "$SRV_PORT"
 
 WRK_SECS=$((DURATION - 4))
 echo "== $PAGE without the storm (wrk, $WRK_CONNECTIONS connections, ${WRK_SECS}s)"

@@ -22,6 +22,11 @@
 //!   templates* and reports whether the unregister / unlink notice (en, ja) is on them; the
 //!   `linelogin check` command fails when a template drops one (LINE's development
 //!   guidelines require the notice).
+//! - `confirm.html` serves a visitor without a session too, so that the notice is shown
+//!   before anyone logs in (and `linelogin check --url` can read it): then `csrf` is empty
+//!   and `login` is the link to log in and come back, shown instead of the form. An
+//!   override should do the same (the built-in one does; [`Pages::check_notices`] renders
+//!   both cases).
 
 use std::path::{Path, PathBuf};
 
@@ -317,13 +322,15 @@ impl Pages {
     }
 
     /// The confirmation page of unregister / unlink, with the guideline notice next to the
-    /// button.
+    /// button. Without a session (`csrf` is `None`) the page still says beforehand what the
+    /// action does, and offers a link to log in and come back here instead of the form
+    /// (templates see `csrf` empty and `login`, the link).
     pub fn confirm(
         &self,
         lang: Lang,
         action: Action,
         user: Option<&HeaderUser>,
-        csrf: &str,
+        csrf: Option<&str>,
     ) -> Result<String, PagesError> {
         let t = lang.t();
         let (title, notice, effects, button, path, id) = match action {
@@ -351,9 +358,15 @@ impl Pages {
             user,
             path,
             context! {
-                notice, button, id, csrf,
+                notice, button, id,
+                csrf => csrf.unwrap_or_default(),
                 effects => Value::from(Serde(effects)),
                 path => Value::from_safe_string(self.url(path)),
+                login => Value::from_safe_string(format!(
+                    "{}?next={}",
+                    self.url("/login"),
+                    self.url(path)
+                )),
             },
         )
     }
@@ -412,6 +425,22 @@ impl Pages {
         }
     }
 
+    /// Whether the confirmation page of `action` carries its notice, both as a logged-in user
+    /// sees it (the form) and as a visitor without a session does (the login link).
+    fn confirm_carries(&self, lang: Lang, action: Action) -> Result<bool, PagesError> {
+        let t = lang.t();
+        let notice = match action {
+            Action::Unregister => t.unregister_notice,
+            Action::Unlink => t.unlink_notice,
+        };
+        for csrf in [Some("x"), None] {
+            if !self.confirm(lang, action, None, csrf)?.contains(notice) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
     /// Renders the confirm and terms pages with these templates and reports, per language,
     /// whether each guideline notice is on them (`linelogin check`).
     pub fn check_notices(&self) -> Result<Vec<NoticeCheck>, PagesError> {
@@ -421,12 +450,8 @@ impl Pages {
             let terms = self.terms(lang, None)?;
             out.push(NoticeCheck {
                 lang,
-                unregister_confirm: self
-                    .confirm(lang, Action::Unregister, None, "x")?
-                    .contains(t.unregister_notice),
-                unlink_confirm: self
-                    .confirm(lang, Action::Unlink, None, "x")?
-                    .contains(t.unlink_notice),
+                unregister_confirm: self.confirm_carries(lang, Action::Unregister)?,
+                unlink_confirm: self.confirm_carries(lang, Action::Unlink)?,
                 unregister_terms: terms.contains(t.unregister_notice),
                 unlink_terms: terms.contains(t.unlink_notice),
             });
@@ -496,16 +521,18 @@ mod tests {
         let pages = Pages::builtin();
         for lang in [Lang::En, Lang::Ja] {
             let p = pages
-                .confirm(lang, Action::Unregister, None, "tok")
+                .confirm(lang, Action::Unregister, None, Some("tok"))
                 .unwrap();
             assert!(p.contains("name=\"csrf_token\" value=\"tok\""));
             assert!(p.contains(lang.t().unregister_notice));
-            let p = pages.confirm(lang, Action::Unlink, None, "tok").unwrap();
+            let p = pages
+                .confirm(lang, Action::Unlink, None, Some("tok"))
+                .unwrap();
             assert!(p.contains(lang.t().unlink_notice));
         }
-        let en = pages.confirm(Lang::En, Action::Unregister, None, "t");
+        let en = pages.confirm(Lang::En, Action::Unregister, None, Some("t"));
         assert!(en.unwrap().contains("LY Corporation"));
-        let ja = pages.confirm(Lang::Ja, Action::Unregister, None, "t");
+        let ja = pages.confirm(Lang::Ja, Action::Unregister, None, Some("t"));
         assert!(ja.unwrap().contains("LINEヤフー株式会社"));
         assert!(pages.check_notices().unwrap().iter().all(NoticeCheck::ok));
     }

@@ -688,6 +688,60 @@ fn missing(dotted: &str) -> String {
     format!("{dotted}: missing (set it in the file or with {var})")
 }
 
+/// Extracts the configuration from `file` (the file's layer, possibly empty) with the
+/// environment's values (`dotted key → string`) over it; problems are described with
+/// their places in `sources`.
+///
+/// Why not figment's `extract_lossy`: it reads *every* string as a number or flag where
+/// the field wants one, the file's `burst = "5"` included, and a file is typed (TOML), so
+/// its mistakes must be errors. Only the environment's values, strings by nature, are read
+/// by the field's type. Figment's interpreters are not public, so this learns the type
+/// from serde: the extraction is strict, and a variable whose string a field refused
+/// (`InvalidType`, found a string) is converted the way `extract_lossy` would (figment's
+/// `to_bool_lossy` where serde expected a boolean, else `to_num_lossy`) and the
+/// extraction runs again. A string field keeps the variable's text, so a numeric channel
+/// id stays a string (figment issue #42). Each pass converts at least one variable, each
+/// variable once, so this ends after at most one pass per variable.
+fn extract_typing_env(
+    file: &figment::Figment,
+    mut env: BTreeMap<String, figment::value::Value>,
+    sources: &Sources<'_>,
+) -> Result<Config, ConfigError> {
+    use figment::error::{Actual, Kind};
+    use figment::providers::Serialized;
+    use figment::value::{Tag, Value};
+    loop {
+        let figment = env.iter().fold(file.clone(), |f, (key, value)| {
+            f.merge(Serialized::default(key, value))
+        });
+        let errors = match figment.extract::<Config>() {
+            Ok(config) => return Ok(config),
+            Err(errors) => errors,
+        };
+        let mut converted = false;
+        for e in errors.clone() {
+            let Kind::InvalidType(Actual::Str(_), expected) = &e.kind else {
+                continue;
+            };
+            let Some(value) = env.get_mut(&e.path.join(".")) else {
+                continue;
+            };
+            let typed = if expected.contains("bool") {
+                value.to_bool_lossy().map(Value::from)
+            } else {
+                value.to_num_lossy().map(|n| Value::Num(Tag::Default, n))
+            };
+            if let (Value::String(..), Some(typed)) = (&*value, typed) {
+                *value = typed;
+                converted = true;
+            }
+        }
+        if !converted {
+            return Err(describe(errors, sources));
+        }
+    }
+}
+
 /// One line per problem figment reports, each naming the key and where it was set.
 fn describe(errors: figment::Error, sources: &Sources<'_>) -> ConfigError {
     use figment::error::Kind;
@@ -745,9 +799,10 @@ impl Config {
     /// Layering is figment's: the file, then one provider per variable
     /// (`LINELOGIN_LINE__CHANNEL_ID` → `line.channel_id`; the names in [`RESERVED_ENV`]
     /// are not keys). A variable's value is a string that the target field's type reads
-    /// (figment's lossy extraction: `"7"` for a number, `"true"`/`"1"`/`"yes"` for a
-    /// flag), so a numeric channel id stays a string. Every problem is reported, each with
-    /// its key and its place (`server.toml:3:10: listen: …`).
+    /// (figment's lossy rules: `"7"` for a number, `"true"`/`"1"`/`"yes"` for a flag), so a
+    /// numeric channel id stays a string; the file's values are typed by TOML and taken as
+    /// they are (`burst = "5"` is an error). Every problem is reported, each with its key
+    /// and its place (`server.toml:3:10: listen: …`).
     pub fn load(
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
@@ -781,6 +836,7 @@ impl Config {
             env: BTreeMap::new(),
         };
         let env: BTreeMap<String, String> = env.into_iter().collect();
+        let mut env_values = BTreeMap::new();
         let mut load_test = None;
         for (name, value) in env {
             if name == "LINELOGIN_LOAD_TEST" {
@@ -798,19 +854,19 @@ impl Config {
                 return Err(ConfigError(format!("{name} does not name a key")));
             }
             let dotted = key.join(".");
-            figment = figment.merge(Serialized::default(&dotted, value));
+            env_values.insert(dotted.clone(), figment::value::Value::from(value));
             sources.env.insert(dotted, name);
         }
         // serde stops at the first missing field: name every missing one at once.
         let absent: Vec<String> = REQUIRED
             .iter()
-            .filter(|k| !figment.contains(k))
+            .filter(|k| !figment.contains(k) && !env_values.contains_key(**k))
             .map(|k| missing(k))
             .collect();
         if !absent.is_empty() {
             return Err(ConfigError(absent.join("\n")));
         }
-        let config: Config = figment.extract_lossy().map_err(|e| describe(e, &sources))?;
+        let config = extract_typing_env(&figment, env_values, &sources)?;
         config.validate(load_test.as_deref())?;
         Ok(config)
     }
@@ -1246,35 +1302,31 @@ mod tests {
         file
     }
 
+    /// Loading `text` as the file (with the minimal environment) fails with an error that
+    /// starts with `want`, the file's path shortened to `server.toml`.
+    fn assert_file_error(dir: &tempfile::TempDir, text: &str, want: &str) {
+        let file = write(dir, text);
+        let err = Config::load(Some(&file), minimal()).unwrap_err();
+        let err = err
+            .to_string()
+            .replace(&file.display().to_string(), "server.toml");
+        assert!(err.starts_with(want), "{text:?}: {err}");
+    }
+
     #[test]
     fn file_errors_name_the_file_line_column_and_key() {
         let dir = tempfile::tempdir().unwrap();
-        let file = write(
-            &dir,
-            "# comment\nlisten = 8085\n[line]\nchannel_id = \"1\"\n",
-        );
-        let err = Config::load(Some(&file), minimal())
-            .unwrap_err()
-            .to_string();
-        let name = file.display();
-        assert!(err.starts_with(&format!("{name}:2:10: listen: ")), "{err}");
+        let text = "# comment\nlisten = 8085\n[line]\nchannel_id = \"1\"\n";
+        assert_file_error(&dir, text, "server.toml:2:10: listen: ");
         // An unknown key points at the key, in its section.
-        let file = write(&dir, "[outbound]\nburst = 3\n  rate_per_second = 5\n");
-        let err = Config::load(Some(&file), minimal())
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.starts_with(&format!(
-                "{name}:3:3: outbound.rate_per_second: unknown key"
-            )),
-            "{err}"
+        let text = "[outbound]\nburst = 3\n  rate_per_second = 5\n";
+        assert_file_error(
+            &dir,
+            text,
+            "server.toml:3:3: outbound.rate_per_second: unknown key",
         );
         // A TOML syntax error has its place too.
-        let file = write(&dir, "listen = \n");
-        let err = Config::load(Some(&file), minimal())
-            .unwrap_err()
-            .to_string();
-        assert!(err.starts_with(&format!("{name}:1:")), "{err}");
+        assert_file_error(&dir, "listen = \n", "server.toml:1:");
     }
 
     #[test]
@@ -1289,6 +1341,41 @@ mod tests {
             assert!(err.contains(&format!("{key}: missing")), "{key}: {err}");
         }
         assert!(err.contains("LINELOGIN_PUBLIC_URL"), "{err}");
+    }
+
+    #[test]
+    fn file_values_are_taken_as_typed_and_env_values_by_their_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let both = "[outbound]\nburst = \"5\"\n[deauth]\nworker = \"no\"\n";
+        assert_file_error(
+            &dir,
+            both,
+            "server.toml:4:10: deauth.worker: invalid type: found string \"no\", expected a boolean",
+        );
+        assert_file_error(
+            &dir,
+            "[outbound]\nburst = \"5\"\n",
+            "server.toml:2:9: outbound.burst: invalid type: found string \"5\", expected u32",
+        );
+        let file = write(&dir, both);
+        // The same strings from the environment are read as their field wants (and override
+        // the file's).
+        let mut e = minimal();
+        e.push(("LINELOGIN_OUTBOUND__BURST".into(), "5".into()));
+        e.push(("LINELOGIN_DEAUTH__WORKER".into(), "no".into()));
+        let c = Config::load(Some(&file), e).unwrap();
+        assert_eq!(c.outbound.burst, 5);
+        assert!(!c.deauth.worker);
+        // A variable no reading fits is still an error, naming the variable.
+        let mut e = minimal();
+        e.push(("LINELOGIN_OUTBOUND__BURST".into(), "five".into()));
+        let err = Config::load(None, e).unwrap_err().to_string();
+        assert!(
+            err.starts_with(
+                "LINELOGIN_OUTBOUND__BURST (outbound.burst): invalid type: found string \"five\""
+            ),
+            "{err}"
+        );
     }
 
     #[test]

@@ -76,17 +76,7 @@ async fn unregister_page(
     lang: Lang,
     user: Option<CurrentUser>,
 ) -> Result<Response, AppError> {
-    Ok(match user {
-        Some(u) => {
-            let header = HeaderUser::of(&u.account);
-            let html =
-                state
-                    .pages()
-                    .confirm(lang, Action::Unregister, Some(&header), &u.csrf_token)?;
-            Html(html).into_response()
-        }
-        None => to_login(&state, "/account/unregister"),
-    })
+    confirm_page(&state, lang, user.as_ref(), Action::Unregister)
 }
 
 async fn unlink_page(
@@ -94,16 +84,22 @@ async fn unlink_page(
     lang: Lang,
     user: Option<CurrentUser>,
 ) -> Result<Response, AppError> {
-    Ok(match user {
-        Some(u) => {
-            let header = HeaderUser::of(&u.account);
-            let html = state
-                .pages()
-                .confirm(lang, Action::Unlink, Some(&header), &u.csrf_token)?;
-            Html(html).into_response()
-        }
-        None => to_login(&state, "/account/unlink"),
-    })
+    confirm_page(&state, lang, user.as_ref(), Action::Unlink)
+}
+
+/// The confirmation page: the form for a logged-in user; without a session, the same notice
+/// (the guidelines ask to say beforehand what the action does) and a link to log in and
+/// come back, but no form.
+fn confirm_page(
+    state: &AppState,
+    lang: Lang,
+    user: Option<&CurrentUser>,
+    action: Action,
+) -> Result<Response, AppError> {
+    let header = user.map(|u| HeaderUser::of(&u.account));
+    let csrf = user.map(|u| u.csrf_token.as_str());
+    let html = state.pages().confirm(lang, action, header.as_ref(), csrf)?;
+    Ok(Html(html).into_response())
 }
 
 async fn unregister(

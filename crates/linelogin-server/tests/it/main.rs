@@ -21,6 +21,7 @@ mod harness;
 mod inbound;
 mod load429;
 mod metrics;
+mod notice;
 mod outbox_fleet;
 mod security;
 mod store;

@@ -16,6 +16,8 @@ use linelogin_server::pages::Pages;
 use linelogin_server::store::admin::Admin;
 use linelogin_server::store::{PostgresStore, SqliteStore, Store, sqlite_file_path};
 
+use line_loadtest::guard::is_loopback;
+
 use super::CliError;
 
 /// A pending deauthorization older than this fails the check.
@@ -30,8 +32,9 @@ pub struct CheckArgs {
     /// The server configuration file (TOML); `LINELOGIN_*` variables apply as for `serve`.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// The running server's base URL: its served `/terms` page (English and Japanese) must
-    /// carry the unregister and unlink notices. Only GET requests, with a 5 s bound.
+    /// The running server's base URL: its served `/terms`, `/account/unregister` and
+    /// `/account/unlink` pages (English and Japanese, under the `[gateway]` prefix) must carry
+    /// the unregister and unlink notices. Only GET requests, without a session, 5 s bound.
     #[arg(long, value_name = "URL")]
     pub url: Option<url::Url>,
 }
@@ -89,15 +92,6 @@ fn newest_log_write(dir: &std::path::Path, kind: &str) -> Option<SystemTime> {
         .filter(|e| e.file_name().to_str().is_some_and(|n| n.starts_with(kind)))
         .filter_map(|e| e.metadata().ok()?.modified().ok())
         .max()
-}
-
-fn is_loopback(url: &url::Url) -> bool {
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d == "localhost",
-        None => false,
-    }
 }
 
 /// Runs the checks.
@@ -405,7 +399,85 @@ pub fn run(args: CheckArgs, out: &mut impl Write) -> Result<(), CliError> {
     }
 }
 
-/// Fetches the running server's `/terms` in each language and looks for both notices.
+/// The served pages that must carry a guideline notice, and which: `/terms` both, each
+/// confirmation page its own (the server shows it without a session too, so that `check`
+/// can read it).
+const SERVED_PAGES: [(&str, &[Notice]); 3] = [
+    ("/terms", &[Notice::Unregister, Notice::Unlink]),
+    ("/account/unregister", &[Notice::Unregister]),
+    ("/account/unlink", &[Notice::Unlink]),
+];
+
+/// A guideline notice a served page must carry.
+#[derive(Clone, Copy)]
+enum Notice {
+    Unregister,
+    Unlink,
+}
+
+impl Notice {
+    fn name(self) -> &'static str {
+        match self {
+            Notice::Unregister => "unregister",
+            Notice::Unlink => "unlink",
+        }
+    }
+
+    fn text(self, lang: linelogin_server::i18n::Lang) -> &'static str {
+        match self {
+            Notice::Unregister => lang.t().unregister_notice,
+            Notice::Unlink => lang.t().unlink_notice,
+        }
+    }
+}
+
+/// Why a served page could not be read; `unreachable` when the server did not answer.
+struct FetchFailed {
+    why: String,
+    unreachable: bool,
+}
+
+/// GETs `url` in `lang`: the page's HTML, or why there is none (an error status, or a
+/// redirect, e.g. an older server that sends visitors to the login).
+fn fetch_page(
+    rt: &tokio::runtime::Runtime,
+    client: &reqwest::Client,
+    url: &str,
+    lang: linelogin_server::i18n::Lang,
+) -> Result<String, FetchFailed> {
+    let page = rt.block_on(async {
+        let resp = client
+            .get(url)
+            .header("accept-language", lang.code())
+            .send()
+            .await?
+            .error_for_status()?;
+        let redirect = resp.status().is_redirection().then(|| resp.status());
+        resp.text().await.map(|html| (redirect, html))
+    });
+    match page {
+        Ok((None, html)) => Ok(html),
+        Ok((Some(status), _)) => Err(FetchFailed {
+            why: format!("answered {status} instead of the page"),
+            unreachable: false,
+        }),
+        Err(e) => Err(FetchFailed {
+            why: if e.is_timeout() {
+                "no answer within 5 s".to_owned()
+            } else if e.is_connect() {
+                "cannot connect".to_owned()
+            } else if let Some(status) = e.status() {
+                format!("answered {status}")
+            } else {
+                "request failed".to_owned()
+            },
+            unreachable: e.is_timeout() || e.is_connect(),
+        }),
+    }
+}
+
+/// Fetches the running server's pages of [`SERVED_PAGES`] in each language and looks for
+/// their notices: one line per page, naming what a page lacks.
 fn served_notices<W: Write>(
     r: &mut Report<'_, W>,
     config: &Config,
@@ -413,59 +485,54 @@ fn served_notices<W: Write>(
 ) -> Result<(), CliError> {
     use linelogin_server::i18n::Lang;
     let prefix = config.gateway.as_ref().map_or("", |g| g.prefix.as_str());
-    let url = format!("{}{prefix}/terms", base.as_str().trim_end_matches('/'));
     let rt = super::serve::runtime()?;
     let client = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(5))
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|e| CliError::failure(format!("HTTP client: {e}")))?;
-    let mut missing = Vec::new();
-    for lang in [Lang::En, Lang::Ja] {
-        let page = rt.block_on(async {
-            let resp = client
-                .get(&url)
-                .header("accept-language", lang.code())
-                .send()
-                .await?
-                .error_for_status()?;
-            resp.text().await
-        });
-        match page {
-            Ok(html) => {
-                let t = lang.t();
-                for (notice, name) in [
-                    (t.unregister_notice, "unregister"),
-                    (t.unlink_notice, "unlink"),
-                ] {
-                    if !html.contains(notice) {
-                        missing.push(format!("{name} notice ({})", lang.code()));
-                    }
+    for (path, notices) in SERVED_PAGES {
+        let url = format!("{}{prefix}{path}", base.as_str().trim_end_matches('/'));
+        let mut missing = Vec::new();
+        let mut failed = None;
+        for lang in [Lang::En, Lang::Ja] {
+            match fetch_page(&rt, &client, &url, lang) {
+                Ok(html) => missing.extend(
+                    notices
+                        .iter()
+                        .filter(|n| !html.contains(n.text(lang)))
+                        .map(|n| format!("{} notice ({})", n.name(), lang.code())),
+                ),
+                Err(f) => {
+                    failed = Some(f);
+                    break;
                 }
             }
-            Err(e) => {
-                let why = if e.is_timeout() {
-                    "no answer within 5 s".to_owned()
-                } else if e.is_connect() {
-                    "cannot connect".to_owned()
-                } else if let Some(status) = e.status() {
-                    format!("answered {status}")
-                } else {
-                    "request failed".to_owned()
-                };
-                return r.line(false, "served notice", format!("{url}: {why}"));
-            }
         }
+        if let Some(f) = failed {
+            r.line(false, "served notice", format!("{url}: {}", f.why))?;
+            if f.unreachable {
+                // The next pages would wait on the same server.
+                return Ok(());
+            }
+            continue;
+        }
+        let names: Vec<&str> = notices.iter().map(|n| n.name()).collect();
+        r.line(
+            missing.is_empty(),
+            "served notice",
+            if missing.is_empty() {
+                format!(
+                    "{url} shows the {} notice{} (en, ja)",
+                    names.join(" and "),
+                    if names.len() > 1 { "s" } else { "" }
+                )
+            } else {
+                format!("{url} lacks the {}", missing.join(", "))
+            },
+        )?;
     }
-    r.line(
-        missing.is_empty(),
-        "served notice",
-        if missing.is_empty() {
-            format!("{url} shows the unregister and unlink notices (en, ja)")
-        } else {
-            format!("{url} lacks the {}", missing.join(", "))
-        },
-    )
+    Ok(())
 }
 
 /// `1 check failed`, `3 checks failed`.

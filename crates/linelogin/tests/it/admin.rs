@@ -15,14 +15,14 @@ use linelogin_server::serve::RunningServer;
 use linelogin_server::state::AppState;
 use reqwest::header::LOCATION;
 
-const CHANNEL_ID: &str = "1234567890";
-const SECRET: &str = "0123456789abcdef0123456789abcdef";
+use crate::common::{CHANNEL_ID, CHANNEL_SECRET as SECRET, KEY, write_config};
+
 const USERS: [&str; 2] = [
     "U0123456789abcdef0123456789abcdef",
     "U00000000000000000000000000000abc",
 ];
 /// Two token encryption keys (base64 of 32 bytes).
-const K1: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+const K1: &str = KEY;
 const K2: &str = "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=";
 
 /// The emulator (auto-consent: each new browser gets the next of [`USERS`]), a directory with
@@ -41,6 +41,17 @@ struct Phase<'a> {
     previous: &'a [&'a str],
     worker: bool,
     max_attempts: u32,
+}
+
+impl<'a> Phase<'a> {
+    fn new(key: &'a str, previous: &'a [&'a str], worker: bool, max_attempts: u32) -> Self {
+        Phase {
+            key,
+            previous,
+            worker,
+            max_attempts,
+        }
+    }
 }
 
 impl Fixture {
@@ -310,15 +321,7 @@ fn status_is(status: &'static str) -> impl Fn(&serde_json::Value) -> bool {
 async fn support_unregisters_a_user_and_manages_the_outbox() {
     let mut f = Fixture::new().await;
     // One attempt only, so that a single 500 from LINE gives the job up.
-    let cfg = f.config(
-        "server.toml",
-        &Phase {
-            key: K1,
-            previous: &[],
-            worker: true,
-            max_attempts: 1,
-        },
-    );
+    let cfg = f.config("server.toml", &Phase::new(K1, &[], true, 1));
     let c = cfg.to_str().unwrap();
     f.start(&cfg).await;
     f.login().await;
@@ -443,15 +446,7 @@ async fn support_unregisters_a_user_and_manages_the_outbox() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancelled_job_is_never_sent_and_a_user_without_tokens_must_log_in() {
     let mut f = Fixture::new().await;
-    let cfg = f.config(
-        "server.toml",
-        &Phase {
-            key: K1,
-            previous: &[],
-            worker: false,
-            max_attempts: 3,
-        },
-    );
+    let cfg = f.config("server.toml", &Phase::new(K1, &[], false, 3));
     let c = cfg.to_str().unwrap();
     f.start(&cfg).await;
     f.login().await;
@@ -466,15 +461,7 @@ async fn a_cancelled_job_is_never_sent_and_a_user_without_tokens_must_log_in() {
     assert_eq!(cancelled["has_tokens"], false, "the tokens are wiped");
 
     // A worker now finds nothing to send: LINE keeps the grant.
-    let cfg_worker = f.config(
-        "worker.toml",
-        &Phase {
-            key: K1,
-            previous: &[],
-            worker: true,
-            max_attempts: 3,
-        },
-    );
+    let cfg_worker = f.config("worker.toml", &Phase::new(K1, &[], true, 3));
     f.start(&cfg_worker).await;
     let h = f.healthz().await;
     assert_eq!(h["deauthorization"]["pending"], 0, "{h}");
@@ -504,15 +491,7 @@ async fn a_cancelled_job_is_never_sent_and_a_user_without_tokens_must_log_in() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_rotate_then_dropping_the_old_key_keeps_every_token_usable() {
     let mut f = Fixture::new().await;
-    let old = f.config(
-        "old.toml",
-        &Phase {
-            key: K1,
-            previous: &[],
-            worker: false,
-            max_attempts: 3,
-        },
-    );
+    let old = f.config("old.toml", &Phase::new(K1, &[], false, 3));
     f.start(&old).await;
     // Two users under the old key: one stays signed in, the other unlinks (a pending job
     // holding the tokens, the worker being off).
@@ -532,15 +511,7 @@ async fn keys_rotate_then_dropping_the_old_key_keeps_every_token_usable() {
     f.stop().await;
 
     // The new key is current, the old one still decrypts: rotate, one row per batch.
-    let both = f.config(
-        "both.toml",
-        &Phase {
-            key: K2,
-            previous: &[K1],
-            worker: false,
-            max_attempts: 3,
-        },
-    );
+    let both = f.config("both.toml", &Phase::new(K2, &[K1], false, 3));
     let b = both.to_str().unwrap();
     let stays_account = account_of(&both, USERS[0]).await;
     let shown = ok(&["accounts", "show", &stays_account, "--config", b]).await;
@@ -562,15 +533,7 @@ async fn keys_rotate_then_dropping_the_old_key_keeps_every_token_usable() {
 
     // The old key is dropped: logout revokes at LINE (the account's tokens decrypt) and the
     // worker deauthorizes the pending job (the job's tokens decrypt).
-    let new = f.config(
-        "new.toml",
-        &Phase {
-            key: K2,
-            previous: &[],
-            worker: true,
-            max_attempts: 3,
-        },
-    );
+    let new = f.config("new.toml", &Phase::new(K2, &[], true, 3));
     f.start(&new).await;
     wait_job(&new, &job, "done", |v| {
         v["status"] == "done" && v["last_error"] == "deauthorized"
@@ -609,15 +572,7 @@ async fn keys_rotate_then_dropping_the_old_key_keeps_every_token_usable() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_under_a_missing_key_waits_and_healthz_says_why() {
     let mut f = Fixture::new().await;
-    let old = f.config(
-        "old.toml",
-        &Phase {
-            key: K1,
-            previous: &[],
-            worker: false,
-            max_attempts: 1,
-        },
-    );
+    let old = f.config("old.toml", &Phase::new(K1, &[], false, 1));
     f.start(&old).await;
     f.login().await;
     let account = account_of(&old, USERS[0]).await;
@@ -633,15 +588,7 @@ async fn a_job_under_a_missing_key_waits_and_healthz_says_why() {
     );
 
     // The key was replaced without keeping the old one: the worker cannot decrypt the job.
-    let wrong = f.config(
-        "wrong.toml",
-        &Phase {
-            key: K2,
-            previous: &[],
-            worker: true,
-            max_attempts: 1,
-        },
-    );
+    let wrong = f.config("wrong.toml", &Phase::new(K2, &[], true, 1));
     f.start(&wrong).await;
     let first = wait_job(&wrong, &job, "waiting for its key", |v| {
         v["last_error"]
@@ -688,15 +635,7 @@ async fn a_job_under_a_missing_key_waits_and_healthz_says_why() {
     );
 
     // With the old key back among the previous ones, the job goes through.
-    let fixed = f.config(
-        "fixed.toml",
-        &Phase {
-            key: K2,
-            previous: &[K1],
-            worker: true,
-            max_attempts: 1,
-        },
-    );
+    let fixed = f.config("fixed.toml", &Phase::new(K2, &[K1], true, 1));
     f.start(&fixed).await;
     wait_job(&fixed, &job, "done", status_is("done")).await;
     assert!(!f.authorized(USERS[0]).await);
@@ -711,21 +650,7 @@ async fn a_job_under_a_missing_key_waits_and_healthz_says_why() {
 async fn the_operator_commands_never_create_a_database() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("absent.sqlite");
-    let cfg = dir.path().join("server.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            r#"public_url = "https://login.example.com"
-database_url = "sqlite://{}"
-token_encryption_key = "{K1}"
-[line]
-channel_id = "{CHANNEL_ID}"
-channel_secret = "{SECRET}"
-"#,
-            db.display()
-        ),
-    )
-    .unwrap();
+    let cfg = write_config(&dir.path().join("server.toml"), &db, SECRET, "");
     let c = cfg.to_str().unwrap();
     for args in [
         vec!["outbox", "list", "--config", c],

@@ -4,24 +4,14 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-/// A child process killed (and reaped) when the test ends, whether it passed or panicked.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use crate::common::KillOnDrop;
 
 fn linelogin(cwd: &std::path::Path, args: &[&str]) -> std::process::Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_linelogin"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("LINELOGIN_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.current_dir(cwd).args(args).output().unwrap()
+    crate::common::linelogin()
+        .current_dir(cwd)
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 #[test]
@@ -86,34 +76,23 @@ fn the_demo_writes_its_config_so_check_and_logs_work_on_it() {
             .to_owned()
     };
     let (server, emulator) = (url_after("Login server:"), url_after("LINE emulator:"));
-    let out = linelogin(
-        cwd.path(),
-        &[
-            "check",
-            "--config",
-            "linelogin-demo/server.toml",
-            "--url",
-            &server,
-        ],
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}");
-    assert!(
-        stdout.contains("shows the unregister and unlink notices (en, ja)"),
-        "{stdout}"
-    );
-    let out = linelogin(
-        cwd.path(),
-        &[
-            "check",
-            "--config",
-            "linelogin-demo/server.toml",
-            "--url",
-            &emulator,
-        ],
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let check_url = |url: &str| {
+        let config = "linelogin-demo/server.toml";
+        let out = linelogin(cwd.path(), &["check", "--config", config, "--url", url]);
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        (out.status.code(), stdout)
+    };
+    let (status, stdout) = check_url(&server);
+    assert_eq!(status, Some(0), "{stdout}");
+    for shown in [
+        "/terms shows the unregister and unlink notices (en, ja)",
+        "/account/unregister shows the unregister notice (en, ja)",
+        "/account/unlink shows the unlink notice (en, ja)",
+    ] {
+        assert!(stdout.contains(shown), "{shown}: {stdout}");
+    }
+    let (status, stdout) = check_url(&emulator);
+    assert_eq!(status, Some(1), "{stdout}");
     assert!(
         stdout.lines().any(|l| l.starts_with("FAIL served notice")),
         "{stdout}"

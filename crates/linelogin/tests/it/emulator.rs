@@ -1,9 +1,11 @@
 //! `linelogin emulator` as a binary: start-up output, serving, Ctrl-C, exit statuses.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::Duration;
+
+use crate::common::{read_stderr, started_emulator};
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_linelogin"))
@@ -28,24 +30,7 @@ fn signal_and_wait(child: &mut std::process::Child, signal: &str) -> std::proces
 
 #[test]
 fn serves_prints_channels_and_users_and_stops_on_ctrl_c() {
-    let mut child = bin()
-        .args(["emulator", "--listen", "127.0.0.1:0", "--auto-consent"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut printed = String::new();
-    loop {
-        let mut line = String::new();
-        if stdout.read_line(&mut line).unwrap() == 0 {
-            break;
-        }
-        printed.push_str(&line);
-        if line.starts_with("Press Ctrl-C") {
-            break;
-        }
-    }
+    let (mut child, mut stdout, printed) = started_emulator(&["--auto-consent"], Stdio::piped());
     assert!(printed.contains("1234567890"), "{printed}");
     assert!(
         printed.contains("0123456789abcdef0123456789abcdef"),
@@ -83,25 +68,9 @@ fn serves_prints_channels_and_users_and_stops_on_ctrl_c() {
 
 #[test]
 fn stops_on_sigterm() {
-    let mut child = bin()
-        .args(["emulator", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    while stdout.read_line(&mut line).unwrap() > 0 && !line.contains("Press Ctrl-C") {
-        line.clear();
-    }
+    let (mut child, _stdout, _) = started_emulator(&[], Stdio::piped());
     assert_eq!(signal_and_wait(&mut child, "TERM").code(), Some(0));
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
+    let stderr = read_stderr(&mut child);
     assert!(
         !stderr.contains("warning"),
         "no warning on loopback: {stderr}"

@@ -359,24 +359,27 @@ impl Stack {
 
     async fn start_python_app(&mut self) {
         python_ready();
-        let mut cmd = Command::new("python3");
-        cmd.arg(repo().join("examples/upstream-python/app.py"));
-        self.app_env(&mut cmd);
-        let mut p = Proc::spawn("upstream-python", self.dir.path(), &mut cmd);
-        wait_http(
-            &format!("http://127.0.0.1:{}/health", self.app_port),
-            &mut p,
+        self.start_app(
+            "upstream-python",
+            "python3",
+            "examples/upstream-python/app.py",
         )
         .await;
-        self.procs.push(p);
     }
 
     async fn start_node_app(&mut self) {
         node_ready();
-        let mut cmd = Command::new("node");
-        cmd.arg(repo().join("examples/upstream-node/server.mjs"));
+        self.start_app("upstream-node", "node", "examples/upstream-node/server.mjs")
+            .await;
+    }
+
+    /// Runs the example app `script` (a repository path) with `program`, and waits until it
+    /// answers `/health`.
+    async fn start_app(&mut self, name: &str, program: &str, script: &str) {
+        let mut cmd = Command::new(program);
+        cmd.arg(repo().join(script));
         self.app_env(&mut cmd);
-        let mut p = Proc::spawn("upstream-node", self.dir.path(), &mut cmd);
+        let mut p = Proc::spawn(name, self.dir.path(), &mut cmd);
         wait_http(
             &format!("http://127.0.0.1:{}/health", self.app_port),
             &mut p,

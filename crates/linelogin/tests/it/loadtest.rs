@@ -9,8 +9,7 @@ use linelogin_server::config::Config;
 use linelogin_server::serve::RunningServer;
 use linelogin_server::state::AppState;
 
-const CHANNEL_ID: &str = "1234567890";
-const SECRET: &str = "0123456789abcdef0123456789abcdef";
+use crate::common::{CHANNEL_ID, CHANNEL_SECRET, KEY, write_config};
 
 /// A linelogin server on 127.0.0.1:0 whose LINE is at `auth_url` / `api_url`; its SQLite file
 /// and logs go to a temporary directory that lives as long as the server.
@@ -27,12 +26,9 @@ async fn server_on(
             "LINELOGIN_DATABASE_URL",
             format!("sqlite://{}", dir.path().join("db.sqlite").display()),
         ),
-        (
-            "LINELOGIN_TOKEN_ENCRYPTION_KEY",
-            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".into(),
-        ),
+        ("LINELOGIN_TOKEN_ENCRYPTION_KEY", KEY.into()),
         ("LINELOGIN_LINE__CHANNEL_ID", CHANNEL_ID.into()),
-        ("LINELOGIN_LINE__CHANNEL_SECRET", SECRET.into()),
+        ("LINELOGIN_LINE__CHANNEL_SECRET", CHANNEL_SECRET.into()),
         ("LINELOGIN_LINE__AUTH_URL", auth_url.into()),
         ("LINELOGIN_LINE__API_URL", api_url.into()),
         ("LINELOGIN_OUTBOUND__RATE_LIMIT_PER_SECOND", "10000".into()),
@@ -70,7 +66,7 @@ async fn server_on_emulator() -> (
     config.auto_consent = true;
     config.channels = vec![ChannelConfig::new(
         CHANNEL_ID,
-        SECRET,
+        CHANNEL_SECRET,
         vec![callback.parse().unwrap()],
     )];
     let emulator = Emulator::new(config).unwrap();
@@ -92,17 +88,7 @@ fn the_cli_exits_1_with_one_line_citing_the_guideline() {
         "https://access.line.me",
         "https://api.line.me",
     ));
-    let out = Command::new(env!("CARGO_BIN_EXE_linelogin"))
-        .args([
-            "loadtest",
-            "--target",
-            rp.as_str(),
-            "--flows",
-            "10",
-            "--quiet",
-        ])
-        .output()
-        .unwrap();
+    let out = loadtest(&["--target", rp.as_str(), "--flows", "10"]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
@@ -119,30 +105,10 @@ fn the_cli_exits_1_with_one_line_citing_the_guideline() {
 
 #[test]
 fn the_cli_rejects_bad_usage_with_status_2() {
-    let out = Command::new(env!("CARGO_BIN_EXE_linelogin"))
-        .args([
-            "loadtest",
-            "--target",
-            "http://127.0.0.1:1/",
-            "--flows",
-            "1",
-            "--duration",
-            "2",
-        ])
-        .output()
-        .unwrap();
+    let target = "http://127.0.0.1:1/";
+    let out = loadtest(&["--target", target, "--flows", "1", "--duration", "2"]);
     assert_eq!(out.status.code(), Some(2));
-    let out = Command::new(env!("CARGO_BIN_EXE_linelogin"))
-        .args([
-            "loadtest",
-            "--target",
-            "http://127.0.0.1:1/",
-            "--concurrency",
-            "0",
-            "--quiet",
-        ])
-        .output()
-        .unwrap();
+    let out = loadtest(&["--target", target, "--concurrency", "0"]);
     assert_eq!(
         out.status.code(),
         Some(2),
@@ -155,27 +121,16 @@ fn the_cli_rejects_bad_usage_with_status_2() {
 fn the_server_refuses_to_start_against_the_real_line_during_a_load_test() {
     let dir = std::env::temp_dir().join(format!("linelogin-guard-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let config = dir.join("server.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"listen = "127.0.0.1:0"
-public_url = "http://127.0.0.1:8080"
-database_url = "sqlite://{}"
-token_encryption_key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
-[line]
-channel_id = "1234567890"
-channel_secret = "0123456789abcdef0123456789abcdef"
-auth_url = "https://access.line.me"
-api_url = "https://api.line.me"
-[logs]
-dir = "{}"
-"#,
-            dir.join("db.sqlite").display(),
+    let config = write_config(
+        &dir.join("server.toml"),
+        &dir.join("db.sqlite"),
+        CHANNEL_SECRET,
+        &format!(
+            "auth_url = \"https://access.line.me\"\napi_url = \"https://api.line.me\"\n\
+             [logs]\ndir = \"{}\"\n",
             dir.join("logs").display()
         ),
-    )
-    .unwrap();
+    );
     let out = Command::new(env!("CARGO_BIN_EXE_linelogin"))
         .args(["serve", "--config"])
         .arg(&config)
@@ -186,10 +141,7 @@ dir = "{}"
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(stderr.contains("LINELOGIN_LOAD_TEST"), "{stderr}");
-    assert!(
-        !stderr.contains("0123456789abcdef0123456789abcdef"),
-        "no secret in the error"
-    );
+    assert!(!stderr.contains(CHANNEL_SECRET), "no secret in the error");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -200,23 +152,18 @@ fn cli_writes_json_and_svg() {
     let dir = std::env::temp_dir().join(format!("linelogin-loadtest-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let (json, svg) = (dir.join("report.json"), dir.join("chart.svg"));
-    let out = Command::new(env!("CARGO_BIN_EXE_linelogin"))
-        .args([
-            "loadtest",
-            "--target",
-            rp.as_str(),
-            "--flows",
-            "50",
-            "--concurrency",
-            "4",
-            "--quiet",
-        ])
-        .arg("--json")
-        .arg(&json)
-        .arg("--chart")
-        .arg(&svg)
-        .output()
-        .unwrap();
+    let out = loadtest(&[
+        "--target",
+        rp.as_str(),
+        "--flows",
+        "50",
+        "--concurrency",
+        "4",
+        "--json",
+        json.to_str().unwrap(),
+        "--chart",
+        svg.to_str().unwrap(),
+    ]);
     assert_eq!(
         out.status.code(),
         Some(0),

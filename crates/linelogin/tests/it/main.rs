@@ -7,6 +7,7 @@
 
 mod admin;
 mod check;
+mod common;
 mod demo;
 mod emulator;
 mod gateway;

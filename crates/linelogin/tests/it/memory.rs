@@ -51,21 +51,8 @@ fn malloc_and_free_bind_to_the_binarys_own_allocator() {
 #[cfg(target_os = "linux")]
 #[test]
 fn transparent_huge_pages_are_off_for_the_running_binary() {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
-
-    let mut child = Command::new(env!("CARGO_BIN_EXE_linelogin"))
-        .args(["emulator", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
     // Past start-up: the emulator prints its banner once it serves.
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    while stdout.read_line(&mut line).unwrap() > 0 && !line.starts_with("Press Ctrl-C") {
-        line.clear();
-    }
+    let (mut child, _stdout, _) = crate::common::started_emulator(&[], std::process::Stdio::null());
     let status = std::fs::read_to_string(format!("/proc/{}/status", child.id()));
     child.kill().unwrap();
     child.wait().unwrap();

@@ -1,23 +1,23 @@
 //! `linelogin serve` with `[metrics] listen` and `LINELOGIN_LOG_FORMAT=json`: it prints the
 //! metrics address, serves `/metrics` there, and writes one JSON request line per request.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-/// Kills the server when the test ends, whatever way it ends.
-struct Server(std::process::Child);
+use crate::common::KillOnDrop;
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+/// The JSON log line of the request `id` (its `request_id`), among `log`'s lines.
+fn request_line(log: &str, id: &str) -> serde_json::Value {
+    log.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["request_id"] == id)
+        .unwrap_or_else(|| panic!("no JSON line for request {id} in:\n{log}"))
 }
 
 #[test]
 fn serve_prints_the_metrics_address_and_logs_requests_as_json() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Server(
+    let mut child = KillOnDrop(
         Command::new(env!("CARGO_BIN_EXE_linelogin"))
             .arg("serve")
             .env_clear()
@@ -104,32 +104,15 @@ fn serve_prints_the_metrics_address_and_logs_requests_as_json() {
         text.contains("linelogin_http_requests_total{route=\"/healthz\",status_class=\"2xx\"} 1"),
         "{text}"
     );
-    let _ = child.0.kill();
-    let _ = child.0.wait();
-    let mut stderr = String::new();
-    child
-        .0
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    let request = stderr
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .find(|v| v["request_id"] == "json-test-1")
-        .unwrap_or_else(|| panic!("no JSON request line in:\n{stderr}"));
+    let stderr = child.stop_and_read_stderr();
+    let request = request_line(&stderr, "json-test-1");
     assert_eq!(request["route"], "/healthz", "{request}");
     assert_eq!(request["method"], "GET", "{request}");
     assert_eq!(request["status"], 200, "{request}");
     assert_eq!(request["level"], "INFO", "{request}");
     assert!(request["duration_ms"].is_number(), "{request}");
     // A refused callback is routine: debug, with its route template and never its query.
-    let refused = stderr
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .find(|v| v["request_id"] == "req-42")
-        .unwrap_or_else(|| panic!("no line for the refused callback in:\n{stderr}"));
+    let refused = request_line(&stderr, "req-42");
     assert_eq!(refused["level"], "DEBUG", "{refused}");
     assert_eq!(refused["route"], "/callback", "{refused}");
     assert_eq!(refused["status"], 400, "{refused}");
