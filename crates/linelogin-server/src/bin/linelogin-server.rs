@@ -37,8 +37,9 @@ async fn run(file: Option<std::path::PathBuf>) -> Result<(), Box<dyn std::error:
         },
     )
     .await?;
+    let stop = linelogin_server::serve::shutdown_signal();
     println!("listening on http://{}", server.addr);
-    linelogin_server::serve::shutdown_signal().await;
+    stop.await;
     server.stop().await;
     Ok(())
 }

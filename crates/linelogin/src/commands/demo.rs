@@ -221,6 +221,8 @@ pub fn run(args: DemoArgs, out: &mut impl Write) -> Result<(), CliError> {
         .map_err(|e| CliError::failure(e.to_string()))?;
 
         writeln!(out, "linelogin demo")?;
+        // Listen for the signals before saying how to send one.
+        let stop = linelogin_server::serve::shutdown_signal();
         writeln!(
             out,
             "  Login server:  {public_url}/   <- open this in your browser"
@@ -247,7 +249,7 @@ pub fn run(args: DemoArgs, out: &mut impl Write) -> Result<(), CliError> {
         )?;
         writeln!(out, "Press Ctrl-C to stop.")?;
         out.flush()?;
-        linelogin_server::serve::shutdown_signal().await;
+        stop.await;
         server.stop().await;
         let _ = running_emulator.shutdown().await;
         Ok(())

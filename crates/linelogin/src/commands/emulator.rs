@@ -169,11 +169,13 @@ pub fn run(args: EmulatorArgs, out: &mut impl Write) -> Result<(), CliError> {
             .serve(listener)
             .await
             .map_err(|e| CliError::failure(format!("cannot serve on {listen}: {e}")))?;
+        // Listen for the signals before saying how to send one.
+        let stop = linelogin_server::serve::shutdown_signal();
         out.write_all(emulator.summary(running.base_url()).as_bytes())?;
         writeln!(out, "Press Ctrl-C to stop.")?;
         out.flush()?;
         running
-            .run_until(linelogin_server::serve::shutdown_signal())
+            .run_until(stop)
             .await
             .map_err(|e| CliError::failure(format!("the emulator stopped: {e}")))?;
         writeln!(out, "Emulator stopped.")?;

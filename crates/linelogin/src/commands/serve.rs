@@ -26,6 +26,7 @@ pub fn run(args: ServeArgs, out: &mut impl Write) -> Result<(), CliError> {
     let rt = runtime()?;
     rt.block_on(async {
         let server = start(&config).await?;
+        let stop = linelogin_server::serve::shutdown_signal();
         writeln!(
             out,
             "linelogin server listening on http://{} (public URL {})",
@@ -36,7 +37,7 @@ pub fn run(args: ServeArgs, out: &mut impl Write) -> Result<(), CliError> {
             writeln!(out, "metrics on http://{addr}/metrics")?;
         }
         out.flush()?;
-        linelogin_server::serve::shutdown_signal().await;
+        stop.await;
         server.stop().await;
         Ok(())
     })
