@@ -4,7 +4,7 @@
 //! The journal tags an entry with the channel its request concerned. Only the handler learns
 //! the channel (often deep inside validation), so it travels back on the response: the place
 //! that resolves the channel puts a [`ChannelTag`] on the response it answers with
-//! ([`ChannelTag::on`]) or on its error ([`ApiError::in_channel`], which `IntoResponse` turns
+//! (`ChannelTag::on`) or on its error ([`ApiError::in_channel`], which `IntoResponse` turns
 //! into the tag), and the journal middleware reads it from the response's extensions.
 
 use std::collections::{BTreeMap, VecDeque};

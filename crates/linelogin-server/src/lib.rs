@@ -9,7 +9,7 @@
 //!
 //! ## Contents
 //! - [`config`]: layered configuration (TOML + `LINELOGIN_*` environment), secrets redacted.
-//! - [`app`] / [`routes`]: the router. [`serve`] binds and runs it with the worker.
+//! - [`app`]: the router (module `routes`). [`serve`] binds and runs it with the worker.
 //! - [`accounts`]: account operations — login, logout, unregister, unlink, the user's token —
 //!   for apps that call them from their own handlers.
 //! - [`session`]: database-backed sessions, the [`session::CurrentUser`] extractor, CSRF.
@@ -44,6 +44,9 @@
 // normal, non-test build of this crate still checks every line).
 #![cfg_attr(test, allow(clippy::disallowed_methods))]
 
+// The public surface is what an embedding app and the operator tools use (configuration,
+// state, the store, the composition root in `serve`, accounts and admin); the routes and the
+// webhook outbox are reached through `app` and `serve` only.
 pub mod accounts;
 pub mod admin;
 pub mod audit;
@@ -56,12 +59,12 @@ pub mod i18n;
 pub mod maintenance;
 pub mod metrics;
 pub mod pages;
-pub mod routes;
+pub(crate) mod routes;
 pub mod serve;
 pub mod session;
 pub mod state;
 pub mod store;
-pub mod webhook;
+pub(crate) mod webhook;
 
 pub use error::AppError;
 pub use routes::app;

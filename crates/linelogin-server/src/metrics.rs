@@ -23,8 +23,8 @@
 //! | `linelogin_undecryptable_jobs` | | deauthorization jobs whose tokens no configured key opens |
 //! | `linelogin_http_requests_total` | `route`, `status_class` | the request middleware |
 //! | `linelogin_http_request_duration_seconds` | `route` | the same (histogram) |
-//! | `linelogin_callback_rejected_total` | `reason` | [`crate::routes::limits::Rejections`] |
-//! | `linelogin_inbound_limited_total`, `linelogin_csrf_rejected_total`, `linelogin_pending_logins_refused_total`, `linelogin_inbound_limiter_resets_total` | | [`crate::routes::limits`] |
+//! | `linelogin_callback_rejected_total` | `reason` | `routes::limits::Rejections` |
+//! | `linelogin_inbound_limited_total`, `linelogin_csrf_rejected_total`, `linelogin_pending_logins_refused_total`, `linelogin_inbound_limiter_resets_total` | | `routes::limits` |
 //! | `linelogin_instance_info` | `instance` | `[logs] instance`, when set |
 //!
 //! `route` is the axum route template (`/callback`, `/account/unlink`); a request no route

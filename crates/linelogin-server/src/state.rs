@@ -401,7 +401,7 @@ impl AppState {
     }
 
     /// The inbound limits and the counters of refused requests
-    /// ([`crate::routes::limits`]).
+    /// (`routes::limits`).
     pub fn limits(&self) -> &crate::routes::limits::Limits {
         &self.inner.limits
     }

@@ -119,7 +119,7 @@ pub(super) fn open(location: &Location, read_only: bool) -> Result<Connection, S
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at a `sqlite:` URL, in WAL mode, and starts its
-    /// checkpointer. Call [`Store::migrate`](crate::store::Store::migrate) before use (or use [`super::connect`]).
+    /// checkpointer. Call [`Store::migrate`](crate::store::Store::migrate) before use (or use [`crate::store::connect`]).
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         Self::connect_with(url, Timeouts::default()).await
     }
