@@ -57,7 +57,7 @@
 //! machine's load); 26 700–29 400 acquires/s from one process with 32 concurrent tasks —
 //! three orders of magnitude above any LINE rate limit.
 //!
-//! Tests (`cargo test -p line-limit-redis --test redis -- --ignored`): two limiters at rate 20 and
+//! Tests (`cargo test -p line-limit-redis --test it -- --ignored`): two limiters at rate 20 and
 //! burst 5 hammering for 3 s admitted 64 together (budget 5 + 3×20 = 65), peak 24 in any
 //! 1 s; with their Redis killed each admitted 21 in 2 s (local share 10/s + 2: at most 22),
 //! the slowest acquire took 73 ms (the connection refusal), and 0.53 s after Redis restarted

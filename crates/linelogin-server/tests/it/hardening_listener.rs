@@ -15,7 +15,7 @@ use crate::fake_line::FakeLine;
 use crate::harness::{Harness, Opts, cookie_value};
 
 /// The raw-TCP readers of `line-listener`'s own tests.
-#[path = "../../../line-listener/tests/support/raw_http.rs"]
+#[path = "../../../line-listener/tests/it/raw_http.rs"]
 mod raw_http;
 use raw_http::{assert_refused_at_cap, read_response, read_until_closed};
 

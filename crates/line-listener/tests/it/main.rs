@@ -4,7 +4,6 @@
 // library code).
 #![allow(clippy::disallowed_methods)]
 
-#[path = "support/raw_http.rs"]
 mod raw_http;
 
 use std::time::Duration;
